@@ -1,0 +1,326 @@
+//! The reasoning trace of a run: what the agent thought, which tools it called with which
+//! inputs and results, and what it answered.
+//!
+//! Field names follow the Python MinimalAgent (`session_id, query, steps[step_number, timestamp,
+//! thinking, tools[name, inputs, result]], total_steps, final_thinking, final_response,
+//! truncated, exceeded_size_limit`), so traces read the same from either implementation. Fields
+//! added here (`run_id`, `status`, times, usage, …) default when absent, so the original's
+//! records still deserialise.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::model::{StopReason, TokenUsage};
+use crate::tool::ToolErrorKind;
+
+/// The trace of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reasoning {
+    /// A unique, time-ordered id of the run (UUID v7).
+    #[serde(default = "Uuid::nil")]
+    pub run_id: Uuid,
+    /// The session the run belongs to, if any.
+    #[serde(default)]
+    pub session_id: Option<String>,
+    /// The user's query.
+    pub query: String,
+    /// Whether the run is going on, finished or failed.
+    #[serde(default = "RunStatus::completed")]
+    pub status: RunStatus,
+    /// When the run started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    /// When the run ended, once it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Timestamp>,
+    /// One step per model reply that asked for tools, in order.
+    #[serde(default)]
+    pub steps: Vec<ReasoningStep>,
+    /// How many steps the run took.
+    #[serde(default)]
+    pub total_steps: u32,
+    /// The thinking that came with the final answer.
+    #[serde(default)]
+    pub final_thinking: Option<String>,
+    /// The final answer, once there is one.
+    #[serde(default)]
+    pub final_response: Option<String>,
+    /// Why the model stopped on its last reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<StopReason>,
+    /// Whether the run reached `max_steps` while the model still asked for tools.
+    #[serde(default)]
+    pub step_limit_reached: bool,
+    /// Tokens used by the whole run.
+    #[serde(default)]
+    pub usage: TokenUsage,
+    /// Why the run failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<RunFailure>,
+    /// How many times the run's messages were re-applied after another run of the same
+    /// session committed first (both turns are kept, in commit order).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub commit_conflicts: u32,
+    /// Kept for compatibility: the original cut large traces; this implementation never does.
+    #[serde(default)]
+    pub truncated: bool,
+    /// Kept for compatibility: the original flagged traces over its size limit; never set here.
+    #[serde(default)]
+    pub exceeded_size_limit: bool,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl Reasoning {
+    /// A new trace for a run that starts now.
+    pub fn start(query: impl Into<String>, session_id: Option<String>) -> Self {
+        Self {
+            run_id: Uuid::now_v7(),
+            session_id,
+            query: query.into(),
+            status: RunStatus::Running,
+            started_at: Some(Timestamp::now()),
+            ended_at: None,
+            steps: Vec::new(),
+            total_steps: 0,
+            final_thinking: None,
+            final_response: None,
+            stop_reason: None,
+            step_limit_reached: false,
+            usage: TokenUsage::default(),
+            error: None,
+            commit_conflicts: 0,
+            truncated: false,
+            exceeded_size_limit: false,
+        }
+    }
+
+    /// Whether the run has ended, completed or failed.
+    pub fn is_finished(&self) -> bool {
+        self.status != RunStatus::Running
+    }
+}
+
+/// The state of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// The run is going on.
+    Running,
+    /// The run gave its final answer.
+    Completed,
+    /// The run ended with an error; see [`Reasoning::error`].
+    Failed,
+}
+
+impl RunStatus {
+    fn completed() -> Self {
+        RunStatus::Completed
+    }
+}
+
+/// Why a run failed, as stored in its trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunFailure {
+    /// A short, stable name of the kind of error (for example `model.throttled`).
+    pub kind: String,
+    /// The error's message.
+    pub message: String,
+}
+
+/// One step: a model reply that asked for tools, and what those tools gave.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReasoningStep {
+    /// 1 for the first step.
+    pub step_number: u32,
+    /// When the model's reply arrived.
+    #[serde(default, with = "lenient_timestamp")]
+    pub timestamp: Option<Timestamp>,
+    /// The model's thinking in this step: `<thinking>` text and native reasoning blocks.
+    #[serde(default)]
+    pub thinking: Option<String>,
+    /// The tools the model asked for in this step, in its order.
+    #[serde(default)]
+    pub tools: Vec<ToolInvocation>,
+    /// Tokens used by the model call of this step.
+    #[serde(default)]
+    pub usage: TokenUsage,
+}
+
+/// One tool call of a step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolInvocation {
+    /// The tool's name as the model wrote it.
+    pub name: String,
+    /// The id that ties the call to its result in the conversation.
+    #[serde(default)]
+    pub tool_use_id: String,
+    /// The input the model gave.
+    #[serde(default)]
+    pub inputs: Value,
+    /// The tool's result, once it has one (`null` while it runs and when it failed).
+    #[serde(default)]
+    pub result: Option<Value>,
+    /// Whether the call is running, succeeded or failed.
+    #[serde(default = "ToolCallStatus::succeeded")]
+    pub status: ToolCallStatus,
+    /// What went wrong, when the call did not succeed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ToolCallError>,
+    /// How long the call took, once it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+}
+
+/// The state of one tool call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolCallStatus {
+    /// The tool is running.
+    Running,
+    /// The tool gave a result.
+    Succeeded,
+    /// The tool failed, was unknown, got bad input, panicked, or was not run.
+    Failed,
+}
+
+impl ToolCallStatus {
+    fn succeeded() -> Self {
+        ToolCallStatus::Succeeded
+    }
+}
+
+/// Why a tool call failed, as stored in the trace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCallError {
+    /// The kind of failure.
+    pub kind: ToolErrorKind,
+    /// The message the model was given.
+    pub message: String,
+}
+
+/// Reads step timestamps written as RFC 3339 text (ours) or as epoch seconds (older writers).
+mod lenient_timestamp {
+    use jiff::Timestamp;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        value: &Option<Timestamp>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        value.serialize(serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Timestamp>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Seconds(f64),
+        }
+        Ok(match Option::<Raw>::deserialize(deserializer)? {
+            None => None,
+            Some(Raw::Text(text)) => text
+                .parse::<Timestamp>()
+                .ok()
+                .or_else(|| parse_naive_utc(&text)),
+            Some(Raw::Seconds(seconds)) => {
+                // Sub-second precision is kept to the millisecond, as the writers had it.
+                Timestamp::from_millisecond((seconds * 1000.0) as i64).ok()
+            }
+        })
+    }
+
+    /// `2025-01-01T10:00:00.123456` with no offset, as Python's `isoformat()` writes; read as UTC.
+    fn parse_naive_utc(text: &str) -> Option<Timestamp> {
+        let civil: jiff::civil::DateTime = text.parse().ok()?;
+        jiff::tz::TimeZone::UTC.to_timestamp(civil).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn serialises_with_the_reference_field_names() {
+        let mut reasoning = Reasoning::start("q", Some("s1".into()));
+        reasoning.steps.push(ReasoningStep {
+            step_number: 1,
+            timestamp: Some(Timestamp::UNIX_EPOCH),
+            thinking: Some("think".into()),
+            tools: vec![ToolInvocation {
+                name: "t".into(),
+                tool_use_id: "id".into(),
+                inputs: json!({"a": 1}),
+                result: Some(json!({"b": 2})),
+                status: ToolCallStatus::Succeeded,
+                error: None,
+                duration_ms: Some(3),
+            }],
+            usage: TokenUsage::default(),
+        });
+        let value = serde_json::to_value(&reasoning).unwrap();
+        for key in [
+            "session_id",
+            "query",
+            "steps",
+            "total_steps",
+            "final_thinking",
+            "final_response",
+            "truncated",
+            "exceeded_size_limit",
+            "run_id",
+            "status",
+            "usage",
+        ] {
+            assert!(value.get(key).is_some(), "missing {key}");
+        }
+        let step = &value["steps"][0];
+        assert_eq!(step["step_number"], 1);
+        assert_eq!(step["thinking"], "think");
+        assert_eq!(step["tools"][0]["name"], "t");
+        assert_eq!(step["tools"][0]["inputs"], json!({"a": 1}));
+        assert_eq!(step["tools"][0]["result"], json!({"b": 2}));
+        assert_eq!(value["status"], "running");
+        let back: Reasoning = serde_json::from_value(value).unwrap();
+        assert_eq!(back, reasoning);
+    }
+
+    #[test]
+    fn reads_a_trace_written_by_the_python_original() {
+        let original = json!({
+            "session_id": "user123",
+            "query": "What's the weather?",
+            "steps": [{"step_number": 1, "timestamp": "2025-03-01T10:00:00.123456",
+                       "thinking": "I need the weather",
+                       "tools": [{"name": "get_weather", "inputs": {"location": "Seattle"},
+                                  "result": {"temp": 60}}]}],
+            "total_steps": 1,
+            "final_thinking": null,
+            "final_response": "It is 60F.",
+            "truncated": false,
+            "exceeded_size_limit": false
+        });
+        let reasoning: Reasoning = serde_json::from_value(original).unwrap();
+        assert_eq!(reasoning.status, RunStatus::Completed);
+        assert_eq!(reasoning.steps[0].tools[0].status, ToolCallStatus::Succeeded);
+        assert_eq!(
+            reasoning.steps[0].timestamp.unwrap().to_string(),
+            "2025-03-01T10:00:00.123456Z"
+        );
+        let with_seconds: ReasoningStep =
+            serde_json::from_value(json!({"step_number": 2, "timestamp": 1700000000.5})).unwrap();
+        assert_eq!(
+            with_seconds.timestamp.unwrap().as_millisecond(),
+            1_700_000_000_500
+        );
+    }
+}

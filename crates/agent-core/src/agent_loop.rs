@@ -261,7 +261,27 @@ impl AgentLoop {
         let (thinking, answer) = thinking_and_answer(&response.message);
         reasoning.final_thinking = thinking;
         reasoning.final_response = Some(answer.clone());
-        messages.push(response.message);
+        let mut message = response.message;
+        // Only the reply to the step-limit prompt can still ask for tools here. Nothing will
+        // answer those toolUse blocks, and Converse rejects a conversation that leaves one
+        // unanswered, so they are dropped: every run's messages then end on a complete turn,
+        // and another run's messages can follow them as they are.
+        let before = message.content.len();
+        message
+            .content
+            .retain(|block| !matches!(block, ContentBlock::ToolUse(_)));
+        if message.content.len() != before {
+            tracing::warn!(
+                dropped = before - message.content.len(),
+                "the model asked for tools after the step limit; those requests were dropped"
+            );
+        }
+        if message.content.is_empty() {
+            message
+                .content
+                .push(ContentBlock::Text(NO_ANSWER.to_owned()));
+        }
+        messages.push(message);
         RunOutput {
             response: answer,
             messages,
@@ -328,7 +348,10 @@ impl AgentLoop {
             .zip(results)
             .map(|(tool_use, result)| {
                 let result = result.unwrap_or_else(|| {
-                    Err(ToolError::new(ToolErrorKind::Panicked, "the tool gave no result"))
+                    Err(ToolError::new(
+                        ToolErrorKind::Panicked,
+                        "the tool gave no result",
+                    ))
                 });
                 ContentBlock::ToolResult(match result {
                     Ok(value) => ToolResult::success(&tool_use.tool_use_id, value),
@@ -350,12 +373,12 @@ impl AgentLoop {
         millis: u64,
     ) {
         record_result(reasoning, index, result, millis);
-        if let Some(step) = reasoning.steps.last() {
-            if let Some(tool) = step.tools.get(index) {
-                observer
-                    .on_event(RunEvent::ToolFinished { step, tool }, reasoning)
-                    .await;
-            }
+        if let Some(step) = reasoning.steps.last()
+            && let Some(tool) = step.tools.get(index)
+        {
+            observer
+                .on_event(RunEvent::ToolFinished { step, tool }, reasoning)
+                .await;
         }
     }
 
@@ -466,6 +489,9 @@ fn push_user_turn(history: &mut Vec<Message>, query: &str) {
         content: blocks,
     });
 }
+
+/// The text stored for a final reply that held nothing but tool requests.
+pub const NO_ANSWER: &str = "(no answer)";
 
 /// The assistant turn inserted between two user messages found in a stored history.
 pub const NO_REPLY: &str = "(no reply was recorded for the previous message)";

@@ -49,7 +49,7 @@ mod thinking;
 mod tool;
 
 pub use agent_loop::{
-    AgentLoop, EARLIER_RUN_NOT_RUN, NO_REPLY, RunError, RunOutput, STEP_LIMIT_NOT_RUN,
+    AgentLoop, EARLIER_RUN_NOT_RUN, NO_ANSWER, NO_REPLY, RunError, RunOutput, STEP_LIMIT_NOT_RUN,
     step_limit_prompt,
 };
 pub use event::{NoObserver, RunEvent, RunObserver};
@@ -77,4 +77,5 @@ pub mod __private {
     pub use schemars;
     pub use serde;
     pub use serde_json;
+    pub use serde_path_to_error;
 }

@@ -311,7 +311,10 @@ mod tests {
         });
         let reasoning: Reasoning = serde_json::from_value(original).unwrap();
         assert_eq!(reasoning.status, RunStatus::Completed);
-        assert_eq!(reasoning.steps[0].tools[0].status, ToolCallStatus::Succeeded);
+        assert_eq!(
+            reasoning.steps[0].tools[0].status,
+            ToolCallStatus::Succeeded
+        );
         assert_eq!(
             reasoning.steps[0].timestamp.unwrap().to_string(),
             "2025-03-01T10:00:00.123456Z"

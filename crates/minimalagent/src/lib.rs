@@ -1,8 +1,75 @@
-//! # minimalagent
+//! # MinimalAgent for Rust
 //!
-//! A small, fast, dependable agent framework for Amazon Bedrock (work in progress).
+//! A small, fast, dependable agent framework for Amazon Bedrock: an [`Agent`] calls the
+//! Converse API in a loop, runs the tools the model asks for (concurrently), and can keep each
+//! conversation and each run's reasoning trace in a session store.
+//!
+//! ```no_run
+//! use minimalagent::{Agent, tool};
+//!
+//! /// Get the weather for a location.
+//! ///
+//! /// # Arguments
+//! /// * `location` - City name to get weather for
+//! #[tool]
+//! async fn get_weather(location: String) -> serde_json::Value {
+//!     serde_json::json!({"location": location, "forecast": "sunny", "temperature_c": 21})
+//! }
+//!
+//! # async fn demo() -> Result<(), minimalagent::Error> {
+//! let agent = Agent::builder()
+//!     .tool(GetWeather)
+//!     .system_prompt("You are a weather assistant.")
+//!     .max_steps(5)
+//!     .build()
+//!     .await?;
+//! let (response, reasoning) = agent.run("What's the weather in Seattle?").await?;
+//! println!("{response} after {} steps", reasoning.total_steps);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Feature flags
+//!
+//! - `bedrock` (default): [`BedrockModel`], the model an agent uses unless given another.
+//!
+//! ## Crates
+//!
+//! This facade re-exports the workspace's crates; libraries that only implement a model, a
+//! tool or a store should depend on `agent-core` or `agent-session` instead.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod agent;
+mod display;
+mod error;
+
+pub use agent::{
+    Agent, AgentBuilder, DEFAULT_MAX_STEPS, DEFAULT_SESSION_TABLE_NAME, DEFAULT_SESSION_TTL,
+    is_valid_table_name,
+};
+pub use display::ReasoningPrinter;
+pub use error::{ConfigError, Error};
 
 #[doc(inline)]
 pub use agent_core::*;
 #[doc(inline)]
 pub use agent_tools::tool;
+
+/// Sessions: the store contract, ids and errors.
+pub mod session {
+    #[doc(inline)]
+    pub use agent_session::*;
+}
+
+/// The Amazon Bedrock Converse model.
+#[cfg(feature = "bedrock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bedrock")))]
+pub mod bedrock {
+    #[doc(inline)]
+    pub use agent_llm_bedrock::*;
+}
+
+#[cfg(feature = "bedrock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bedrock")))]
+#[doc(no_inline)]
+pub use agent_llm_bedrock::BedrockModel;

@@ -3,9 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_core::{
-    AgentLoop, InferenceConfig, Model, Reasoning, RunObserver, Tool, ToolSet,
-};
+use agent_core::{AgentLoop, InferenceConfig, Model, Reasoning, RunObserver, Tool, ToolSet};
 use agent_session::SessionStore;
 
 use crate::display::ReasoningPrinter;
@@ -74,7 +72,7 @@ impl Agent {
         &self.inner.agent_loop
     }
 
-    pub(crate) fn observers(&self) -> &[Arc<dyn RunObserver>] {
+    pub(crate) fn observers(&self) -> &Vec<Arc<dyn RunObserver>> {
         &self.inner.observers
     }
 
@@ -141,8 +139,11 @@ impl AgentBuilder {
     /// Adds several tools of one type; for tools of different types, call
     /// [`tool`](Self::tool) for each or pass `Arc<dyn Tool>`s.
     pub fn tools<T: Tool + 'static>(mut self, tools: impl IntoIterator<Item = T>) -> Self {
-        self.tools
-            .extend(tools.into_iter().map(|tool| Arc::new(tool) as Arc<dyn Tool>));
+        self.tools.extend(
+            tools
+                .into_iter()
+                .map(|tool| Arc::new(tool) as Arc<dyn Tool>),
+        );
         self
     }
 

@@ -39,10 +39,7 @@ pub(crate) fn render(event: RunEvent<'_>, reasoning: &Reasoning) -> String {
     let mut out = String::new();
     match event {
         RunEvent::Started => {
-            out.push_str(&format!(
-                "{HEADER}Query:{HEADER:#} {}\n",
-                reasoning.query
-            ));
+            out.push_str(&format!("{HEADER}Query:{HEADER:#} {}\n", reasoning.query));
         }
         RunEvent::StepStarted { step } => {
             out.push_str(&format!("{HEADER}Step {}{HEADER:#}\n", step.step_number));
@@ -59,7 +56,11 @@ pub(crate) fn render(event: RunEvent<'_>, reasoning: &Reasoning) -> String {
         }
         RunEvent::ToolFinished { tool, .. } => match (&tool.status, &tool.error) {
             (ToolCallStatus::Succeeded, _) => {
-                let result = tool.result.as_ref().map(ToString::to_string).unwrap_or_default();
+                let result = tool
+                    .result
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
                 out.push_str(&format!(
                     "  {SUCCESS}Result of {}:{SUCCESS:#} {}\n",
                     tool.name,
@@ -76,7 +77,9 @@ pub(crate) fn render(event: RunEvent<'_>, reasoning: &Reasoning) -> String {
         },
         RunEvent::Completed { response } => {
             if let Some(thinking) = &reasoning.final_thinking {
-                out.push_str(&format!("{THINKING}Final thinking:{THINKING:#} {thinking}\n"));
+                out.push_str(&format!(
+                    "{THINKING}Final thinking:{THINKING:#} {thinking}\n"
+                ));
             }
             out.push_str(&format!(
                 "{ANSWER}Answer{ANSWER:#} after {} step{}: {response}\n",
@@ -135,7 +138,8 @@ mod tests {
             }],
             usage: TokenUsage::default(),
         };
-        let started = anstream::adapter::strip_str(&render(RunEvent::Started, &reasoning)).to_string();
+        let started =
+            anstream::adapter::strip_str(&render(RunEvent::Started, &reasoning)).to_string();
         assert_eq!(started, "Query: weather?\n");
         let text = render(RunEvent::StepStarted { step: &step }, &reasoning);
         assert!(text.contains("\u{1b}["), "coloured before stripping");
@@ -151,11 +155,18 @@ mod tests {
             },
             &reasoning,
         );
-        assert!(anstream::adapter::strip_str(&finished)
-            .to_string()
-            .contains("Result of get_weather: {\"temp\":12}"));
+        assert!(
+            anstream::adapter::strip_str(&finished)
+                .to_string()
+                .contains("Result of get_weather: {\"temp\":12}")
+        );
         reasoning.total_steps = 1;
-        let done = render(RunEvent::Completed { response: "12 degrees" }, &reasoning);
+        let done = render(
+            RunEvent::Completed {
+                response: "12 degrees",
+            },
+            &reasoning,
+        );
         assert_eq!(
             anstream::adapter::strip_str(&done).to_string(),
             "Answer after 1 step: 12 degrees\n"

@@ -1,7 +1,8 @@
 //! The facade's error type.
 
+use agent_core::Reasoning;
 use agent_core::{ModelError, RunError, ToolSetError};
-use agent_session::{InvalidSessionId, SessionError};
+use agent_session::{InvalidSessionId, SessionError, SessionRunError};
 
 /// Why an agent could not be built or a run did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +20,10 @@ pub enum Error {
     /// The session store failed.
     #[error("session store: {0}")]
     Session(#[from] SessionError),
+    /// A run in a session failed, or its turn could not be kept. The error keeps the run's
+    /// trace and, when the run completed, its answer.
+    #[error(transparent)]
+    SessionRun(SessionRunError),
     /// A session method was called on an agent built without sessions.
     #[error(
         "sessions are off for this agent: build it with use_session_memory(true) or session_store(..)"
@@ -26,11 +31,25 @@ pub enum Error {
     SessionsDisabled,
 }
 
+impl From<SessionRunError> for Error {
+    fn from(error: SessionRunError) -> Self {
+        match error {
+            SessionRunError::InvalidSessionId(error) => Error::InvalidSessionId(error),
+            other => Error::SessionRun(other),
+        }
+    }
+}
+
 impl Error {
     /// The model error behind this error, if a model call failed.
     pub fn model_error(&self) -> Option<&ModelError> {
-        match self {
-            Error::Run(RunError::Model(error)) => Some(error),
+        let run_error = match self {
+            Error::Run(error) => Some(error),
+            Error::SessionRun(error) => error.run_error(),
+            _ => None,
+        };
+        match run_error {
+            Some(RunError::Model(error)) => Some(error),
             _ => None,
         }
     }
@@ -39,6 +58,15 @@ impl Error {
     pub fn session_error(&self) -> Option<&SessionError> {
         match self {
             Error::Session(error) => Some(error),
+            Error::SessionRun(error) => error.session_error(),
+            _ => None,
+        }
+    }
+
+    /// The trace of the run this error ended, when a session run started.
+    pub fn reasoning(&self) -> Option<&Reasoning> {
+        match self {
+            Error::SessionRun(error) => error.reasoning(),
             _ => None,
         }
     }
@@ -64,7 +92,9 @@ pub enum ConfigError {
     #[error("no model: give one with .model(..) or enable the `bedrock` feature")]
     NoModel,
     /// Session memory was asked for, but no store was given and the `dynamodb` feature is off.
-    #[error("use_session_memory needs the `dynamodb` feature or a store given with .session_store(..)")]
+    #[error(
+        "use_session_memory needs the `dynamodb` feature or a store given with .session_store(..)"
+    )]
     NoSessionStore,
     /// The Bedrock model could not be set up.
     #[cfg(feature = "bedrock")]

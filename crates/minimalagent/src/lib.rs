@@ -42,6 +42,7 @@
 mod agent;
 mod display;
 mod error;
+mod session_methods;
 
 pub use agent::{
     Agent, AgentBuilder, DEFAULT_MAX_STEPS, DEFAULT_SESSION_TABLE_NAME, DEFAULT_SESSION_TTL,

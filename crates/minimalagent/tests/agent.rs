@@ -47,7 +47,10 @@ async fn runs_a_tool_conversation_on_a_given_model() {
     let (response, reasoning) = agent.clone().run("find").await.unwrap();
     assert_eq!(response, "Found it.");
     assert_eq!(reasoning.total_steps, 1);
-    assert_eq!(reasoning.steps[0].tools[0].result, Some(json!({"tool": "lookup"})));
+    assert_eq!(
+        reasoning.steps[0].tools[0].result,
+        Some(json!({"tool": "lookup"}))
+    );
     assert!(model.requests()[0].system[0].ends_with("Be helpful."));
 }
 
@@ -55,7 +58,9 @@ async fn runs_a_tool_conversation_on_a_given_model() {
 async fn concurrent_runs_share_one_agent() {
     let model = ScriptedModel::new().with_latency(Duration::from_millis(50));
     for i in 0..16 {
-        model.push(agent_testkit::ScriptedReply::Respond(agent_testkit::text_response(format!("answer {i}"))));
+        model.push(agent_testkit::ScriptedReply::Respond(
+            agent_testkit::text_response(format!("answer {i}")),
+        ));
     }
     let agent = Agent::builder()
         .model(model.clone())
@@ -74,15 +79,25 @@ async fn concurrent_runs_share_one_agent() {
         run.await.unwrap().unwrap();
     }
     let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_millis(16 * 50), "runs were serialised: {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_millis(16 * 50),
+        "runs were serialised: {elapsed:?}"
+    );
     assert_eq!(model.requests().len(), 16);
 }
 
 #[tokio::test]
 async fn invalid_settings_are_typed_errors_at_build() {
     let model = ScriptedModel::new();
-    let zero = Agent::builder().model(model.clone()).max_steps(0).build().await;
-    assert!(matches!(zero, Err(Error::Config(ConfigError::ZeroMaxSteps))));
+    let zero = Agent::builder()
+        .model(model.clone())
+        .max_steps(0)
+        .build()
+        .await;
+    assert!(matches!(
+        zero,
+        Err(Error::Config(ConfigError::ZeroMaxSteps))
+    ));
 
     let duplicate = Agent::builder()
         .model(model.clone())
@@ -100,7 +115,10 @@ async fn invalid_settings_are_typed_errors_at_build() {
         .session_ttl(Duration::ZERO)
         .build()
         .await;
-    assert!(matches!(ttl, Err(Error::Config(ConfigError::ZeroSessionTtl))));
+    assert!(matches!(
+        ttl,
+        Err(Error::Config(ConfigError::ZeroSessionTtl))
+    ));
 
     for bad in ["ab", "has space", "x/y"] {
         let table = Agent::builder()

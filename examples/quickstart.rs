@@ -5,6 +5,8 @@
 //! cargo run --example quickstart
 //! ```
 
+#![allow(clippy::print_stdout)] // An example talks to its user on stdout.
+
 #[path = "common/mod.rs"]
 mod common;
 
@@ -46,6 +48,6 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let (response, reasoning) = agent.run("What's the weather in Seattle?").await?;
     println!("{response}");
-    println!("(answered after {} steps)", reasoning.total_steps);
+    println!("(answered in {} tool step(s))", reasoning.total_steps);
     Ok(())
 }

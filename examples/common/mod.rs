@@ -19,15 +19,15 @@ use minimalagent::BedrockModel;
 use minimalagent::bedrock::aws_config::{self, BehaviorVersion, Region};
 
 /// The model an example runs on, and the stand-in it keeps alive when offline.
-pub struct ExampleModel {
+pub(crate) struct ExampleModel {
     /// The model to give to `Agent::builder().model(..)`.
-    pub model: BedrockModel,
+    pub(crate) model: BedrockModel,
     /// The stand-in server, when running offline; dropped at the end of the example.
-    pub standin: Option<ConverseStandIn>,
+    pub(crate) standin: Option<ConverseStandIn>,
 }
 
 /// Sets up logging from `RUST_LOG` (for example `RUST_LOG=minimalagent=debug,agent_core=debug`).
-pub fn init_logging() {
+pub(crate) fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
@@ -36,7 +36,7 @@ pub fn init_logging() {
 
 /// Whether AWS credentials are configured, judged without any network call: environment
 /// variables, a web-identity or container credentials setting, or a shared config file.
-pub fn aws_credentials_configured() -> bool {
+pub(crate) fn aws_credentials_configured() -> bool {
     let set = |name: &str| env::var_os(name).is_some_and(|v| !v.is_empty());
     if set("AWS_ACCESS_KEY_ID")
         || set("AWS_PROFILE")
@@ -63,7 +63,7 @@ pub fn aws_credentials_configured() -> bool {
 }
 
 /// Picks Bedrock or the offline stand-in and prints which on the first line.
-pub async fn example_model() -> anyhow::Result<ExampleModel> {
+pub(crate) async fn example_model() -> anyhow::Result<ExampleModel> {
     let offline_asked = env::var("MINIMALAGENT_OFFLINE").is_ok_and(|v| v == "1");
     let endpoint = env::var("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
         .ok()
@@ -104,9 +104,11 @@ pub async fn example_model() -> anyhow::Result<ExampleModel> {
     };
     let config = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-west-2"))
-        .credentials_provider(minimalagent::bedrock::aws_credential_types::Credentials::new(
-            "offline", "offline", None, None, "example",
-        ))
+        .credentials_provider(
+            minimalagent::bedrock::aws_credential_types::Credentials::new(
+                "offline", "offline", None, None, "example",
+            ),
+        )
         .endpoint_url(endpoint)
         .load()
         .await;
@@ -114,4 +116,30 @@ pub async fn example_model() -> anyhow::Result<ExampleModel> {
         model: BedrockModel::from_sdk_config(&config, minimalagent::bedrock::DEFAULT_MODEL_ID),
         standin,
     })
+}
+
+/// Whether a DynamoDB endpoint is at hand: DynamoDB Local (`AWS_ENDPOINT_URL_DYNAMODB`, as
+/// `cargo xtask example` sets it) or real DynamoDB when credentials are configured and the
+/// example is not forced offline.
+pub(crate) fn dynamodb_available() -> bool {
+    let offline = env::var("MINIMALAGENT_OFFLINE").is_ok_and(|v| v == "1");
+    env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some_and(|v| !v.is_empty())
+        || (!offline && aws_credentials_configured())
+}
+
+/// Turns sessions on: in DynamoDB when it is at hand (the seed's `use_session_memory`), else in
+/// memory, saying which on a line of its own.
+pub(crate) fn with_sessions(builder: minimalagent::AgentBuilder) -> minimalagent::AgentBuilder {
+    if dynamodb_available() {
+        println!(
+            "Sessions: DynamoDB table `{}`.",
+            minimalagent::DEFAULT_SESSION_TABLE_NAME
+        );
+        builder.use_session_memory(true)
+    } else {
+        println!(
+            "Sessions: in memory (no DynamoDB endpoint or AWS credentials; `cargo xtask example NAME` runs DynamoDB Local)."
+        );
+        builder.session_store(minimalagent::session::InMemorySessionStore::new())
+    }
 }

@@ -1,4 +1,5 @@
 //! The reasoning loop against the in-process scripted model.
+#![allow(clippy::unwrap_used, clippy::panic)] // Test code: a panic is a failed assertion (or, in `EchoTool`, the behaviour under test).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -43,7 +44,10 @@ impl Tool for EchoTool {
 
 fn tools(delay: Duration) -> ToolSet {
     ToolSet::new([
-        Arc::new(EchoTool { name: "echo", delay }) as Arc<dyn Tool>,
+        Arc::new(EchoTool {
+            name: "echo",
+            delay,
+        }) as Arc<dyn Tool>,
         Arc::new(EchoTool {
             name: "echo_two",
             delay,
@@ -94,7 +98,10 @@ async fn tool_steps_are_recorded_with_thinking_inputs_and_results() {
     assert_eq!(output.response, "done");
     assert_eq!(reasoning.total_steps, 2);
     assert_eq!(reasoning.steps[0].thinking.as_deref(), Some("need echo"));
-    assert_eq!(reasoning.steps[1].thinking, None, "a step without thinking is still a step");
+    assert_eq!(
+        reasoning.steps[1].thinking, None,
+        "a step without thinking is still a step"
+    );
     assert_eq!(reasoning.steps[0].tools[0].inputs, json!({"x": 1}));
     assert_eq!(
         reasoning.steps[0].tools[0].result,
@@ -234,7 +241,10 @@ async fn step_limit_answers_pending_tools_and_asks_for_the_final_answer() {
 async fn a_model_error_fails_the_run_with_a_typed_error() {
     let model = ScriptedModel::new()
         .then_tools(None, &[("echo", json!({}))])
-        .then_fail(ModelError::new(ModelErrorKind::Throttled, "Too many requests"));
+        .then_fail(ModelError::new(
+            ModelErrorKind::Throttled,
+            "Too many requests",
+        ));
     let mut reasoning = Reasoning::start("q", None);
     let error = agent(&model, tools(Duration::ZERO), 5)
         .run(Vec::new(), &mut reasoning, &NoObserver)
@@ -307,7 +317,11 @@ async fn history_with_unanswered_tool_use_or_a_trailing_user_message_stays_valid
     let loop_ = agent(&model, tools(Duration::ZERO), 5);
     let mut reasoning = Reasoning::start("next", None);
     let output = loop_
-        .run(vec![agent_core::Message::user_text("first"), dangling], &mut reasoning, &NoObserver)
+        .run(
+            vec![agent_core::Message::user_text("first"), dangling],
+            &mut reasoning,
+            &NoObserver,
+        )
         .await
         .unwrap();
     let first_new = &output.new_messages()[0];
@@ -315,11 +329,18 @@ async fn history_with_unanswered_tool_use_or_a_trailing_user_message_stays_valid
 
     let mut reasoning = Reasoning::start("again", None);
     let output = loop_
-        .run(vec![agent_core::Message::user_text("orphan")], &mut reasoning, &NoObserver)
+        .run(
+            vec![agent_core::Message::user_text("orphan")],
+            &mut reasoning,
+            &NoObserver,
+        )
         .await
         .unwrap();
     let roles: Vec<Role> = output.messages.iter().map(|m| m.role).collect();
-    assert_eq!(roles, [Role::User, Role::Assistant, Role::User, Role::Assistant]);
+    assert_eq!(
+        roles,
+        [Role::User, Role::Assistant, Role::User, Role::Assistant]
+    );
     assert_eq!(output.new_messages().len(), 3);
 }
 

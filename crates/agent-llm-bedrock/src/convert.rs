@@ -69,15 +69,25 @@ pub(crate) fn message_to_sdk(message: &Message) -> Result<sdk::Message, Conversi
         Role::User => sdk::ConversationRole::User,
         Role::Assistant => sdk::ConversationRole::Assistant,
     };
+    // Converse rejects blank text blocks ("The text field in the ContentBlock object at
+    // messages.N.content.M is blank"), yet models write them (a bare "\n\n" before a toolUse).
+    // They are left out on the wire when the message holds anything else; the stored
+    // conversation keeps the model's reply as it was.
+    let has_other_content = message.content.iter().any(|block| !is_blank_text(block));
     let content = message
         .content
         .iter()
+        .filter(|block| !(has_other_content && is_blank_text(block)))
         .map(block_to_sdk)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(sdk::Message::builder()
         .role(role)
         .set_content(Some(content))
         .build()?)
+}
+
+fn is_blank_text(block: &ContentBlock) -> bool {
+    matches!(block, ContentBlock::Text(text) if text.trim().is_empty())
 }
 
 fn block_to_sdk(block: &ContentBlock) -> Result<sdk::ContentBlock, ConversionError> {
@@ -298,6 +308,26 @@ mod tests {
             message_from_sdk(&message_to_sdk(&results).unwrap()),
             results
         );
+    }
+
+    #[test]
+    fn blank_text_is_left_out_unless_it_is_all_there_is() {
+        let message = Message {
+            role: Role::Assistant,
+            content: vec![
+                ContentBlock::Text("\n\n".into()),
+                ContentBlock::ToolUse(ToolUse {
+                    tool_use_id: "t1".into(),
+                    name: "lookup".into(),
+                    input: json!({}),
+                }),
+            ],
+        };
+        let sent = message_to_sdk(&message).unwrap();
+        assert_eq!(sent.content().len(), 1);
+        assert!(sent.content()[0].is_tool_use());
+        let only_blank = Message::assistant_text(" ");
+        assert_eq!(message_to_sdk(&only_blank).unwrap().content().len(), 1);
     }
 
     #[test]

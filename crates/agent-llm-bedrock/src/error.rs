@@ -1,13 +1,11 @@
 //! Mapping Bedrock's errors onto [`ModelErrorKind`]s, keeping AWS's own message.
 
 use agent_core::{ModelError, ModelErrorKind};
+use aws_sdk_bedrockruntime::config::http::HttpResponse;
 use aws_sdk_bedrockruntime::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::operation::converse::ConverseError;
 
-pub(crate) fn model_error<R>(error: SdkError<ConverseError, R>) -> ModelError
-where
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
+pub(crate) fn model_error(error: SdkError<ConverseError, HttpResponse>) -> ModelError {
     let (kind, message) = match &error {
         SdkError::ServiceError(context) => {
             let service_error = context.err();
@@ -15,7 +13,15 @@ where
                 .message()
                 .map(str::to_owned)
                 .unwrap_or_else(|| DisplayErrorContext(service_error).to_string());
-            (service_error_kind(service_error), message)
+            let kind = match service_error_kind(service_error) {
+                // No error type the SDK knows (a body that is not Bedrock's JSON, a proxy's
+                // page): the HTTP status is all there is to go on.
+                ModelErrorKind::Other if service_error.code().is_none() => {
+                    status_kind(context.raw().status().as_u16())
+                }
+                kind => kind,
+            };
+            (kind, message)
         }
         SdkError::TimeoutError(_) => (
             ModelErrorKind::Timeout,
@@ -43,6 +49,17 @@ where
         ),
     };
     ModelError::new(kind, message).with_source(error)
+}
+
+fn status_kind(status: u16) -> ModelErrorKind {
+    match status {
+        // A success the SDK could not read.
+        200..=299 => ModelErrorKind::InvalidResponse,
+        429 => ModelErrorKind::Throttled,
+        408 | 504 => ModelErrorKind::Timeout,
+        500..=599 => ModelErrorKind::ServiceUnavailable,
+        _ => ModelErrorKind::Other,
+    }
 }
 
 fn service_error_kind(error: &ConverseError) -> ModelErrorKind {

@@ -22,6 +22,22 @@ pub enum SessionErrorKind {
     Misconfigured,
 }
 
+impl SessionErrorKind {
+    /// A short, stable, `snake_case` name of the kind (`conflict`, `unavailable`, …), as stored
+    /// in the trace of a run whose messages could not be kept (`session.conflict`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SessionErrorKind::NotFound => "not_found",
+            SessionErrorKind::Conflict => "conflict",
+            SessionErrorKind::InvalidInput => "invalid_input",
+            SessionErrorKind::CorruptedData => "corrupted_data",
+            SessionErrorKind::Unavailable => "unavailable",
+            SessionErrorKind::Throttled => "throttled",
+            SessionErrorKind::Misconfigured => "misconfigured",
+        }
+    }
+}
+
 impl fmt::Display for SessionErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

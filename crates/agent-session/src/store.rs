@@ -16,6 +16,11 @@ use crate::id::SessionId;
 /// [`SessionVersion::EMPTY`] is a session with no committed run. Every commit moves the version
 /// forward; stores are free in how (a count of runs, a sequence number), so compare versions
 /// only for equality.
+///
+/// A store should avoid giving a session, once deleted or expired and written again, a version
+/// it had before: a run computed from the old conversation would then commit on top of the new
+/// one instead of conflicting. ([`InMemorySessionStore`](crate::InMemorySessionStore) counts
+/// versions across the whole store for this reason.)
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
 )]

@@ -64,7 +64,9 @@ impl ScriptedModel {
     #[must_use]
     pub fn then_tools(self, thinking: Option<&str>, calls: &[(&str, Value)]) -> Self {
         let start = self.scripted_tool_calls();
-        self.then(ScriptedReply::Respond(tool_use_response(thinking, start, calls)))
+        self.then(ScriptedReply::Respond(tool_use_response(
+            thinking, start, calls,
+        )))
     }
 
     /// Adds a failure.
@@ -147,7 +149,9 @@ pub fn tool_use_response(
 ) -> ModelResponse {
     let mut content = Vec::with_capacity(calls.len() + 1);
     if let Some(thinking) = thinking {
-        content.push(ContentBlock::Text(format!("<thinking>{thinking}</thinking>")));
+        content.push(ContentBlock::Text(format!(
+            "<thinking>{thinking}</thinking>"
+        )));
     }
     for (offset, (name, input)) in calls.iter().enumerate() {
         content.push(ContentBlock::ToolUse(ToolUse {

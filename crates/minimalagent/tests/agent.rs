@@ -1,4 +1,5 @@
 //! The facade's `Agent`: building, validation and plain runs.
+#![allow(clippy::unwrap_used)] // Test helpers: a panic is a failed assertion.
 
 use std::time::Duration;
 

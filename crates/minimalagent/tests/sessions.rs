@@ -1,4 +1,5 @@
 //! The facade's session methods on the in-memory store.
+#![allow(clippy::unwrap_used)] // Test helpers: a panic is a failed assertion.
 
 use agent_testkit::ScriptedModel;
 use minimalagent::session::InMemorySessionStore;

@@ -1,0 +1,534 @@
+//! [`ConverseStandIn`]: a local HTTP server answering Amazon Bedrock's Converse API on the wire.
+
+mod demo;
+mod policy;
+mod reply;
+mod request;
+mod rules;
+
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use agent_core::ContentBlock;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use policy::Policy;
+pub use reply::{BedrockError, BedrockErrorKind, Reply};
+pub use request::{ConverseRequest, RecordedRequest};
+pub use rules::{Rule, RuleViolation, check_converse_request};
+
+/// The largest request body accepted (Converse requests with documents can be large).
+const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// How long [`ConverseStandIn::shutdown`] waits for open connections to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A test that panicked while holding the lock has already failed; keep going for its report.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Why the stand-in could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StandInError {
+    /// The listening socket could not be opened.
+    #[error("the Converse stand-in could not listen on {addr}: {source}")]
+    Bind {
+        /// The address it tried.
+        addr: SocketAddr,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A local stand-in for the Amazon Bedrock Runtime Converse API, speaking its wire protocol
+/// (restJson1) on `127.0.0.1`, so that the real `aws-sdk-bedrockruntime` client — and so
+/// `BedrockModel` and whole agents — can be tested offline, without AWS credentials or cost.
+///
+/// It answers `POST /model/{modelId}/converse` with Converse's JSON (`output.message`,
+/// `stopReason`, `usage`, `metrics`) or with Bedrock's error shapes (HTTP status,
+/// `x-amzn-errortype` header, `{"message": …}` body). SigV4 signatures are not checked, so any
+/// credentials do. Each request is:
+///
+/// 1. recorded (see [`ConverseStandIn::requests`]);
+/// 2. checked against Converse's rules ([`check_converse_request`]); a request breaking one is
+///    answered with a 400 `ValidationException` like the real service's;
+/// 3. otherwise answered by the next queued reply ([`ConverseStandIn::push_reply`],
+///    [`ConverseStandIn::fail_next`]) or, when none is queued, by the [`Policy`];
+/// 4. delayed by the configured latency ([`ConverseStandIn::set_latency`]).
+///
+/// Point a client at [`ConverseStandIn::endpoint_url`] (for `aws_config`:
+/// `.endpoint_url(…)` or `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`). The server stops when the
+/// stand-in is dropped or [shut down](ConverseStandIn::shutdown). It runs on the Tokio runtime
+/// that started it.
+///
+/// ```
+/// use agent_testkit::{BedrockErrorKind, ConverseStandIn, Policy, Reply};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let standin = ConverseStandIn::start(Policy::script([
+///     Reply::text("Hello!"),
+///     Reply::error(BedrockErrorKind::AccessDenied),
+/// ]))
+/// .await?;
+/// // Retry tests: the next two requests get a 429 ThrottlingException first.
+/// standin.fail_next(2, BedrockErrorKind::Throttling);
+/// assert!(standin.endpoint_url().starts_with("http://127.0.0.1:"));
+/// assert!(standin.requests().is_empty());
+/// standin.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct ConverseStandIn {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: Option<JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<StandInState>,
+    stop: watch::Sender<bool>,
+}
+
+#[derive(Debug)]
+struct StandInState {
+    policy: Policy,
+    queue: VecDeque<Reply>,
+    requests: Vec<RecordedRequest>,
+    received: usize,
+    latency: Duration,
+    check_rules: bool,
+}
+
+impl ConverseStandIn {
+    /// Starts a stand-in on a free port of `127.0.0.1`, answering with `policy`.
+    pub async fn start(policy: Policy) -> Result<Self, StandInError> {
+        Self::start_on_port(0, policy).await
+    }
+
+    /// Starts a stand-in on `127.0.0.1:port` (0 picks a free port), answering with `policy`.
+    pub async fn start_on_port(port: u16, policy: Policy) -> Result<Self, StandInError> {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StandInError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StandInError::Bind { addr, source })?;
+        let (stop, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(StandInState {
+                policy,
+                queue: VecDeque::new(),
+                requests: Vec::new(),
+                received: 0,
+                latency: Duration::ZERO,
+                check_rules: true,
+            }),
+            stop,
+        });
+        let router = Router::new()
+            .fallback(handle)
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .with_state(Arc::clone(&shared));
+        let mut stopped = shared.stop.subscribe();
+        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+            // An error means the stand-in is gone: stop as well.
+            let _ = stopped.wait_for(|stop| *stop).await;
+        });
+        let task = tokio::spawn(async move {
+            if let Err(error) = server.await {
+                tracing::warn!(%error, "the Converse stand-in stopped with an error");
+            }
+        });
+        tracing::debug!(%addr, "Converse stand-in listening");
+        Ok(Self {
+            addr,
+            shared,
+            task: Some(task),
+        })
+    }
+
+    /// Starts a stand-in replaying `replies` in order ([`Policy::script`]).
+    pub async fn scripted(replies: impl IntoIterator<Item = Reply>) -> Result<Self, StandInError> {
+        Self::start(Policy::script(replies)).await
+    }
+
+    /// Starts a stand-in answering with the demo model ([`Policy::demo`]).
+    pub async fn demo() -> Result<Self, StandInError> {
+        Self::start(Policy::demo()).await
+    }
+
+    /// The URL to give the client as its endpoint: `http://127.0.0.1:PORT`.
+    pub fn endpoint_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Every request received so far, in order of arrival, including rejected ones.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.state).requests.clone()
+    }
+
+    /// How many requests it received so far (including any forgotten by
+    /// [`ConverseStandIn::clear_requests`]).
+    pub fn request_count(&self) -> usize {
+        lock(&self.shared.state).received
+    }
+
+    /// Forgets the requests recorded so far (their numbering goes on).
+    pub fn clear_requests(&self) {
+        lock(&self.shared.state).requests.clear();
+    }
+
+    /// Delays every answer by `latency` from now on, as a slow model would (zero by default).
+    pub fn set_latency(&self, latency: Duration) {
+        lock(&self.shared.state).latency = latency;
+    }
+
+    /// The current delay of every answer.
+    pub fn latency(&self) -> Duration {
+        lock(&self.shared.state).latency
+    }
+
+    /// Replaces the policy that answers when no reply is queued.
+    pub fn set_policy(&self, policy: Policy) {
+        lock(&self.shared.state).policy = policy;
+    }
+
+    /// Turns the Converse rule check on (the default) or off. With it off, every request goes to
+    /// the queued replies and the policy, however malformed.
+    pub fn set_rule_check(&self, enabled: bool) {
+        lock(&self.shared.state).check_rules = enabled;
+    }
+
+    /// Queues a reply: queued replies answer the next valid requests, in order, before the
+    /// policy is asked.
+    pub fn push_reply(&self, reply: impl Into<Reply>) {
+        lock(&self.shared.state).queue.push_back(reply.into());
+    }
+
+    /// Makes the next `count` valid requests fail with `error` (ahead of any queued reply), then
+    /// goes on as before. With [`BedrockErrorKind::Throttling`] this tests a client's retries.
+    pub fn fail_next(&self, count: usize, error: impl Into<BedrockError>) {
+        let error = error.into();
+        let mut state = lock(&self.shared.state);
+        for _ in 0..count {
+            state.queue.push_front(Reply::Error(error.clone()));
+        }
+    }
+
+    /// How many queued replies are left (not counting the policy's own script).
+    pub fn queued_replies(&self) -> usize {
+        lock(&self.shared.state).queue.len()
+    }
+
+    /// Stops the server: no new connections, answers held back by latency are cut short with a
+    /// `ServiceUnavailableException`, and open connections close. Waits (a few seconds at
+    /// most) until they have.
+    pub async fn shutdown(mut self) {
+        self.shared.stop.send_replace(true);
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
+                .await
+                .is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for ConverseStandIn {
+    fn drop(&mut self) {
+        self.shared.stop.send_replace(true);
+    }
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let received_at = Instant::now();
+    let Some(model_id) = converse_model_id(uri.path()) else {
+        return error_response(
+            StatusCode::NOT_FOUND,
+            "UnknownOperationException",
+            &format!(
+                "The Converse stand-in serves only POST /model/{{modelId}}/converse, not {method} {}.",
+                uri.path()
+            ),
+        );
+    };
+    if method != Method::POST {
+        return error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UnknownOperationException",
+            &format!("The Converse stand-in serves only POST on {}.", uri.path()),
+        );
+    }
+
+    let (response, latency) = answer(&shared, model_id, &body, received_at);
+
+    if !latency.is_zero() {
+        let mut stopped = shared.stop.subscribe();
+        tokio::select! {
+            () = tokio::time::sleep(latency) => {}
+            _ = stopped.wait_for(|stop| *stop) => {
+                return bedrock_error_response(&BedrockError::new(
+                    BedrockErrorKind::ServiceUnavailable,
+                    "The Converse stand-in is shutting down.",
+                ));
+            }
+        }
+    }
+    response
+}
+
+/// Checks, records and answers one Converse request; returns the answer and the latency.
+fn answer(
+    shared: &Shared,
+    model_id: String,
+    body: &[u8],
+    received_at: Instant,
+) -> (Response, Duration) {
+    let parsed: Result<Value, _> = serde_json::from_slice(body);
+    let mut state = lock(&shared.state);
+    let index = state.received;
+    state.received += 1;
+    let latency = state.latency;
+    let (body, violation) = match parsed {
+        Ok(body) => {
+            let violation = if state.check_rules {
+                check_converse_request(&body).err()
+            } else {
+                None
+            };
+            (body, violation)
+        }
+        Err(error) => (
+            Value::Null,
+            Some(rules::malformed(format!(
+                "Malformed input request: the body is not valid JSON ({error})."
+            ))),
+        ),
+    };
+    let request = ConverseRequest {
+        index,
+        model_id,
+        body,
+    };
+    let reply = match &violation {
+        Some(violation) => Reply::Error(BedrockError::validation(violation.message())),
+        None => match state.queue.pop_front() {
+            Some(reply) => reply,
+            None => {
+                let policy = state.policy.clone();
+                ask_policy(&policy, &request)
+            }
+        },
+    };
+    let (response, status, error_type) = render(reply, &request, latency);
+    state.requests.push(RecordedRequest {
+        index,
+        model_id: request.model_id,
+        body: request.body,
+        received_at,
+        violation,
+        status,
+        error_type,
+    });
+    (response, latency)
+}
+
+fn ask_policy(policy: &Policy, request: &ConverseRequest) -> Reply {
+    // A policy is test code: if it panics, say so in the answer instead of dropping the
+    // connection.
+    std::panic::catch_unwind(AssertUnwindSafe(|| policy.reply(request))).unwrap_or_else(|payload| {
+        let detail = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Reply::error_with(
+            BedrockErrorKind::InternalServer,
+            format!("The Converse stand-in's policy panicked: {detail}"),
+        )
+    })
+}
+
+/// The HTTP answer for a reply, with its status and error type for the record.
+fn render(
+    reply: Reply,
+    request: &ConverseRequest,
+    latency: Duration,
+) -> (Response, u16, Option<String>) {
+    match reply {
+        Reply::Respond(mut response) => {
+            assign_tool_use_ids(&mut response.message.content, &request.body);
+            let body = json!({
+                "output": {"message": response.message},
+                "stopReason": response.stop_reason.as_str(),
+                "usage": {
+                    "inputTokens": clamp_i32(response.usage.input_tokens),
+                    "outputTokens": clamp_i32(response.usage.output_tokens),
+                    "totalTokens": clamp_i32(response.usage.total_tokens),
+                },
+                "metrics": {"latencyMs": u64::try_from(latency.as_millis()).unwrap_or(u64::MAX)},
+            });
+            (
+                json_response(StatusCode::OK, body.to_string(), request.index),
+                200,
+                None,
+            )
+        }
+        Reply::Error(error) => {
+            let mut response = bedrock_error_response(&error);
+            set_request_id(&mut response, request.index);
+            (
+                response,
+                error.kind.status(),
+                Some(error.kind.error_type().to_owned()),
+            )
+        }
+        Reply::Raw {
+            status,
+            error_type,
+            body,
+        } => {
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = json_response(code, body, request.index);
+            if let Some(value) = error_type
+                .as_deref()
+                .and_then(|t| HeaderValue::from_str(t).ok())
+            {
+                response.headers_mut().insert("x-amzn-errortype", value);
+            }
+            (response, code.as_u16(), error_type)
+        }
+    }
+}
+
+/// Gives `toolUse` blocks without an id one that is not used in the conversation yet.
+fn assign_tool_use_ids(content: &mut [ContentBlock], body: &Value) {
+    let missing = content
+        .iter()
+        .filter(|block| matches!(block, ContentBlock::ToolUse(tool_use) if tool_use.tool_use_id.is_empty()))
+        .count();
+    if missing == 0 {
+        return;
+    }
+    let messages: &[Value] = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice);
+    let mut ids = demo::fresh_tool_use_ids(messages, missing).into_iter();
+    for block in content {
+        if let ContentBlock::ToolUse(tool_use) = block
+            && tool_use.tool_use_id.is_empty()
+            && let Some(id) = ids.next()
+        {
+            tool_use.tool_use_id = id;
+        }
+    }
+}
+
+fn clamp_i32(count: u64) -> i64 {
+    i64::try_from(count).map_or(i64::from(i32::MAX), |n| n.min(i64::from(i32::MAX)))
+}
+
+fn json_response(status: StatusCode, body: String, index: usize) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    set_request_id(&mut response, index);
+    response
+}
+
+fn set_request_id(response: &mut Response, index: usize) {
+    if let Ok(value) = HeaderValue::from_str(&format!("00000000-0000-4000-8000-{index:012x}")) {
+        response.headers_mut().insert("x-amzn-requestid", value);
+    }
+}
+
+fn bedrock_error_response(error: &BedrockError) -> Response {
+    let status =
+        StatusCode::from_u16(error.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    error_response(status, error.kind.error_type(), &error.message)
+}
+
+fn error_response(status: StatusCode, error_type: &'static str, message: &str) -> Response {
+    let body = json!({ "message": message }).to_string();
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert("x-amzn-errortype", HeaderValue::from_static(error_type));
+    response
+}
+
+/// The percent-decoded model id of a `/model/{modelId}/converse` path.
+fn converse_model_id(path: &str) -> Option<String> {
+    let encoded = path.strip_prefix("/model/")?.strip_suffix("/converse")?;
+    if encoded.is_empty() || encoded.contains('/') {
+        return None;
+    }
+    Some(
+        percent_encoding::percent_decode_str(encoded)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_ids_are_decoded_from_the_path() {
+        assert_eq!(
+            converse_model_id("/model/us.amazon.nova-pro-v1%3A0/converse").as_deref(),
+            Some("us.amazon.nova-pro-v1:0")
+        );
+        assert_eq!(
+            converse_model_id(
+                "/model/arn%3Aaws%3Abedrock%3Aus-west-2%3A1%3Ainference-profile%2Fx/converse"
+            )
+            .as_deref(),
+            Some("arn:aws:bedrock:us-west-2:1:inference-profile/x")
+        );
+        assert_eq!(converse_model_id("/model/x/converse-stream"), None);
+        assert_eq!(converse_model_id("/model//converse"), None);
+    }
+
+    #[test]
+    fn every_error_kind_has_its_status() {
+        let statuses: Vec<u16> = BedrockErrorKind::ALL.iter().map(|k| k.status()).collect();
+        assert_eq!(statuses, [429, 400, 403, 404, 424, 500, 503, 408, 429]);
+    }
+}

@@ -1,0 +1,266 @@
+//! What the stand-in answers: a Converse reply or one of Bedrock's errors.
+
+use std::fmt;
+
+use agent_core::{ContentBlock, Message, ModelResponse, Role, StopReason, TokenUsage, ToolUse};
+use serde_json::Value;
+
+/// The errors Bedrock's Converse operation answers with, each with its HTTP status and the
+/// error type sent in the `x-amzn-errortype` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BedrockErrorKind {
+    /// `ThrottlingException`, HTTP 429. The SDK retries it.
+    Throttling,
+    /// `ValidationException`, HTTP 400.
+    Validation,
+    /// `AccessDeniedException`, HTTP 403.
+    AccessDenied,
+    /// `ResourceNotFoundException`, HTTP 404.
+    ResourceNotFound,
+    /// `ModelErrorException`, HTTP 424.
+    ModelError,
+    /// `InternalServerException`, HTTP 500. The SDK retries it.
+    InternalServer,
+    /// `ServiceUnavailableException`, HTTP 503. The SDK retries it.
+    ServiceUnavailable,
+    /// `ModelTimeoutException`, HTTP 408.
+    ModelTimeout,
+    /// `ModelNotReadyException`, HTTP 429. The SDK retries it.
+    ModelNotReady,
+}
+
+impl BedrockErrorKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [BedrockErrorKind; 9] = [
+        BedrockErrorKind::Throttling,
+        BedrockErrorKind::Validation,
+        BedrockErrorKind::AccessDenied,
+        BedrockErrorKind::ResourceNotFound,
+        BedrockErrorKind::ModelError,
+        BedrockErrorKind::InternalServer,
+        BedrockErrorKind::ServiceUnavailable,
+        BedrockErrorKind::ModelTimeout,
+        BedrockErrorKind::ModelNotReady,
+    ];
+
+    /// The HTTP status Bedrock answers this error with.
+    pub fn status(self) -> u16 {
+        match self {
+            BedrockErrorKind::Throttling | BedrockErrorKind::ModelNotReady => 429,
+            BedrockErrorKind::Validation => 400,
+            BedrockErrorKind::AccessDenied => 403,
+            BedrockErrorKind::ResourceNotFound => 404,
+            BedrockErrorKind::ModelError => 424,
+            BedrockErrorKind::InternalServer => 500,
+            BedrockErrorKind::ServiceUnavailable => 503,
+            BedrockErrorKind::ModelTimeout => 408,
+        }
+    }
+
+    /// The error type, as sent in the `x-amzn-errortype` header.
+    pub fn error_type(self) -> &'static str {
+        match self {
+            BedrockErrorKind::Throttling => "ThrottlingException",
+            BedrockErrorKind::Validation => "ValidationException",
+            BedrockErrorKind::AccessDenied => "AccessDeniedException",
+            BedrockErrorKind::ResourceNotFound => "ResourceNotFoundException",
+            BedrockErrorKind::ModelError => "ModelErrorException",
+            BedrockErrorKind::InternalServer => "InternalServerException",
+            BedrockErrorKind::ServiceUnavailable => "ServiceUnavailableException",
+            BedrockErrorKind::ModelTimeout => "ModelTimeoutException",
+            BedrockErrorKind::ModelNotReady => "ModelNotReadyException",
+        }
+    }
+
+    /// A message like the one the real service sends with this error.
+    pub fn default_message(self) -> &'static str {
+        match self {
+            BedrockErrorKind::Throttling => "Too many requests, please wait before trying again.",
+            BedrockErrorKind::Validation => "The provided request is not valid.",
+            BedrockErrorKind::AccessDenied => {
+                "You don't have access to the model with the specified model ID."
+            }
+            BedrockErrorKind::ResourceNotFound => "The provided model identifier is invalid.",
+            BedrockErrorKind::ModelError => {
+                "The model encountered an error processing the request."
+            }
+            BedrockErrorKind::InternalServer => {
+                "The system encountered an unexpected error during processing. Try your request again."
+            }
+            BedrockErrorKind::ServiceUnavailable => "Bedrock is unable to process your request.",
+            BedrockErrorKind::ModelTimeout => {
+                "Model has timed out in processing the request. Try your request again."
+            }
+            BedrockErrorKind::ModelNotReady => {
+                "Model is not ready for inference. Wait and try your request again."
+            }
+        }
+    }
+}
+
+impl fmt::Display for BedrockErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.error_type())
+    }
+}
+
+/// A Bedrock error reply: answered with the kind's HTTP status, its type in the
+/// `x-amzn-errortype` header and `{"message": …}` as the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BedrockError {
+    /// Which error.
+    pub kind: BedrockErrorKind,
+    /// The message sent in the body.
+    pub message: String,
+}
+
+impl BedrockError {
+    /// An error of this kind with this message.
+    pub fn new(kind: BedrockErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// `ThrottlingException` (429) with the service's usual message.
+    pub fn throttling() -> Self {
+        BedrockErrorKind::Throttling.into()
+    }
+
+    /// `ValidationException` (400) with this message.
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(BedrockErrorKind::Validation, message)
+    }
+}
+
+impl From<BedrockErrorKind> for BedrockError {
+    /// The error with the service's usual message for this kind.
+    fn from(kind: BedrockErrorKind) -> Self {
+        Self::new(kind, kind.default_message())
+    }
+}
+
+impl fmt::Display for BedrockError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}): {}",
+            self.kind,
+            self.kind.status(),
+            self.message
+        )
+    }
+}
+
+/// One answer of the stand-in.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Reply {
+    /// A successful Converse response holding this assistant message, stop reason and usage.
+    ///
+    /// `toolUse` blocks with an empty `toolUseId` get one from the stand-in (`tooluse_1`,
+    /// `tooluse_2`, … numbered after the toolUse blocks already in the conversation), so that
+    /// scripts need not invent ids.
+    Respond(ModelResponse),
+    /// One of Bedrock's errors.
+    Error(BedrockError),
+    /// Exactly this status and body, for testing how a client copes with odd answers.
+    Raw {
+        /// The HTTP status.
+        status: u16,
+        /// The `x-amzn-errortype` header to send, if any.
+        error_type: Option<String>,
+        /// The body, sent as `application/json` whatever it holds.
+        body: String,
+    },
+}
+
+impl Reply {
+    /// A final text answer, stop reason `end_turn`.
+    pub fn text(text: impl Into<String>) -> Self {
+        Reply::Respond(ModelResponse {
+            message: Message::assistant_text(text),
+            stop_reason: StopReason::EndTurn,
+            usage: default_usage(),
+        })
+    }
+
+    /// A request for tools, stop reason `tool_use`: an optional `<thinking>` text, then one
+    /// `toolUse` block per `(name, input)` pair. The stand-in assigns the ids (see
+    /// [`Reply::Respond`]).
+    pub fn tool_use(thinking: Option<&str>, calls: &[(&str, Value)]) -> Self {
+        let mut content = Vec::with_capacity(calls.len() + 1);
+        if let Some(thinking) = thinking {
+            content.push(ContentBlock::Text(format!(
+                "<thinking>{thinking}</thinking>"
+            )));
+        }
+        content.extend(calls.iter().map(|(name, input)| {
+            ContentBlock::ToolUse(ToolUse {
+                tool_use_id: String::new(),
+                name: (*name).to_owned(),
+                input: input.clone(),
+            })
+        }));
+        Reply::Respond(ModelResponse {
+            message: Message {
+                role: Role::Assistant,
+                content,
+            },
+            stop_reason: StopReason::ToolUse,
+            usage: default_usage(),
+        })
+    }
+
+    /// A reply holding this assistant message, stop reason and usage.
+    pub fn message(message: Message, stop_reason: StopReason, usage: TokenUsage) -> Self {
+        Reply::Respond(ModelResponse {
+            message,
+            stop_reason,
+            usage,
+        })
+    }
+
+    /// One of Bedrock's errors with the service's usual message.
+    pub fn error(kind: BedrockErrorKind) -> Self {
+        Reply::Error(kind.into())
+    }
+
+    /// One of Bedrock's errors with this message.
+    pub fn error_with(kind: BedrockErrorKind, message: impl Into<String>) -> Self {
+        Reply::Error(BedrockError::new(kind, message))
+    }
+
+    /// `ThrottlingException` (429).
+    pub fn throttling() -> Self {
+        Reply::error(BedrockErrorKind::Throttling)
+    }
+}
+
+impl From<ModelResponse> for Reply {
+    fn from(response: ModelResponse) -> Self {
+        Reply::Respond(response)
+    }
+}
+
+impl From<BedrockError> for Reply {
+    fn from(error: BedrockError) -> Self {
+        Reply::Error(error)
+    }
+}
+
+impl From<BedrockErrorKind> for Reply {
+    fn from(kind: BedrockErrorKind) -> Self {
+        Reply::error(kind)
+    }
+}
+
+fn default_usage() -> TokenUsage {
+    TokenUsage {
+        input_tokens: 10,
+        output_tokens: 5,
+        total_tokens: 15,
+    }
+}

@@ -1,0 +1,550 @@
+//! The rules Converse enforces on a request body, checked the way the service does.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+/// Which rule a request broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Rule {
+    /// The body is not JSON, or a field has the wrong JSON type.
+    Malformed,
+    /// `messages` is missing or empty.
+    NoMessages,
+    /// The first message is not a `user` message.
+    FirstMessageNotUser,
+    /// Two messages in a row have the same role.
+    RolesNotAlternating,
+    /// A message has no content blocks.
+    EmptyContent,
+    /// A `text` block (of a message or of `system`) is empty or only whitespace.
+    BlankText,
+    /// A `toolUse` is not answered by a `toolResult` in the next message.
+    MissingToolResults,
+    /// A message holds more `toolResult` blocks than the previous turn has `toolUse` blocks.
+    ExtraToolResults,
+    /// The conversation holds `toolUse` or `toolResult` blocks but the request no `toolConfig`.
+    MissingToolConfig,
+    /// `toolConfig.tools` is missing or empty.
+    NoTools,
+    /// A tool name does not match `^[a-zA-Z0-9_-]{1,64}$`.
+    InvalidToolName,
+    /// Two tools share a name.
+    DuplicateToolName,
+    /// A tool has no description, or an empty one.
+    EmptyToolDescription,
+    /// A tool's `inputSchema.json` is not an object schema, or has a `$ref` that does not
+    /// resolve inside it.
+    InvalidInputSchema,
+}
+
+/// A broken Converse rule: which one, and the message the stand-in answers with (worded like
+/// the real service's where its wording is known).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RuleViolation {
+    rule: Rule,
+    message: String,
+}
+
+impl RuleViolation {
+    fn new(rule: Rule, message: impl Into<String>) -> Self {
+        Self {
+            rule,
+            message: message.into(),
+        }
+    }
+
+    /// The rule that was broken.
+    pub fn rule(&self) -> Rule {
+        self.rule
+    }
+
+    /// The `ValidationException` message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// A violation of [`Rule::Malformed`] with this message.
+pub(super) fn malformed(message: impl Into<String>) -> RuleViolation {
+    RuleViolation::new(Rule::Malformed, message)
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Checks a Converse request body (the JSON the SDK sends to `POST /model/{modelId}/converse`)
+/// against the rules the service enforces, returning the first rule broken.
+///
+/// Checked, in this order:
+///
+/// 1. the body is a JSON object and `messages` a non-empty array of `{role, content}` objects
+///    with role `user` or `assistant`;
+/// 2. the first message is a `user` message and roles alternate;
+/// 3. no message has empty content, and no `text` block (in messages or `system`) is blank;
+/// 4. when `toolConfig` is present: `tools` is non-empty, each `toolSpec` has a name matching
+///    `^[a-zA-Z0-9_-]{1,64}$`, unique among the tools, a non-empty description and an
+///    `inputSchema.json` that is an object with top-level `"type": "object"` whose `$ref`s
+///    resolve inside the document;
+/// 5. `toolConfig` is present whenever a message holds `toolUse` or `toolResult` blocks;
+/// 6. every `toolUse` of an assistant message is answered by a `toolResult` with its id in the
+///    next message, and no message holds more `toolResult` blocks than the previous turn has
+///    `toolUse` blocks.
+///
+/// A conversation may end with an assistant message (a prefill); its `toolUse` blocks, if
+/// any, have no next message to be answered in and are not checked.
+pub fn check_converse_request(body: &Value) -> Result<(), RuleViolation> {
+    let Some(body) = body.as_object() else {
+        return Err(RuleViolation::new(
+            Rule::Malformed,
+            "Malformed input request: the request body must be a JSON object.",
+        ));
+    };
+    let messages = parse_messages(body)?;
+    check_roles(&messages)?;
+    check_content(&messages)?;
+    check_system(body)?;
+    let has_tool_config = check_tool_config(body)?;
+    let uses_tools = messages
+        .iter()
+        .any(|message| !message.tool_uses.is_empty() || !message.tool_results.is_empty());
+    if uses_tools && !has_tool_config {
+        return Err(RuleViolation::new(
+            Rule::MissingToolConfig,
+            "The toolConfig field must be defined when using toolUse and toolResult content blocks.",
+        ));
+    }
+    check_tool_pairing(&messages)
+}
+
+struct WireMessage<'a> {
+    role: &'a str,
+    content: &'a [Value],
+    tool_uses: Vec<&'a str>,
+    tool_results: Vec<&'a str>,
+}
+
+fn parse_messages(body: &Map<String, Value>) -> Result<Vec<WireMessage<'_>>, RuleViolation> {
+    let messages = match body.get("messages") {
+        None | Some(Value::Null) => {
+            return Err(RuleViolation::new(
+                Rule::NoMessages,
+                "1 validation error detected: Value null at 'messages' failed to satisfy \
+                 constraint: Member must not be null",
+            ));
+        }
+        Some(Value::Array(messages)) => messages,
+        Some(_) => {
+            return Err(RuleViolation::new(
+                Rule::Malformed,
+                "Malformed input request: messages must be an array.",
+            ));
+        }
+    };
+    if messages.is_empty() {
+        return Err(RuleViolation::new(
+            Rule::NoMessages,
+            "A conversation must start with a user message. Try again with a conversation that \
+             starts with a user message.",
+        ));
+    }
+    messages
+        .iter()
+        .enumerate()
+        .map(|(index, message)| {
+            let role = message.get("role").and_then(Value::as_str);
+            let role = match role {
+                Some(role @ ("user" | "assistant")) => role,
+                other => {
+                    return Err(RuleViolation::new(
+                        Rule::Malformed,
+                        format!(
+                            "1 validation error detected: Value '{}' at 'messages.{index}.member.role' \
+                             failed to satisfy constraint: Member must satisfy enum value set: \
+                             [user, assistant]",
+                            other.unwrap_or("null")
+                        ),
+                    ));
+                }
+            };
+            let Some(content) = message.get("content").and_then(Value::as_array) else {
+                return Err(RuleViolation::new(
+                    Rule::Malformed,
+                    format!(
+                        "1 validation error detected: Value null at 'messages.{index}.member.content' \
+                         failed to satisfy constraint: Member must not be null"
+                    ),
+                ));
+            };
+            let tool_uses = content
+                .iter()
+                .filter_map(|block| block.get("toolUse"))
+                .map(|tool_use| tool_use.get("toolUseId").and_then(Value::as_str).unwrap_or(""))
+                .collect();
+            let tool_results = content
+                .iter()
+                .filter_map(|block| block.get("toolResult"))
+                .map(|result| result.get("toolUseId").and_then(Value::as_str).unwrap_or(""))
+                .collect();
+            Ok(WireMessage {
+                role,
+                content,
+                tool_uses,
+                tool_results,
+            })
+        })
+        .collect()
+}
+
+fn check_roles(messages: &[WireMessage<'_>]) -> Result<(), RuleViolation> {
+    if messages.first().is_some_and(|first| first.role != "user") {
+        return Err(RuleViolation::new(
+            Rule::FirstMessageNotUser,
+            "A conversation must start with a user message. Try again with a conversation that \
+             starts with a user message.",
+        ));
+    }
+    if messages.windows(2).any(|pair| pair[0].role == pair[1].role) {
+        return Err(RuleViolation::new(
+            Rule::RolesNotAlternating,
+            "A conversation must alternate between user and assistant roles. Make sure the \
+             conversation alternates between user and assistant roles and try again.",
+        ));
+    }
+    Ok(())
+}
+
+fn check_content(messages: &[WireMessage<'_>]) -> Result<(), RuleViolation> {
+    for (index, message) in messages.iter().enumerate() {
+        if message.content.is_empty() {
+            return Err(RuleViolation::new(
+                Rule::EmptyContent,
+                format!(
+                    "The content field in the Message object at messages.{index} is empty. Add a \
+                     ContentBlock object to the content field and try again."
+                ),
+            ));
+        }
+        for (block_index, block) in message.content.iter().enumerate() {
+            if let Some(text) = block.get("text")
+                && text.as_str().is_none_or(|text| text.trim().is_empty())
+            {
+                return Err(RuleViolation::new(
+                    Rule::BlankText,
+                    format!(
+                        "The text field in the ContentBlock object at \
+                         messages.{index}.content.{block_index} is blank. Add text to the text \
+                         field, and try again."
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_system(body: &Map<String, Value>) -> Result<(), RuleViolation> {
+    let Some(system) = body.get("system").and_then(Value::as_array) else {
+        return Ok(());
+    };
+    for (index, block) in system.iter().enumerate() {
+        if let Some(text) = block.get("text")
+            && text.as_str().is_none_or(|text| text.trim().is_empty())
+        {
+            return Err(RuleViolation::new(
+                Rule::BlankText,
+                format!(
+                    "The text field in the SystemContentBlock object at system.{index} is blank. \
+                     Add text to the text field, and try again."
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks `toolConfig` when present; returns whether it is.
+fn check_tool_config(body: &Map<String, Value>) -> Result<bool, RuleViolation> {
+    let tool_config = match body.get("toolConfig") {
+        None | Some(Value::Null) => return Ok(false),
+        Some(Value::Object(tool_config)) => tool_config,
+        Some(_) => {
+            return Err(RuleViolation::new(
+                Rule::Malformed,
+                "Malformed input request: toolConfig must be an object.",
+            ));
+        }
+    };
+    let tools = match tool_config.get("tools") {
+        Some(Value::Array(tools)) if !tools.is_empty() => tools,
+        Some(Value::Array(_)) => {
+            return Err(RuleViolation::new(
+                Rule::NoTools,
+                "1 validation error detected: Value '[]' at 'toolConfig.tools' failed to satisfy \
+                 constraint: Member must have length greater than or equal to 1",
+            ));
+        }
+        _ => {
+            return Err(RuleViolation::new(
+                Rule::NoTools,
+                "1 validation error detected: Value null at 'toolConfig.tools' failed to satisfy \
+                 constraint: Member must not be null",
+            ));
+        }
+    };
+    let mut names = HashSet::new();
+    for (index, tool) in tools.iter().enumerate() {
+        // Other members of the Tool union (cachePoint, systemTool) carry no spec to check.
+        let Some(spec) = tool.get("toolSpec") else {
+            continue;
+        };
+        let name = spec.get("name").and_then(Value::as_str).unwrap_or("");
+        check_tool_name(index, name)?;
+        if !names.insert(name) {
+            return Err(RuleViolation::new(
+                Rule::DuplicateToolName,
+                format!(
+                    "The toolConfig field contains duplicate tool names: {name}. Tool names must \
+                     be unique."
+                ),
+            ));
+        }
+        let description = spec.get("description").and_then(Value::as_str);
+        if description.is_none_or(|description| description.trim().is_empty()) {
+            return Err(RuleViolation::new(
+                Rule::EmptyToolDescription,
+                format!(
+                    "1 validation error detected: Value at \
+                     'toolConfig.tools.{index}.member.toolSpec.description' failed to satisfy \
+                     constraint: Member must have length greater than or equal to 1"
+                ),
+            ));
+        }
+        let schema = spec
+            .get("inputSchema")
+            .and_then(|schema| schema.get("json"));
+        if let Err(why) = check_input_schema(schema) {
+            return Err(RuleViolation::new(
+                Rule::InvalidInputSchema,
+                format!(
+                    "The value at toolConfig.tools.{index}.toolSpec.inputSchema.json is invalid: \
+                     {why}"
+                ),
+            ));
+        }
+    }
+    Ok(true)
+}
+
+fn check_tool_name(index: usize, name: &str) -> Result<(), RuleViolation> {
+    let at = format!("toolConfig.tools.{index}.member.toolSpec.name");
+    if name.is_empty() {
+        return Err(RuleViolation::new(
+            Rule::InvalidToolName,
+            format!(
+                "1 validation error detected: Value '' at '{at}' failed to satisfy constraint: \
+                 Member must have length greater than or equal to 1"
+            ),
+        ));
+    }
+    if name.chars().count() > 64 {
+        return Err(RuleViolation::new(
+            Rule::InvalidToolName,
+            format!(
+                "1 validation error detected: Value '{name}' at '{at}' failed to satisfy \
+                 constraint: Member must have length less than or equal to 64"
+            ),
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(RuleViolation::new(
+            Rule::InvalidToolName,
+            format!(
+                "1 validation error detected: Value '{name}' at '{at}' failed to satisfy \
+                 constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9_-]{{1,64}}$"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_input_schema(schema: Option<&Value>) -> Result<(), String> {
+    let Some(schema) = schema else {
+        return Err("inputSchema.json is required".to_owned());
+    };
+    if !schema.is_object() {
+        return Err("the schema must be a JSON object".to_owned());
+    }
+    if schema.get("type").and_then(Value::as_str) != Some("object") {
+        return Err("the schema must have a top-level \"type\": \"object\"".to_owned());
+    }
+    check_refs(schema, schema)
+}
+
+/// Keywords whose values are data, not schemas: a `$ref` key inside them is not a reference.
+const DATA_KEYWORDS: [&str; 4] = ["const", "enum", "default", "examples"];
+
+fn check_refs(root: &Value, node: &Value) -> Result<(), String> {
+    match node {
+        Value::Object(map) => {
+            if let Some(Value::String(reference)) = map.get("$ref") {
+                resolve_ref(root, reference)?;
+            }
+            for (key, value) in map {
+                if key == "properties" || key == "$defs" || key == "definitions" {
+                    // Maps of name to schema: the names are not keywords.
+                    if let Value::Object(schemas) = value {
+                        for schema in schemas.values() {
+                            check_refs(root, schema)?;
+                        }
+                    }
+                } else if !DATA_KEYWORDS.contains(&key.as_str()) {
+                    check_refs(root, value)?;
+                }
+            }
+            Ok(())
+        }
+        Value::Array(items) => items.iter().try_for_each(|item| check_refs(root, item)),
+        _ => Ok(()),
+    }
+}
+
+fn resolve_ref(root: &Value, reference: &str) -> Result<(), String> {
+    let Some(pointer) = reference.strip_prefix('#') else {
+        return Err(format!(
+            "$ref \"{reference}\" points outside the schema; only local references such as \
+             #/$defs/Name or #/definitions/Name are supported"
+        ));
+    };
+    if pointer.is_empty() {
+        return Ok(());
+    }
+    let decoded = percent_encoding::percent_decode_str(pointer).decode_utf8_lossy();
+    if root.pointer(&decoded).is_some() {
+        Ok(())
+    } else {
+        Err(format!(
+            "$ref \"{reference}\" does not resolve inside the schema"
+        ))
+    }
+}
+
+fn check_tool_pairing(messages: &[WireMessage<'_>]) -> Result<(), RuleViolation> {
+    for (index, message) in messages.iter().enumerate() {
+        if message.role != "user" {
+            continue;
+        }
+        let previous_uses: &[&str] = match index.checked_sub(1).map(|i| &messages[i]) {
+            Some(previous) if previous.role == "assistant" => &previous.tool_uses,
+            _ => &[],
+        };
+        if message.tool_results.len() > previous_uses.len() {
+            return Err(RuleViolation::new(
+                Rule::ExtraToolResults,
+                format!(
+                    "The number of toolResult blocks at messages.{index}.content exceeds the \
+                     number of toolUse blocks of previous turn."
+                ),
+            ));
+        }
+        let missing: Vec<&str> = previous_uses
+            .iter()
+            .copied()
+            .filter(|id| !message.tool_results.contains(id))
+            .collect();
+        if !missing.is_empty() {
+            return Err(RuleViolation::new(
+                Rule::MissingToolResults,
+                format!(
+                    "Expected toolResult blocks at messages.{index}.content for the following \
+                     Ids: {}",
+                    missing.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tool_config() -> Value {
+        json!({"tools": [{"toolSpec": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "inputSchema": {"json": {"type": "object", "properties": {"city": {"type": "string"}}}}
+        }}]})
+    }
+
+    fn rule_of(body: Value) -> Option<Rule> {
+        check_converse_request(&body).err().map(|v| v.rule())
+    }
+
+    #[test]
+    fn a_plain_question_passes() {
+        assert_eq!(
+            rule_of(json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}]})),
+            None
+        );
+    }
+
+    #[test]
+    fn a_complete_tool_turn_passes() {
+        let body = json!({
+            "messages": [
+                {"role": "user", "content": [{"text": "weather?"}]},
+                {"role": "assistant", "content": [
+                    {"toolUse": {"toolUseId": "a", "name": "get_weather", "input": {}}},
+                    {"toolUse": {"toolUseId": "b", "name": "get_weather", "input": {}}}
+                ]},
+                {"role": "user", "content": [
+                    {"toolResult": {"toolUseId": "b", "content": [{"text": "1"}]}},
+                    {"toolResult": {"toolUseId": "a", "content": [{"json": {"t": 2}}]}}
+                ]}
+            ],
+            "toolConfig": tool_config()
+        });
+        assert_eq!(rule_of(body), None);
+    }
+
+    #[test]
+    fn refs_must_resolve_locally() {
+        let schema = json!({
+            "type": "object",
+            "properties": {"a": {"$ref": "#/$defs/A"}, "b": {"$ref": "#/definitions/B"}},
+            "$defs": {"A": {"type": "string"}},
+            "definitions": {"B": {"type": "integer"}},
+            "default": {"$ref": "not a reference"}
+        });
+        assert_eq!(check_input_schema(Some(&schema)), Ok(()));
+        let broken = json!({"type": "object", "properties": {"a": {"$ref": "#/$defs/Nope"}}});
+        assert!(check_input_schema(Some(&broken)).is_err());
+        let remote = json!({"type": "object", "properties": {"a": {"$ref": "http://x/y"}}});
+        assert!(check_input_schema(Some(&remote)).is_err());
+    }
+
+    #[test]
+    fn extra_results_are_counted_before_missing_ids() {
+        let body = json!({
+            "messages": [
+                {"role": "user", "content": [{"toolResult": {"toolUseId": "x", "content": []}}]}
+            ],
+            "toolConfig": tool_config()
+        });
+        let violation = check_converse_request(&body).unwrap_err();
+        assert_eq!(violation.rule(), Rule::ExtraToolResults);
+        assert!(violation.message().contains("messages.0.content"));
+    }
+}

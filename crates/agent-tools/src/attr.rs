@@ -4,13 +4,16 @@ use proc_macro2::TokenStream;
 use syn::meta::ParseNestedMeta;
 use syn::{Attribute, LitStr, Path};
 
-/// `#[tool(name = "…", description = "…", crate = "…")]`, each optional.
+/// `#[tool(name = "…", description = "…", struct_name = "…", crate = "…")]`, each optional.
 #[derive(Default)]
 pub(crate) struct ToolOptions {
     /// The name the model calls the tool by, instead of the function's name.
     pub(crate) name: Option<LitStr>,
     /// The tool's description, instead of the doc comment's first paragraph.
     pub(crate) description: Option<LitStr>,
+    /// The name of the generated struct, instead of the function's name in PascalCase (for when
+    /// that name is taken, for example by the function's own return type).
+    pub(crate) struct_name: Option<LitStr>,
     /// The path of the runtime crate (`minimalagent` or `agent-core`), instead of looking it up
     /// in the package's manifest.
     pub(crate) crate_path: Option<Path>,
@@ -28,6 +31,8 @@ impl ToolOptions {
                 set_once(&mut options.name, &meta, "name", errors)
             } else if meta.path.is_ident("description") {
                 set_once(&mut options.description, &meta, "description", errors)
+            } else if meta.path.is_ident("struct_name") {
+                set_once(&mut options.struct_name, &meta, "struct_name", errors)
             } else if meta.path.is_ident("crate") {
                 let mut literal = None;
                 set_once(&mut literal, &meta, "crate", errors)?;
@@ -43,8 +48,8 @@ impl ToolOptions {
                 Ok(())
             } else {
                 Err(meta.error(
-                    "unknown #[tool] option; expected `name = \"…\"`, `description = \"…\"` \
-                     or `crate = \"…\"`",
+                    "unknown #[tool] option; expected `name = \"…\"`, `description = \"…\"`, \
+                     `struct_name = \"…\"` or `crate = \"…\"`",
                 ))
             }
         });

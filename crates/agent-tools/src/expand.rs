@@ -159,19 +159,23 @@ fn describe(
         }
     }
 
-    let struct_name = pascal_case(&fn_name);
+    let (struct_name, struct_span) = match &options.struct_name {
+        Some(literal) => (literal.value(), literal.span()),
+        None => (pascal_case(&fn_name), fn_ident.span()),
+    };
     let struct_ident = match syn::parse_str::<Ident>(&struct_name) {
         Ok(mut ident) => {
-            // Errors about the struct (a name already taken) then point at the function's name.
-            ident.set_span(fn_ident.span());
+            // Errors about the struct (a name already taken) then point at the function's name,
+            // or at the `struct_name` that chose it.
+            ident.set_span(struct_span);
             Some(ident)
         }
         Err(_) => {
             errors.push(syn::Error::new(
-                fn_ident.span(),
+                struct_span,
                 format!(
                     "the tool's struct would be named `{struct_name}`, which is not a usable \
-                     name; rename the function"
+                     name; rename the function or choose one with `struct_name = \"…\"`"
                 ),
             ));
             None

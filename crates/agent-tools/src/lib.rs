@@ -86,7 +86,8 @@
 //!
 //! Since the struct takes the PascalCase name in the function's module, a type of that name
 //! there (say, a function `forecast` returning a type `Forecast`) is a compile error that
-//! points at the function's name: rename one of them.
+//! points at the function's name: choose the struct's name with
+//! `#[tool(struct_name = "ForecastTool")]`, or rename one of them.
 //!
 //! # Arguments and results
 //!
@@ -274,6 +275,8 @@ use proc_macro::TokenStream;
 /// - `name = "…"`: the tool's name, instead of the function's name.
 /// - `description = "…"`: the tool's description, instead of the doc comment's first
 ///   paragraph.
+/// - `struct_name = "…"`: the generated struct's name, instead of the function's name in
+///   PascalCase.
 /// - `crate = "…"`: the path of the runtime crate (`minimalagent` or `agent-core`), instead of
 ///   looking it up in the package's `Cargo.toml`.
 ///

@@ -332,6 +332,22 @@ async fn default_model(
     Err(ConfigError::NoModel.into())
 }
 
+#[cfg(feature = "dynamodb")]
+async fn default_session_store(
+    table_name: &str,
+    region: Option<String>,
+    ttl: Duration,
+) -> Result<Arc<dyn SessionStore>, Error> {
+    let mut builder = agent_session_dynamo::DynamoSessionStore::builder()
+        .table_name(table_name)
+        .ttl(ttl);
+    if let Some(region) = region {
+        builder = builder.region(region);
+    }
+    Ok(Arc::new(builder.build().await?))
+}
+
+#[cfg(not(feature = "dynamodb"))]
 async fn default_session_store(
     _table_name: &str,
     _region: Option<String>,

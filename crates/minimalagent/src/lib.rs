@@ -32,6 +32,11 @@
 //! ## Feature flags
 //!
 //! - `bedrock` (default): [`BedrockModel`], the model an agent uses unless given another.
+//! - `dynamodb` (default): the DynamoDB session store ([`dynamodb::DynamoSessionStore`]) that
+//!   `use_session_memory(true)` sets up.
+//!
+//! With both off, give the agent a model with `.model(..)` and, for sessions, a store with
+//! `.session_store(..)` (for example [`session::InMemorySessionStore`]).
 //!
 //! ## Crates
 //!
@@ -74,3 +79,11 @@ pub mod bedrock {
 #[cfg_attr(docsrs, doc(cfg(feature = "bedrock")))]
 #[doc(no_inline)]
 pub use agent_llm_bedrock::BedrockModel;
+
+/// The DynamoDB session store.
+#[cfg(feature = "dynamodb")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dynamodb")))]
+pub mod dynamodb {
+    #[doc(inline)]
+    pub use agent_session_dynamo::*;
+}

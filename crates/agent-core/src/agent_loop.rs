@@ -45,7 +45,7 @@ impl RunError {
     /// A short, stable name of the error's kind, as stored in a failed run's trace.
     pub fn kind_name(&self) -> String {
         match self {
-            RunError::Model(error) => format!("model.{:?}", error.kind()).to_lowercase(),
+            RunError::Model(error) => format!("model.{}", error.kind().as_str()),
         }
     }
 }
@@ -208,10 +208,7 @@ impl AgentLoop {
                 for (index, tool_use) in tool_uses.iter().enumerate() {
                     let error = ToolError::new(ToolErrorKind::NotRun, STEP_LIMIT_NOT_RUN);
                     record_result(reasoning, index, &Err(error.clone()), 0);
-                    blocks.push(ContentBlock::ToolResult(ToolResult::error(
-                        &tool_use.tool_use_id,
-                        error.message(),
-                    )));
+                    blocks.push(ContentBlock::ToolResult(error_result(tool_use, &error)));
                 }
                 blocks.push(ContentBlock::Text(step_limit_prompt(self.max_steps)));
                 emit_step_started(observer, reasoning).await;
@@ -355,10 +352,7 @@ impl AgentLoop {
                 });
                 ContentBlock::ToolResult(match result {
                     Ok(value) => ToolResult::success(&tool_use.tool_use_id, value),
-                    Err(error) => ToolResult::error(
-                        &tool_use.tool_use_id,
-                        format!("{} `{}`: {}", error.kind(), tool_use.name, error.message()),
-                    ),
+                    Err(error) => error_result(tool_use, &error),
                 })
             })
             .collect()
@@ -395,6 +389,14 @@ impl AgentLoop {
             names.join(", ")
         }
     }
+}
+
+/// The error `toolResult` the model gets: what kind of failure, which tool, and the message.
+fn error_result(tool_use: &ToolUse, error: &ToolError) -> ToolResult {
+    ToolResult::error(
+        &tool_use.tool_use_id,
+        format!("{} `{}`: {}", error.kind(), tool_use.name, error.message()),
+    )
 }
 
 async fn call_tool(tool: Arc<dyn Tool>, input: Value) -> (Result<Value, ToolError>, u64) {

@@ -208,6 +208,24 @@ pub enum ModelErrorKind {
     Other,
 }
 
+impl ModelErrorKind {
+    /// A short, stable snake_case name (`throttled`, `access_denied`, …) for logs and traces.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ModelErrorKind::Throttled => "throttled",
+            ModelErrorKind::Validation => "validation",
+            ModelErrorKind::AccessDenied => "access_denied",
+            ModelErrorKind::ModelNotReady => "model_not_ready",
+            ModelErrorKind::ModelNotFound => "model_not_found",
+            ModelErrorKind::ServiceUnavailable => "service_unavailable",
+            ModelErrorKind::Timeout => "timeout",
+            ModelErrorKind::Network => "network",
+            ModelErrorKind::InvalidResponse => "invalid_response",
+            ModelErrorKind::Other => "other",
+        }
+    }
+}
+
 impl fmt::Display for ModelErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -59,12 +59,18 @@ impl Agent {
     /// Runs a query without session memory and returns the answer and the run's trace.
     pub async fn run(&self, query: &str) -> Result<(String, Reasoning), Error> {
         let mut reasoning = Reasoning::start(query, None);
-        let output = self
+        match self
             .inner
             .agent_loop
             .run(Vec::new(), &mut reasoning, &self.inner.observers)
-            .await?;
-        Ok((output.response, reasoning))
+            .await
+        {
+            Ok(output) => Ok((output.response, reasoning)),
+            Err(error) => Err(Error::Run {
+                error,
+                reasoning: Box::new(reasoning),
+            }),
+        }
     }
 
     /// The loop this agent runs: its tools and step limit.
@@ -262,7 +268,21 @@ impl AgentBuilder {
         };
         let sessions = if sessions_wanted {
             let store = match self.session_store {
-                Some(store) => store,
+                Some(store) => {
+                    // These configure the DynamoDB store the agent builds itself; a given store
+                    // keeps its own settings.
+                    if self.session_table_name != DEFAULT_SESSION_TABLE_NAME
+                        || self.memory_region.is_some()
+                        || self.session_ttl != DEFAULT_SESSION_TTL
+                    {
+                        tracing::warn!(
+                            "session_table_name, memory_region and session_ttl apply to the \
+                             DynamoDB store the agent builds; the store given with \
+                             session_store(..) keeps its own settings"
+                        );
+                    }
+                    store
+                }
                 None => {
                     default_session_store(
                         &self.session_table_name,

@@ -14,9 +14,15 @@ pub enum Error {
     /// The session id is not 1 to 128 characters of `[A-Za-z0-9_-]`; nothing was read or written.
     #[error(transparent)]
     InvalidSessionId(#[from] InvalidSessionId),
-    /// The model failed (after the client's retries); the run's trace says `failed`.
-    #[error("the run failed: {0}")]
-    Run(#[from] RunError),
+    /// The model failed (after the client's retries); the run's trace, kept here, says `failed`.
+    #[error("the run failed: {error}")]
+    Run {
+        /// Why the run failed.
+        #[source]
+        error: RunError,
+        /// The run's trace up to the failure.
+        reasoning: Box<Reasoning>,
+    },
     /// The session store failed.
     #[error("session store: {0}")]
     Session(#[from] SessionError),
@@ -44,7 +50,7 @@ impl Error {
     /// The model error behind this error, if a model call failed.
     pub fn model_error(&self) -> Option<&ModelError> {
         let run_error = match self {
-            Error::Run(error) => Some(error),
+            Error::Run { error, .. } => Some(error),
             Error::SessionRun(error) => error.run_error(),
             _ => None,
         };
@@ -63,12 +69,28 @@ impl Error {
         }
     }
 
-    /// The trace of the run this error ended, when a session run started.
+    /// The trace of the run this error ended, when a run started.
     pub fn reasoning(&self) -> Option<&Reasoning> {
         match self {
+            Error::Run { reasoning, .. } => Some(reasoning),
             Error::SessionRun(error) => error.reasoning(),
             _ => None,
         }
+    }
+
+    /// The run's answer, when the run completed but its turn could not be kept (or its
+    /// reasoning not saved): the answer is not lost to a store failure.
+    pub fn response(&self) -> Option<&str> {
+        match self {
+            Error::SessionRun(error) => error.response(),
+            _ => None,
+        }
+    }
+
+    /// Whether the run's turn is in the session's conversation despite the error (its final
+    /// reasoning record could not be saved): running the query again would add it twice.
+    pub fn is_committed(&self) -> bool {
+        matches!(self, Error::SessionRun(error) if error.is_committed())
     }
 }
 

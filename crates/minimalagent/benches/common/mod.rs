@@ -100,25 +100,6 @@ pub(crate) fn thread_cpu(pid: u32, thread_prefix: &str) -> Duration {
     Duration::from_secs_f64(ticks as f64 / ticks_per_second)
 }
 
-/// CPU time used by this whole process so far (every thread, live or ended), from
-/// /proc/self/stat.
-pub(crate) fn process_cpu() -> Duration {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return Duration::ZERO;
-    };
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return Duration::ZERO;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |n: usize| {
-        fields
-            .get(n)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    Duration::from_secs_f64((field(11) + field(12)) as f64 / 100.0)
-}
-
 /// A child process's exit and what it printed.
 #[derive(Debug)]
 pub(crate) struct ChildRun {

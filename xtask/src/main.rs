@@ -1,11 +1,14 @@
 //! Maintainer tasks for MinimalAgent for Rust. Run `cargo xtask --help`.
 
+#![allow(clippy::print_stdout)] // A command-line tool: its help and reports go to stdout.
+
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 
+mod bench;
 mod dynamodb_local;
 
 use dynamodb_local::DynamoDbLocal;
@@ -15,13 +18,15 @@ cargo xtask <task>
 
 Tasks:
   test                 What CI runs: fmt check, clippy (-D warnings), every test with DynamoDB
-                       Local started for the DynamoDB store's tests, and cargo doc (-D warnings).
+                       Local started for the DynamoDB store's tests, every example run offline,
+                       and cargo doc (-D warnings).
                        Needs Java 17+ and npm (the emulator comes from the npm package
                        amplify-dynamodb-simulator, installed into .dynamodb-local/).
   dynamodb-local       Start DynamoDB Local on a free loopback port, print the endpoint and the
                        environment lines to use, and stop it on Enter or Ctrl-C.
   example NAME         Run examples/NAME.rs offline: against the built-in Converse stand-in,
                        with DynamoDB Local when the example uses sessions.
+  bench [--quick]      Run the benchmarks and print one table (target/bench/summary.json).
   doc                  Build the API docs with warnings denied (target/doc).
   help                 This text.
 ";
@@ -49,6 +54,7 @@ fn run() -> Result<()> {
                 .context("usage: cargo xtask example NAME (see examples/)")?;
             example(&root, &name)
         }
+        "bench" => bench::run(&root),
         "doc" => doc(&root),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
@@ -59,8 +65,8 @@ fn run() -> Result<()> {
 }
 
 fn workspace_root() -> Result<PathBuf> {
-    let manifest_dir = env::var("CARGO_MANIFEST_DIR")
-        .context("run xtask through cargo: `cargo xtask <task>`")?;
+    let manifest_dir =
+        env::var("CARGO_MANIFEST_DIR").context("run xtask through cargo: `cargo xtask <task>`")?;
     Path::new(&manifest_dir)
         .parent()
         .map(Path::to_path_buf)
@@ -97,7 +103,10 @@ fn with_dynamodb_local(command: &mut Command, emulator: &DynamoDbLocal) {
 }
 
 fn test(root: &Path) -> Result<()> {
-    step("cargo fmt --check", cargo(root).args(["fmt", "--all", "--check"]))?;
+    step(
+        "cargo fmt --check",
+        cargo(root).args(["fmt", "--all", "--check"]),
+    )?;
     step(
         "cargo clippy -D warnings",
         cargo(root).args([
@@ -110,16 +119,34 @@ fn test(root: &Path) -> Result<()> {
             "warnings",
         ]),
     )?;
-    let emulator = DynamoDbLocal::start(root).context(
-        "DynamoDB Local did not start, so the DynamoDB store's tests cannot run",
-    )?;
+    let emulator = DynamoDbLocal::start(root)
+        .context("DynamoDB Local did not start, so the DynamoDB store's tests cannot run")?;
     eprintln!("xtask: DynamoDB Local at {}", emulator.endpoint());
     let mut tests = cargo(root);
-    tests.args(["test", "--workspace", "--all-features"]);
+    tests.args(["test", "--workspace", "--all-features", "--no-fail-fast"]);
     with_dynamodb_local(&mut tests, &emulator);
     step("cargo test", &mut tests)?;
+    // The examples compiled with the tests; run each offline, as a newcomer would.
+    for name in example_names(root)? {
+        run_example(root, &name, Some(&emulator))?;
+    }
     drop(emulator);
     doc(root)
+}
+
+/// The examples in `examples/`, by name.
+fn example_names(root: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(root.join("examples")).context("reading examples/")? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|ext| ext == "rs")
+            && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+        {
+            names.push(stem.to_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
 }
 
 fn doc(root: &Path) -> Result<()> {
@@ -132,24 +159,36 @@ fn doc(root: &Path) -> Result<()> {
 }
 
 fn example(root: &Path, name: &str) -> Result<()> {
+    run_example(root, name, None)
+}
+
+/// Runs one example offline (the Converse stand-in), with DynamoDB Local when it uses sessions:
+/// `emulator` when given, else one started for it.
+fn run_example(root: &Path, name: &str, emulator: Option<&DynamoDbLocal>) -> Result<()> {
     let path = root.join("examples").join(format!("{name}.rs"));
     if !path.exists() {
         bail!("no example `{name}` (looked for {})", path.display());
     }
-    let source = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading {}", path.display()))?;
+    let source =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let mut command = cargo(root);
     command
         .args(["run", "--quiet", "--example", name])
         .env("MINIMALAGENT_OFFLINE", "1");
-    let uses_sessions = source.contains("use_session_memory") || source.contains("session_table_name");
-    let _emulator = if uses_sessions {
-        let emulator = DynamoDbLocal::start(root)?;
-        eprintln!("xtask: DynamoDB Local at {}", emulator.endpoint());
-        with_dynamodb_local(&mut command, &emulator);
-        Some(emulator)
-    } else {
-        None
-    };
+    let uses_sessions = ["with_sessions", "use_session_memory", "session_table_name"]
+        .iter()
+        .any(|marker| source.contains(marker));
+    let mut own_emulator = None;
+    if uses_sessions {
+        let emulator = match emulator {
+            Some(shared) => shared,
+            None => {
+                let started = DynamoDbLocal::start(root)?;
+                eprintln!("xtask: DynamoDB Local at {}", started.endpoint());
+                own_emulator.insert(started)
+            }
+        };
+        with_dynamodb_local(&mut command, emulator);
+    }
     step(&format!("example {name}"), &mut command)
 }

@@ -56,11 +56,18 @@ pub(crate) fn document_to_json(document: &Document) -> Value {
         }
         Document::String(s) => Value::String(s.clone()),
         Document::Array(items) => Value::Array(items.iter().map(document_to_json).collect()),
-        Document::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), document_to_json(v)))
-                .collect(),
-        ),
+        Document::Object(map) => {
+            // The SDK's objects are hash maps; sorting the keys makes the JSON the same on every
+            // run, whether or not serde_json keeps insertion order.
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), document_to_json(v)))
+                    .collect(),
+            )
+        }
     }
 }
 

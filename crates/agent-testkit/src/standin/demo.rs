@@ -206,6 +206,25 @@ fn summary(turn: &[Value]) -> String {
     format!("Based on {}.", parts.join("; "))
 }
 
+/// The value with every object's keys in order: clients send JSON objects in any order (the
+/// AWS SDK's documents are hash maps), and the demo's answers should not change with it.
+fn sorted_keys(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), sorted_keys(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sorted_keys).collect()),
+        other => other.clone(),
+    }
+}
+
 fn quote(content: &[Value]) -> String {
     let text = content
         .iter()
@@ -213,7 +232,7 @@ fn quote(content: &[Value]) -> String {
             if let Some(text) = item.get("text").and_then(Value::as_str) {
                 text.to_owned()
             } else if let Some(json) = item.get("json") {
-                json.to_string()
+                sorted_keys(json).to_string()
             } else {
                 item.to_string()
             }

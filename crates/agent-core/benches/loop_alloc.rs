@@ -15,7 +15,7 @@ use std::alloc::System;
 use std::hint::black_box;
 
 use common::fixture::{SHAPES, Shape, agent_loop, direct_calls, run_once};
-use common::report::{Report, quick};
+use common::report::{Report, quick, run_by_cargo_bench};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, Stats, StatsAlloc};
 
 #[global_allocator]
@@ -41,6 +41,9 @@ impl PerRun {
 }
 
 fn main() {
+    if !run_by_cargo_bench("loop_alloc") {
+        return;
+    }
     let runs = if quick() { 200 } else { 2000 };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()

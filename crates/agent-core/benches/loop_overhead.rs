@@ -19,7 +19,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use common::fixture::{SHAPES, Shape, agent_loop, direct_calls, run_once};
-use common::report::{Report, micros, quick};
+use common::report::{Report, micros, quick, run_by_cargo_bench};
 use cpu_time::ProcessTime;
 use criterion::Criterion;
 
@@ -51,6 +51,9 @@ fn per_iteration(samples: &Samples, sample_size: usize) -> (Duration, Duration) 
 }
 
 fn main() {
+    if !run_by_cargo_bench("loop_overhead") {
+        return;
+    }
     let quick = quick();
     let sample_size = if quick { 10 } else { 30 };
     let mut criterion = Criterion::default()
@@ -163,6 +166,10 @@ fn add_rows(
                 "CPU per step beyond baseline",
                 "µs",
                 overhead_per_step,
+            )
+            .baseline(
+                micros(direct_cpu) / turns,
+                "same model calls, no loop (CPU per call)",
             )
             .target(
                 format!("< {TARGET_US_PER_STEP} µs/step"),

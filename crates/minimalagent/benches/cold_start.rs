@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use agent_session_dynamo::DynamoSessionStore;
 use agent_testkit::{ConverseStandIn, Policy, Reply};
-use common::report::{Report, loopback_url, median, millis, quick};
+use common::report::{Report, loopback_url, median, millis, quick, run_by_cargo_bench};
 use common::{ROLE_ENV, run_self, sdk_child_env, sdk_config};
 use minimalagent::Agent;
 
@@ -44,7 +44,8 @@ fn main() {
     match std::env::var(ROLE_ENV).as_deref() {
         Ok("cold-start") => cold_start_child(),
         Ok("exit") => {}
-        _ => parent(),
+        _ if run_by_cargo_bench("cold_start") => parent(),
+        _ => {}
     }
 }
 

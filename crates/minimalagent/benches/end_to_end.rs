@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use agent_session_dynamo::DynamoSessionStore;
 use agent_testkit::{ConverseStandIn, Policy, Reply};
-use common::report::{Report, loopback_url, micros, quantile, quick};
+use common::report::{Report, loopback_url, micros, quantile, quick, run_by_cargo_bench};
 use common::{MODEL_ID, ROLE_ENV, run_self, sdk_child_env, sdk_config, status_kib, thread_cpu};
 use cpu_time::ProcessTime;
 use minimalagent::bedrock::aws_sdk_bedrockruntime::{Client, types as sdk};
@@ -62,7 +62,8 @@ const DYNAMODB_ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL_DYNAMODB";
 fn main() {
     match std::env::var(ROLE_ENV).as_deref() {
         Ok("e2e") => child(),
-        _ => parent(),
+        _ if run_by_cargo_bench("end_to_end") => parent(),
+        _ => {}
     }
 }
 
@@ -320,11 +321,21 @@ fn add_rows(
     report.push(
         report
             .row(&case, "client CPU per run", "µs", figures.cpu_per_run_us)
-            .baseline(sdk.cpu_per_run_us, BASELINE)
-            .note(format!(
-                "the stand-in, in the parent process on the same two cores, spends about {:.0} µs of CPU per request",
-                figures.standin_cpu_per_request_us
-            )),
+            .baseline(sdk.cpu_per_run_us, BASELINE),
+    );
+    report.push(
+        report
+            .row(
+                &case,
+                "stand-in CPU per request",
+                "µs",
+                figures.standin_cpu_per_request_us,
+            )
+            .baseline(sdk.standin_cpu_per_request_us, BASELINE)
+            .note(
+                "the Converse stand-in runs in the parent process on the same two cores; its CPU is \
+                 not in the client's, and is sampled in 10 ms ticks (rough below ~100 requests)",
+            ),
     );
     report.push(
         report

@@ -243,3 +243,14 @@ pub(crate) fn loopback_url(name: &str) -> Result<Option<String>, String> {
         ))
     }
 }
+
+/// Whether `cargo bench` started this benchmark (it passes `--bench`). `cargo test --benches`
+/// (or `--all-targets`) runs bench targets without it: they then only say so and exit, rather
+/// than measure for minutes inside a test run.
+pub(crate) fn run_by_cargo_bench(bench: &str) -> bool {
+    let by_bench = std::env::args().any(|arg| arg == "--bench");
+    if !by_bench {
+        eprintln!("{bench}: a benchmark; run it with `cargo bench` or `cargo xtask bench`");
+    }
+    by_bench
+}

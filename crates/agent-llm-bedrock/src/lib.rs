@@ -31,6 +31,37 @@
 //!
 //! A model can also be made from an [`aws_config::SdkConfig`] the application already has
 //! ([`BedrockModel::from_sdk_config`]) or from a ready client ([`BedrockModel::from_client`]).
+//! Here, one call through the real client to the Converse stand-in from `agent-testkit`, as the
+//! tests do:
+//!
+//! ```
+//! use agent_core::{Message, Model, ModelRequest, StopReason};
+//! use agent_llm_bedrock::aws_config::{self, BehaviorVersion, Region};
+//! use agent_llm_bedrock::aws_credential_types::Credentials;
+//! use agent_llm_bedrock::BedrockModel;
+//! use agent_testkit::{ConverseStandIn, Reply};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let standin = ConverseStandIn::scripted([Reply::text("Hello from Converse.")]).await?;
+//! let config = aws_config::defaults(BehaviorVersion::latest())
+//!     .region(Region::new("us-west-2"))
+//!     .credentials_provider(Credentials::new("test", "test", None, None, "doc"))
+//!     .endpoint_url(standin.endpoint_url())
+//!     .load()
+//!     .await;
+//! let model = BedrockModel::from_sdk_config(&config, "us.amazon.nova-pro-v1:0");
+//! let request = ModelRequest {
+//!     messages: vec![Message::user_text("Hi!")],
+//!     ..Default::default()
+//! };
+//! let response = model.converse(&request).await?;
+//! assert_eq!(response.message.text(), "Hello from Converse.");
+//! assert_eq!(response.stop_reason, StopReason::EndTurn);
+//! assert_eq!(standin.requests()[0].model_id, "us.amazon.nova-pro-v1:0");
+//! # Ok(())
+//! # }
+//! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod convert;

@@ -29,6 +29,44 @@
 //! # }
 //! ```
 //!
+//! The same agent runs offline on a scripted model from `agent-testkit` — the way to unit-test
+//! an agent (the Converse stand-in in that crate goes through the real Bedrock client):
+//!
+//! ```
+//! use agent_testkit::ScriptedModel;
+//! use minimalagent::{Agent, tool};
+//! use serde_json::json;
+//!
+//! /// Get the weather for a location.
+//! ///
+//! /// # Arguments
+//! /// * `location` - City name to get weather for
+//! #[tool]
+//! async fn get_weather(location: String) -> serde_json::Value {
+//!     json!({"location": location, "forecast": "sunny"})
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), minimalagent::Error> {
+//! let model = ScriptedModel::new()
+//!     .then_tools(None, &[("get_weather", json!({"location": "Seattle"}))])
+//!     .then_text("It is sunny in Seattle.");
+//! let agent = Agent::builder()
+//!     .model(model)
+//!     .tool(GetWeather)
+//!     .show_reasoning(false)
+//!     .build()
+//!     .await?;
+//! let (response, reasoning) = agent.run("What's the weather in Seattle?").await?;
+//! assert_eq!(response, "It is sunny in Seattle.");
+//! assert_eq!(
+//!     reasoning.steps[0].tools[0].result,
+//!     Some(json!({"location": "Seattle", "forecast": "sunny"}))
+//! );
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! ## Feature flags
 //!
 //! - `bedrock` (default): [`BedrockModel`], the model an agent uses unless given another.

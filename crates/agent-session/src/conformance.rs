@@ -1139,7 +1139,7 @@ fn options() -> SessionRunOptions {
 
 fn agent(model: &ScriptedModel) -> AgentLoop {
     let tools = ToolSet::new([
-        Arc::new(EchoTool) as Arc<dyn Tool>,
+        Arc::new(agent_testkit::EchoTool) as Arc<dyn Tool>,
         Arc::new(BlobTool) as Arc<dyn Tool>,
     ])
     .expect("valid tools");
@@ -1288,25 +1288,6 @@ fn assert_valid_conversation(messages: &[Message]) {
                 "message {index}: every toolUse is answered by the next message"
             );
         }
-    }
-}
-
-/// Echoes its input: `{"echo": input}`.
-struct EchoTool;
-
-#[async_trait]
-impl Tool for EchoTool {
-    fn name(&self) -> &str {
-        "echo"
-    }
-    fn description(&self) -> &str {
-        "Echoes its input."
-    }
-    fn input_schema(&self) -> Value {
-        json!({"type": "object"})
-    }
-    async fn call(&self, input: Value) -> Result<Value, ToolError> {
-        Ok(json!({ "echo": input }))
     }
 }
 

@@ -399,11 +399,9 @@ impl RunObserver for SessionObserver<'_> {
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use agent_core::{
-        InferenceConfig, ModelError, ModelErrorKind, NoObserver, Tool, ToolError, ToolSet,
-    };
+    use agent_core::{InferenceConfig, ModelError, ModelErrorKind, NoObserver, Tool, ToolSet};
     use agent_testkit::ScriptedModel;
-    use serde_json::{Value, json};
+    use serde_json::json;
     use uuid::Uuid;
 
     use super::*;
@@ -412,26 +410,8 @@ mod tests {
     use crate::memory::InMemorySessionStore;
     use crate::store::SessionSnapshot;
 
-    struct Echo;
-
-    #[async_trait]
-    impl Tool for Echo {
-        fn name(&self) -> &str {
-            "echo"
-        }
-        fn description(&self) -> &str {
-            "Echoes its input."
-        }
-        fn input_schema(&self) -> Value {
-            json!({"type": "object"})
-        }
-        async fn call(&self, input: Value) -> Result<Value, ToolError> {
-            Ok(json!({ "echo": input }))
-        }
-    }
-
     fn agent(model: &ScriptedModel) -> AgentLoop {
-        let tools = ToolSet::new([Arc::new(Echo) as Arc<dyn Tool>]).unwrap();
+        let tools = ToolSet::new([Arc::new(agent_testkit::EchoTool) as Arc<dyn Tool>]).unwrap();
         AgentLoop::new(
             Arc::new(model.clone()),
             tools,

@@ -46,9 +46,11 @@
 //! assert_eq!(model.remaining(), 2);
 //! ```
 
+mod echo;
 mod scripted;
 mod standin;
 
+pub use echo::EchoTool;
 pub use scripted::{ScriptedModel, ScriptedReply, text_response, tool_use_response};
 pub use standin::{
     BedrockError, BedrockErrorKind, ConverseRequest, ConverseStandIn, Policy, RecordedRequest,

@@ -9,8 +9,8 @@
 //! ```
 //! use std::sync::Arc;
 //! use agent_core::{
-//!     async_trait, AgentLoop, InferenceConfig, Message, Model, ModelError, ModelRequest,
-//!     ModelResponse, NoObserver, Reasoning, StopReason, TokenUsage, ToolSet,
+//!     async_trait, AgentLoop, Message, Model, ModelError, ModelRequest, ModelResponse,
+//!     NoEvents, RunInput, StopReason, ToolSet,
 //! };
 //!
 //! /// A model that answers every query with the same words.
@@ -20,56 +20,64 @@
 //! impl Model for Parrot {
 //!     async fn converse(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
 //!         let query = request.messages.last().map(Message::text).unwrap_or_default();
-//!         Ok(ModelResponse {
-//!             message: Message::assistant_text(format!("You said: {query}")),
-//!             stop_reason: StopReason::EndTurn,
-//!             usage: TokenUsage::default(),
-//!         })
+//!         let reply = Message::assistant_text(format!("You said: {query}"));
+//!         Ok(ModelResponse::new(reply, StopReason::EndTurn))
 //!     }
 //! }
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let agent_loop = AgentLoop::new(Arc::new(Parrot), ToolSet::default(), "", 5, InferenceConfig::default());
-//! let mut reasoning = Reasoning::start("hello", None);
-//! let output = agent_loop.run(Vec::new(), &mut reasoning, &NoObserver).await?;
-//! assert_eq!(output.response, "You said: hello");
-//! assert_eq!(output.new_messages().len(), 2);
+//! let agent_loop = AgentLoop::new(Arc::new(Parrot), ToolSet::default());
+//! let result = agent_loop.run(RunInput::new("hello"), &NoEvents).await?;
+//! assert_eq!(result.response, "You said: hello");
+//! assert_eq!(result.messages.len(), 2);
+//! assert!(result.is_answered());
 //! # Ok(())
 //! # }
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod agent_loop;
+mod assemble;
 mod event;
 mod message;
 mod model;
 mod reasoning;
+mod result;
 mod thinking;
 mod tool;
 
 pub use agent_loop::{
-    AgentLoop, EARLIER_RUN_NOT_RUN, NO_ANSWER, NO_REPLY, RunError, RunOutput, STEP_LIMIT_NOT_RUN,
+    AgentLoop, Compacted, ContextCompactor, DEFAULT_STREAM_RETRIES, EARLIER_RUN_NOT_RUN,
+    NO_ANSWER, NO_REPLY, RunInput, STEP_LIMIT_NOT_RUN, StructuredAnswer, estimate_tokens,
     step_limit_prompt,
 };
-pub use event::{NoObserver, RunEvent, RunObserver};
+pub use event::{AgentEvent, EventSink, NoEvents};
 pub use message::{
-    ContentBlock, Message, ReasoningContent, ReasoningText, Role, ToolResult, ToolResultContent,
-    ToolResultStatus, ToolUse,
+    CachePoint, ContentBlock, DocumentBlock, DocumentFormat, ImageBlock, ImageFormat,
+    MediaSource, Message, ReasoningContent, ReasoningText, Role, S3Location, ToolResult,
+    ToolResultContent, ToolResultStatus, ToolUse,
 };
 pub use model::{
-    InferenceConfig, Model, ModelError, ModelErrorKind, ModelRequest, ModelResponse, StopReason,
-    TokenUsage, ToolSpec,
+    BlockDelta, BlockStart, ConversionCache, InferenceConfig, MalformedToolInput, Model,
+    ModelError, ModelErrorKind, ModelEventStream, ModelIdentity, ModelRequest, ModelResponse,
+    ModelStreamEvent, StopReason, TokenUsage, ToolChoice, ToolSpec, response_events,
 };
 pub use reasoning::{
     Reasoning, ReasoningStep, RunFailure, RunStatus, ToolCallError, ToolCallStatus, ToolInvocation,
 };
+pub use result::{FailedRun, RunError, RunOutcome, RunResult};
 pub use thinking::{split_thinking, thinking_and_answer};
-pub use tool::{Tool, ToolError, ToolErrorKind, ToolSet, ToolSetError, is_valid_tool_name};
+pub use tool::{
+    Extensions, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput, ToolSet, ToolSetError,
+    is_valid_tool_name,
+};
 
-/// Re-exported so that `Model`, `Tool` and `RunObserver` can be implemented without adding
-/// `async-trait` as a dependency.
+/// Re-exported so that `Model` and `Tool` can be implemented without adding `async-trait` as a
+/// dependency.
 pub use async_trait::async_trait;
+/// Re-exported for [`ToolContext::cancellation`] and [`RunInput::cancellation`].
+pub use tokio_util::sync::CancellationToken;
 
 /// Re-exports used by code that `#[tool]` generates. Not part of the public API.
 #[doc(hidden)]

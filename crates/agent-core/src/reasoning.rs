@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::event::AgentEvent;
 use crate::model::{StopReason, TokenUsage};
+use crate::thinking::thinking_and_answer;
 use crate::tool::ToolErrorKind;
 
 /// The trace of one run.
@@ -99,15 +101,91 @@ impl Reasoning {
         }
     }
 
-    /// Whether the run has ended, completed or failed.
+    /// Whether the run has ended, completed or not.
     pub fn is_finished(&self) -> bool {
         self.status != RunStatus::Running
     }
+
+    /// A trace folded from a run's events, in order (see [`Reasoning::apply`]).
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a AgentEvent>) -> Self {
+        let mut reasoning = Reasoning::start("", None);
+        reasoning.run_id = Uuid::nil();
+        reasoning.started_at = None;
+        for event in events {
+            reasoning.apply(event);
+        }
+        reasoning
+    }
+
+    /// Folds one event into the trace. The agent loop keeps its own trace this way, and a
+    /// reader folds a real-time session log the same way, so the two always agree.
+    pub fn apply(&mut self, event: &AgentEvent) {
+        match event {
+            AgentEvent::RunStarted {
+                run_id,
+                session_id,
+                query,
+                started_at,
+            } => {
+                self.run_id = *run_id;
+                self.session_id.clone_from(session_id);
+                self.query.clone_from(query);
+                self.started_at = Some(*started_at);
+                self.status = RunStatus::Running;
+            }
+            AgentEvent::ModelReply {
+                step,
+                message,
+                stop_reason,
+                usage,
+                at,
+            } => {
+                self.usage += *usage;
+                self.stop_reason = Some(stop_reason.clone());
+                if message.tool_uses().next().is_some() && !self.step_limit_reached {
+                    let (thinking, _) = thinking_and_answer(message);
+                    self.steps.push(ReasoningStep {
+                        step_number: *step,
+                        timestamp: Some(*at),
+                        thinking,
+                        tools: message.tool_uses().map(ToolInvocation::running).collect(),
+                        usage: *usage,
+                    });
+                    self.total_steps = u32::try_from(self.steps.len()).unwrap_or(u32::MAX);
+                } else {
+                    let (thinking, answer) = thinking_and_answer(message);
+                    self.final_thinking = thinking;
+                    self.final_response = Some(answer);
+                }
+            }
+            AgentEvent::StepLimitReached { .. } => self.step_limit_reached = true,
+            AgentEvent::ToolResult { step, invocation } => {
+                if let Some(tool) = self
+                    .steps
+                    .iter_mut()
+                    .rev()
+                    .find(|s| s.step_number == *step)
+                    .and_then(|s| {
+                        s.tools
+                            .iter_mut()
+                            .find(|t| t.tool_use_id == invocation.tool_use_id)
+                    })
+                {
+                    *tool = invocation.clone();
+                }
+            }
+            AgentEvent::RunFinished { result } => *self = result.reasoning.clone(),
+            AgentEvent::RunEnded { reasoning } => *self = (**reasoning).clone(),
+            _ => {}
+        }
+    }
 }
 
+
 /// The state of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RunStatus {
     /// The run is going on.
     Running,
@@ -115,6 +193,35 @@ pub enum RunStatus {
     Completed,
     /// The run ended with an error; see [`Reasoning::error`].
     Failed,
+    /// The run was cancelled (its stream dropped, or cancelled through its handle); the trace
+    /// keeps what it produced so far.
+    Cancelled,
+    /// The run's process stopped heart-beating (it died, was killed, or lost the network)
+    /// before the run ended. `Agent::resume` can continue it.
+    Interrupted,
+    /// A status this version does not know, kept as written.
+    #[serde(untagged)]
+    Other(String),
+}
+
+impl RunStatus {
+    /// The status's name (`running`, `completed`, …).
+    pub fn as_str(&self) -> &str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Other(other) => other,
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl RunStatus {
@@ -177,8 +284,9 @@ pub struct ToolInvocation {
 }
 
 /// The state of one tool call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ToolCallStatus {
     /// The tool is running.
     Running,
@@ -186,11 +294,29 @@ pub enum ToolCallStatus {
     Succeeded,
     /// The tool failed, was unknown, got bad input, panicked, or was not run.
     Failed,
+    /// A status this version does not know, kept as written.
+    #[serde(untagged)]
+    Other(String),
 }
 
 impl ToolCallStatus {
     fn succeeded() -> Self {
         ToolCallStatus::Succeeded
+    }
+}
+
+impl ToolInvocation {
+    /// A call the model asked for, not yet ended.
+    pub fn running(tool_use: &crate::message::ToolUse) -> Self {
+        Self {
+            name: tool_use.name.clone(),
+            tool_use_id: tool_use.tool_use_id.clone(),
+            inputs: tool_use.input.clone(),
+            result: None,
+            status: ToolCallStatus::Running,
+            error: None,
+            duration_ms: None,
+        }
     }
 }
 

@@ -1,19 +1,23 @@
-//! The [`Tool`] trait and the set of tools one agent offers.
+//! The [`Tool`] trait, the context a call runs in, and the set of tools one agent offers.
 
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
+use crate::message::ToolResultContent;
 use crate::model::ToolSpec;
 
 /// A tool the model can ask the agent to run.
 ///
 /// Most tools are written as plain functions with the `#[tool]` attribute (crate
 /// `agent-tools`), which implements this trait. Implement it by hand for tools whose name,
-/// description or schema are known only at run time.
+/// description or schema are known only at run time (for example tools of an MCP server).
 #[async_trait]
 pub trait Tool: Send + Sync {
     /// The name the model calls it by: 1 to 64 characters of `[A-Za-z0-9_-]`, unique per agent.
@@ -28,8 +32,9 @@ pub trait Tool: Send + Sync {
     /// Runs the tool on the model's input.
     ///
     /// Input that does not fit the schema should give [`ToolError::invalid_input`], naming the
-    /// field, so the model can correct itself on the next step.
-    async fn call(&self, input: Value) -> Result<Value, ToolError>;
+    /// field, so the model can correct itself on the next step. A long-running tool should
+    /// stop when [`ToolContext::cancellation`] fires (the run was cancelled).
+    async fn call(&self, input: Value, context: &ToolContext) -> Result<ToolOutput, ToolError>;
 }
 
 #[async_trait]
@@ -43,8 +48,8 @@ impl<T: Tool + ?Sized> Tool for Arc<T> {
     fn input_schema(&self) -> Value {
         (**self).input_schema()
     }
-    async fn call(&self, input: Value) -> Result<Value, ToolError> {
-        (**self).call(input).await
+    async fn call(&self, input: Value, context: &ToolContext) -> Result<ToolOutput, ToolError> {
+        (**self).call(input, context).await
     }
 }
 
@@ -59,8 +64,183 @@ impl<T: Tool + ?Sized> Tool for Box<T> {
     fn input_schema(&self) -> Value {
         (**self).input_schema()
     }
-    async fn call(&self, input: Value) -> Result<Value, ToolError> {
-        (**self).call(input).await
+    async fn call(&self, input: Value, context: &ToolContext) -> Result<ToolOutput, ToolError> {
+        (**self).call(input, context).await
+    }
+}
+
+/// What a tool gives back: a JSON value (most tools), or content blocks (text, JSON, images,
+/// documents) sent to the model as they are.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ToolOutput {
+    /// A JSON value: an object is sent as a `json` block, a string as `text`, anything else as
+    /// its JSON text.
+    Value(Value),
+    /// Content blocks, in order.
+    Content(Vec<ToolResultContent>),
+}
+
+impl ToolOutput {
+    /// The output as one JSON value, for traces: the value itself, or the content blocks as
+    /// their Converse JSON (media as their format and size, not their bytes).
+    pub fn to_trace_value(&self) -> Value {
+        match self {
+            ToolOutput::Value(value) => value.clone(),
+            ToolOutput::Content(blocks) => Value::Array(
+                blocks
+                    .iter()
+                    .map(|block| match block {
+                        ToolResultContent::Image(image) => serde_json::json!({
+                            "image": {"format": image.format.as_str(), "source": image.source.describe()}
+                        }),
+                        ToolResultContent::Document(document) => serde_json::json!({
+                            "document": {"format": document.format.as_str(), "name": document.name,
+                                         "source": document.source.describe()}
+                        }),
+                        other => serde_json::to_value(other).unwrap_or(Value::Null),
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl From<Value> for ToolOutput {
+    fn from(value: Value) -> Self {
+        ToolOutput::Value(value)
+    }
+}
+
+impl From<Vec<ToolResultContent>> for ToolOutput {
+    fn from(blocks: Vec<ToolResultContent>) -> Self {
+        ToolOutput::Content(blocks)
+    }
+}
+
+/// Values an application shares with every tool of an agent, looked up by type.
+///
+/// Given to the agent's builder (`.state(..)`) and reached from a tool with
+/// [`ToolContext::state`]. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Extensions {
+    values: Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+}
+
+impl fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Extensions")
+            .field("values", &self.values.len())
+            .finish()
+    }
+}
+
+impl Extensions {
+    /// No values.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// These values plus `value` (replacing one of the same type).
+    #[must_use]
+    pub fn with<T: Any + Send + Sync>(self, value: T) -> Self {
+        let mut values = Arc::unwrap_or_clone(self.values);
+        values.insert(TypeId::of::<T>(), Arc::new(value));
+        Self {
+            values: Arc::new(values),
+        }
+    }
+
+    /// The value of type `T`, if there is one.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.values
+            .get(&TypeId::of::<T>())
+            .and_then(|value| value.downcast_ref::<T>())
+    }
+}
+
+/// What a tool call knows about the run it belongs to.
+#[derive(Debug, Clone)]
+pub struct ToolContext {
+    run_id: Uuid,
+    session_id: Option<String>,
+    tool_use_id: String,
+    cancellation: CancellationToken,
+    extensions: Extensions,
+}
+
+impl ToolContext {
+    /// A context for a call of run `run_id`.
+    pub fn new(run_id: Uuid, tool_use_id: impl Into<String>) -> Self {
+        Self {
+            run_id,
+            session_id: None,
+            tool_use_id: tool_use_id.into(),
+            cancellation: CancellationToken::new(),
+            extensions: Extensions::default(),
+        }
+    }
+
+    /// A context for calling a tool outside any run (tests, direct calls): a fresh run id,
+    /// no session, never cancelled, no shared values.
+    pub fn detached() -> Self {
+        Self::new(Uuid::now_v7(), "detached")
+    }
+
+    /// The same context in a session.
+    #[must_use]
+    pub fn with_session(mut self, session_id: Option<String>) -> Self {
+        self.session_id = session_id;
+        self
+    }
+
+    /// The same context with this cancellation token.
+    #[must_use]
+    pub fn with_cancellation(mut self, cancellation: CancellationToken) -> Self {
+        self.cancellation = cancellation;
+        self
+    }
+
+    /// The same context with these shared values.
+    #[must_use]
+    pub fn with_extensions(mut self, extensions: Extensions) -> Self {
+        self.extensions = extensions;
+        self
+    }
+
+    /// The id of the run the call belongs to.
+    pub fn run_id(&self) -> Uuid {
+        self.run_id
+    }
+
+    /// The session of the run, if it runs in one.
+    pub fn session_id(&self) -> Option<&str> {
+        self.session_id.as_deref()
+    }
+
+    /// The id of the `toolUse` this call answers.
+    pub fn tool_use_id(&self) -> &str {
+        &self.tool_use_id
+    }
+
+    /// Fires when the run is cancelled: a long tool should stop and return.
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.cancellation
+    }
+
+    /// Whether the run was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancellation.is_cancelled()
+    }
+
+    /// A value the application shared with the agent's tools (`AgentBuilder::state`).
+    pub fn state<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.extensions.get::<T>()
+    }
+
+    /// Every value the application shared.
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
     }
 }
 
@@ -74,7 +254,7 @@ pub struct ToolError {
 }
 
 /// The kinds of [`ToolError`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ToolErrorKind {
@@ -88,6 +268,15 @@ pub enum ToolErrorKind {
     UnknownTool,
     /// The tool was not run because the run reached its step limit.
     NotRun,
+    /// The tool took longer than it was allowed.
+    Timeout,
+    /// The tool's backend (for example an MCP server) could not be reached or died.
+    Unavailable,
+    /// The run was cancelled while the tool ran.
+    Cancelled,
+    /// A kind this version does not know, kept as written.
+    #[serde(untagged)]
+    Other(String),
 }
 
 impl fmt::Display for ToolErrorKind {
@@ -98,6 +287,10 @@ impl fmt::Display for ToolErrorKind {
             ToolErrorKind::Panicked => "tool panicked",
             ToolErrorKind::UnknownTool => "unknown tool",
             ToolErrorKind::NotRun => "not run",
+            ToolErrorKind::Timeout => "tool timed out",
+            ToolErrorKind::Unavailable => "tool unavailable",
+            ToolErrorKind::Cancelled => "cancelled",
+            ToolErrorKind::Other(other) => other,
         })
     }
 }
@@ -122,8 +315,8 @@ impl ToolError {
     }
 
     /// The kind of failure.
-    pub fn kind(&self) -> ToolErrorKind {
-        self.kind
+    pub fn kind(&self) -> &ToolErrorKind {
+        &self.kind
     }
 
     /// The message for the model.
@@ -165,7 +358,7 @@ impl fmt::Debug for ToolSet {
     }
 }
 
-/// Whether `name` is a tool name Converse accepts.
+/// Whether `name` is a tool name Converse accepts: 1 to 64 characters of `[A-Za-z0-9_-]`.
 pub fn is_valid_tool_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
@@ -215,6 +408,11 @@ impl ToolSet {
         &self.specs
     }
 
+    /// The tools' names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.specs.iter().map(|spec| spec.name.as_str())
+    }
+
     /// How many tools there are.
     pub fn len(&self) -> usize {
         self.specs.len()
@@ -223,5 +421,35 @@ impl ToolSet {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.specs.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{ImageBlock, ImageFormat};
+    use serde_json::json;
+
+    #[test]
+    fn extensions_hold_one_value_per_type() {
+        let extensions = Extensions::new().with(5_u32).with("db".to_owned()).with(7_u32);
+        assert_eq!(extensions.get::<u32>(), Some(&7));
+        assert_eq!(extensions.get::<String>().map(String::as_str), Some("db"));
+        assert!(extensions.get::<i64>().is_none());
+        let context = ToolContext::detached().with_extensions(extensions);
+        assert_eq!(context.state::<u32>(), Some(&7));
+        assert!(!context.is_cancelled());
+    }
+
+    #[test]
+    fn content_outputs_show_media_as_metadata_in_traces() {
+        let output = ToolOutput::Content(vec![
+            ToolResultContent::Text("chart".into()),
+            ToolResultContent::Image(ImageBlock::from_bytes(ImageFormat::Png, vec![0; 2048])),
+        ]);
+        assert_eq!(
+            output.to_trace_value(),
+            json!([{"text": "chart"}, {"image": {"format": "png", "source": "2048 bytes"}}])
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! A tool for tests that need one.
 
-use agent_core::{Tool, ToolError, async_trait};
+use agent_core::{Tool, ToolContext, ToolError, ToolOutput, async_trait};
 use serde_json::{Value, json};
 
 /// A tool named `echo` that answers `{"echo": input}` at once: the smallest real tool, for tests
@@ -19,7 +19,7 @@ impl Tool for EchoTool {
     fn input_schema(&self) -> Value {
         json!({"type": "object"})
     }
-    async fn call(&self, input: Value) -> Result<Value, ToolError> {
-        Ok(json!({ "echo": input }))
+    async fn call(&self, input: Value, _context: &ToolContext) -> Result<ToolOutput, ToolError> {
+        Ok(json!({ "echo": input }).into())
     }
 }

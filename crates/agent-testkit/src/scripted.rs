@@ -130,15 +130,8 @@ impl Model for ScriptedModel {
 
 /// A final text answer with stop reason `end_turn`.
 pub fn text_response(text: impl Into<String>) -> ModelResponse {
-    ModelResponse {
-        message: Message::assistant_text(text),
-        stop_reason: StopReason::EndTurn,
-        usage: TokenUsage {
-            input_tokens: 10,
-            output_tokens: 5,
-            total_tokens: 15,
-        },
-    }
+    ModelResponse::new(Message::assistant_text(text), StopReason::EndTurn)
+        .with_usage(TokenUsage::new(10, 5))
 }
 
 /// A reply asking for tools, with ids `tool-{first_id + 1}`, … and optional `<thinking>` text.
@@ -160,16 +153,12 @@ pub fn tool_use_response(
             input: input.clone(),
         }));
     }
-    ModelResponse {
-        message: Message {
+    ModelResponse::new(
+        Message {
             role: Role::Assistant,
             content,
         },
-        stop_reason: StopReason::ToolUse,
-        usage: TokenUsage {
-            input_tokens: 20,
-            output_tokens: 10,
-            total_tokens: 30,
-        },
-    }
+        StopReason::ToolUse,
+    )
+    .with_usage(TokenUsage::new(20, 10))
 }

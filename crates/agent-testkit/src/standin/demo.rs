@@ -93,11 +93,7 @@ pub(super) fn reply(request: &ConverseRequest) -> Reply {
         content,
     };
     let usage = estimate_usage(&request.body, &message);
-    Reply::Respond(ModelResponse {
-        message,
-        stop_reason,
-        usage,
-    })
+    Reply::Respond(ModelResponse::new(message, stop_reason).with_usage(usage))
 }
 
 /// Where the current turn starts: the most recent user message with text that is not the
@@ -644,11 +640,7 @@ fn estimate_usage(body: &Value, message: &Message) -> TokenUsage {
         .map(|json| json.len() as u64 / 4)
         .unwrap_or(1)
         .max(1);
-    TokenUsage {
-        input_tokens,
-        output_tokens,
-        total_tokens: input_tokens + output_tokens,
-    }
+    TokenUsage::new(input_tokens, output_tokens)
 }
 
 #[cfg(test)]

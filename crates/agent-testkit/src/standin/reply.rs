@@ -180,11 +180,10 @@ pub enum Reply {
 impl Reply {
     /// A final text answer, stop reason `end_turn`.
     pub fn text(text: impl Into<String>) -> Self {
-        Reply::Respond(ModelResponse {
-            message: Message::assistant_text(text),
-            stop_reason: StopReason::EndTurn,
-            usage: default_usage(),
-        })
+        Reply::Respond(
+            ModelResponse::new(Message::assistant_text(text), StopReason::EndTurn)
+                .with_usage(default_usage()),
+        )
     }
 
     /// A request for tools, stop reason `tool_use`: an optional `<thinking>` text, then one
@@ -204,23 +203,21 @@ impl Reply {
                 input: input.clone(),
             })
         }));
-        Reply::Respond(ModelResponse {
-            message: Message {
-                role: Role::Assistant,
-                content,
-            },
-            stop_reason: StopReason::ToolUse,
-            usage: default_usage(),
-        })
+        Reply::Respond(
+            ModelResponse::new(
+                Message {
+                    role: Role::Assistant,
+                    content,
+                },
+                StopReason::ToolUse,
+            )
+            .with_usage(default_usage()),
+        )
     }
 
     /// A reply holding this assistant message, stop reason and usage.
     pub fn message(message: Message, stop_reason: StopReason, usage: TokenUsage) -> Self {
-        Reply::Respond(ModelResponse {
-            message,
-            stop_reason,
-            usage,
-        })
+        Reply::Respond(ModelResponse::new(message, stop_reason).with_usage(usage))
     }
 
     /// One of Bedrock's errors with the service's usual message.
@@ -258,9 +255,5 @@ impl From<BedrockErrorKind> for Reply {
 }
 
 fn default_usage() -> TokenUsage {
-    TokenUsage {
-        input_tokens: 10,
-        output_tokens: 5,
-        total_tokens: 15,
-    }
+    TokenUsage::new(10, 5)
 }

@@ -1,0 +1,236 @@
+//! What a run gives back: [`RunResult`] when it completes, [`FailedRun`] when it does not.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::message::Message;
+use crate::model::{ModelError, StopReason, TokenUsage};
+use crate::reasoning::{Reasoning, RunFailure, RunStatus};
+
+/// A completed run.
+///
+/// `#[non_exhaustive]`: fields are added as the agent learns to report more, without breaking
+/// code that reads the ones it knows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RunResult {
+    /// The final answer, with any `<thinking>` removed. Empty when the model gave no text:
+    /// [`outcome`](Self::outcome) then says [`RunOutcome::EmptyAnswer`].
+    pub response: String,
+    /// How the run ended.
+    pub outcome: RunOutcome,
+    /// The run's trace.
+    pub reasoning: Reasoning,
+    /// The messages this run added to the conversation: its query, the model's replies and the
+    /// tool results, ending with the answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<Message>,
+    /// Tokens used by the whole run (cache reads and writes included).
+    pub usage: TokenUsage,
+    /// Why the model stopped on its last reply.
+    pub stop_reason: StopReason,
+    /// Whether the run reached its step limit while the model still asked for tools (the model
+    /// was then asked for its final answer).
+    pub step_limit_reached: bool,
+    /// The structured answer, for runs asked for one (`run_structured`), as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub structured: Option<Value>,
+}
+
+impl RunResult {
+    /// A result from its parts (for models and tests that build results by hand).
+    pub fn new(response: String, reasoning: Reasoning, messages: Vec<Message>) -> Self {
+        let stop_reason = reasoning
+            .stop_reason
+            .clone()
+            .unwrap_or(StopReason::EndTurn);
+        let outcome = RunOutcome::of(&response, &stop_reason, reasoning.step_limit_reached);
+        Self {
+            response,
+            outcome,
+            usage: reasoning.usage,
+            step_limit_reached: reasoning.step_limit_reached,
+            stop_reason,
+            reasoning,
+            messages,
+            structured: None,
+        }
+    }
+
+    /// Whether the run gave a complete, non-empty answer ([`RunOutcome::Answered`] or
+    /// [`RunOutcome::AnsweredAtStepLimit`]).
+    pub fn is_answered(&self) -> bool {
+        matches!(
+            self.outcome,
+            RunOutcome::Answered | RunOutcome::AnsweredAtStepLimit
+        )
+    }
+}
+
+/// How a completed run ended. Anything but an answer is said here, never hidden behind an empty
+/// string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RunOutcome {
+    /// The model answered.
+    Answered,
+    /// The model answered after the run reached its step limit (some tools it asked for were
+    /// not run).
+    AnsweredAtStepLimit,
+    /// The model's last reply held no text (for example it only asked for more tools after the
+    /// step limit).
+    EmptyAnswer,
+    /// The answer was cut off by the token limit (`max_tokens`).
+    Truncated,
+    /// A guardrail intervened; the response is the guardrail's message.
+    GuardrailIntervened,
+    /// The provider filtered the content.
+    ContentFiltered,
+}
+
+impl RunOutcome {
+    /// The outcome of a run that answered `response` with `stop_reason`.
+    pub fn of(response: &str, stop_reason: &StopReason, step_limit_reached: bool) -> Self {
+        match stop_reason {
+            StopReason::GuardrailIntervened => RunOutcome::GuardrailIntervened,
+            StopReason::ContentFiltered => RunOutcome::ContentFiltered,
+            StopReason::MaxTokens => RunOutcome::Truncated,
+            _ if response.trim().is_empty() => RunOutcome::EmptyAnswer,
+            _ if step_limit_reached => RunOutcome::AnsweredAtStepLimit,
+            _ => RunOutcome::Answered,
+        }
+    }
+
+    /// The outcome's name (`answered`, `empty_answer`, …).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RunOutcome::Answered => "answered",
+            RunOutcome::AnsweredAtStepLimit => "answered_at_step_limit",
+            RunOutcome::EmptyAnswer => "empty_answer",
+            RunOutcome::Truncated => "truncated",
+            RunOutcome::GuardrailIntervened => "guardrail_intervened",
+            RunOutcome::ContentFiltered => "content_filtered",
+        }
+    }
+}
+
+/// Why a run did not complete.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// A model call failed (after the client's retries and the loop's stream retries).
+    #[error("model call failed: {0}")]
+    Model(#[from] ModelError),
+    /// The conversation no longer fits the model's context window, and the context policy
+    /// could not make it fit.
+    #[error(
+        "the conversation ({messages} messages, about {estimated_tokens} tokens) exceeds the \
+         model's context window{}; choose a context policy that windows or summarises it",
+        session.as_deref().map(|s| format!(" in session `{s}`")).unwrap_or_default()
+    )]
+    ContextWindowExceeded {
+        /// The session, if the run had one.
+        session: Option<String>,
+        /// How many messages the request held.
+        messages: usize,
+        /// Their estimated size in tokens.
+        estimated_tokens: u64,
+    },
+    /// The run was cancelled.
+    #[error("the run was cancelled")]
+    Cancelled,
+    /// The model's structured answer did not fit the requested type, after every attempt.
+    #[error("the model's answer did not fit the requested type after {attempts} attempts: {error}")]
+    InvalidStructuredAnswer {
+        /// How many answers were tried.
+        attempts: u32,
+        /// Why the last one did not fit.
+        error: String,
+    },
+}
+
+impl RunError {
+    /// A short, stable name of the error's kind, as stored in a failed run's trace
+    /// (`model.throttled`, `run.cancelled`, …).
+    pub fn kind_name(&self) -> String {
+        match self {
+            RunError::Model(error) => format!("model.{}", error.kind().as_str()),
+            RunError::ContextWindowExceeded { .. } => "run.context_window_exceeded".to_owned(),
+            RunError::Cancelled => "run.cancelled".to_owned(),
+            RunError::InvalidStructuredAnswer { .. } => "run.invalid_structured_answer".to_owned(),
+        }
+    }
+
+    /// The status a trace ends with for this error.
+    pub fn status(&self) -> RunStatus {
+        match self {
+            RunError::Cancelled => RunStatus::Cancelled,
+            _ => RunStatus::Failed,
+        }
+    }
+
+    /// The error as stored in a trace.
+    pub fn to_failure(&self) -> RunFailure {
+        RunFailure {
+            kind: self.kind_name(),
+            message: self.to_string(),
+        }
+    }
+}
+
+/// A run that did not complete, with everything it produced.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{error}")]
+#[non_exhaustive]
+pub struct FailedRun {
+    /// Why it did not complete.
+    #[source]
+    pub error: RunError,
+    /// Its trace, `failed` or `cancelled`, with the error and whatever answer text it had
+    /// written so far.
+    pub reasoning: Box<Reasoning>,
+    /// The messages it added before it stopped (complete steps only: every `toolUse` has its
+    /// `toolResult`).
+    pub messages: Vec<Message>,
+}
+
+impl FailedRun {
+    /// A failed run from its parts.
+    pub fn new(error: RunError, reasoning: Reasoning, messages: Vec<Message>) -> Self {
+        Self {
+            error,
+            reasoning: Box::new(reasoning),
+            messages,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_never_hide_an_empty_answer() {
+        assert_eq!(
+            RunOutcome::of("", &StopReason::EndTurn, false),
+            RunOutcome::EmptyAnswer
+        );
+        assert_eq!(
+            RunOutcome::of("  ", &StopReason::EndTurn, true),
+            RunOutcome::EmptyAnswer
+        );
+        assert_eq!(
+            RunOutcome::of("42", &StopReason::EndTurn, true),
+            RunOutcome::AnsweredAtStepLimit
+        );
+        assert_eq!(
+            RunOutcome::of("cut", &StopReason::MaxTokens, false),
+            RunOutcome::Truncated
+        );
+        assert_eq!(
+            RunOutcome::of("Sorry.", &StopReason::GuardrailIntervened, false),
+            RunOutcome::GuardrailIntervened
+        );
+    }
+}

@@ -315,6 +315,9 @@ impl RunInput {
     }
 }
 
+/// Checks a structured answer: `Err` says what does not fit, for the model to fix.
+pub type AnswerCheck = Arc<dyn Fn(&Value) -> Result<(), String> + Send + Sync>;
+
 /// An answer of a given shape: the model answers by calling a final tool whose input schema is
 /// the shape; an input that does not fit is sent back with the error, up to a bound.
 #[derive(Clone)]
@@ -328,7 +331,7 @@ pub struct StructuredAnswer {
     /// How many answers the model may give before the run fails.
     pub max_attempts: u32,
     /// Checks an answer: `Err` says what does not fit.
-    pub check: Arc<dyn Fn(&Value) -> Result<(), String> + Send + Sync>,
+    pub check: AnswerCheck,
 }
 
 impl std::fmt::Debug for StructuredAnswer {
@@ -576,9 +579,9 @@ impl<'a> RunState<'a> {
                 Ok(response) => response,
                 Err(error) => return Ended::Failed(error),
             };
-            let mut calls: Vec<ToolUse> = response.message.tool_uses().cloned().collect();
+            let calls: Vec<ToolUse> = response.message.tool_uses().cloned().collect();
             if let Some(answer) = self.structured.clone() {
-                match self.structured_reply(&answer, &response, &mut calls) {
+                match self.structured_reply(&answer, &response, &calls) {
                     StructuredStep::Done(value) => return Ended::Answered(response, Some(value)),
                     StructuredStep::Failed(error) => return Ended::Failed(error),
                     StructuredStep::AskAgain(prompt) => {
@@ -611,7 +614,10 @@ impl<'a> RunState<'a> {
                 for call in &calls {
                     let error = ToolError::new(ToolErrorKind::NotRun, STEP_LIMIT_NOT_RUN);
                     let invocation = ended_invocation(call, Err(&error), 0);
-                    blocks.push(ContentBlock::ToolResult(invocation_result(call, &invocation)));
+                    blocks.push(ContentBlock::ToolResult(invocation_result(
+                        call,
+                        &invocation,
+                    )));
                     self.emit(AgentEvent::ToolResult { step, invocation });
                 }
                 blocks.push(ContentBlock::Text(step_limit_prompt(self.config.max_steps)));
@@ -645,7 +651,7 @@ impl<'a> RunState<'a> {
         &mut self,
         answer: &StructuredAnswer,
         response: &ModelResponse,
-        calls: &mut Vec<ToolUse>,
+        calls: &[ToolUse],
     ) -> StructuredStep {
         let final_call = calls.iter().find(|c| c.name == answer.tool_name).cloned();
         let candidate = match &final_call {
@@ -831,7 +837,8 @@ impl<'a> RunState<'a> {
         let Some(compacted) = compactor.compact(history).await else {
             return false;
         };
-        if compacted.history.len() >= self.first_new && compacted.context_notes == self.context_notes
+        if compacted.history.len() >= self.first_new
+            && compacted.context_notes == self.context_notes
         {
             return false;
         }
@@ -927,13 +934,15 @@ impl<'a> RunState<'a> {
                 error.type = tracing::field::Empty,
             );
             if self.config.capture_content {
-                span.record("gen_ai.tool.call.arguments", call.input.to_string().as_str());
+                span.record(
+                    "gen_ai.tool.call.arguments",
+                    call.input.to_string().as_str(),
+                );
             }
             let capture = self.config.capture_content;
             let input = call.input.clone();
-            let handle = tasks.spawn(
-                call_tool(tool, input, context, span.clone(), capture).instrument(span),
-            );
+            let handle = tasks
+                .spawn(call_tool(tool, input, context, span.clone(), capture).instrument(span));
             task_index.insert(handle.id(), index);
         }
         while !tasks.is_empty() {
@@ -963,7 +972,10 @@ impl<'a> RunState<'a> {
                     } else {
                         "the tool's task was cancelled".to_owned()
                     };
-                    (id, (Err(ToolError::new(ToolErrorKind::Panicked, message)), 0))
+                    (
+                        id,
+                        (Err(ToolError::new(ToolErrorKind::Panicked, message)), 0),
+                    )
                 }
             };
             let Some(index) = task_index.get(&id).copied() else {
@@ -1019,7 +1031,12 @@ impl<'a> RunState<'a> {
     }
 
     fn tool_names(&self) -> String {
-        let names: Vec<&str> = self.request.tools.iter().map(|spec| spec.name.as_str()).collect();
+        let names: Vec<&str> = self
+            .request
+            .tools
+            .iter()
+            .map(|spec| spec.name.as_str())
+            .collect();
         if names.is_empty() {
             "none".to_owned()
         } else {
@@ -1045,12 +1062,12 @@ impl<'a> RunState<'a> {
                     stop_reason,
                     ..
                 } = response;
-                if !message
-                    .content
-                    .iter()
-                    .any(|block| !matches!(block, ContentBlock::Text(text) if text.trim().is_empty()))
-                {
-                    message.content.push(ContentBlock::Text(NO_ANSWER.to_owned()));
+                if !message.content.iter().any(
+                    |block| !matches!(block, ContentBlock::Text(text) if text.trim().is_empty()),
+                ) {
+                    message
+                        .content
+                        .push(ContentBlock::Text(NO_ANSWER.to_owned()));
                 }
                 self.request.messages.push(message);
                 self.reasoning.status = RunStatus::Completed;
@@ -1059,8 +1076,11 @@ impl<'a> RunState<'a> {
                 let messages = self.request.messages.split_off(self.first_new);
                 let mut result = RunResult::new(response, self.reasoning, messages);
                 result.stop_reason = stop_reason;
-                result.outcome =
-                    RunOutcome::of(&result.response, &result.stop_reason, result.step_limit_reached);
+                result.outcome = RunOutcome::of(
+                    &result.response,
+                    &result.stop_reason,
+                    result.step_limit_reached,
+                );
                 result.structured = structured;
                 Ok(result)
             }
@@ -1149,7 +1169,11 @@ fn json_in_text(text: &str) -> Option<Value> {
 }
 
 /// A call's invocation once it ended.
-fn ended_invocation(call: &ToolUse, outcome: Result<&ToolOutput, &ToolError>, millis: u64) -> ToolInvocation {
+fn ended_invocation(
+    call: &ToolUse,
+    outcome: Result<&ToolOutput, &ToolError>,
+    millis: u64,
+) -> ToolInvocation {
     let mut invocation = ToolInvocation::running(call);
     invocation.duration_ms = Some(millis);
     match outcome {
@@ -1207,7 +1231,10 @@ async fn call_tool(
             tracing::warn!(%error, "tool call failed");
         }
     }
-    (result, u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX))
+    (
+        result,
+        u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    )
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {

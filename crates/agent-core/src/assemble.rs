@@ -146,11 +146,18 @@ impl ReplyAssembler {
         Ok(())
     }
 
-    fn delta(&mut self, index: u32, delta: BlockDelta, sink: &dyn EventSink) -> Result<(), ModelError> {
+    fn delta(
+        &mut self,
+        index: u32,
+        delta: BlockDelta,
+        sink: &dyn EventSink,
+    ) -> Result<(), ModelError> {
         let step = self.step;
         let slot = match self.blocks.get_mut(&index) {
             Some(slot) if slot.stopped => {
-                return Err(invalid(format!("a delta for content block {index} after its stop")));
+                return Err(invalid(format!(
+                    "a delta for content block {index} after its stop"
+                )));
             }
             Some(slot) => slot,
             None => {
@@ -254,9 +261,10 @@ impl ReplyAssembler {
 
     /// The complete reply, or why it is not complete.
     pub(crate) fn finish(self) -> Result<ModelResponse, ModelError> {
-        let open_tool_call = self.blocks.values().any(|slot| {
-            !slot.stopped && matches!(slot.block, Partial::ToolUse { .. })
-        });
+        let open_tool_call = self
+            .blocks
+            .values()
+            .any(|slot| !slot.stopped && matches!(slot.block, Partial::ToolUse { .. }));
         let cut_tool_call = open_tool_call
             || (!self.malformed.is_empty() && self.stop_reason == Some(StopReason::MaxTokens));
         if cut_tool_call && self.stop_reason == Some(StopReason::MaxTokens) {
@@ -281,32 +289,32 @@ impl ReplyAssembler {
         if !self.started && !self.blocks.is_empty() {
             tracing::debug!("a streamed reply had no messageStart event");
         }
-        let content = self
-            .blocks
-            .into_values()
-            .map(|slot| match slot.block {
-                Partial::Text(text) => ContentBlock::Text(text),
-                Partial::Reasoning {
-                    redacted: Some(data),
-                    ..
-                } => ContentBlock::ReasoningContent(ReasoningContent::RedactedContent(data)),
-                Partial::Reasoning {
-                    text, signature, ..
-                } => ContentBlock::ReasoningContent(ReasoningContent::ReasoningText(
-                    ReasoningText { text, signature },
-                )),
-                Partial::Whole(block) | Partial::Done(block) => block,
-                // Unreachable: every tool call was checked to be stopped, and stopping it
-                // makes it `Done`.
-                Partial::ToolUse {
-                    tool_use_id, name, ..
-                } => ContentBlock::ToolUse(ToolUse {
-                    tool_use_id,
-                    name,
-                    input: Value::Object(serde_json::Map::new()),
-                }),
-            })
-            .collect();
+        let content =
+            self.blocks
+                .into_values()
+                .map(|slot| match slot.block {
+                    Partial::Text(text) => ContentBlock::Text(text),
+                    Partial::Reasoning {
+                        redacted: Some(data),
+                        ..
+                    } => ContentBlock::ReasoningContent(ReasoningContent::RedactedContent(data)),
+                    Partial::Reasoning {
+                        text, signature, ..
+                    } => ContentBlock::ReasoningContent(ReasoningContent::ReasoningText(
+                        ReasoningText { text, signature },
+                    )),
+                    Partial::Whole(block) | Partial::Done(block) => block,
+                    // Unreachable: every tool call was checked to be stopped, and stopping it
+                    // makes it `Done`.
+                    Partial::ToolUse {
+                        tool_use_id, name, ..
+                    } => ContentBlock::ToolUse(ToolUse {
+                        tool_use_id,
+                        name,
+                        input: Value::Object(serde_json::Map::new()),
+                    }),
+                })
+                .collect();
         Ok(ModelResponse {
             message: Message {
                 role: Role::Assistant,
@@ -343,7 +351,10 @@ fn parse_tool_input(json: &str) -> (Value, Option<String>) {
                 }
             )),
         ),
-        Err(error) => (empty(), Some(format!("the tool input is not valid JSON: {error}"))),
+        Err(error) => (
+            empty(),
+            Some(format!("the tool input is not valid JSON: {error}")),
+        ),
     }
 }
 
@@ -385,7 +396,9 @@ mod tests {
         ModelStreamEvent::BlockStop { index }
     }
 
-    fn assemble(events: Vec<ModelStreamEvent>) -> (Result<ModelResponse, ModelError>, Vec<AgentEvent>) {
+    fn assemble(
+        events: Vec<ModelStreamEvent>,
+    ) -> (Result<ModelResponse, ModelError>, Vec<AgentEvent>) {
         let sink = Collected::default();
         let mut assembler = ReplyAssembler::new(1);
         let mut result = Ok(());
@@ -402,26 +415,46 @@ mod tests {
     #[test]
     fn interleaved_tool_calls_are_all_kept_in_index_order() {
         let (response, events) = assemble(vec![
-            ModelStreamEvent::MessageStart { role: Role::Assistant },
-            ModelStreamEvent::BlockDelta { index: 0, delta: BlockDelta::Text("Let me ".into()) },
+            ModelStreamEvent::MessageStart {
+                role: Role::Assistant,
+            },
+            ModelStreamEvent::BlockDelta {
+                index: 0,
+                delta: BlockDelta::Text("Let me ".into()),
+            },
             start_tool(1, "a", "weather"),
             start_tool(2, "b", "time"),
             input(2, "{\"zone\":"),
             input(1, "{\"city\""),
-            ModelStreamEvent::BlockDelta { index: 0, delta: BlockDelta::Text("check.".into()) },
+            ModelStreamEvent::BlockDelta {
+                index: 0,
+                delta: BlockDelta::Text("check.".into()),
+            },
             input(1, ":\"Oslo\"}"),
             stop(0),
             input(2, "\"UTC\"}"),
             stop(2),
             stop(1),
-            ModelStreamEvent::MessageStop { stop_reason: StopReason::ToolUse },
-            ModelStreamEvent::Metadata { usage: TokenUsage::new(3, 4), latency_ms: Some(9), trace: None },
+            ModelStreamEvent::MessageStop {
+                stop_reason: StopReason::ToolUse,
+            },
+            ModelStreamEvent::Metadata {
+                usage: TokenUsage::new(3, 4),
+                latency_ms: Some(9),
+                trace: None,
+            },
         ]);
         let response = response.unwrap();
         let calls: Vec<_> = response.message.tool_uses().collect();
         assert_eq!(calls.len(), 2);
-        assert_eq!((calls[0].name.as_str(), &calls[0].input), ("weather", &json!({"city": "Oslo"})));
-        assert_eq!((calls[1].name.as_str(), &calls[1].input), ("time", &json!({"zone": "UTC"})));
+        assert_eq!(
+            (calls[0].name.as_str(), &calls[0].input),
+            ("weather", &json!({"city": "Oslo"}))
+        );
+        assert_eq!(
+            (calls[1].name.as_str(), &calls[1].input),
+            ("time", &json!({"zone": "UTC"}))
+        );
         assert_eq!(response.message.text(), "Let me check.");
         assert_eq!(response.usage, TokenUsage::new(3, 4));
         let completed: Vec<_> = events
@@ -431,7 +464,11 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(completed, ["b", "a"], "reported as each call's input completes");
+        assert_eq!(
+            completed,
+            ["b", "a"],
+            "reported as each call's input completes"
+        );
     }
 
     #[test]
@@ -440,12 +477,18 @@ mod tests {
             start_tool(0, "a", "weather"),
             input(0, "{\"city\": Oslo}"),
             stop(0),
-            ModelStreamEvent::MessageStop { stop_reason: StopReason::ToolUse },
+            ModelStreamEvent::MessageStop {
+                stop_reason: StopReason::ToolUse,
+            },
         ]);
         let response = response.unwrap();
         assert_eq!(response.malformed_tool_inputs.len(), 1);
         assert_eq!(response.malformed_tool_inputs[0].raw, "{\"city\": Oslo}");
-        assert!(response.malformed_tool_inputs[0].error.contains("not valid JSON"));
+        assert!(
+            response.malformed_tool_inputs[0]
+                .error
+                .contains("not valid JSON")
+        );
         assert!(events.iter().any(|e| matches!(
             e,
             AgentEvent::ToolInputComplete { error: Some(_), input: Value::String(raw), .. } if raw.contains("Oslo")
@@ -454,50 +497,91 @@ mod tests {
             start_tool(0, "a", "weather"),
             input(0, "[1, 2]"),
             stop(0),
-            ModelStreamEvent::MessageStop { stop_reason: StopReason::ToolUse },
+            ModelStreamEvent::MessageStop {
+                stop_reason: StopReason::ToolUse,
+            },
         ]);
-        assert!(response.unwrap().malformed_tool_inputs[0].error.contains("an array"));
+        assert!(
+            response.unwrap().malformed_tool_inputs[0]
+                .error
+                .contains("an array")
+        );
     }
 
     #[test]
     fn a_cut_stream_or_a_tool_call_cut_by_max_tokens_is_an_error() {
+        let (response, _) = assemble(vec![start_tool(0, "a", "weather"), input(0, "{\"city\":")]);
+        assert_eq!(
+            response.unwrap_err().kind(),
+            ModelErrorKind::StreamInterrupted
+        );
         let (response, _) = assemble(vec![
             start_tool(0, "a", "weather"),
             input(0, "{\"city\":"),
+            ModelStreamEvent::MessageStop {
+                stop_reason: StopReason::MaxTokens,
+            },
         ]);
-        assert_eq!(response.unwrap_err().kind(), ModelErrorKind::StreamInterrupted);
-        let (response, _) = assemble(vec![
-            start_tool(0, "a", "weather"),
-            input(0, "{\"city\":"),
-            ModelStreamEvent::MessageStop { stop_reason: StopReason::MaxTokens },
-        ]);
-        assert_eq!(response.unwrap_err().kind(), ModelErrorKind::IncompleteResponse);
+        assert_eq!(
+            response.unwrap_err().kind(),
+            ModelErrorKind::IncompleteResponse
+        );
         let (response, _) = assemble(vec![
             start_tool(0, "a", "weather"),
             input(0, "{\"city\":"),
             stop(0),
-            ModelStreamEvent::MessageStop { stop_reason: StopReason::MaxTokens },
+            ModelStreamEvent::MessageStop {
+                stop_reason: StopReason::MaxTokens,
+            },
         ]);
-        assert_eq!(response.unwrap_err().kind(), ModelErrorKind::IncompleteResponse);
+        assert_eq!(
+            response.unwrap_err().kind(),
+            ModelErrorKind::IncompleteResponse
+        );
         let (response, _) = assemble(vec![
-            ModelStreamEvent::BlockDelta { index: 0, delta: BlockDelta::Text("half".into()) },
-            ModelStreamEvent::MessageStop { stop_reason: StopReason::EndTurn },
+            ModelStreamEvent::BlockDelta {
+                index: 0,
+                delta: BlockDelta::Text("half".into()),
+            },
+            ModelStreamEvent::MessageStop {
+                stop_reason: StopReason::EndTurn,
+            },
         ]);
-        assert_eq!(response.unwrap_err().kind(), ModelErrorKind::StreamInterrupted);
+        assert_eq!(
+            response.unwrap_err().kind(),
+            ModelErrorKind::StreamInterrupted
+        );
     }
 
     #[test]
     fn reasoning_text_signature_and_redacted_content_are_kept_exactly() {
         let (response, events) = assemble(vec![
-            ModelStreamEvent::BlockDelta { index: 0, delta: BlockDelta::ReasoningText("Hmm, ".into()) },
-            ModelStreamEvent::BlockDelta { index: 0, delta: BlockDelta::ReasoningText("yes.".into()) },
-            ModelStreamEvent::BlockDelta { index: 0, delta: BlockDelta::ReasoningSignature("c2ln".into()) },
+            ModelStreamEvent::BlockDelta {
+                index: 0,
+                delta: BlockDelta::ReasoningText("Hmm, ".into()),
+            },
+            ModelStreamEvent::BlockDelta {
+                index: 0,
+                delta: BlockDelta::ReasoningText("yes.".into()),
+            },
+            ModelStreamEvent::BlockDelta {
+                index: 0,
+                delta: BlockDelta::ReasoningSignature("c2ln".into()),
+            },
             stop(0),
-            ModelStreamEvent::BlockDelta { index: 1, delta: BlockDelta::RedactedReasoning("ZW5j".into()) },
+            ModelStreamEvent::BlockDelta {
+                index: 1,
+                delta: BlockDelta::RedactedReasoning("ZW5j".into()),
+            },
             stop(1),
-            ModelStreamEvent::BlockDelta { index: 2, delta: BlockDelta::Text("Yes.".into()) },
+            ModelStreamEvent::BlockDelta {
+                index: 2,
+                delta: BlockDelta::Text("Yes.".into()),
+            },
             stop(2),
-            ModelStreamEvent::MessageStop { stop_reason: StopReason::EndTurn },
+            ModelStreamEvent::MessageStop {
+                stop_reason: StopReason::EndTurn,
+            },
         ]);
         let message = response.unwrap().message;
         assert_eq!(
@@ -534,7 +618,8 @@ mod tests {
                 }),
             ],
         };
-        let original = ModelResponse::new(message, StopReason::ToolUse).with_usage(TokenUsage::new(1, 2));
+        let original =
+            ModelResponse::new(message, StopReason::ToolUse).with_usage(TokenUsage::new(1, 2));
         let (response, _) = assemble(response_events(original.clone()));
         assert_eq!(response.unwrap(), original);
     }

@@ -48,15 +48,15 @@ mod thinking;
 mod tool;
 
 pub use agent_loop::{
-    AgentLoop, Compacted, ContextCompactor, DEFAULT_STREAM_RETRIES, EARLIER_RUN_NOT_RUN,
-    NO_ANSWER, NO_REPLY, RunInput, STEP_LIMIT_NOT_RUN, StructuredAnswer, estimate_tokens,
-    step_limit_prompt,
+    AgentLoop, AnswerCheck, Compacted, ContextCompactor, DEFAULT_STREAM_RETRIES,
+    EARLIER_RUN_NOT_RUN, NO_ANSWER, NO_REPLY, RunInput, STEP_LIMIT_NOT_RUN, StructuredAnswer,
+    estimate_tokens, step_limit_prompt,
 };
 pub use event::{AgentEvent, EventSink, NoEvents};
 pub use message::{
-    CachePoint, ContentBlock, DocumentBlock, DocumentFormat, ImageBlock, ImageFormat,
-    MediaSource, Message, ReasoningContent, ReasoningText, Role, S3Location, ToolResult,
-    ToolResultContent, ToolResultStatus, ToolUse,
+    CachePoint, ContentBlock, DocumentBlock, DocumentFormat, ImageBlock, ImageFormat, MediaSource,
+    Message, ReasoningContent, ReasoningText, Role, S3Location, ToolResult, ToolResultContent,
+    ToolResultStatus, ToolUse,
 };
 pub use model::{
     BlockDelta, BlockStart, ConversionCache, InferenceConfig, MalformedToolInput, Model,
@@ -72,6 +72,10 @@ pub use tool::{
     Extensions, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput, ToolSet, ToolSetError,
     is_valid_tool_name,
 };
+
+/// The AWS region MinimalAgent's AWS backends (Bedrock, DynamoDB) use when neither the builder
+/// nor the AWS environment (`AWS_REGION`, the profile) names one.
+pub const DEFAULT_AWS_REGION: &str = "us-west-2";
 
 /// Re-exported so that `Model` and `Tool` can be implemented without adding `async-trait` as a
 /// dependency.

@@ -333,7 +333,11 @@ impl DocumentBlock {
     }
 
     /// A document in Amazon S3 (`s3://bucket/key`).
-    pub fn from_s3(format: DocumentFormat, name: impl Into<String>, uri: impl Into<String>) -> Self {
+    pub fn from_s3(
+        format: DocumentFormat,
+        name: impl Into<String>,
+        uri: impl Into<String>,
+    ) -> Self {
         Self {
             format,
             name: name.into(),
@@ -364,7 +368,9 @@ impl fmt::Debug for MediaSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MediaSource::Bytes(bytes) => write!(f, "Bytes({} bytes)", bytes.len()),
-            MediaSource::S3Location(location) => f.debug_tuple("S3Location").field(location).finish(),
+            MediaSource::S3Location(location) => {
+                f.debug_tuple("S3Location").field(location).finish()
+            }
             MediaSource::Unknown(value) => f.debug_tuple("Unknown").field(value).finish(),
         }
     }
@@ -479,9 +485,13 @@ mod base64_bytes {
         serializer.serialize_str(&STANDARD.encode(bytes))
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<u8>, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        STANDARD.decode(text.as_bytes()).map_err(serde::de::Error::custom)
+        STANDARD
+            .decode(text.as_bytes())
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -540,7 +550,10 @@ mod tests {
     fn media_and_cache_points_serialise_as_converse_json() {
         let message = Message::user(vec![
             ContentBlock::Text("What is in this picture?".into()),
-            ContentBlock::Image(ImageBlock::from_bytes(ImageFormat::Png, b"\x89PNG".to_vec())),
+            ContentBlock::Image(ImageBlock::from_bytes(
+                ImageFormat::Png,
+                b"\x89PNG".to_vec(),
+            )),
             ContentBlock::Document(DocumentBlock::from_s3(
                 DocumentFormat::Pdf,
                 "Report 2026",

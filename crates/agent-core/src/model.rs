@@ -14,7 +14,8 @@ use crate::message::{ContentBlock, Message, ReasoningContent, Role};
 
 /// A streamed model reply: its events in order, ending after the reply's metadata, or with an
 /// error when the reply was cut off.
-pub type ModelEventStream = Pin<Box<dyn Stream<Item = Result<ModelStreamEvent, ModelError>> + Send>>;
+pub type ModelEventStream =
+    Pin<Box<dyn Stream<Item = Result<ModelStreamEvent, ModelError>> + Send>>;
 
 /// A chat model the agent loop calls: Bedrock Converse, or a scripted stand-in in tests.
 ///
@@ -31,7 +32,10 @@ pub trait Model: Send + Sync {
 
     /// Sends one request and returns the reply as a stream of events (see
     /// [`ModelStreamEvent`]). The default adapts [`converse`](Self::converse).
-    async fn converse_stream(&self, request: &ModelRequest) -> Result<ModelEventStream, ModelError> {
+    async fn converse_stream(
+        &self,
+        request: &ModelRequest,
+    ) -> Result<ModelEventStream, ModelError> {
         let response = self.converse(request).await?;
         Ok(Box::pin(futures::stream::iter(
             response_events(response).into_iter().map(Ok),
@@ -49,7 +53,10 @@ impl<M: Model + ?Sized> Model for Arc<M> {
     async fn converse(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
         (**self).converse(request).await
     }
-    async fn converse_stream(&self, request: &ModelRequest) -> Result<ModelEventStream, ModelError> {
+    async fn converse_stream(
+        &self,
+        request: &ModelRequest,
+    ) -> Result<ModelEventStream, ModelError> {
         (**self).converse_stream(request).await
     }
     fn identity(&self) -> ModelIdentity {
@@ -62,7 +69,10 @@ impl<M: Model + ?Sized> Model for Box<M> {
     async fn converse(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
         (**self).converse(request).await
     }
-    async fn converse_stream(&self, request: &ModelRequest) -> Result<ModelEventStream, ModelError> {
+    async fn converse_stream(
+        &self,
+        request: &ModelRequest,
+    ) -> Result<ModelEventStream, ModelError> {
         (**self).converse_stream(request).await
     }
     fn identity(&self) -> ModelIdentity {
@@ -729,9 +739,10 @@ mod tests {
         };
         assert_eq!(total.total_tokens, 17);
         assert_eq!(total.cache_read_input_tokens, 7);
-        let old: TokenUsage =
-            serde_json::from_value(json!({"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}))
-                .unwrap();
+        let old: TokenUsage = serde_json::from_value(
+            json!({"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}),
+        )
+        .unwrap();
         assert_eq!(old, TokenUsage::new(1, 2));
     }
 
@@ -771,6 +782,10 @@ mod tests {
         let clone = cache.clone();
         assert_eq!(clone.with(|count: &mut usize| *count), 2);
         assert_eq!(clone.with(|text: &mut String| text.len()), 0);
-        assert_eq!(cache.with(|count: &mut usize| *count), 0, "another type replaced it");
+        assert_eq!(
+            cache.with(|count: &mut usize| *count),
+            0,
+            "another type replaced it"
+        );
     }
 }

@@ -181,7 +181,6 @@ impl Reasoning {
     }
 }
 
-
 /// The state of a run.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -40,10 +40,7 @@ pub struct RunResult {
 impl RunResult {
     /// A result from its parts (for models and tests that build results by hand).
     pub fn new(response: String, reasoning: Reasoning, messages: Vec<Message>) -> Self {
-        let stop_reason = reasoning
-            .stop_reason
-            .clone()
-            .unwrap_or(StopReason::EndTurn);
+        let stop_reason = reasoning.stop_reason.clone().unwrap_or(StopReason::EndTurn);
         let outcome = RunOutcome::of(&response, &stop_reason, reasoning.step_limit_reached);
         Self {
             response,

@@ -432,7 +432,10 @@ mod tests {
 
     #[test]
     fn extensions_hold_one_value_per_type() {
-        let extensions = Extensions::new().with(5_u32).with("db".to_owned()).with(7_u32);
+        let extensions = Extensions::new()
+            .with(5_u32)
+            .with("db".to_owned())
+            .with(7_u32);
         assert_eq!(extensions.get::<u32>(), Some(&7));
         assert_eq!(extensions.get::<String>().map(String::as_str), Some("db"));
         assert!(extensions.get::<i64>().is_none());

@@ -20,6 +20,17 @@ pub enum SessionErrorKind {
     Throttled,
     /// The backend is set up wrongly (for example a table with the wrong key schema).
     Misconfigured,
+    /// The session was deleted since the run read it; the run's turn was not kept (a commit
+    /// never brings a deleted conversation back).
+    Deleted,
+    /// The session expired while the run ran and its data was removed before the run
+    /// committed; the run's turn was not kept.
+    Expired,
+    /// The stored data cannot be continued by this version: written by a newer version of this
+    /// project, or by the Python MinimalAgent after this project took the session over.
+    Incompatible,
+    /// The store does not support the operation.
+    Unsupported,
 }
 
 impl SessionErrorKind {
@@ -34,6 +45,10 @@ impl SessionErrorKind {
             SessionErrorKind::Unavailable => "unavailable",
             SessionErrorKind::Throttled => "throttled",
             SessionErrorKind::Misconfigured => "misconfigured",
+            SessionErrorKind::Deleted => "deleted",
+            SessionErrorKind::Expired => "expired",
+            SessionErrorKind::Incompatible => "incompatible",
+            SessionErrorKind::Unsupported => "unsupported",
         }
     }
 }
@@ -48,6 +63,10 @@ impl fmt::Display for SessionErrorKind {
             SessionErrorKind::Unavailable => "backend unavailable",
             SessionErrorKind::Throttled => "throttled",
             SessionErrorKind::Misconfigured => "misconfigured",
+            SessionErrorKind::Deleted => "session deleted",
+            SessionErrorKind::Expired => "session expired",
+            SessionErrorKind::Incompatible => "incompatible data",
+            SessionErrorKind::Unsupported => "unsupported",
         })
     }
 }
@@ -58,6 +77,7 @@ pub struct SessionError {
     kind: SessionErrorKind,
     session: Option<String>,
     message: String,
+    maybe_applied: bool,
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
@@ -78,8 +98,23 @@ impl SessionError {
             kind,
             session: None,
             message: message.into(),
+            maybe_applied: false,
             source: None,
         }
+    }
+
+    /// Marks a write whose outcome is unknown: the request may have been applied although its
+    /// response was lost (a timeout, a dropped connection, a server error after the write).
+    #[must_use]
+    pub fn with_maybe_applied(mut self) -> Self {
+        self.maybe_applied = true;
+        self
+    }
+
+    /// Whether the failed write may have been applied all the same (its response was lost).
+    /// Repeating a commit is safe: the store recognises the run's own earlier commit.
+    pub fn maybe_applied(&self) -> bool {
+        self.maybe_applied
     }
 
     /// Names the session the error concerns.
@@ -116,7 +151,8 @@ impl SessionError {
         self.kind == SessionErrorKind::Conflict
     }
 
-    /// Whether the same call may succeed later.
+    /// Whether the same call may succeed later. (For a commit, repeating it is safe either
+    /// way: a run's own earlier commit is recognised.)
     pub fn is_retryable(&self) -> bool {
         matches!(
             self.kind,

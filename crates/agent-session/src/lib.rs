@@ -1,78 +1,88 @@
 //! # agent-session
 //!
-//! Sessions for MinimalAgent: conversation memory and reasoning history.
+//! The session-store contract of MinimalAgent: what a store of conversations and reasoning
+//! traces must do, and the suite that proves a store does it. Store implementations depend on
+//! this crate (and `agent-core` for messages and traces) and nothing else; its API changes
+//! rarely. Running agents in sessions (loading, committing, real-time recording, following)
+//! is the job of `agent-runtime`, used through the `minimalagent` facade.
 //!
-//! - [`SessionStore`]: the contract every store implements (conversation log with conditional,
-//!   atomic commits; one reasoning record per run; TTL; delete).
-//! - [`SessionId`]: validated ids.
-//! - [`InMemorySessionStore`]: a store in the process's memory, for tests, examples and
-//!   single-process applications.
-//! - [`run_in_session`]: the agent's side: load the conversation, run the
-//!   [`AgentLoop`](agent_core::AgentLoop) on it, commit the turn (keeping both turns when two
-//!   runs of a session overlap), and save the run's reasoning, in real time if asked.
-//! - `conformance` (feature `conformance`): the suite every store must pass, run with the
-//!   `session_store_conformance!` macro (see that module for how a store author runs it).
-//!
-//! Applications normally use all this through the `minimalagent` facade; store implementations
-//! depend on this crate and `agent-core` only.
+//! - [`SessionStore`]: the contract — a conversation log per session with conditional, atomic,
+//!   idempotent commits; one record per run, written without contention; the events of runs
+//!   recorded in real time; leases and heartbeats; time to live; delete.
+//! - [`SessionId`], [`SessionVersion`], [`SessionHead`], [`Entry`], [`RunRecord`]: what it
+//!   reads and writes.
+//! - [`SessionError`] with a [`SessionErrorKind`].
+//! - [`InMemorySessionStore`]: the reference implementation, for tests, examples and
+//!   single-process programs.
+//! - `conformance` (feature `conformance`): the suite every store must pass.
 //!
 //! ```
-//! use std::sync::Arc;
-//! use agent_core::{AgentLoop, InferenceConfig, NoObserver, RunStatus, ToolSet};
-//! use agent_session::{
-//!     InMemorySessionStore, SessionId, SessionRunOptions, SessionStore, run_in_session,
-//! };
-//! use agent_testkit::ScriptedModel;
+//! use agent_core::{Message, Reasoning};
+//! use agent_session::{Commit, InMemorySessionStore, SessionId, SessionStore, SessionVersion};
+//! use uuid::Uuid;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let model = ScriptedModel::new()
-//!     .then_text("Nice to meet you, Ada.")
-//!     .then_text("You are Ada.");
-//! let agent_loop = AgentLoop::new(
-//!     Arc::new(model.clone()), ToolSet::default(), "", 5, InferenceConfig::default(),
-//! );
 //! let store = InMemorySessionStore::new();
 //! let session = SessionId::new("user123")?;
-//! let options = SessionRunOptions::default();
+//! let turn = [Message::user_text("I am Ada."), Message::assistant_text("Hello, Ada.")];
+//! let trace = Reasoning::start("I am Ada.", Some(session.to_string()));
+//! let committed = store
+//!     .commit(&session, Commit::new(Uuid::now_v7(), SessionVersion::EMPTY, &turn, &trace))
+//!     .await?;
 //!
-//! run_in_session(&agent_loop, &store, &session, "I am Ada.", &options, &NoObserver).await?;
-//! let second =
-//!     run_in_session(&agent_loop, &store, &session, "Who am I?", &options, &NoObserver).await?;
-//! assert_eq!(second.response, "You are Ada.");
-//!
-//! // The second run saw the first: its model request held the whole conversation.
-//! assert_eq!(model.requests()[1].messages.len(), 3);
-//! assert_eq!(store.load(&session).await?.messages.len(), 4);
-//!
-//! // One reasoning record per run, oldest first.
-//! let history = store.reasoning_history(&session).await?;
-//! assert_eq!(history.len(), 2);
-//! assert_eq!(history[1].status, RunStatus::Completed);
-//! assert_eq!(history[1].session_id.as_deref(), Some("user123"));
+//! let head = store.head(&session).await?;
+//! assert_eq!(head.version, committed.version);
+//! let entries = store.entries(&session, head.first_seq, head.last_seq()).await?;
+//! assert_eq!(entries[0].body.messages(), &turn);
+//! assert_eq!(store.latest_run(&session).await?.map(|run| run.run), Some(1));
 //! # Ok(())
 //! # }
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+use std::time::Duration;
+
+mod clock;
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
-// The call-counting decorator is public through `conformance`; unit tests use it too.
-#[cfg(any(test, feature = "conformance"))]
-#[cfg_attr(not(feature = "conformance"), allow(unreachable_pub, dead_code))]
+#[cfg(feature = "conformance")]
 mod counting;
 mod error;
 mod id;
 mod memory;
-mod run;
 mod store;
+mod version;
 
+pub use clock::{Clock, SystemClock, TokioClock};
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+pub use counting::{CountingStore, StoreCalls};
 pub use error::{SessionError, SessionErrorKind};
 pub use id::{InvalidSessionId, MAX_SESSION_ID_LEN, SessionId};
-pub use memory::{DEFAULT_SESSION_TTL, InMemorySessionStore};
-pub use run::{
-    DEFAULT_MAX_COMMIT_ATTEMPTS, SessionRunError, SessionRunOptions, SessionRunOutput,
-    UncommittedRun, run_in_session, run_in_session_str,
+pub use memory::InMemorySessionStore;
+pub use store::{
+    Commit, Committed, Entry, EntryBody, RunLease, RunRecord, SessionHead, SessionInfo,
+    SessionPage, SessionStore, StoredEvent, Summary,
 };
-pub use store::{RunCommit, SessionSnapshot, SessionStore, SessionVersion};
+pub use version::{InvalidSessionVersion, SessionVersion};
+
+/// How long a session lives after its last run, unless a store is told otherwise: one hour, as
+/// in the Python MinimalAgent.
+pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(3600);
+
+/// Checks a time to live: it must be at least one second (stores count it in whole seconds).
+///
+/// # Errors
+///
+/// [`SessionErrorKind::InvalidInput`] for a shorter one.
+pub fn check_ttl(ttl: Duration) -> Result<(), SessionError> {
+    if ttl < Duration::from_secs(1) {
+        return Err(SessionError::new(
+            SessionErrorKind::InvalidInput,
+            format!("the session time to live must be at least 1 second, not {ttl:?}"),
+        ));
+    }
+    Ok(())
+}

@@ -1,24 +1,28 @@
 //! [`InMemorySessionStore`]: a [`SessionStore`] in the process's memory, for tests, examples
 //! and single-process applications.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use agent_core::{Message, Reasoning};
+use agent_core::{Reasoning, RunStatus};
 use async_trait::async_trait;
-use tokio::time::Instant;
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::watch;
 use uuid::Uuid;
 
+use crate::DEFAULT_SESSION_TTL;
+use crate::clock::{Clock, TokioClock};
 use crate::error::{SessionError, SessionErrorKind};
 use crate::id::SessionId;
-use crate::store::{RunCommit, SessionSnapshot, SessionStore, SessionVersion};
+use crate::store::{
+    Commit, Committed, Entry, EntryBody, RunLease, RunRecord, SessionHead, SessionInfo,
+    SessionPage, SessionStore, StoredEvent,
+};
+use crate::version::SessionVersion;
 
-/// The time to live of [`InMemorySessionStore::new`]: one hour after a session's last write.
-pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(3600);
-
-/// Expired sessions are swept from memory at most this often (and dropped whenever read).
+/// Expired sessions are swept from memory at most this often (and dropped whenever touched).
 const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// A [`SessionStore`] that keeps sessions in the process's memory.
@@ -26,18 +30,15 @@ const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// It follows the store contract exactly, with the simplest possible means: one map of sessions
 /// behind a mutex that is never held across an `.await`.
 ///
-/// - Commits are conditional on the session's version. Versions come from one counter for the
-///   whole store, so a session that was deleted (or expired) and written again never reuses a
-///   version an older snapshot of it had, and a commit computed from that snapshot conflicts.
-/// - A session lives until the TTL after its last write (a commit or a reasoning save); after
-///   that it reads as gone, and it is dropped from memory when next touched (or by a sweep
-///   during a later write). The TTL is measured with [`tokio::time::Instant`], so tests that
-///   pause tokio's clock can step over it.
+/// - Lives are numbered across the whole store, so a session deleted (or expired) and written
+///   again never shows a version it had before.
+/// - Time comes from a [`Clock`], by default a [`TokioClock`]: tests that pause Tokio's clock
+///   can step over time-to-live and heartbeat limits instantly.
+/// - Followers are woken when a session changes, without polling.
 /// - Nothing survives the process. For sessions that outlive it, or that several processes
-///   share, use a persistent store (such as the DynamoDB one).
+///   share, use a persistent store (SQLite or DynamoDB).
 ///
-/// Cloning is cheap and every clone shares the same sessions, so one store can be handed to
-/// many tasks and agents.
+/// Cloning is cheap and every clone shares the same sessions.
 ///
 /// ```
 /// use std::time::Duration;
@@ -46,9 +47,8 @@ const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let store = InMemorySessionStore::with_ttl(Duration::from_secs(600))?;
-/// let snapshot = store.load(&SessionId::new("user123")?).await?;
-/// assert!(snapshot.messages.is_empty());
-/// assert_eq!(snapshot.version, SessionVersion::EMPTY);
+/// let head = store.head(&SessionId::new("user123")?).await?;
+/// assert_eq!(head.version, SessionVersion::EMPTY);
 /// # Ok(())
 /// # }
 /// ```
@@ -59,65 +59,86 @@ pub struct InMemorySessionStore {
 
 struct Inner {
     ttl: Duration,
+    clock: Arc<dyn Clock>,
     state: Mutex<State>,
+    changes: watch::Sender<u64>,
 }
 
 struct State {
-    sessions: HashMap<SessionId, StoredSession>,
-    /// The last version handed out by any session of this store.
-    last_version: u64,
-    last_sweep: Instant,
+    sessions: HashMap<SessionId, Stored>,
+    /// The last life handed out by any session of this store.
+    last_life: u64,
+    last_sweep: Timestamp,
 }
 
-/// One session's data.
-struct StoredSession {
-    messages: Vec<Message>,
-    version: SessionVersion,
-    /// The version each committed run produced, to recognise a retried commit.
-    commits: HashMap<Uuid, SessionVersion>,
-    /// One record per run, in the order the runs were first saved.
-    reasoning: Vec<Reasoning>,
-    /// Where each run's record is in `reasoning`.
-    reasoning_index: HashMap<Uuid, usize>,
-    expires_at: Instant,
+/// One session's data, kept after expiry or deletion as long as the contract says.
+struct Stored {
+    life: u64,
+    deleted: bool,
+    /// The life before this one, and whether it ended by a delete (else it expired).
+    previous_life: (u64, bool),
+    first_seq: u64,
+    entries: Vec<Entry>,
+    summary_seq: Option<u64>,
+    first_run: u64,
+    last_run: u64,
+    runs: BTreeMap<u64, StoredRun>,
+    /// What each run's commit did, to recognise a retried commit.
+    commits: HashMap<Uuid, Committed>,
+    expires_at: Timestamp,
 }
 
-impl StoredSession {
-    fn new(expires_at: Instant) -> Self {
-        Self {
-            messages: Vec::new(),
-            version: SessionVersion::EMPTY,
-            commits: HashMap::new(),
-            reasoning: Vec::new(),
-            reasoning_index: HashMap::new(),
-            expires_at,
+struct StoredRun {
+    record: RunRecord,
+    events: Vec<StoredEvent>,
+}
+
+impl Stored {
+    fn last_seq(&self) -> u64 {
+        self.first_seq + self.entries.len() as u64 - 1
+    }
+
+    fn version(&self) -> SessionVersion {
+        if self.entries.is_empty() {
+            SessionVersion::EMPTY
+        } else {
+            SessionVersion::new(self.life, self.last_seq())
         }
     }
 
-    fn is_expired(&self, now: Instant) -> bool {
-        now >= self.expires_at
-    }
-}
-
-impl State {
-    /// The session, if it exists and has not expired; an expired one is dropped.
-    fn live(&mut self, session: &SessionId, now: Instant) -> Option<&mut StoredSession> {
-        if self
-            .sessions
-            .get(session)
-            .is_some_and(|stored| stored.is_expired(now))
-        {
-            self.sessions.remove(session);
-        }
-        self.sessions.get_mut(session)
+    fn is_live(&self, now: Timestamp) -> bool {
+        !self.deleted && now < self.expires_at
     }
 
-    /// Drops every expired session, at most once per `interval`.
-    fn sweep(&mut self, now: Instant, interval: Duration) {
-        if now.duration_since(self.last_sweep) >= interval {
-            self.sessions.retain(|_, stored| !stored.is_expired(now));
-            self.last_sweep = now;
+    /// Starts a new life after this one: numbers continue, data goes.
+    fn restart(&mut self, life: u64) {
+        self.previous_life = (self.life, self.deleted);
+        self.life = life;
+        self.deleted = false;
+        self.first_seq = self.last_seq() + 1;
+        self.entries.clear();
+        self.summary_seq = None;
+        self.first_run = self.last_run + 1;
+        self.runs.clear();
+        self.commits.clear();
+    }
+
+    fn head(&self, now: Timestamp) -> SessionHead {
+        if !self.is_live(now) {
+            let mut head = SessionHead::empty();
+            head.first_seq = self.last_seq() + 1;
+            head.first_run = self.last_run + 1;
+            head.runs = self.last_run;
+            return head;
         }
+        SessionHead::new(
+            self.version(),
+            self.first_seq,
+            self.first_run,
+            self.last_run,
+        )
+        .with_summary(self.summary_seq)
+        .with_expiry(Some(self.expires_at))
     }
 }
 
@@ -136,11 +157,15 @@ impl Default for InMemorySessionStore {
     }
 }
 
+fn error(kind: SessionErrorKind, session: &SessionId, message: impl Into<String>) -> SessionError {
+    SessionError::new(kind, message).for_session(session)
+}
+
 impl InMemorySessionStore {
     /// An empty store whose sessions live [`DEFAULT_SESSION_TTL`] (one hour) after their last
     /// write.
     pub fn new() -> Self {
-        Self::with_valid_ttl(DEFAULT_SESSION_TTL)
+        Self::build(DEFAULT_SESSION_TTL, Arc::new(TokioClock::new()))
     }
 
     /// An empty store whose sessions live `ttl` after their last write.
@@ -149,24 +174,28 @@ impl InMemorySessionStore {
     ///
     /// [`SessionErrorKind::InvalidInput`] when `ttl` is zero.
     pub fn with_ttl(ttl: Duration) -> Result<Self, SessionError> {
-        if ttl.is_zero() {
-            return Err(SessionError::new(
-                SessionErrorKind::InvalidInput,
-                "the session TTL must be greater than zero",
-            ));
-        }
-        Ok(Self::with_valid_ttl(ttl))
+        crate::check_ttl(ttl)?;
+        Ok(Self::build(ttl, Arc::new(TokioClock::new())))
     }
 
-    fn with_valid_ttl(ttl: Duration) -> Self {
+    /// The same (empty) store taking the time from `clock`.
+    #[must_use]
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        Self::build(self.inner.ttl, clock)
+    }
+
+    fn build(ttl: Duration, clock: Arc<dyn Clock>) -> Self {
+        let now = clock.now();
         Self {
             inner: Arc::new(Inner {
                 ttl,
+                clock,
                 state: Mutex::new(State {
                     sessions: HashMap::new(),
-                    last_version: 0,
-                    last_sweep: Instant::now(),
+                    last_life: 0,
+                    last_sweep: now,
                 }),
+                changes: watch::channel(0).0,
             }),
         }
     }
@@ -190,129 +219,568 @@ impl InMemorySessionStore {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The session to write to (created when missing or expired), with its expiry pushed back.
-    fn writable<'s>(&self, state: &'s mut State, session: &SessionId) -> &'s mut StoredSession {
-        let now = Instant::now();
-        let expires_at = now + self.inner.ttl;
-        state.sweep(now, self.inner.ttl.min(MAX_SWEEP_INTERVAL));
-        if state
-            .sessions
-            .get(session)
-            .is_some_and(|stored| stored.is_expired(now))
-        {
-            state.sessions.remove(session);
+    fn ttl_span(&self) -> SignedDuration {
+        SignedDuration::try_from(self.inner.ttl).unwrap_or(SignedDuration::MAX)
+    }
+
+    fn expiry(&self, now: Timestamp) -> Timestamp {
+        now.checked_add(self.ttl_span()).unwrap_or(Timestamp::MAX)
+    }
+
+    fn changed(&self) {
+        self.inner.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Drops sessions whose data may go (one time to live after they expired), at most once
+    /// per interval.
+    fn sweep(&self, state: &mut State, now: Timestamp) {
+        let interval = SignedDuration::try_from(self.inner.ttl.min(MAX_SWEEP_INTERVAL))
+            .unwrap_or(SignedDuration::MAX);
+        if now.duration_since(state.last_sweep) < interval {
+            return;
         }
-        let stored = state
-            .sessions
-            .entry(session.clone())
-            .or_insert_with(|| StoredSession::new(expires_at));
-        stored.expires_at = expires_at;
+        state.last_sweep = now;
+        let grace = self.ttl_span();
+        state.sessions.retain(|_, stored| {
+            now < stored
+                .expires_at
+                .checked_add(grace)
+                .unwrap_or(Timestamp::MAX)
+        });
+    }
+
+    /// The session to start or continue a run in: live, or a new life.
+    fn writable<'s>(
+        &self,
+        state: &'s mut State,
+        session: &SessionId,
+        now: Timestamp,
+    ) -> &'s mut Stored {
+        self.sweep(state, now);
+        let State {
+            sessions,
+            last_life,
+            ..
+        } = state;
+        let stored = sessions.entry(session.clone()).or_insert_with(|| {
+            *last_life += 1;
+            Stored {
+                life: *last_life,
+                deleted: false,
+                previous_life: (0, false),
+                first_seq: 1,
+                entries: Vec::new(),
+                summary_seq: None,
+                first_run: 1,
+                last_run: 0,
+                runs: BTreeMap::new(),
+                commits: HashMap::new(),
+                expires_at: now,
+            }
+        });
+        if !stored.is_live(now)
+            && !(stored.entries.is_empty() && stored.runs.is_empty() && !stored.deleted)
+        {
+            *last_life += 1;
+            stored.restart(*last_life);
+        }
         stored
+    }
+
+    fn live<'s>(&self, state: &'s mut State, session: &SessionId) -> Option<&'s mut Stored> {
+        let now = self.inner.clock.now();
+        state
+            .sessions
+            .get_mut(session)
+            .filter(|stored| stored.is_live(now))
+    }
+
+    fn run_mut<'s>(
+        stored: &'s mut Stored,
+        session: &SessionId,
+        lease: &RunLease,
+    ) -> Result<&'s mut StoredRun, SessionError> {
+        if stored.deleted {
+            return Err(error(
+                SessionErrorKind::Deleted,
+                session,
+                "the session was deleted",
+            ));
+        }
+        match stored.runs.get_mut(&lease.run) {
+            Some(run) if run.record.lease == Some(lease.lease) => Ok(run),
+            Some(_) => Err(error(
+                SessionErrorKind::Conflict,
+                session,
+                format!("run {} is held by another process now", lease.run),
+            )),
+            None => Err(error(
+                SessionErrorKind::NotFound,
+                session,
+                format!("run {} does not exist", lease.run),
+            )),
+        }
     }
 }
 
 #[async_trait]
 impl SessionStore for InMemorySessionStore {
-    async fn load(&self, session: &SessionId) -> Result<SessionSnapshot, SessionError> {
-        let mut state = self.lock();
-        Ok(match state.live(session, Instant::now()) {
-            Some(stored) => SessionSnapshot {
-                messages: stored.messages.clone(),
-                version: stored.version,
-            },
-            None => SessionSnapshot::default(),
-        })
+    async fn head(&self, session: &SessionId) -> Result<SessionHead, SessionError> {
+        let now = self.inner.clock.now();
+        Ok(self
+            .lock()
+            .sessions
+            .get(session)
+            .map_or_else(SessionHead::empty, |stored| stored.head(now)))
     }
 
-    async fn commit_run(
+    async fn entries(
         &self,
         session: &SessionId,
-        commit: RunCommit<'_>,
-    ) -> Result<SessionVersion, SessionError> {
-        if commit.messages.is_empty() {
-            return Err(SessionError::new(
-                SessionErrorKind::InvalidInput,
-                format!("run {} has no messages to commit", commit.run_id),
-            )
-            .for_session(session));
-        }
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Entry>, SessionError> {
         let mut state = self.lock();
-        let now = Instant::now();
-        let current = match state.live(session, now) {
-            Some(stored) => {
-                if let Some(version) = stored.commits.get(&commit.run_id) {
-                    // A retry of a commit that already went through.
-                    return Ok(*version);
-                }
-                stored.version
-            }
-            None => SessionVersion::EMPTY,
+        let Some(stored) = self.live(&mut state, session) else {
+            return Err(error(
+                SessionErrorKind::NotFound,
+                session,
+                "the session does not exist",
+            ));
         };
-        if current != commit.base {
-            return Err(SessionError::new(
-                SessionErrorKind::Conflict,
+        if from < stored.first_seq || to > stored.last_seq() || from > to {
+            return Err(error(
+                SessionErrorKind::NotFound,
+                session,
                 format!(
-                    "run {} was computed from {} but the session is at {current}",
-                    commit.run_id, commit.base
+                    "entries {from}..={to} are outside the session's {}..={}",
+                    stored.first_seq,
+                    stored.last_seq()
                 ),
-            )
-            .for_session(session));
+            ));
         }
-        state.last_version += 1;
-        let version = SessionVersion(state.last_version);
-        let stored = self.writable(&mut state, session);
-        stored.messages.extend_from_slice(commit.messages);
-        stored.version = version;
-        stored.commits.insert(commit.run_id, version);
-        Ok(version)
+        let start = usize::try_from(from - stored.first_seq).unwrap_or(usize::MAX);
+        let end = usize::try_from(to - stored.first_seq).unwrap_or(usize::MAX);
+        Ok(stored.entries[start..=end].to_vec())
     }
 
-    async fn save_reasoning(
+    async fn commit(
+        &self,
+        session: &SessionId,
+        commit: Commit<'_>,
+    ) -> Result<Committed, SessionError> {
+        if commit.messages.is_empty() {
+            return Err(error(
+                SessionErrorKind::InvalidInput,
+                session,
+                format!("run {} has no messages to commit", commit.run_id),
+            ));
+        }
+        let now = self.inner.clock.now();
+        let mut state = self.lock();
+        self.sweep(&mut state, now);
+        let stored = state.sessions.get(session);
+        if let Some(done) = stored.and_then(|s| s.commits.get(&commit.run_id)) {
+            return Ok(Committed {
+                replayed: true,
+                ..*done
+            });
+        }
+        // Whether the run may write, and on which life.
+        match stored {
+            _ if commit.base.is_empty() => {
+                if stored.is_some_and(|s| s.is_live(now) && !s.entries.is_empty()) {
+                    let current = stored.map(Stored::version).unwrap_or_default();
+                    return Err(error(
+                        SessionErrorKind::Conflict,
+                        session,
+                        format!(
+                            "the session is at {current}, not empty: another run committed first"
+                        ),
+                    ));
+                }
+            }
+            Some(s) if s.life == commit.base.life() && s.deleted => {
+                return Err(error(
+                    SessionErrorKind::Deleted,
+                    session,
+                    "the session was deleted while the run ran",
+                ));
+            }
+            Some(s) if s.life == commit.base.life() => {
+                if s.last_seq() != commit.base.seq() || s.entries.is_empty() {
+                    return Err(error(
+                        SessionErrorKind::Conflict,
+                        session,
+                        format!(
+                            "the session is at {}, no longer at {}: another run committed first",
+                            s.version(),
+                            commit.base
+                        ),
+                    ));
+                }
+            }
+            Some(s) if s.previous_life == (commit.base.life(), true) => {
+                return Err(error(
+                    SessionErrorKind::Deleted,
+                    session,
+                    "the session was deleted while the run ran",
+                ));
+            }
+            Some(_) => {
+                return Err(error(
+                    SessionErrorKind::Expired,
+                    session,
+                    "the session expired while the run ran and was started again; the run's conversation is gone",
+                ));
+            }
+            None => {
+                return Err(error(
+                    SessionErrorKind::Expired,
+                    session,
+                    "the session expired while the run ran and its data is gone",
+                ));
+            }
+        }
+        let expires_at = self.expiry(now);
+        let stored = if commit.base.is_empty() {
+            self.writable(&mut state, session, now)
+        } else {
+            match state.sessions.get_mut(session) {
+                Some(stored) => stored,
+                None => {
+                    return Err(error(
+                        SessionErrorKind::Expired,
+                        session,
+                        "the session's data is gone",
+                    ));
+                }
+            }
+        };
+        let run = match &commit.lease {
+            Some(lease) => {
+                Self::run_mut(stored, session, lease)?;
+                lease.run
+            }
+            None => {
+                stored.last_run += 1;
+                stored.last_run
+            }
+        };
+        if let Some(summary) = commit.summary {
+            let seq = stored.first_seq + stored.entries.len() as u64;
+            stored.entries.push(Entry::new(
+                seq,
+                EntryBody::Summary(summary.clone()),
+                Some(now),
+            ));
+            stored.summary_seq = Some(seq);
+        }
+        let seq = stored.first_seq + stored.entries.len() as u64;
+        stored.entries.push(Entry::new(
+            seq,
+            EntryBody::Turn {
+                run_id: commit.run_id,
+                messages: commit.messages.to_vec(),
+            },
+            Some(now),
+        ));
+        let events = stored
+            .runs
+            .remove(&run)
+            .map(|r| r.events)
+            .unwrap_or_default();
+        let mut record = RunRecord::new(run, commit.reasoning.clone());
+        record.committed_seq = Some(seq);
+        stored.runs.insert(run, StoredRun { record, events });
+        stored.expires_at = expires_at;
+        let committed = Committed::new(SessionVersion::new(stored.life, seq), seq, run, false);
+        stored.commits.insert(commit.run_id, committed);
+        drop(state);
+        self.changed();
+        Ok(committed)
+    }
+
+    async fn begin_run(
         &self,
         session: &SessionId,
         reasoning: &Reasoning,
+    ) -> Result<RunLease, SessionError> {
+        let now = self.inner.clock.now();
+        let expires_at = self.expiry(now);
+        let mut state = self.lock();
+        let stored = self.writable(&mut state, session, now);
+        stored.last_run += 1;
+        let lease = RunLease {
+            run: stored.last_run,
+            lease: Uuid::now_v7(),
+        };
+        let mut record = RunRecord::new(lease.run, reasoning.clone());
+        record.lease = Some(lease.lease);
+        record.heartbeat_at = Some(now);
+        stored.runs.insert(
+            lease.run,
+            StoredRun {
+                record,
+                events: Vec::new(),
+            },
+        );
+        stored.expires_at = stored.expires_at.max(expires_at);
+        drop(state);
+        self.changed();
+        Ok(lease)
+    }
+
+    async fn append_events(
+        &self,
+        session: &SessionId,
+        lease: &RunLease,
+        events: &[StoredEvent],
     ) -> Result<(), SessionError> {
         let mut state = self.lock();
-        let stored = self.writable(&mut state, session);
-        match stored.reasoning_index.get(&reasoning.run_id) {
-            Some(&index) => stored.reasoning[index] = reasoning.clone(),
-            None => {
-                stored
-                    .reasoning_index
-                    .insert(reasoning.run_id, stored.reasoning.len());
-                stored.reasoning.push(reasoning.clone());
+        let Some(stored) = state.sessions.get_mut(session) else {
+            return Err(error(
+                SessionErrorKind::Deleted,
+                session,
+                "the session is gone",
+            ));
+        };
+        let run = Self::run_mut(stored, session, lease)?;
+        for event in events {
+            let index = event.index as usize;
+            if index == 0 || index > run.events.len() + 1 {
+                return Err(error(
+                    SessionErrorKind::InvalidInput,
+                    session,
+                    format!(
+                        "event index {} of run {} leaves a gap after {}",
+                        event.index,
+                        lease.run,
+                        run.events.len()
+                    ),
+                ));
+            }
+            if index <= run.events.len() {
+                run.events[index - 1] = event.clone();
+            } else {
+                run.events.push(event.clone());
             }
         }
+        drop(state);
+        self.changed();
         Ok(())
     }
 
-    async fn latest_reasoning(
-        &self,
-        session: &SessionId,
-    ) -> Result<Option<Reasoning>, SessionError> {
+    async fn heartbeat(&self, session: &SessionId, lease: &RunLease) -> Result<(), SessionError> {
+        let now = self.inner.clock.now();
+        let expires_at = self.expiry(now);
         let mut state = self.lock();
-        Ok(state
-            .live(session, Instant::now())
-            .and_then(|stored| stored.reasoning.last().cloned()))
+        let Some(stored) = state.sessions.get_mut(session) else {
+            return Err(error(
+                SessionErrorKind::Deleted,
+                session,
+                "the session is gone",
+            ));
+        };
+        let run = Self::run_mut(stored, session, lease)?;
+        run.record.heartbeat_at = Some(now);
+        stored.expires_at = stored.expires_at.max(expires_at);
+        Ok(())
     }
 
-    async fn reasoning_history(&self, session: &SessionId) -> Result<Vec<Reasoning>, SessionError> {
+    async fn finish_run(
+        &self,
+        session: &SessionId,
+        lease: Option<&RunLease>,
+        reasoning: &Reasoning,
+    ) -> Result<u64, SessionError> {
+        let now = self.inner.clock.now();
         let mut state = self.lock();
-        Ok(state
-            .live(session, Instant::now())
-            .map(|stored| stored.reasoning.clone())
+        let run = match lease {
+            Some(lease) => {
+                let Some(stored) = state.sessions.get_mut(session) else {
+                    return Err(error(
+                        SessionErrorKind::Deleted,
+                        session,
+                        "the session is gone",
+                    ));
+                };
+                let run = Self::run_mut(stored, session, lease)?;
+                run.record.reasoning = reasoning.clone();
+                run.record.lease = None;
+                lease.run
+            }
+            None => {
+                let expires_at = self.expiry(now);
+                let stored = self.writable(&mut state, session, now);
+                stored.last_run += 1;
+                let run = stored.last_run;
+                stored.runs.insert(
+                    run,
+                    StoredRun {
+                        record: RunRecord::new(run, reasoning.clone()),
+                        events: Vec::new(),
+                    },
+                );
+                stored.expires_at = stored.expires_at.max(expires_at);
+                run
+            }
+        };
+        drop(state);
+        self.changed();
+        Ok(run)
+    }
+
+    async fn claim_run(
+        &self,
+        session: &SessionId,
+        run: u64,
+        last_heartbeat: Option<Timestamp>,
+    ) -> Result<RunLease, SessionError> {
+        let now = self.inner.clock.now();
+        let mut state = self.lock();
+        let Some(stored) = self.live(&mut state, session) else {
+            return Err(error(
+                SessionErrorKind::NotFound,
+                session,
+                "the session does not exist",
+            ));
+        };
+        let Some(slot) = stored.runs.get_mut(&run) else {
+            return Err(error(
+                SessionErrorKind::NotFound,
+                session,
+                format!("run {run} does not exist"),
+            ));
+        };
+        if slot.record.reasoning.status != RunStatus::Running || slot.record.lease.is_none() {
+            return Err(error(
+                SessionErrorKind::Conflict,
+                session,
+                format!("run {run} has ended"),
+            ));
+        }
+        if slot.record.heartbeat_at != last_heartbeat {
+            return Err(error(
+                SessionErrorKind::Conflict,
+                session,
+                format!("run {run} is alive or was claimed by another process"),
+            ));
+        }
+        let lease = RunLease {
+            run,
+            lease: Uuid::now_v7(),
+        };
+        slot.record.lease = Some(lease.lease);
+        slot.record.heartbeat_at = Some(now);
+        drop(state);
+        self.changed();
+        Ok(lease)
+    }
+
+    async fn runs(
+        &self,
+        session: &SessionId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>, SessionError> {
+        let mut state = self.lock();
+        Ok(self
+            .live(&mut state, session)
+            .map(|stored| {
+                stored
+                    .runs
+                    .range(after.saturating_add(1)..)
+                    .take(limit)
+                    .map(|(_, run)| run.record.clone())
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
+    async fn latest_run(&self, session: &SessionId) -> Result<Option<RunRecord>, SessionError> {
+        let mut state = self.lock();
+        Ok(self.live(&mut state, session).and_then(|stored| {
+            stored
+                .runs
+                .values()
+                .next_back()
+                .map(|run| run.record.clone())
+        }))
+    }
+
+    async fn events(
+        &self,
+        session: &SessionId,
+        run: u64,
+        after: u32,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, SessionError> {
+        let mut state = self.lock();
+        Ok(self
+            .live(&mut state, session)
+            .and_then(|stored| stored.runs.get(&run))
+            .map(|run| {
+                run.events
+                    .iter()
+                    .skip(after as usize)
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn wait_for_changes(&self, _session: &SessionId, timeout: Duration) {
+        let mut changes = self.inner.changes.subscribe();
+        changes.mark_unchanged();
+        let _ = tokio::time::timeout(timeout, changes.changed()).await;
+    }
+
     async fn delete(&self, session: &SessionId) -> Result<(), SessionError> {
-        self.lock().sessions.remove(session);
+        let now = self.inner.clock.now();
+        let mut state = self.lock();
+        if let Some(stored) = state.sessions.get_mut(session) {
+            stored.deleted = true;
+            stored.first_seq = stored.last_seq() + 1;
+            stored.entries.clear();
+            stored.summary_seq = None;
+            stored.runs.clear();
+            stored.commits.clear();
+            stored.first_run = stored.last_run + 1;
+            stored.expires_at = now;
+        }
+        drop(state);
+        self.changed();
         Ok(())
+    }
+
+    async fn list_sessions(
+        &self,
+        page: Option<&str>,
+        limit: usize,
+    ) -> Result<SessionPage, SessionError> {
+        let now = self.inner.clock.now();
+        let state = self.lock();
+        let mut live: Vec<SessionInfo> = state
+            .sessions
+            .iter()
+            .filter(|(id, stored)| {
+                stored.is_live(now) && page.is_none_or(|after| id.as_str() > after)
+            })
+            .map(|(id, stored)| SessionInfo::new(id.clone(), stored.head(now)))
+            .collect();
+        live.sort_by(|a, b| a.id.cmp(&b.id));
+        let next = (live.len() > limit).then(|| live[limit - 1].id.to_string());
+        live.truncate(limit);
+        Ok(SessionPage::new(live, next.filter(|_| limit > 0)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use agent_core::Message;
 
     fn id(s: &str) -> SessionId {
         SessionId::new(s).unwrap()
@@ -330,15 +798,12 @@ mod tests {
         session: &SessionId,
         base: SessionVersion,
         messages: &[Message],
-    ) -> Result<SessionVersion, SessionError> {
+    ) -> Result<Committed, SessionError> {
+        let reasoning = Reasoning::start("q", Some(session.to_string()));
         store
-            .commit_run(
+            .commit(
                 session,
-                RunCommit {
-                    run_id: Uuid::now_v7(),
-                    base,
-                    messages,
-                },
+                Commit::new(Uuid::now_v7(), base, messages, &reasoning),
             )
             .await
     }
@@ -348,125 +813,60 @@ mod tests {
         let error = InMemorySessionStore::with_ttl(Duration::ZERO).unwrap_err();
         assert_eq!(error.kind(), SessionErrorKind::InvalidInput);
         assert_eq!(InMemorySessionStore::new().ttl(), DEFAULT_SESSION_TTL);
-        assert_eq!(
-            InMemorySessionStore::with_ttl(Duration::from_millis(1500))
-                .unwrap()
-                .ttl(),
-            Duration::from_millis(1500)
-        );
-    }
-
-    #[tokio::test]
-    async fn clones_share_sessions_and_empty_commits_are_refused() {
-        let store = InMemorySessionStore::new();
-        let clone = store.clone();
-        let s = id("shared");
-        let v1 = commit(&store, &s, SessionVersion::EMPTY, &turn("a"))
-            .await
-            .unwrap();
-        assert_eq!(clone.load(&s).await.unwrap().version, v1);
-        let error = commit(&clone, &s, v1, &[]).await.unwrap_err();
-        assert_eq!(error.kind(), SessionErrorKind::InvalidInput);
-        assert_eq!(error.session(), Some("shared"));
-        assert_eq!(store.load(&s).await.unwrap().messages.len(), 2);
-        assert!(format!("{store:?}").contains("sessions: 1"));
-    }
-
-    #[tokio::test]
-    async fn a_snapshot_taken_before_a_delete_cannot_commit_after_it() {
-        let store = InMemorySessionStore::new();
-        let s = id("aba");
-        let v1 = commit(&store, &s, SessionVersion::EMPTY, &turn("old"))
-            .await
-            .unwrap();
-        store.delete(&s).await.unwrap();
-        let v1_again = commit(&store, &s, SessionVersion::EMPTY, &turn("new"))
-            .await
-            .unwrap();
-        assert_ne!(v1, v1_again, "versions must not be reused after a delete");
-        let error = commit(&store, &s, v1, &turn("stale")).await.unwrap_err();
-        assert!(error.is_conflict());
-        let loaded = store.load(&s).await.unwrap();
-        assert_eq!(loaded.messages, turn("new"));
     }
 
     #[tokio::test(start_paused = true)]
-    async fn sessions_live_until_the_ttl_after_their_last_write() {
+    async fn sessions_live_until_the_ttl_after_their_last_write_and_are_swept_later() {
         let ttl = Duration::from_secs(10);
         let store = InMemorySessionStore::with_ttl(ttl).unwrap();
         let s = id("ttl");
         let v1 = commit(&store, &s, SessionVersion::EMPTY, &turn("one"))
             .await
-            .unwrap();
-        tokio::time::advance(Duration::from_secs(6)).await;
-        // A reasoning save is a write too: it keeps the whole session alive.
-        store
-            .save_reasoning(&s, &Reasoning::start("one", Some("ttl".into())))
-            .await
-            .unwrap();
-        tokio::time::advance(Duration::from_secs(6)).await;
-        let loaded = store.load(&s).await.unwrap();
-        assert_eq!(loaded.version, v1);
-        assert_eq!(loaded.messages, turn("one"));
-        // Reads do not extend the life of a session.
-        tokio::time::advance(Duration::from_secs(4)).await;
-        assert_eq!(store.load(&s).await.unwrap(), SessionSnapshot::default());
-        assert_eq!(store.latest_reasoning(&s).await.unwrap(), None);
-        assert!(store.reasoning_history(&s).await.unwrap().is_empty());
-        assert_eq!(
-            store.session_count(),
-            0,
-            "an expired session is dropped when read"
-        );
-        // A commit computed before the expiry conflicts; the session starts again from empty.
-        assert!(
-            commit(&store, &s, v1, &turn("late"))
-                .await
-                .unwrap_err()
-                .is_conflict()
-        );
-        commit(&store, &s, SessionVersion::EMPTY, &turn("fresh"))
-            .await
-            .unwrap();
-        assert_eq!(store.load(&s).await.unwrap().messages, turn("fresh"));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn expired_sessions_are_swept_by_later_writes() {
-        let store = InMemorySessionStore::with_ttl(Duration::from_secs(5)).unwrap();
-        for n in 0..10 {
-            commit(
-                &store,
-                &id(&format!("s{n}")),
-                SessionVersion::EMPTY,
-                &turn("x"),
-            )
-            .await
-            .unwrap();
-        }
-        assert_eq!(store.session_count(), 10);
-        tokio::time::advance(Duration::from_secs(6)).await;
-        commit(&store, &id("other"), SessionVersion::EMPTY, &turn("y"))
+            .unwrap()
+            .version;
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert_eq!(store.head(&s).await.unwrap().version, v1);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(store.head(&s).await.unwrap().version, SessionVersion::EMPTY);
+        assert!(store.runs(&s, 0, 10).await.unwrap().is_empty());
+        // A run that loaded v1 before the expiry still commits: its data is there.
+        let late = commit(&store, &s, v1, &turn("late")).await.unwrap();
+        assert_eq!(late.version.life(), v1.life());
+        // Expired and swept (one TTL after expiry): the data is gone, a late commit says so.
+        tokio::time::advance(Duration::from_secs(31)).await;
+        commit(&store, &id("other"), SessionVersion::EMPTY, &turn("x"))
             .await
             .unwrap();
         assert_eq!(store.session_count(), 1);
+        let error = commit(&store, &s, late.version, &turn("too late"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), SessionErrorKind::Expired);
     }
 
-    #[tokio::test]
-    async fn a_retried_commit_returns_its_version_even_after_the_session_moved_on() {
+    #[tokio::test(start_paused = true)]
+    async fn followers_are_woken_by_changes() {
         let store = InMemorySessionStore::new();
-        let s = id("retry");
-        let run_id = Uuid::now_v7();
-        let first = RunCommit {
-            run_id,
-            base: SessionVersion::EMPTY,
-            messages: &turn("a"),
+        let s = id("wake");
+        let waiter = {
+            let store = store.clone();
+            let s = s.clone();
+            tokio::spawn(async move {
+                let started = tokio::time::Instant::now();
+                store.wait_for_changes(&s, Duration::from_secs(30)).await;
+                started.elapsed()
+            })
         };
-        let v1 = store.commit_run(&s, first).await.unwrap();
-        let v2 = commit(&store, &s, v1, &turn("b")).await.unwrap();
-        assert_eq!(store.commit_run(&s, first).await.unwrap(), v1);
-        let loaded = store.load(&s).await.unwrap();
-        assert_eq!(loaded.version, v2);
-        assert_eq!(loaded.messages.len(), 4);
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        commit(&store, &s, SessionVersion::EMPTY, &turn("hi"))
+            .await
+            .unwrap();
+        let waited = waiter.await.unwrap();
+        assert_eq!(
+            waited,
+            Duration::from_millis(20),
+            "woken by the commit, not the timeout"
+        );
     }
 }

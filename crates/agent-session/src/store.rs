@@ -1,154 +1,627 @@
-//! The [`SessionStore`] contract.
+//! The [`SessionStore`] contract and the records it reads and writes.
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
-use agent_core::{Message, Reasoning};
+use agent_core::{AgentEvent, Message, Reasoning};
 use async_trait::async_trait;
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::SessionError;
+use crate::error::{SessionError, SessionErrorKind};
 use crate::id::SessionId;
+use crate::version::SessionVersion;
 
-/// The version of a session's conversation, as its store counts it.
-///
-/// [`SessionVersion::EMPTY`] is a session with no committed run. Every commit moves the version
-/// forward; stores are free in how (a count of runs, a sequence number), so compare versions
-/// only for equality.
-///
-/// A store should avoid giving a session, once deleted or expired and written again, a version
-/// it had before: a run computed from the old conversation would then commit on top of the new
-/// one instead of conflicting. ([`InMemorySessionStore`](crate::InMemorySessionStore) counts
-/// versions across the whole store for this reason.)
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
-)]
-#[serde(transparent)]
-pub struct SessionVersion(pub u64);
-
-impl SessionVersion {
-    /// A session with nothing committed.
-    pub const EMPTY: SessionVersion = SessionVersion(0);
+/// The head of a session: where its conversation and its runs stand. Small, and read with one
+/// strongly consistent request, so a process that has the conversation cached can check it is
+/// current cheaply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SessionHead {
+    /// The conversation's version: [`SessionVersion::EMPTY`] for a session that does not exist
+    /// (never written, expired or deleted). Its [`seq`](SessionVersion::seq) is the sequence
+    /// number of the newest entry.
+    pub version: SessionVersion,
+    /// The sequence number of the first entry of the session's current life; entries are
+    /// `first_seq ..= version.seq()`, dense. (A session written again after it expired or was
+    /// deleted starts a new life whose numbers continue after the old ones where the store can.)
+    pub first_seq: u64,
+    /// The newest summary entry, if the session has one.
+    pub summary_seq: Option<u64>,
+    /// The number of the first run of the current life.
+    pub first_run: u64,
+    /// The highest run number recorded in the current life (0 for none); runs are
+    /// `first_run ..= runs`.
+    pub runs: u64,
+    /// When the session expires unless written again.
+    pub expires_at: Option<Timestamp>,
 }
 
-impl fmt::Display for SessionVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "v{}", self.0)
+impl SessionHead {
+    /// The head of a session that does not exist.
+    pub fn empty() -> Self {
+        Self {
+            version: SessionVersion::EMPTY,
+            first_seq: 1,
+            summary_seq: None,
+            first_run: 1,
+            runs: 0,
+            expires_at: None,
+        }
+    }
+
+    /// A head from its parts (for store implementations).
+    pub fn new(version: SessionVersion, first_seq: u64, first_run: u64, runs: u64) -> Self {
+        Self {
+            version,
+            first_seq,
+            summary_seq: None,
+            first_run,
+            runs,
+            expires_at: None,
+        }
+    }
+
+    /// The same head with this summary entry.
+    #[must_use]
+    pub fn with_summary(mut self, summary_seq: Option<u64>) -> Self {
+        self.summary_seq = summary_seq;
+        self
+    }
+
+    /// The same head with this expiry.
+    #[must_use]
+    pub fn with_expiry(mut self, expires_at: Option<Timestamp>) -> Self {
+        self.expires_at = expires_at;
+        self
+    }
+
+    /// Whether the session exists (has a live conversation or runs).
+    pub fn exists(&self) -> bool {
+        !self.version.is_empty() || self.runs >= self.first_run
+    }
+
+    /// The sequence number of the newest entry (0 when there is none).
+    pub fn last_seq(&self) -> u64 {
+        self.version.seq()
+    }
+
+    /// How many entries the current life holds.
+    pub fn entry_count(&self) -> u64 {
+        if self.version.is_empty() {
+            0
+        } else {
+            self.version.seq() + 1 - self.first_seq
+        }
     }
 }
 
-/// A session's conversation as loaded: its messages, oldest first, and the version they are.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SessionSnapshot {
-    /// Every committed message, oldest first: plain Converse messages.
-    pub messages: Vec<Message>,
-    /// The version these messages are; a commit computed from them states it.
-    pub version: SessionVersion,
+/// One entry of a session's conversation log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Entry {
+    /// Its sequence number.
+    pub seq: u64,
+    /// What it holds.
+    pub body: EntryBody,
+    /// When it was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_at: Option<Timestamp>,
 }
 
-/// One run's new messages, to be appended as a unit.
+impl Entry {
+    /// An entry from its parts (for store implementations).
+    pub fn new(seq: u64, body: EntryBody, written_at: Option<Timestamp>) -> Self {
+        Self {
+            seq,
+            body,
+            written_at,
+        }
+    }
+}
+
+/// What a conversation entry holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EntryBody {
+    /// One run's messages: its query, the model's replies and the tool results, ending with
+    /// the answer (or, for entries written by the Python MinimalAgent, a whole history).
+    Turn {
+        /// The run that wrote it (nil for migrated entries).
+        run_id: Uuid,
+        /// The messages, in order.
+        messages: Vec<Message>,
+    },
+    /// A summary of the conversation up to an entry, written by a summarising context policy
+    /// so that later loads read the summary and the entries after it.
+    Summary(Summary),
+    /// An entry of a kind this version does not know (written by a newer version): skipped by
+    /// readers.
+    #[serde(other)]
+    Unknown,
+}
+
+impl EntryBody {
+    /// The messages of a turn; none for other entries.
+    pub fn messages(&self) -> &[Message] {
+        match self {
+            EntryBody::Turn { messages, .. } => messages,
+            _ => &[],
+        }
+    }
+}
+
+/// A summary of a conversation's earlier turns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Summary {
+    /// The summary, as the model wrote it.
+    pub text: String,
+    /// The newest entry it covers: later loads read this summary and the entries after it.
+    pub through_seq: u64,
+    /// How many messages it stands for.
+    pub messages: u64,
+}
+
+impl Summary {
+    /// A summary of the entries up to `through_seq`, standing for `messages` messages.
+    pub fn new(text: impl Into<String>, through_seq: u64, messages: u64) -> Self {
+        Self {
+            text: text.into(),
+            through_seq,
+            messages,
+        }
+    }
+}
+
+/// A run's claim on its record, from [`SessionStore::begin_run`] or
+/// [`SessionStore::claim_run`]: its number, and the lease that proves the claim. A store
+/// refuses writes to a run's record under any other lease, so a process that was taken over
+/// (declared dead, then resumed elsewhere) cannot write over its successor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RunLease {
+    /// The run's number in its session.
+    pub run: u64,
+    /// The lease id.
+    pub lease: Uuid,
+}
+
+/// One run's turn, its final reasoning record and optionally a summary, to be written as a
+/// unit.
 #[derive(Debug, Clone, Copy)]
-pub struct RunCommit<'a> {
+#[non_exhaustive]
+pub struct Commit<'a> {
     /// The run's id. A store recognises a second commit of the same run (a retry after a lost
-    /// response) as the write it already made.
+    /// response) as the write it already made, however many commits came in between.
     pub run_id: Uuid,
     /// The version of the session the run was computed from.
     pub base: SessionVersion,
+    /// A summary entry to write before the turn.
+    pub summary: Option<&'a Summary>,
     /// The run's messages: they start with a user message and end with an assistant message.
     pub messages: &'a [Message],
+    /// The run's final reasoning record.
+    pub reasoning: &'a Reasoning,
+    /// The run's claim on its record, when it has one ([`SessionStore::begin_run`]); without
+    /// one the store gives the run the next number.
+    pub lease: Option<RunLease>,
 }
 
-/// Where sessions live: a conversation log and a record of each run's reasoning per session.
+impl<'a> Commit<'a> {
+    /// A commit of `messages` and `reasoning` on top of `base`.
+    pub fn new(
+        run_id: Uuid,
+        base: SessionVersion,
+        messages: &'a [Message],
+        reasoning: &'a Reasoning,
+    ) -> Self {
+        Self {
+            run_id,
+            base,
+            summary: None,
+            messages,
+            reasoning,
+            lease: None,
+        }
+    }
+
+    /// The same commit with a summary entry before the turn.
+    #[must_use]
+    pub fn with_summary(mut self, summary: Option<&'a Summary>) -> Self {
+        self.summary = summary;
+        self
+    }
+
+    /// The same commit for a run that holds this lease.
+    #[must_use]
+    pub fn with_lease(mut self, lease: Option<RunLease>) -> Self {
+        self.lease = lease;
+        self
+    }
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Committed {
+    /// The session's version right after the commit.
+    pub version: SessionVersion,
+    /// The sequence number of the turn's entry.
+    pub seq: u64,
+    /// The run's number.
+    pub run: u64,
+    /// Whether the run had already committed (a retry of a commit whose response was lost):
+    /// nothing was written again.
+    pub replayed: bool,
+}
+
+impl Committed {
+    /// A commit outcome (for store implementations).
+    pub fn new(version: SessionVersion, seq: u64, run: u64, replayed: bool) -> Self {
+        Self {
+            version,
+            seq,
+            run,
+            replayed,
+        }
+    }
+}
+
+/// A run's record as stored: its reasoning (as of its last write) and its liveness.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RunRecord {
+    /// The run's number in its session.
+    pub run: u64,
+    /// The record: the final trace of an ended run; for a run in progress, the trace as it was
+    /// when the run began (fold its events for the rest).
+    pub reasoning: Reasoning,
+    /// The lease of the process running it, while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Uuid>,
+    /// When the running process last said it was alive (or when the run began).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_at: Option<Timestamp>,
+    /// The sequence number of the run's turn, once it committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed_seq: Option<u64>,
+}
+
+impl RunRecord {
+    /// A record from its parts (for store implementations).
+    pub fn new(run: u64, reasoning: Reasoning) -> Self {
+        Self {
+            run,
+            reasoning,
+            lease: None,
+            heartbeat_at: None,
+            committed_seq: None,
+        }
+    }
+}
+
+/// One event of a real-time run as stored: its index in the run (from 1) and the event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// The event's index among its run's stored events, from 1, dense.
+    pub index: u32,
+    /// The event.
+    pub event: AgentEvent,
+}
+
+/// A session as listed by [`SessionStore::list_sessions`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SessionInfo {
+    /// The session's id.
+    pub id: SessionId,
+    /// Its head.
+    pub head: SessionHead,
+}
+
+impl SessionInfo {
+    /// A listing entry (for store implementations).
+    pub fn new(id: SessionId, head: SessionHead) -> Self {
+        Self { id, head }
+    }
+}
+
+/// A page of [`SessionStore::list_sessions`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionPage {
+    /// The sessions, in the store's order.
+    pub sessions: Vec<SessionInfo>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<String>,
+}
+
+impl SessionPage {
+    /// A page (for store implementations).
+    pub fn new(sessions: Vec<SessionInfo>, next: Option<String>) -> Self {
+        Self { sessions, next }
+    }
+}
+
+/// Where sessions live: a conversation log per session, a record per run, and the events of
+/// runs recorded in real time.
 ///
 /// # Contract
 ///
 /// Every store passes the conformance suite (`agent_session::conformance`, feature
 /// `conformance`). In short:
 ///
-/// - **Conversation**: [`load`](Self::load) returns every committed message in commit order,
-///   however long the session, with its version. [`commit_run`](Self::commit_run) appends one
-///   run's messages *atomically* (all or none, never torn) and *conditionally*: when the session
-///   is no longer at `commit.base` it fails with [`SessionErrorKind::Conflict`] and writes
-///   nothing, unless the run itself already committed (a retried request), in which case it
-///   returns that commit's version and writes nothing again.
-/// - **Reasoning**: [`save_reasoning`](Self::save_reasoning) creates the record of
-///   `reasoning.run_id` or replaces it in place, so real-time updates never add records.
-///   [`reasoning_history`](Self::reasoning_history) returns one record per run, oldest first
-///   (in the order the runs were first saved); [`latest_reasoning`](Self::latest_reasoning) the
-///   newest of them.
-/// - **Time to live**: a session lives until the store's TTL after its last write; after that
-///   every read treats it as gone, whether or not the backend has deleted it yet, and a session
-///   never comes back with part of its history missing.
-/// - **Delete**: [`delete`](Self::delete) removes the conversation and every reasoning record.
-/// - Errors are [`SessionError`]s with a [`SessionErrorKind`]; corrupted data names the session
-///   and the item, and does not affect other sessions.
+/// - **Conversation log.** A session's conversation is a log of entries (turns and
+///   summaries) with dense sequence numbers. [`head`](Self::head) tells where it stands with one
+///   small strongly consistent read; [`entries`](Self::entries) reads any range of it.
+///   [`commit`](Self::commit) appends a run's turn (and optionally a summary before it) and
+///   writes the run's final record, *atomically* (all or nothing, never torn) and
+///   *conditionally*: when the session is no longer at `base` it fails with
+///   [`SessionErrorKind::Conflict`] and writes nothing — unless the run itself already
+///   committed (a retry after a lost response), which is recognised by the run id however many
+///   commits came after it and returns that commit with `replayed` set.
+/// - **Runs.** Each run has a record, numbered densely per session in the order runs were
+///   recorded. A run recorded in real time claims its record first ([`begin_run`]), appends
+///   its events ([`append_events`]), beats its heart ([`heartbeat`]) and ends with its commit
+///   or [`finish_run`]; a record's writes need the run's lease. A run that is not recorded in
+///   real time gets its record with its commit or `finish_run`. Writing one run's record or
+///   events never conflicts with other runs.
+/// - **Lifecycle.** A session lives until the store's time to live after its last write; after
+///   that every read treats it as gone, whether or not the backend has removed its data yet,
+///   and its data is removed no sooner than one more time to live later. A run whose session
+///   expired while it ran still commits (the session lives on from that commit) if the data is
+///   still there, and fails with [`SessionErrorKind::Expired`] otherwise. A run whose session
+///   was deleted while it ran fails with [`SessionErrorKind::Deleted`]: a commit never brings a
+///   deleted conversation back.
+/// - **Errors** are [`SessionError`]s with a [`SessionErrorKind`]; damaged or hostile stored
+///   data gives [`SessionErrorKind::CorruptedData`] naming the session and the item, and other
+///   sessions keep working. A write whose outcome is unknown (a lost response) says so
+///   ([`SessionError::maybe_applied`]); repeating it is safe.
 ///
-/// [`SessionErrorKind::Conflict`]: crate::SessionErrorKind::Conflict
-/// [`SessionErrorKind`]: crate::SessionErrorKind
+/// [`begin_run`]: Self::begin_run
+/// [`append_events`]: Self::append_events
+/// [`heartbeat`]: Self::heartbeat
+/// [`finish_run`]: Self::finish_run
 #[async_trait]
 pub trait SessionStore: Send + Sync + fmt::Debug {
-    /// Loads a session's conversation. An unknown or expired session is empty at
-    /// [`SessionVersion::EMPTY`].
-    async fn load(&self, session: &SessionId) -> Result<SessionSnapshot, SessionError>;
+    /// The session's head (strongly consistent). A session that does not exist, has expired or
+    /// was deleted has an empty version (its run counters may continue).
+    async fn head(&self, session: &SessionId) -> Result<SessionHead, SessionError>;
 
-    /// Appends one run's messages if the session is still at `commit.base`, and returns the new
-    /// version.
-    async fn commit_run(
+    /// The entries `from ..= to` of the session's current life, in order, dense. A range
+    /// outside the current life, or a gap in the stored entries, is an error
+    /// ([`SessionErrorKind::NotFound`], [`SessionErrorKind::CorruptedData`]).
+    async fn entries(
         &self,
         session: &SessionId,
-        commit: RunCommit<'_>,
-    ) -> Result<SessionVersion, SessionError>;
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Entry>, SessionError>;
 
-    /// Creates or replaces the reasoning record of `reasoning.run_id`.
-    async fn save_reasoning(
+    /// Appends a run's turn and writes its final record, if the session is still at
+    /// `commit.base` (see the [contract](SessionStore#contract)).
+    async fn commit(
+        &self,
+        session: &SessionId,
+        commit: Commit<'_>,
+    ) -> Result<Committed, SessionError>;
+
+    /// Records that a run began, for a run recorded in real time: gives it the next run number
+    /// and writes `reasoning` (status `running`) as its record. Starts the session if it does
+    /// not exist.
+    async fn begin_run(
         &self,
         session: &SessionId,
         reasoning: &Reasoning,
+    ) -> Result<RunLease, SessionError>;
+
+    /// Appends events to a run begun with [`begin_run`](Self::begin_run). Their indexes are
+    /// dense from 1 across calls; writing an index again replaces it (a retried write).
+    async fn append_events(
+        &self,
+        session: &SessionId,
+        lease: &RunLease,
+        events: &[StoredEvent],
     ) -> Result<(), SessionError>;
 
-    /// The reasoning of the newest run of the session, if any.
-    async fn latest_reasoning(
+    /// Says the run is alive: sets its heartbeat to now. Fails with
+    /// [`SessionErrorKind::Conflict`] when another process holds the run now (it was taken
+    /// over) and with [`SessionErrorKind::Deleted`] when the session was deleted.
+    async fn heartbeat(&self, session: &SessionId, lease: &RunLease) -> Result<(), SessionError>;
+
+    /// Writes the final record of a run that did not commit (it failed or was cancelled), and
+    /// returns its number: the lease's, or the next one for a run that had none.
+    async fn finish_run(
         &self,
         session: &SessionId,
-    ) -> Result<Option<Reasoning>, SessionError>;
+        lease: Option<&RunLease>,
+        reasoning: &Reasoning,
+    ) -> Result<u64, SessionError>;
 
-    /// The reasoning of every run of the session, oldest first.
-    async fn reasoning_history(&self, session: &SessionId) -> Result<Vec<Reasoning>, SessionError>;
+    /// Takes over run `run`, whose process stopped heart-beating, if its heartbeat is still
+    /// `last_heartbeat` (so two resumers cannot both win), and returns the new lease.
+    async fn claim_run(
+        &self,
+        session: &SessionId,
+        run: u64,
+        last_heartbeat: Option<Timestamp>,
+    ) -> Result<RunLease, SessionError>;
 
-    /// Deletes the session's conversation and reasoning.
+    /// Run records with numbers above `after`, in order, at most `limit`.
+    async fn runs(
+        &self,
+        session: &SessionId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>, SessionError>;
+
+    /// The record of the newest run, if any.
+    async fn latest_run(&self, session: &SessionId) -> Result<Option<RunRecord>, SessionError>;
+
+    /// A run's stored events with indexes above `after`, in order, at most `limit`.
+    async fn events(
+        &self,
+        session: &SessionId,
+        run: u64,
+        after: u32,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, SessionError>;
+
+    /// Waits until the session may have changed, or `timeout` passes. Followers call it between
+    /// reads. The default waits `timeout`; a store that can tell when a session changes
+    /// returns sooner.
+    async fn wait_for_changes(&self, session: &SessionId, timeout: Duration) {
+        let _ = session;
+        tokio::time::sleep(timeout).await;
+    }
+
+    /// Deletes the session's conversation, runs and events.
     async fn delete(&self, session: &SessionId) -> Result<(), SessionError>;
+
+    /// Lists live sessions, a page at a time (`page` is the previous page's `next`).
+    async fn list_sessions(
+        &self,
+        page: Option<&str>,
+        limit: usize,
+    ) -> Result<SessionPage, SessionError> {
+        let _ = (page, limit);
+        Err(SessionError::new(
+            SessionErrorKind::Unsupported,
+            format!("{self:?} cannot list sessions"),
+        ))
+    }
 }
 
-#[async_trait]
-impl<S: SessionStore + ?Sized> SessionStore for Arc<S> {
-    async fn load(&self, session: &SessionId) -> Result<SessionSnapshot, SessionError> {
-        (**self).load(session).await
+macro_rules! forward_store {
+    ($($wrapper:ty),*) => {$(
+        #[async_trait]
+        impl<S: SessionStore + ?Sized> SessionStore for $wrapper {
+            async fn head(&self, session: &SessionId) -> Result<SessionHead, SessionError> {
+                (**self).head(session).await
+            }
+            async fn entries(
+                &self,
+                session: &SessionId,
+                from: u64,
+                to: u64,
+            ) -> Result<Vec<Entry>, SessionError> {
+                (**self).entries(session, from, to).await
+            }
+            async fn commit(
+                &self,
+                session: &SessionId,
+                commit: Commit<'_>,
+            ) -> Result<Committed, SessionError> {
+                (**self).commit(session, commit).await
+            }
+            async fn begin_run(
+                &self,
+                session: &SessionId,
+                reasoning: &Reasoning,
+            ) -> Result<RunLease, SessionError> {
+                (**self).begin_run(session, reasoning).await
+            }
+            async fn append_events(
+                &self,
+                session: &SessionId,
+                lease: &RunLease,
+                events: &[StoredEvent],
+            ) -> Result<(), SessionError> {
+                (**self).append_events(session, lease, events).await
+            }
+            async fn heartbeat(
+                &self,
+                session: &SessionId,
+                lease: &RunLease,
+            ) -> Result<(), SessionError> {
+                (**self).heartbeat(session, lease).await
+            }
+            async fn finish_run(
+                &self,
+                session: &SessionId,
+                lease: Option<&RunLease>,
+                reasoning: &Reasoning,
+            ) -> Result<u64, SessionError> {
+                (**self).finish_run(session, lease, reasoning).await
+            }
+            async fn claim_run(
+                &self,
+                session: &SessionId,
+                run: u64,
+                last_heartbeat: Option<Timestamp>,
+            ) -> Result<RunLease, SessionError> {
+                (**self).claim_run(session, run, last_heartbeat).await
+            }
+            async fn runs(
+                &self,
+                session: &SessionId,
+                after: u64,
+                limit: usize,
+            ) -> Result<Vec<RunRecord>, SessionError> {
+                (**self).runs(session, after, limit).await
+            }
+            async fn latest_run(
+                &self,
+                session: &SessionId,
+            ) -> Result<Option<RunRecord>, SessionError> {
+                (**self).latest_run(session).await
+            }
+            async fn events(
+                &self,
+                session: &SessionId,
+                run: u64,
+                after: u32,
+                limit: usize,
+            ) -> Result<Vec<StoredEvent>, SessionError> {
+                (**self).events(session, run, after, limit).await
+            }
+            async fn wait_for_changes(&self, session: &SessionId, timeout: Duration) {
+                (**self).wait_for_changes(session, timeout).await
+            }
+            async fn delete(&self, session: &SessionId) -> Result<(), SessionError> {
+                (**self).delete(session).await
+            }
+            async fn list_sessions(
+                &self,
+                page: Option<&str>,
+                limit: usize,
+            ) -> Result<SessionPage, SessionError> {
+                (**self).list_sessions(page, limit).await
+            }
+        }
+    )*};
+}
+
+forward_store!(Arc<S>, Box<S>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn entries_serialise_with_a_type_tag_and_unknown_kinds_still_read() {
+        let body = EntryBody::Summary(Summary::new("They talked about Oslo.", 4, 9));
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            json!({"type": "summary", "text": "They talked about Oslo.", "through_seq": 4, "messages": 9})
+        );
+        let newer: EntryBody =
+            serde_json::from_value(json!({"type": "checkpoint", "state": {}})).unwrap();
+        assert_eq!(newer, EntryBody::Unknown);
+        assert!(newer.messages().is_empty());
     }
-    async fn commit_run(
-        &self,
-        session: &SessionId,
-        commit: RunCommit<'_>,
-    ) -> Result<SessionVersion, SessionError> {
-        (**self).commit_run(session, commit).await
-    }
-    async fn save_reasoning(
-        &self,
-        session: &SessionId,
-        reasoning: &Reasoning,
-    ) -> Result<(), SessionError> {
-        (**self).save_reasoning(session, reasoning).await
-    }
-    async fn latest_reasoning(
-        &self,
-        session: &SessionId,
-    ) -> Result<Option<Reasoning>, SessionError> {
-        (**self).latest_reasoning(session).await
-    }
-    async fn reasoning_history(&self, session: &SessionId) -> Result<Vec<Reasoning>, SessionError> {
-        (**self).reasoning_history(session).await
-    }
-    async fn delete(&self, session: &SessionId) -> Result<(), SessionError> {
-        (**self).delete(session).await
+
+    #[test]
+    fn heads_count_their_entries() {
+        let head = SessionHead::new(SessionVersion::new(7, 12), 10, 1, 4);
+        assert_eq!((head.last_seq(), head.entry_count()), (12, 3));
+        assert!(head.exists());
+        let empty = SessionHead::empty();
+        assert_eq!(empty.entry_count(), 0);
+        assert!(!empty.exists());
     }
 }

@@ -1,9 +1,9 @@
-//! The store conformance suite, run on [`InMemorySessionStore`]: one test per check.
+//! The store conformance suite on the in-memory store.
 
 use std::time::Duration;
 
 use agent_session::InMemorySessionStore;
 
 agent_session::session_store_conformance!(async |ttl: Duration| {
-    InMemorySessionStore::with_ttl(ttl).unwrap()
+    InMemorySessionStore::with_ttl(ttl).expect("a valid ttl")
 });

@@ -52,10 +52,20 @@ impl StoreCalls {
 ///
 /// Used by the conformance suites to prove that invalid input never reaches the store, and by
 /// tests that check how many reads and writes a run makes.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct CountingStore<S: ?Sized = dyn SessionStore> {
     calls: Arc<Mutex<StoreCalls>>,
     inner: Arc<S>,
+}
+
+impl<S: ?Sized> Clone for CountingStore<S> {
+    /// Another handle on the same store and the same counts.
+    fn clone(&self) -> Self {
+        Self {
+            calls: self.calls.clone(),
+            inner: self.inner.clone(),
+        }
+    }
 }
 
 impl<S: SessionStore + ?Sized> CountingStore<S> {

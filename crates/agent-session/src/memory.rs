@@ -278,9 +278,8 @@ impl InMemorySessionStore {
                 expires_at: now,
             }
         });
-        if !stored.is_live(now)
-            && !(stored.entries.is_empty() && stored.runs.is_empty() && !stored.deleted)
-        {
+        let fresh = stored.entries.is_empty() && stored.runs.is_empty() && !stored.deleted;
+        if !stored.is_live(now) && !fresh {
             *last_life += 1;
             stored.restart(*last_life);
         }

@@ -1,0 +1,329 @@
+//! Real-time recording: a run's events appended to its session as they happen, text coalesced,
+//! and a heartbeat while it runs.
+//!
+//! The loop hands events to a [`RecorderSink`] without waiting (it must never block the run);
+//! a writer task appends them in order, in batches, retrying transient failures. Text and
+//! thinking deltas are never written one by one: they are joined and written at most once per
+//! flush interval (and before the next durable event), so a store is written at most once a
+//! second for a streaming answer, never per token, and a monitor still sees a long answer grow.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use agent_core::{AgentEvent, EventSink};
+use agent_session::{RunLease, SessionErrorKind, SessionId, SessionStore, StoredEvent};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
+
+/// How many times a failed append is tried again before the recorder gives up on the run's
+/// real-time log (the run itself goes on).
+const APPEND_ATTEMPTS: u32 = 5;
+
+enum Command {
+    Event(AgentEvent),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Where the loop's events go to be recorded.
+#[derive(Clone)]
+pub(crate) struct RecorderSink {
+    queue: mpsc::UnboundedSender<Command>,
+}
+
+impl EventSink for RecorderSink {
+    fn emit(&self, event: &AgentEvent) {
+        let wanted = event.is_durable()
+            || matches!(
+                event,
+                AgentEvent::TextDelta { .. } | AgentEvent::ThinkingDelta { .. }
+            );
+        if wanted {
+            let _ = self.queue.send(Command::Event(event.clone()));
+        }
+    }
+}
+
+/// A run being recorded: the writer and the heartbeat.
+pub(crate) struct Recorder {
+    sink: RecorderSink,
+    writer: JoinHandle<()>,
+    /// Aborted when the recorder goes, however it goes: a heartbeat never outlives its run.
+    heartbeat: AbortOnDropHandle<()>,
+}
+
+/// How a recorder writes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecorderSettings {
+    pub(crate) text_flush_interval: Duration,
+    pub(crate) heartbeat_interval: Duration,
+}
+
+impl Recorder {
+    /// Starts recording the run of `lease`, its next event getting index `next_index`. The
+    /// heartbeat cancels `run` when the store says another process took the run over or the
+    /// session was deleted.
+    pub(crate) fn start(
+        store: Arc<dyn SessionStore>,
+        session: SessionId,
+        lease: RunLease,
+        next_index: u32,
+        settings: RecorderSettings,
+        run: CancellationToken,
+    ) -> Self {
+        let (queue, commands) = mpsc::unbounded_channel();
+        let writer = tokio::spawn(write_events(
+            store.clone(),
+            session.clone(),
+            lease,
+            next_index,
+            settings.text_flush_interval,
+            commands,
+        ));
+        let heartbeat = AbortOnDropHandle::new(tokio::spawn(beat(
+            store,
+            session,
+            lease,
+            settings.heartbeat_interval,
+            run,
+        )));
+        Self {
+            sink: RecorderSink { queue },
+            writer,
+            heartbeat,
+        }
+    }
+
+    pub(crate) fn sink(&self) -> RecorderSink {
+        self.sink.clone()
+    }
+
+    /// Waits until every event handed over so far is written (or given up on).
+    pub(crate) async fn flush(&self) {
+        let (done, written) = oneshot::channel();
+        if self.sink.queue.send(Command::Flush(done)).is_ok() {
+            let _ = written.await;
+        }
+    }
+
+    /// Flushes, then stops writing and beating.
+    pub(crate) async fn stop(self) {
+        self.flush().await;
+        let Self {
+            sink,
+            writer,
+            heartbeat,
+        } = self;
+        drop(heartbeat);
+        drop(sink);
+        let _ = writer.await;
+    }
+}
+
+/// Text waiting to be written: the step and kind it belongs to, and the text so far.
+struct Pending {
+    thinking: bool,
+    step: u32,
+    text: String,
+    since: Instant,
+}
+
+impl Pending {
+    fn into_event(self) -> AgentEvent {
+        if self.thinking {
+            AgentEvent::ThinkingDelta {
+                step: self.step,
+                text: self.text,
+            }
+        } else {
+            AgentEvent::TextDelta {
+                step: self.step,
+                text: self.text,
+            }
+        }
+    }
+}
+
+async fn write_events(
+    store: Arc<dyn SessionStore>,
+    session: SessionId,
+    lease: RunLease,
+    mut next_index: u32,
+    flush_interval: Duration,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) {
+    let mut pending: Option<Pending> = None;
+    let mut failed = false;
+    loop {
+        let received = match &pending {
+            Some(text) => {
+                let wait = flush_interval.saturating_sub(text.since.elapsed());
+                match tokio::time::timeout(wait, commands.recv()).await {
+                    Ok(command) => command,
+                    Err(_) => {
+                        // The flush interval passed: write the text so far.
+                        let batch: Vec<AgentEvent> = pending
+                            .take()
+                            .map(Pending::into_event)
+                            .into_iter()
+                            .collect();
+                        write_batch(
+                            &*store,
+                            &session,
+                            &lease,
+                            &mut next_index,
+                            batch,
+                            &mut failed,
+                        )
+                        .await;
+                        continue;
+                    }
+                }
+            }
+            None => commands.recv().await,
+        };
+        let Some(first) = received else { break };
+        let mut batch = Vec::new();
+        let mut acks = Vec::new();
+        let mut command = Some(first);
+        while let Some(next) = command {
+            match next {
+                Command::Event(event) => {
+                    let (thinking, step, text) = match &event {
+                        AgentEvent::TextDelta { step, text } => (false, *step, text),
+                        AgentEvent::ThinkingDelta { step, text } => (true, *step, text),
+                        _ => {
+                            batch.extend(pending.take().map(Pending::into_event));
+                            batch.push(event);
+                            command = commands.try_recv().ok();
+                            continue;
+                        }
+                    };
+                    match &mut pending {
+                        Some(p) if p.thinking == thinking && p.step == step => {
+                            p.text.push_str(text)
+                        }
+                        _ => {
+                            batch.extend(pending.take().map(Pending::into_event));
+                            pending = Some(Pending {
+                                thinking,
+                                step,
+                                text: text.clone(),
+                                since: Instant::now(),
+                            });
+                        }
+                    }
+                }
+                Command::Flush(ack) => {
+                    batch.extend(pending.take().map(Pending::into_event));
+                    acks.push(ack);
+                }
+            }
+            command = commands.try_recv().ok();
+        }
+        if pending
+            .as_ref()
+            .is_some_and(|p| p.since.elapsed() >= flush_interval)
+        {
+            batch.extend(pending.take().map(Pending::into_event));
+        }
+        write_batch(
+            &*store,
+            &session,
+            &lease,
+            &mut next_index,
+            batch,
+            &mut failed,
+        )
+        .await;
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    }
+}
+
+/// Appends a batch with the next indexes, trying again on transient failures. Once a write has
+/// failed for good, the rest of the run's log is not written (a gap would mislead followers).
+async fn write_batch(
+    store: &dyn SessionStore,
+    session: &SessionId,
+    lease: &RunLease,
+    next_index: &mut u32,
+    batch: Vec<AgentEvent>,
+    failed: &mut bool,
+) {
+    if batch.is_empty() || *failed {
+        return;
+    }
+    let events: Vec<StoredEvent> = batch
+        .into_iter()
+        .enumerate()
+        .map(|(offset, event)| StoredEvent {
+            index: next_index.saturating_add(u32::try_from(offset).unwrap_or(u32::MAX)),
+            event,
+        })
+        .collect();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match store.append_events(session, lease, &events).await {
+            Ok(()) => {
+                *next_index =
+                    next_index.saturating_add(u32::try_from(events.len()).unwrap_or(u32::MAX));
+                return;
+            }
+            Err(error) if error.is_retryable() && attempt < APPEND_ATTEMPTS => {
+                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+            }
+            Err(error) => {
+                tracing::warn!(
+                    session = %session,
+                    run = lease.run,
+                    %error,
+                    "real-time events could not be written; the run goes on without them"
+                );
+                *failed = true;
+                return;
+            }
+        }
+    }
+}
+
+async fn beat(
+    store: Arc<dyn SessionStore>,
+    session: SessionId,
+    lease: RunLease,
+    interval: Duration,
+    run: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval_at(Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match store.heartbeat(&session, &lease).await {
+            Ok(()) => {}
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    SessionErrorKind::Conflict
+                        | SessionErrorKind::Deleted
+                        | SessionErrorKind::NotFound
+                ) =>
+            {
+                tracing::warn!(
+                    session = %session,
+                    run = lease.run,
+                    %error,
+                    "the run was taken over by another process or its session deleted; cancelling it"
+                );
+                run.cancel();
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(session = %session, run = lease.run, %error, "heartbeat failed; trying again");
+            }
+        }
+    }
+}

@@ -3,11 +3,12 @@
 use std::collections::HashMap;
 
 use agent_core::{
-    ContentBlock, InferenceConfig, Message, ReasoningContent, ReasoningText, Role, ToolResult,
-    ToolResultContent, ToolResultStatus, ToolSpec, ToolUse,
+    CachePoint, ContentBlock, DocumentBlock, DocumentFormat, ImageBlock, ImageFormat,
+    InferenceConfig, MediaSource, Message, ReasoningContent, ReasoningText, Role, ToolChoice,
+    ToolResult, ToolResultContent, ToolResultStatus, ToolSpec, ToolUse,
 };
 use aws_sdk_bedrockruntime::types as sdk;
-use aws_smithy_types::{Document, Number};
+use aws_smithy_types::{Blob, Document, Number};
 use serde_json::Value;
 
 /// Why a message could not be turned into the SDK's types, or back.
@@ -71,6 +72,12 @@ pub(crate) fn document_to_json(document: &Document) -> Value {
     }
 }
 
+pub(crate) fn cache_point() -> Result<sdk::CachePointBlock, ConversionError> {
+    Ok(sdk::CachePointBlock::builder()
+        .r#type(sdk::CachePointType::Default)
+        .build()?)
+}
+
 pub(crate) fn message_to_sdk(message: &Message) -> Result<sdk::Message, ConversionError> {
     let role = match message.role {
         Role::User => sdk::ConversationRole::User,
@@ -79,14 +86,20 @@ pub(crate) fn message_to_sdk(message: &Message) -> Result<sdk::Message, Conversi
     // Converse rejects blank text blocks ("The text field in the ContentBlock object at
     // messages.N.content.M is blank"), yet models write them (a bare "\n\n" before a toolUse).
     // They are left out on the wire when the message holds anything else; the stored
-    // conversation keeps the model's reply as it was.
-    let has_other_content = message.content.iter().any(|block| !is_blank_text(block));
-    let content = message
+    // conversation keeps the model's reply as it was. Blocks this version does not know
+    // (written by a newer one) cannot be sent and are left out too.
+    let has_other_content = message
         .content
         .iter()
-        .filter(|block| !(has_other_content && is_blank_text(block)))
-        .map(block_to_sdk)
-        .collect::<Result<Vec<_>, _>>()?;
+        .any(|block| !is_blank_text(block) && !matches!(block, ContentBlock::Unknown(_)));
+    let mut content = Vec::with_capacity(message.content.len());
+    for block in &message.content {
+        if (has_other_content && is_blank_text(block)) || matches!(block, ContentBlock::Unknown(_))
+        {
+            continue;
+        }
+        content.push(block_to_sdk(block)?);
+    }
     Ok(sdk::Message::builder()
         .role(role)
         .set_content(Some(content))
@@ -95,6 +108,49 @@ pub(crate) fn message_to_sdk(message: &Message) -> Result<sdk::Message, Conversi
 
 fn is_blank_text(block: &ContentBlock) -> bool {
     matches!(block, ContentBlock::Text(text) if text.trim().is_empty())
+}
+
+fn media_source_bytes(source: &MediaSource) -> Result<MediaBytes, ConversionError> {
+    match source {
+        MediaSource::Bytes(bytes) => Ok(MediaBytes::Bytes(Blob::new(bytes.clone()))),
+        MediaSource::S3Location(location) => Ok(MediaBytes::S3(
+            sdk::S3Location::builder()
+                .uri(&location.uri)
+                .set_bucket_owner(location.bucket_owner.clone())
+                .build()?,
+        )),
+        other => Err(ConversionError(format!(
+            "a media source of a kind this client cannot send: {other:?}"
+        ))),
+    }
+}
+
+enum MediaBytes {
+    Bytes(Blob),
+    S3(sdk::S3Location),
+}
+
+fn image_to_sdk(image: &ImageBlock) -> Result<sdk::ImageBlock, ConversionError> {
+    let source = match media_source_bytes(&image.source)? {
+        MediaBytes::Bytes(blob) => sdk::ImageSource::Bytes(blob),
+        MediaBytes::S3(location) => sdk::ImageSource::S3Location(location),
+    };
+    Ok(sdk::ImageBlock::builder()
+        .format(sdk::ImageFormat::from(image.format.as_str()))
+        .source(source)
+        .build()?)
+}
+
+fn document_to_sdk(document: &DocumentBlock) -> Result<sdk::DocumentBlock, ConversionError> {
+    let source = match media_source_bytes(&document.source)? {
+        MediaBytes::Bytes(blob) => sdk::DocumentSource::Bytes(blob),
+        MediaBytes::S3(location) => sdk::DocumentSource::S3Location(location),
+    };
+    Ok(sdk::DocumentBlock::builder()
+        .format(sdk::DocumentFormat::from(document.format.as_str()))
+        .name(&document.name)
+        .source(source)
+        .build()?)
 }
 
 fn block_to_sdk(block: &ContentBlock) -> Result<sdk::ContentBlock, ConversionError> {
@@ -108,21 +164,27 @@ fn block_to_sdk(block: &ContentBlock) -> Result<sdk::ContentBlock, ConversionErr
                 .build()?,
         ),
         ContentBlock::ToolResult(result) => {
-            let content = result
-                .content
-                .iter()
-                .map(|item| match item {
+            let mut content = Vec::with_capacity(result.content.len());
+            for item in &result.content {
+                content.push(match item {
                     ToolResultContent::Json(value) => {
-                        Ok(sdk::ToolResultContentBlock::Json(json_to_document(value)))
+                        sdk::ToolResultContentBlock::Json(json_to_document(value))
                     }
                     ToolResultContent::Text(text) => {
-                        Ok(sdk::ToolResultContentBlock::Text(text.clone()))
+                        sdk::ToolResultContentBlock::Text(text.clone())
                     }
-                    other => Err(ConversionError(format!(
-                        "tool result content {other:?} is not supported by Converse"
-                    ))),
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+                    ToolResultContent::Image(image) => {
+                        sdk::ToolResultContentBlock::Image(image_to_sdk(image)?)
+                    }
+                    ToolResultContent::Document(document) => {
+                        sdk::ToolResultContentBlock::Document(document_to_sdk(document)?)
+                    }
+                    // A block a newer version wrote: tell the model something was there.
+                    _ => sdk::ToolResultContentBlock::Text(
+                        "(a result block this client cannot send was left out)".to_owned(),
+                    ),
+                });
+            }
             let status = result.status.map(|status| match status {
                 ToolResultStatus::Success => sdk::ToolResultStatus::Success,
                 ToolResultStatus::Error => sdk::ToolResultStatus::Error,
@@ -148,19 +210,23 @@ fn block_to_sdk(block: &ContentBlock) -> Result<sdk::ContentBlock, ConversionErr
                 ConversionError(format!("redacted reasoning is not valid base64: {error}"))
             })?;
             sdk::ContentBlock::ReasoningContent(sdk::ReasoningContentBlock::RedactedContent(
-                aws_smithy_types::Blob::new(bytes),
+                Blob::new(bytes),
             ))
         }
+        ContentBlock::Image(image) => sdk::ContentBlock::Image(image_to_sdk(image)?),
+        ContentBlock::Document(document) => sdk::ContentBlock::Document(document_to_sdk(document)?),
+        ContentBlock::CachePoint(_) => sdk::ContentBlock::CachePoint(cache_point()?),
         other => {
             return Err(ConversionError(format!(
-                "content block {other:?} is not supported by this Converse client"
+                "content block {} is not supported by this Converse client",
+                other.type_name()
             )));
         }
     })
 }
 
-/// Converts a reply from the service. Blocks this crate does not model (images, citations, …)
-/// are left out with a warning rather than failing the run.
+/// Converts a reply from the service. Blocks this crate does not model (citations, …) are
+/// left out with a warning rather than failing the run.
 pub(crate) fn message_from_sdk(message: &sdk::Message) -> Message {
     let role = match message.role() {
         sdk::ConversationRole::User => Role::User,
@@ -178,6 +244,43 @@ pub(crate) fn message_from_sdk(message: &sdk::Message) -> Message {
         })
         .collect();
     Message { role, content }
+}
+
+fn media_source_from_sdk(
+    bytes: Option<&Blob>,
+    s3: Option<&sdk::S3Location>,
+) -> Option<MediaSource> {
+    match (bytes, s3) {
+        (Some(blob), _) => Some(MediaSource::Bytes(blob.as_ref().to_vec())),
+        (None, Some(location)) => Some(MediaSource::S3Location(agent_core::S3Location {
+            uri: location.uri().to_owned(),
+            bucket_owner: location.bucket_owner().map(str::to_owned),
+        })),
+        _ => None,
+    }
+}
+
+fn image_from_sdk(image: &sdk::ImageBlock) -> Option<ImageBlock> {
+    let source = image.source()?;
+    let source = media_source_from_sdk(source.as_bytes().ok(), source.as_s3_location().ok())?;
+    let format =
+        serde_json::from_value::<ImageFormat>(Value::String(image.format().as_str().to_owned()))
+            .ok()?;
+    Some(ImageBlock { format, source })
+}
+
+fn document_from_sdk(document: &sdk::DocumentBlock) -> Option<DocumentBlock> {
+    let source = document.source()?;
+    let source = media_source_from_sdk(source.as_bytes().ok(), source.as_s3_location().ok())?;
+    let format = serde_json::from_value::<DocumentFormat>(Value::String(
+        document.format().as_str().to_owned(),
+    ))
+    .ok()?;
+    Some(DocumentBlock {
+        format,
+        name: document.name().to_owned(),
+        source,
+    })
 }
 
 fn block_from_sdk(block: &sdk::ContentBlock) -> Option<ContentBlock> {
@@ -200,6 +303,12 @@ fn block_from_sdk(block: &sdk::ContentBlock) -> Option<ContentBlock> {
                     sdk::ToolResultContentBlock::Text(text) => {
                         Some(ToolResultContent::Text(text.clone()))
                     }
+                    sdk::ToolResultContentBlock::Image(image) => {
+                        image_from_sdk(image).map(ToolResultContent::Image)
+                    }
+                    sdk::ToolResultContentBlock::Document(document) => {
+                        document_from_sdk(document).map(ToolResultContent::Document)
+                    }
                     _ => None,
                 })
                 .collect(),
@@ -220,33 +329,55 @@ fn block_from_sdk(block: &sdk::ContentBlock) -> Option<ContentBlock> {
                 aws_smithy_types::base64::encode(blob.as_ref()),
             ))
         }
+        sdk::ContentBlock::Image(image) => ContentBlock::Image(image_from_sdk(image)?),
+        sdk::ContentBlock::Document(document) => {
+            ContentBlock::Document(document_from_sdk(document)?)
+        }
+        sdk::ContentBlock::CachePoint(_) => ContentBlock::CachePoint(CachePoint::default()),
         _ => return None,
     })
 }
 
+/// The tool configuration, with a cache point after the tools when asked.
 pub(crate) fn tool_config_to_sdk(
     tools: &[ToolSpec],
+    choice: Option<&ToolChoice>,
+    cache_tools: bool,
 ) -> Result<Option<sdk::ToolConfiguration>, ConversionError> {
     if tools.is_empty() {
         return Ok(None);
     }
-    let tools = tools
-        .iter()
-        .map(|spec| {
-            Ok(sdk::Tool::ToolSpec(
-                sdk::ToolSpecification::builder()
-                    .name(&spec.name)
-                    .description(&spec.description)
-                    .input_schema(sdk::ToolInputSchema::Json(json_to_document(
-                        &spec.input_schema,
-                    )))
-                    .build()?,
-            ))
-        })
-        .collect::<Result<Vec<_>, ConversionError>>()?;
+    let mut sdk_tools = Vec::with_capacity(tools.len() + 1);
+    for spec in tools {
+        sdk_tools.push(sdk::Tool::ToolSpec(
+            sdk::ToolSpecification::builder()
+                .name(&spec.name)
+                .description(&spec.description)
+                .input_schema(sdk::ToolInputSchema::Json(json_to_document(
+                    &spec.input_schema,
+                )))
+                .build()?,
+        ));
+    }
+    if cache_tools {
+        sdk_tools.push(sdk::Tool::CachePoint(cache_point()?));
+    }
+    let choice = match choice {
+        None | Some(ToolChoice::Auto) => None,
+        Some(ToolChoice::Any) => Some(sdk::ToolChoice::Any(sdk::AnyToolChoice::builder().build())),
+        Some(ToolChoice::Tool(name)) => Some(sdk::ToolChoice::Tool(
+            sdk::SpecificToolChoice::builder().name(name).build()?,
+        )),
+        Some(other) => {
+            return Err(ConversionError(format!(
+                "tool choice {other:?} is not supported by this Converse client"
+            )));
+        }
+    };
     Ok(Some(
         sdk::ToolConfiguration::builder()
-            .set_tools(Some(tools))
+            .set_tools(Some(sdk_tools))
+            .set_tool_choice(choice)
             .build()?,
     ))
 }
@@ -269,6 +400,19 @@ pub(crate) fn inference_to_sdk(config: &InferenceConfig) -> Option<sdk::Inferenc
             )
             .build(),
     )
+}
+
+/// Token counts from the SDK's usage (negative counts, which the service never sends, read as
+/// zero).
+pub(crate) fn usage_from_sdk(usage: &sdk::TokenUsage) -> agent_core::TokenUsage {
+    let count = |n: i32| u64::try_from(n).unwrap_or(0);
+    agent_core::TokenUsage {
+        input_tokens: count(usage.input_tokens()),
+        output_tokens: count(usage.output_tokens()),
+        total_tokens: count(usage.total_tokens()),
+        cache_read_input_tokens: usage.cache_read_input_tokens().map_or(0, count),
+        cache_write_input_tokens: usage.cache_write_input_tokens().map_or(0, count),
+    }
 }
 
 #[cfg(test)]
@@ -304,25 +448,34 @@ mod tests {
         };
         let back = message_from_sdk(&message_to_sdk(&message).unwrap());
         assert_eq!(back, message);
-        let results = Message {
-            role: Role::User,
-            content: vec![
-                ContentBlock::ToolResult(ToolResult::success("t1", json!({"temp": 1}))),
-                ContentBlock::ToolResult(ToolResult::error("t2", "bad")),
-            ],
-        };
-        assert_eq!(
-            message_from_sdk(&message_to_sdk(&results).unwrap()),
-            results
-        );
+        let user = Message::user(vec![
+            ContentBlock::ToolResult(ToolResult::success("t1", json!({"temp": 1}))),
+            ContentBlock::ToolResult(ToolResult {
+                tool_use_id: "t2".into(),
+                content: vec![ToolResultContent::Image(ImageBlock::from_bytes(
+                    ImageFormat::Png,
+                    vec![1, 2],
+                ))],
+                status: None,
+            }),
+            ContentBlock::Image(ImageBlock::from_s3(ImageFormat::Jpeg, "s3://b/k.jpg")),
+            ContentBlock::Document(DocumentBlock::from_bytes(
+                DocumentFormat::Pdf,
+                "Report",
+                vec![3],
+            )),
+            ContentBlock::cache_point(),
+        ]);
+        assert_eq!(message_from_sdk(&message_to_sdk(&user).unwrap()), user);
     }
 
     #[test]
-    fn blank_text_is_left_out_unless_it_is_all_there_is() {
+    fn blank_text_and_unknown_blocks_are_left_out() {
         let message = Message {
             role: Role::Assistant,
             content: vec![
                 ContentBlock::Text("\n\n".into()),
+                ContentBlock::Unknown(json!({"hologram": {}})),
                 ContentBlock::ToolUse(ToolUse {
                     tool_use_id: "t1".into(),
                     name: "lookup".into(),
@@ -338,8 +491,19 @@ mod tests {
     }
 
     #[test]
-    fn no_tools_means_no_tool_config() {
-        assert!(tool_config_to_sdk(&[]).unwrap().is_none());
+    fn tool_configs_carry_the_choice_and_a_cache_point() {
+        assert!(tool_config_to_sdk(&[], None, true).unwrap().is_none());
+        let spec = ToolSpec {
+            name: "t".into(),
+            description: "d".into(),
+            input_schema: json!({"type": "object"}),
+        };
+        let config = tool_config_to_sdk(&[spec], Some(&ToolChoice::Tool("t".into())), true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(config.tools().len(), 2);
+        assert!(config.tools()[1].is_cache_point());
+        assert!(config.tool_choice().unwrap().is_tool());
         assert!(inference_to_sdk(&InferenceConfig::default()).is_none());
     }
 }

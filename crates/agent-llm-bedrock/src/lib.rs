@@ -4,7 +4,8 @@
 //! `aws-sdk-bedrockruntime` client.
 //!
 //! - Model id: [`DEFAULT_MODEL_ID`] unless given.
-//! - Region: the AWS environment's (`AWS_REGION`, `AWS_PROFILE`'s), else [`DEFAULT_REGION`].
+//! - Region: the AWS environment's (`AWS_REGION`, `AWS_PROFILE`'s), else
+//!   [`agent_core::DEFAULT_AWS_REGION`].
 //! - Endpoint: the standard AWS settings (`AWS_ENDPOINT_URL_BEDROCK_RUNTIME`,
 //!   `AWS_ENDPOINT_URL`, profile `endpoint_url`) or [`BedrockModelBuilder::endpoint_url`].
 //! - Timeouts and retries are set explicitly ([`DEFAULT_ATTEMPT_TIMEOUT`],
@@ -67,10 +68,12 @@
 mod convert;
 mod error;
 mod model;
+mod stream;
 
 pub use model::{
-    BedrockConfigError, BedrockModel, BedrockModelBuilder, DEFAULT_ATTEMPT_TIMEOUT,
-    DEFAULT_MAX_ATTEMPTS, DEFAULT_MODEL_ID, DEFAULT_OPERATION_TIMEOUT, DEFAULT_REGION,
+    BedrockConfigError, BedrockModel, BedrockModelBuilder, CachePoints, DEFAULT_ATTEMPT_TIMEOUT,
+    DEFAULT_MAX_ATTEMPTS, DEFAULT_MODEL_ID, DEFAULT_OPERATION_TIMEOUT, Guardrail, PROVIDER,
+    PromptCaching, supports_prompt_caching,
 };
 
 /// The SDK crates this model is built on, for configuring them without a version mismatch.

@@ -114,6 +114,10 @@ fn describe(
                 parameter_names.insert(unraw(&state.ident));
                 continue;
             }
+            Param::Context(context) => {
+                parameter_names.insert(unraw(&context.ident));
+                continue;
+            }
         };
         let arg_name = unraw(&argument.ident);
         parameter_names.insert(arg_name.clone());
@@ -232,7 +236,7 @@ fn generate(
     ];
     let state = signature.params.iter().find_map(|param| match param {
         Param::State(state) => Some(state),
-        Param::Argument(_) => None,
+        Param::Argument(_) | Param::Context(_) => None,
     });
     // Spanned on the function's name, so that a type of the same name already in the module
     // is reported there.
@@ -297,6 +301,13 @@ fn generate(
                     ::core::clone::Clone::clone(&self.state)
                 ));
             }
+            Param::Context(context) => {
+                call_args.push(if context.by_ref {
+                    quote!(context)
+                } else {
+                    quote!(::core::clone::Clone::clone(context))
+                });
+            }
         }
     }
 
@@ -309,15 +320,15 @@ fn generate(
     // calls; spanned on the return type, a type that lacks one is reported there.
     let to_json = |ty: &syn::Type| {
         quote_spanned! {ty.span()=>
-            #json::to_value(output).map_err(|error| {
-                #krate::ToolError::failed(::std::format!("{}: {}", #cannot_serialize, error))
+            #json::to_value(output).map(#private::ToolOutput::Value).map_err(|error| {
+                #private::ToolError::failed(::std::format!("{}: {}", #cannot_serialize, error))
             })
         }
     };
     let run = match &signature.output {
         Output::Unit => quote! {
             #call;
-            ::core::result::Result::Ok(#json::Value::Null)
+            ::core::result::Result::Ok(#private::ToolOutput::Value(#json::Value::Null))
         },
         Output::Value(ty) => {
             let to_json = to_json(ty);
@@ -333,7 +344,7 @@ fn generate(
                 let output = match #call {
                     ::core::result::Result::Ok(output) => output,
                     ::core::result::Result::Err(error) => {
-                        return ::core::result::Result::Err(#krate::ToolError::failed(#message));
+                        return ::core::result::Result::Err(#private::ToolError::failed(#message));
                     }
                 };
                 #to_json
@@ -352,8 +363,8 @@ fn generate(
                 #(#fields,)*
             }
 
-            #[#krate::async_trait]
-            impl #krate::Tool for #struct_ident {
+            #[#private::async_trait]
+            impl #private::Tool for #struct_ident {
                 fn name(&self) -> &::core::primitive::str {
                     #tool_name
                 }
@@ -394,7 +405,10 @@ fn generate(
                 async fn call(
                     &self,
                     input: #json::Value,
-                ) -> ::core::result::Result<#json::Value, #krate::ToolError> {
+                    context: &#private::ToolContext,
+                ) -> ::core::result::Result<#private::ToolOutput, #private::ToolError> {
+                    // Used when the function asks for the context.
+                    let _ = context;
                     let input = match input {
                         #json::Value::Object(object) => #json::Value::Object(object),
                         // Some models send `null` rather than `{}` for a tool without arguments.
@@ -408,7 +422,7 @@ fn generate(
                                 #json::Value::String(_) => "a string",
                                 _ => "an array",
                             };
-                            return ::core::result::Result::Err(#krate::ToolError::invalid_input(
+                            return ::core::result::Result::Err(#private::ToolError::invalid_input(
                                 ::std::format!(
                                     "the input must be a JSON object of the tool's arguments, not {}",
                                     kind,
@@ -430,7 +444,7 @@ fn generate(
                                     ::std::format!("field `{}`: {}", path, problem)
                                 };
                                 return ::core::result::Result::Err(
-                                    #krate::ToolError::invalid_input(message),
+                                    #private::ToolError::invalid_input(message),
                                 );
                             }
                         };

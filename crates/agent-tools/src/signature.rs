@@ -23,6 +23,17 @@ pub(crate) enum Param {
     Argument(Argument),
     /// The `#[state]` parameter: filled in from the tool's struct, out of the schema.
     State(StateParam),
+    /// A `ToolContext` parameter (by reference or by value): the call's context, out of the
+    /// schema.
+    Context(ContextParam),
+}
+
+/// A `ToolContext` parameter.
+pub(crate) struct ContextParam {
+    /// Its name, as written.
+    pub(crate) ident: Ident,
+    /// Whether it is taken by reference (`&ToolContext`) rather than by value.
+    pub(crate) by_ref: bool,
 }
 
 /// An argument the model fills in.
@@ -85,6 +96,7 @@ pub(crate) fn analyse(function: &mut ItemFn, errors: &mut Errors) -> Signature {
 
     let mut params = Vec::with_capacity(signature.inputs.len());
     let mut has_state = false;
+    let mut has_context = false;
     for input in &mut signature.inputs {
         let typed = match input {
             FnArg::Receiver(receiver) => {
@@ -130,6 +142,25 @@ pub(crate) fn analyse(function: &mut ItemFn, errors: &mut Errors) -> Signature {
             }
         };
         let ty = (*typed.ty).clone();
+
+        if let Some(by_ref) = context_type(&ty) {
+            if has_context {
+                errors.push(syn::Error::new_spanned(
+                    &ty,
+                    "a tool takes the call's `ToolContext` at most once",
+                ));
+            }
+            has_context = true;
+            if let Some(attr) = state_attr.as_ref().or(arg_attr.as_ref()) {
+                errors.push(syn::Error::new_spanned(
+                    attr,
+                    "a `ToolContext` argument is filled in by the agent: it takes no #[arg] or \
+                     #[state]",
+                ));
+            }
+            params.push(Param::Context(ContextParam { ident, by_ref }));
+            continue;
+        }
 
         if let Some(state_attr) = state_attr {
             if has_state {
@@ -246,6 +277,21 @@ fn last_segment_is(ty: &Type, name: &str) -> bool {
         Type::Group(group) => last_segment_is(&group.elem, name),
         Type::Paren(paren) => last_segment_is(&paren.elem, name),
         _ => false,
+    }
+}
+
+/// Whether `ty` is the call's context, `ToolContext` or `&ToolContext` (by name, whatever the
+/// path): `Some(true)` for a reference.
+fn context_type(ty: &Type) -> Option<bool> {
+    match ty {
+        Type::Reference(reference)
+            if reference.mutability.is_none()
+                && last_segment_is(&reference.elem, "ToolContext") =>
+        {
+            Some(true)
+        }
+        _ if last_segment_is(ty, "ToolContext") => Some(false),
+        _ => None,
     }
 }
 

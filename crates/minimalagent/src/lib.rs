@@ -1,8 +1,9 @@
 //! # MinimalAgent for Rust
 //!
 //! A small, fast, dependable agent framework for Amazon Bedrock: an [`Agent`] calls the
-//! Converse API in a loop, runs the tools the model asks for (concurrently), and can keep each
-//! conversation and each run's reasoning trace in a session store.
+//! Converse API in a loop (streaming), runs the tools the model asks for (concurrently), and
+//! can keep each conversation and each run's reasoning trace in a session store — DynamoDB,
+//! SQLite or your own — where other processes can follow runs live.
 //!
 //! ```no_run
 //! use minimalagent::{Agent, tool};
@@ -20,12 +21,13 @@
 //! let agent = Agent::builder()
 //!     .tool(GetWeather)
 //!     .system_prompt("You are a weather assistant.")
-//!     .max_steps(5)
+//!     .use_session_memory(true)
 //!     .build()
 //!     .await?;
-//! let (response, reasoning) = agent.run("What's the weather in Seattle?").await?;
-//! println!("{response} after {} steps", reasoning.total_steps);
-//! # Ok(())
+//! let result = agent.run_in_session("What's the weather in Seattle?", "user123").await?;
+//! println!("{} after {} steps", result.response, result.reasoning.total_steps);
+//! let result = agent.run_in_session("What about tomorrow?", "user123").await?;
+//! # let _ = result; Ok(())
 //! # }
 //! ```
 //!
@@ -57,10 +59,10 @@
 //!     .show_reasoning(false)
 //!     .build()
 //!     .await?;
-//! let (response, reasoning) = agent.run("What's the weather in Seattle?").await?;
-//! assert_eq!(response, "It is sunny in Seattle.");
+//! let result = agent.run("What's the weather in Seattle?").await?;
+//! assert_eq!(result.response, "It is sunny in Seattle.");
 //! assert_eq!(
-//!     reasoning.steps[0].tools[0].result,
+//!     result.reasoning.steps[0].tools[0].result,
 //!     Some(json!({"location": "Seattle", "forecast": "sunny"}))
 //! );
 //! # Ok(())
@@ -72,37 +74,73 @@
 //! - `bedrock` (default): [`BedrockModel`], the model an agent uses unless given another.
 //! - `dynamodb` (default): the DynamoDB session store ([`dynamodb::DynamoSessionStore`]) that
 //!   `use_session_memory(true)` sets up.
+//! - `sqlite`: the embedded SQLite session store ([`sqlite::SqliteSessionStore`],
+//!   `sqlite://` URLs).
+//! - `mcp`: tools from Model Context Protocol servers ([`mcp`]).
+//! - `otel`: OpenTelemetry GenAI spans through `tracing-opentelemetry` ([`otel`]).
 //!
-//! With both off, give the agent a model with `.model(..)` and, for sessions, a store with
-//! `.session_store(..)` (for example [`session::InMemorySessionStore`]).
+//! With `bedrock` off, give the agent a model with `.model(..)`; with no store feature, give it
+//! a store with `.sessions(..)` (for example [`session::InMemorySessionStore`]).
 //!
 //! ## Crates
 //!
-//! This facade re-exports the workspace's crates; libraries that only implement a model, a
-//! tool or a store should depend on `agent-core` or `agent-session` instead.
+//! This facade composes the workspace's crates; libraries that only implement a model, a tool
+//! or a store depend on `agent-core` or `agent-session` instead.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod agent;
-mod display;
-mod error;
-mod session_methods;
+// So that `#[tool]` used inside this crate's own doctests and tests names it as users do.
+extern crate self as minimalagent;
 
-pub use agent::{
-    Agent, AgentBuilder, DEFAULT_MAX_STEPS, DEFAULT_SESSION_TABLE_NAME, DEFAULT_SESSION_TTL,
-    is_valid_table_name,
-};
-pub use display::ReasoningPrinter;
-pub use error::{ConfigError, Error};
+mod agent;
+mod agent_tool;
+mod builder;
+mod error;
+mod printer;
+mod prompt;
+mod stores;
+mod stream;
+mod structured;
+
+pub use agent::Agent;
+pub use agent_tool::{AgentTool, ChildSession};
+pub use builder::{AgentBuilder, DEFAULT_MAX_STEPS};
+pub use error::{ConfigError, Error, ErrorKind};
+pub use printer::ReasoningPrinter;
+pub use prompt::Prompt;
+pub use stores::open_store;
+pub use stream::{FollowStream, RunStream};
+pub use structured::{ANSWER_ATTEMPTS, ANSWER_TOOL, Structured};
 
 #[doc(inline)]
-pub use agent_core::*;
+pub use agent_core::{
+    AgentEvent, CancellationToken, ContentBlock, DocumentBlock, DocumentFormat, EventSink,
+    Extensions, ImageBlock, ImageFormat, InferenceConfig, MediaSource, Message, Model, ModelError,
+    ModelErrorKind, ModelRequest, ModelResponse, Reasoning, ReasoningStep, Role, RunError,
+    RunOutcome, RunResult, RunStatus, StopReason, TokenUsage, Tool, ToolCallStatus, ToolChoice,
+    ToolContext, ToolError, ToolErrorKind, ToolInvocation, ToolOutput, ToolResultContent,
+    async_trait,
+};
+#[doc(inline)]
+pub use agent_runtime::{
+    ContextPolicy, ConversationPage, FollowPosition, FollowedEvent, SessionOptions, SummaryPolicy,
+    TurnState, Window,
+};
 #[doc(inline)]
 pub use agent_tools::tool;
 
-/// Sessions: the store contract, ids and errors.
+/// Sessions: the store contract, ids, errors and the in-memory store.
 pub mod session {
     #[doc(inline)]
-    pub use agent_session::*;
+    pub use agent_session::{
+        Clock, DEFAULT_SESSION_TTL, InMemorySessionStore, SessionError, SessionErrorKind,
+        SessionHead, SessionId, SessionStore, SessionVersion, SystemClock, TokioClock,
+    };
+}
+
+/// The pieces of the loop and the model contract, for implementing models and tools by hand.
+pub mod core {
+    #[doc(inline)]
+    pub use agent_core::*;
 }
 
 /// The Amazon Bedrock Converse model.
@@ -124,4 +162,10 @@ pub use agent_llm_bedrock::BedrockModel;
 pub mod dynamodb {
     #[doc(inline)]
     pub use agent_session_dynamo::*;
+}
+
+/// Used by code that `#[tool]` generates. Not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use agent_core::__private::*;
 }

@@ -1,0 +1,452 @@
+//! [`AgentBuilder`]: one builder that composes a model, tools and a session store.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agent_core::{
+    AgentLoop, EventSink, Extensions, InferenceConfig, Model, Tool, ToolChoice, ToolSet,
+};
+use agent_runtime::{ContextPolicy, SessionOptions, SessionRunner};
+use agent_session::SessionStore;
+
+use crate::agent::{Agent, AgentInner};
+use crate::error::{ConfigError, Error};
+use crate::printer::ReasoningPrinter;
+
+/// The default step limit, as in the Python MinimalAgent.
+pub const DEFAULT_MAX_STEPS: u32 = 5;
+
+/// Builds an [`Agent`].
+///
+/// Models and stores are objects built by their own builders and handed over —
+/// `.model(BedrockModel::builder()…build().await?)`, `.sessions(store)` — and the Python
+/// MinimalAgent's keyword options stay as shortcuts that build them for you (`model_id`,
+/// `bedrock_region`, `use_session_memory`, `session_table_name`, `memory_region`,
+/// `session_ttl`). A shortcut next to the object it would configure is a `build()` error, never
+/// a silent choice. Settings are checked by [`build`](Self::build), which returns a typed
+/// [`ConfigError`] for the first invalid one.
+///
+/// ```no_run
+/// use minimalagent::{Agent, BedrockModel, ContextPolicy};
+/// use minimalagent::dynamodb::DynamoSessionStore;
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// // Composed from objects…
+/// let agent = Agent::builder()
+///     .model(BedrockModel::builder().model_id("us.anthropic.claude-sonnet-4-20250514-v1:0").build().await?)
+///     .sessions(DynamoSessionStore::builder().table_name("my-sessions").build().await?)
+///     .context_policy(ContextPolicy::window_messages(40))
+///     .build()
+///     .await?;
+///
+/// // …or with the seed's shortcuts.
+/// let agent = Agent::builder()
+///     .use_session_memory(true)
+///     .session_table_name("my-sessions")
+///     .real_time_reasoning(true)
+///     .build()
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+#[must_use]
+pub struct AgentBuilder {
+    tools: Vec<Arc<dyn Tool>>,
+    max_steps: u32,
+    model: Option<Arc<dyn Model>>,
+    model_id: Option<String>,
+    bedrock_region: Option<String>,
+    system_prompt: String,
+    show_reasoning: bool,
+    inference: InferenceConfig,
+    tool_choice: Option<ToolChoice>,
+    sinks: Vec<Arc<dyn EventSink>>,
+    extensions: Extensions,
+    name: Option<String>,
+    content_in_spans: bool,
+    sessions: Option<Arc<dyn SessionStore>>,
+    use_session_memory: bool,
+    session_ttl: Option<Duration>,
+    session_table_name: Option<String>,
+    memory_region: Option<String>,
+    dynamodb_endpoint: Option<String>,
+    store_url: Option<String>,
+    session_options: SessionOptions,
+    real_time_reasoning: bool,
+}
+
+impl Default for AgentBuilder {
+    fn default() -> Self {
+        Self {
+            tools: Vec::new(),
+            max_steps: DEFAULT_MAX_STEPS,
+            model: None,
+            model_id: None,
+            bedrock_region: None,
+            system_prompt: String::new(),
+            show_reasoning: true,
+            inference: InferenceConfig::default(),
+            tool_choice: None,
+            sinks: Vec::new(),
+            extensions: Extensions::default(),
+            name: None,
+            content_in_spans: false,
+            sessions: None,
+            use_session_memory: false,
+            session_ttl: None,
+            session_table_name: None,
+            memory_region: None,
+            dynamodb_endpoint: None,
+            store_url: None,
+            session_options: SessionOptions::default(),
+            real_time_reasoning: false,
+        }
+    }
+}
+
+impl AgentBuilder {
+    // ------------------------------------------------------------------ the model
+
+    /// The model: a `BedrockModel` built with its own builder, another provider, or a scripted
+    /// model in tests. Without it, the agent builds a `BedrockModel` (feature `bedrock`) from
+    /// [`model_id`](Self::model_id) and [`bedrock_region`](Self::bedrock_region).
+    pub fn model(mut self, model: impl Model + 'static) -> Self {
+        self.model = Some(Arc::new(model));
+        self
+    }
+
+    /// Shortcut: the Bedrock model id or inference profile of the model the agent builds
+    /// (default `us.amazon.nova-pro-v1:0`). Not with [`model`](Self::model).
+    pub fn model_id(mut self, model_id: impl Into<String>) -> Self {
+        self.model_id = Some(model_id.into());
+        self
+    }
+
+    /// Shortcut: the region of the Bedrock model the agent builds (default: the AWS
+    /// environment's, else `us-west-2`). Not with [`model`](Self::model).
+    pub fn bedrock_region(mut self, region: impl Into<String>) -> Self {
+        self.bedrock_region = Some(region.into());
+        self
+    }
+
+    /// Inference settings sent with every request (max tokens, temperature, top_p, stop
+    /// sequences).
+    pub fn inference(mut self, inference: InferenceConfig) -> Self {
+        self.inference = inference;
+        self
+    }
+
+    /// How the model must choose among the tools (`auto` by default; `any`, or a named tool).
+    pub fn tool_choice(mut self, choice: ToolChoice) -> Self {
+        self.tool_choice = Some(choice);
+        self
+    }
+
+    // ------------------------------------------------------------------ tools and prompt
+
+    /// Adds a tool (for example the struct `#[tool]` made from a function).
+    pub fn tool(mut self, tool: impl Tool + 'static) -> Self {
+        self.tools.push(Arc::new(tool));
+        self
+    }
+
+    /// Adds tools of any kinds (for example the tools of an MCP server).
+    pub fn tools(mut self, tools: impl IntoIterator<Item = Arc<dyn Tool>>) -> Self {
+        self.tools.extend(tools);
+        self
+    }
+
+    /// Shares a value with every tool call, reached with `ToolContext::state::<T>()` (one value
+    /// per type; a later one replaces an earlier one of the same type).
+    pub fn state<T: Any + Send + Sync>(mut self, value: T) -> Self {
+        self.extensions = self.extensions.with(value);
+        self
+    }
+
+    /// The most tool steps per run (default 5, must be > 0). When the model still asks for
+    /// tools after that, it is told the limit was reached and asked for its final answer.
+    pub fn max_steps(mut self, max_steps: u32) -> Self {
+        self.max_steps = max_steps;
+        self
+    }
+
+    /// The system prompt, sent after a line with the current UTC time.
+    pub fn system_prompt(mut self, prompt: impl Into<String>) -> Self {
+        self.system_prompt = prompt.into();
+        self
+    }
+
+    // ------------------------------------------------------------------ watching runs
+
+    /// Whether to print the coloured reasoning trace to stderr as runs stream (default
+    /// `true`).
+    pub fn show_reasoning(mut self, show: bool) -> Self {
+        self.show_reasoning = show;
+        self
+    }
+
+    /// Adds a sink that sees every event of every run (metrics, a channel to a UI). It must
+    /// not block.
+    pub fn on_event(mut self, sink: impl EventSink + 'static) -> Self {
+        self.sinks.push(Arc::new(sink));
+        self
+    }
+
+    /// The agent's name in traces (`gen_ai.agent.name`; default `minimalagent`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Whether spans carry message content (prompts, answers, tool arguments and results).
+    /// Off by default: content may be private.
+    pub fn content_in_spans(mut self, capture: bool) -> Self {
+        self.content_in_spans = capture;
+        self
+    }
+
+    // ------------------------------------------------------------------ sessions
+
+    /// The session store: an `InMemorySessionStore`, a DynamoDB or SQLite store built with its
+    /// own builder, or your own. Turns sessions on. Not with the store shortcuts
+    /// (`session_table_name`, `memory_region`, `session_ttl`, `dynamodb_endpoint`,
+    /// `session_store_url`): the store keeps its own settings.
+    pub fn sessions(mut self, store: impl SessionStore + 'static) -> Self {
+        self.sessions = Some(Arc::new(store));
+        self
+    }
+
+    /// Shortcut: keeps conversations and reasoning in a DynamoDB table the agent sets up
+    /// (feature `dynamodb`; default `false`).
+    pub fn use_session_memory(mut self, enabled: bool) -> Self {
+        self.use_session_memory = enabled;
+        self
+    }
+
+    /// Shortcut: the session store named by a URL, so applications can switch by
+    /// configuration: `sqlite://path/to/sessions.db` (feature `sqlite`),
+    /// `dynamodb://table?region=us-east-1&endpoint=http://localhost:8000` (feature
+    /// `dynamodb`), or `memory://`. Turns sessions on.
+    pub fn session_store_url(mut self, url: impl Into<String>) -> Self {
+        self.store_url = Some(url.into());
+        self
+    }
+
+    /// Shortcut: how long a session lives after its last run (default one hour, at least a
+    /// second).
+    pub fn session_ttl(mut self, ttl: Duration) -> Self {
+        self.session_ttl = Some(ttl);
+        self
+    }
+
+    /// Shortcut: the DynamoDB table (default `minimalagent-session-table`). A name other than
+    /// the default turns session memory on, as in the Python MinimalAgent.
+    pub fn session_table_name(mut self, name: impl Into<String>) -> Self {
+        self.session_table_name = Some(name.into());
+        self
+    }
+
+    /// Shortcut: the region of the session table (default: the Bedrock region).
+    pub fn memory_region(mut self, region: impl Into<String>) -> Self {
+        self.memory_region = Some(region.into());
+        self
+    }
+
+    /// Shortcut: the DynamoDB endpoint for this agent's sessions (DynamoDB Local, a VPC
+    /// endpoint), over the AWS environment's `AWS_ENDPOINT_URL_DYNAMODB`.
+    pub fn dynamodb_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.dynamodb_endpoint = Some(url.into());
+        self
+    }
+
+    /// Records each run's events as they happen, so another process can follow the run and a
+    /// crashed run can be resumed (default `false`; needs sessions).
+    pub fn real_time_reasoning(mut self, enabled: bool) -> Self {
+        self.real_time_reasoning = enabled;
+        self
+    }
+
+    /// What the model sees of a session's conversation (default: all of it).
+    pub fn context_policy(mut self, policy: ContextPolicy) -> Self {
+        self.session_options.context = policy;
+        self
+    }
+
+    /// How long a run keeps trying to commit its turn when other runs of the session keep
+    /// committing first or the store keeps failing (default 60 s).
+    pub fn commit_timeout(mut self, timeout: Duration) -> Self {
+        self.session_options.commit_timeout = timeout;
+        self
+    }
+
+    /// How often a real-time run beats its heart (default 10 s), and how long without one makes
+    /// it interrupted for readers and followers (default 30 s).
+    pub fn heartbeat(mut self, interval: Duration, interrupted_after: Duration) -> Self {
+        self.session_options.heartbeat_interval = interval;
+        self.session_options.interrupted_after = interrupted_after;
+        self
+    }
+
+    /// Every session setting at once (overrides `context_policy`, `commit_timeout`,
+    /// `heartbeat` given before).
+    pub fn session_options(mut self, options: SessionOptions) -> Self {
+        self.session_options = options;
+        self
+    }
+
+    // ------------------------------------------------------------------ build
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.max_steps == 0 {
+            return Err(ConfigError::ZeroMaxSteps);
+        }
+        if self.model.is_some() {
+            let shortcut = if self.model_id.is_some() {
+                Some("model_id")
+            } else if self.bedrock_region.is_some() {
+                Some("bedrock_region")
+            } else {
+                None
+            };
+            if let Some(shortcut) = shortcut {
+                return Err(ConfigError::Conflict {
+                    first: shortcut,
+                    second: "model(..)",
+                    why: "the shortcut configures the Bedrock model the agent builds; set it on \
+                          the model you give instead",
+                });
+            }
+        }
+        let store_shortcuts = [
+            ("session_table_name", self.session_table_name.is_some()),
+            ("memory_region", self.memory_region.is_some()),
+            ("session_ttl", self.session_ttl.is_some()),
+            ("dynamodb_endpoint", self.dynamodb_endpoint.is_some()),
+            ("session_store_url", self.store_url.is_some()),
+        ];
+        if self.sessions.is_some()
+            && let Some((shortcut, _)) = store_shortcuts.iter().find(|(_, set)| *set)
+        {
+            return Err(ConfigError::Conflict {
+                first: shortcut,
+                second: "sessions(..)",
+                why: "the shortcut configures the store the agent builds; set it on the store \
+                      you give instead",
+            });
+        }
+        if self.store_url.is_some()
+            && let Some((shortcut, _)) = store_shortcuts[..2]
+                .iter()
+                .chain(&store_shortcuts[3..4])
+                .find(|(_, set)| *set)
+        {
+            return Err(ConfigError::Conflict {
+                first: shortcut,
+                second: "session_store_url(..)",
+                why: "the URL names the store and its settings (dynamodb://table?region=…&endpoint=…)",
+            });
+        }
+        if let Some(ttl) = self.session_ttl
+            && agent_session::check_ttl(ttl).is_err()
+        {
+            return Err(ConfigError::InvalidSessionTtl);
+        }
+        if self.real_time_reasoning && !self.sessions_wanted() {
+            return Err(ConfigError::RealTimeWithoutSessions);
+        }
+        Ok(())
+    }
+
+    /// Whether the settings turn sessions on (a table name other than the default does, as in
+    /// the Python MinimalAgent).
+    fn sessions_wanted(&self) -> bool {
+        self.sessions.is_some()
+            || self.use_session_memory
+            || self.store_url.is_some()
+            || self
+                .session_table_name
+                .as_deref()
+                .is_some_and(|name| name != crate::stores::DEFAULT_TABLE_NAME)
+    }
+
+    /// Checks the settings, sets up the model and the session store, and builds the agent.
+    ///
+    /// # Errors
+    ///
+    /// An [`Error`] of kind `Config` with the [`ConfigError`] for the first invalid or
+    /// conflicting setting, or for a model or store that could not be set up.
+    pub async fn build(self) -> Result<Agent, Error> {
+        self.check()?;
+        let tools = ToolSet::new(self.tools.iter().cloned()).map_err(ConfigError::from)?;
+        let sessions_wanted = self.sessions_wanted();
+        let model = match self.model {
+            Some(model) => model,
+            None => default_model(self.model_id, self.bedrock_region.clone()).await?,
+        };
+        let store = match (self.sessions, self.store_url) {
+            (Some(store), _) => Some(store),
+            (None, Some(url)) => Some(crate::stores::open_store(&url, self.session_ttl).await?),
+            (None, None) if sessions_wanted => Some(
+                crate::stores::dynamodb_store(crate::stores::DynamoSettings {
+                    table_name: self.session_table_name,
+                    region: self.memory_region.or(self.bedrock_region),
+                    endpoint: self.dynamodb_endpoint,
+                    ttl: self.session_ttl,
+                })
+                .await?,
+            ),
+            (None, None) => None,
+        };
+        let mut sinks = self.sinks;
+        if self.show_reasoning {
+            sinks.insert(0, Arc::new(ReasoningPrinter));
+        }
+        let mut agent_loop = AgentLoop::new(model, tools)
+            .with_system_prompt(self.system_prompt)
+            .with_max_steps(self.max_steps)
+            .with_inference(self.inference)
+            .with_tool_choice(self.tool_choice)
+            .with_extensions(self.extensions)
+            .with_content_in_spans(self.content_in_spans);
+        if let Some(name) = self.name {
+            agent_loop = agent_loop.with_name(name);
+        }
+        let sessions = store.map(|store| {
+            SessionRunner::new(
+                store,
+                self.session_options
+                    .with_real_time(self.real_time_reasoning),
+            )
+        });
+        Ok(Agent::from_parts(AgentInner {
+            agent_loop,
+            sinks,
+            sessions,
+        }))
+    }
+}
+
+#[cfg(feature = "bedrock")]
+async fn default_model(
+    model_id: Option<String>,
+    region: Option<String>,
+) -> Result<Arc<dyn Model>, Error> {
+    let mut builder = agent_llm_bedrock::BedrockModel::builder();
+    if let Some(model_id) = model_id {
+        builder = builder.model_id(model_id);
+    }
+    if let Some(region) = region {
+        builder = builder.region(region);
+    }
+    let model = builder.build().await.map_err(ConfigError::from)?;
+    Ok(Arc::new(model))
+}
+
+#[cfg(not(feature = "bedrock"))]
+async fn default_model(
+    _model_id: Option<String>,
+    _region: Option<String>,
+) -> Result<Arc<dyn Model>, Error> {
+    Err(ConfigError::NoModel.into())
+}

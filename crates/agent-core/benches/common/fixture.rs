@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use agent_core::{
-    AgentLoop, ContentBlock, InferenceConfig, Message, Model, ModelError, ModelRequest,
-    ModelResponse, NoObserver, Reasoning, Role, RunError, StopReason, TokenUsage, Tool, ToolError,
-    ToolSet, ToolUse, async_trait,
+    AgentLoop, ContentBlock, FailedRun, Message, Model, ModelError, ModelRequest, ModelResponse,
+    NoEvents, Reasoning, Role, RunInput, StopReason, TokenUsage, Tool, ToolContext, ToolError,
+    ToolOutput, ToolSet, ToolUse, async_trait,
 };
 use serde_json::{Value, json};
 
@@ -94,20 +94,24 @@ impl ReplayModel {
                     input: json!({"key": call}),
                 }));
             }
-            replies.push(ModelResponse {
-                message: Message {
-                    role: Role::Assistant,
-                    content,
-                },
-                stop_reason: StopReason::ToolUse,
-                usage: usage(),
-            });
+            replies.push(
+                ModelResponse::new(
+                    Message {
+                        role: Role::Assistant,
+                        content,
+                    },
+                    StopReason::ToolUse,
+                )
+                .with_usage(usage()),
+            );
         }
-        replies.push(ModelResponse {
-            message: Message::assistant_text("<thinking>Done.</thinking>The answer is 42."),
-            stop_reason: StopReason::EndTurn,
-            usage: usage(),
-        });
+        replies.push(
+            ModelResponse::new(
+                Message::assistant_text("<thinking>Done.</thinking>The answer is 42."),
+                StopReason::EndTurn,
+            )
+            .with_usage(usage()),
+        );
         Self {
             replies: replies.into(),
         }
@@ -119,10 +123,7 @@ impl ReplayModel {
         let mut messages = vec![Message::user_text(QUERY)];
         let mut requests = Vec::with_capacity(self.replies.len());
         for reply in self.replies.iter() {
-            requests.push(ModelRequest {
-                messages: messages.clone(),
-                ..ModelRequest::default()
-            });
+            requests.push(ModelRequest::new(messages.clone()));
             messages.push(reply.message.clone());
             messages.push(Message::user_text("results"));
         }
@@ -131,11 +132,7 @@ impl ReplayModel {
 }
 
 fn usage() -> TokenUsage {
-    TokenUsage {
-        input_tokens: 100,
-        output_tokens: 20,
-        total_tokens: 120,
-    }
+    TokenUsage::new(100, 20)
 }
 
 #[async_trait]
@@ -166,8 +163,8 @@ impl Tool for InstantTool {
     fn input_schema(&self) -> Value {
         json!({"type": "object", "properties": {"key": {"type": "integer"}}, "required": ["key"]})
     }
-    async fn call(&self, _input: Value) -> Result<Value, ToolError> {
-        Ok(Value::Null)
+    async fn call(&self, _input: Value, _context: &ToolContext) -> Result<ToolOutput, ToolError> {
+        Ok(Value::Null.into())
     }
 }
 
@@ -178,23 +175,16 @@ pub(crate) const QUERY: &str = "What is the answer?";
 pub(crate) fn agent_loop(shape: Shape) -> (AgentLoop, ReplayModel) {
     let model = ReplayModel::new(shape);
     let tools = ToolSet::new([Arc::new(InstantTool) as Arc<dyn Tool>]).unwrap_or_default();
-    let agent_loop = AgentLoop::new(
-        Arc::new(model.clone()),
-        tools,
-        "You are a benchmark.",
-        10,
-        InferenceConfig::default(),
-    );
+    let agent_loop = AgentLoop::new(Arc::new(model.clone()), tools)
+        .with_system_prompt("You are a benchmark.")
+        .with_max_steps(10);
     (agent_loop, model)
 }
 
-/// One run, as an agent without sessions makes it: a new trace, the loop, no observer.
-pub(crate) async fn run_once(agent_loop: &AgentLoop) -> Result<(String, Reasoning), RunError> {
-    let mut reasoning = Reasoning::start(QUERY, None);
-    let output = agent_loop
-        .run(Vec::new(), &mut reasoning, &NoObserver)
-        .await?;
-    Ok((output.response, reasoning))
+/// One run, as an agent without sessions makes it: the loop, its events going nowhere.
+pub(crate) async fn run_once(agent_loop: &AgentLoop) -> Result<(String, Reasoning), FailedRun> {
+    let result = agent_loop.run(RunInput::new(QUERY), &NoEvents).await?;
+    Ok((result.response, result.reasoning))
 }
 
 /// The baseline of one run: the same model calls, made directly in order.

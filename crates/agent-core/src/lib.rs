@@ -69,8 +69,8 @@ pub use reasoning::{
 pub use result::{FailedRun, RunError, RunOutcome, RunResult};
 pub use thinking::{split_thinking, thinking_and_answer};
 pub use tool::{
-    Extensions, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput, ToolSet, ToolSetError,
-    is_valid_tool_name,
+    Extensions, Tool, ToolContext, ToolError, ToolErrorKind, ToolExt, ToolOutput, ToolSet,
+    ToolSetError, is_valid_tool_name,
 };
 
 /// The AWS region MinimalAgent's AWS backends (Bedrock, DynamoDB) use when neither the builder

@@ -106,6 +106,37 @@ impl ToolOutput {
     }
 }
 
+impl ToolOutput {
+    /// The output as JSON: the value itself, or the content blocks as in traces.
+    pub fn into_value(self) -> Value {
+        match self {
+            ToolOutput::Value(value) => value,
+            other => other.to_trace_value(),
+        }
+    }
+}
+
+/// Calling a tool outside any run, for tests and direct use.
+pub trait ToolExt: Tool {
+    /// Calls the tool with a detached context (a fresh run id, no session, never cancelled)
+    /// and returns its output as JSON.
+    fn call_detached(
+        &self,
+        input: Value,
+    ) -> impl std::future::Future<Output = Result<Value, ToolError>> + Send
+    where
+        Self: Sync,
+    {
+        async move {
+            self.call(input, &ToolContext::detached())
+                .await
+                .map(ToolOutput::into_value)
+        }
+    }
+}
+
+impl<T: Tool + ?Sized> ToolExt for T {}
+
 impl From<Value> for ToolOutput {
     fn from(value: Value) -> Self {
         ToolOutput::Value(value)

@@ -6,7 +6,7 @@
 //! as well in packages that depend on `agent-core` alone.
 //!
 //! ```
-//! use minimalagent::{Tool, tool};
+//! use minimalagent::{Tool, ToolExt, tool};
 //! use schemars::JsonSchema;
 //! use serde::{Deserialize, Serialize};
 //! use serde_json::json;
@@ -64,7 +64,7 @@
 //! );
 //!
 //! // The agent calls it with the model's input...
-//! let weather = GetWeather.call(json!({ "location": "Lisbon", "units": "imperial" })).await?;
+//! let weather = GetWeather.call_detached(json!({ "location": "Lisbon", "units": "imperial" })).await?;
 //! assert_eq!(weather, json!({ "temperature": 69.8, "sky": "clear" }));
 //!
 //! // ...and the function is still an ordinary function.
@@ -127,7 +127,7 @@
 //! entry that names no argument are compile errors, pointing at the culprit.
 //!
 //! ```
-//! use minimalagent::{Tool, tool};
+//! use minimalagent::{Tool, ToolExt, tool};
 //! # use serde::Serialize;
 //! # #[derive(Serialize)]
 //! # struct DailyForecast { days: u8 }
@@ -199,7 +199,7 @@
 //! use std::collections::HashMap;
 //! use std::sync::Arc;
 //!
-//! use minimalagent::{Tool, tool};
+//! use minimalagent::{Tool, ToolExt, tool};
 //! use serde_json::json;
 //!
 //! /// The application's price list.
@@ -226,8 +226,8 @@
 //!
 //! // The state is not in the schema: the model sees only `product`.
 //! assert_eq!(tool.input_schema()["required"], json!(["product"]));
-//! assert_eq!(tool.call(json!({ "product": "tea" })).await?, json!(350));
-//! let error = tool.call(json!({ "product": "coffee" })).await.unwrap_err();
+//! assert_eq!(tool.call_detached(json!({ "product": "tea" })).await?, json!(350));
+//! let error = tool.call_detached(json!({ "product": "coffee" })).await.unwrap_err();
 //! assert_eq!(error.message(), "no product named coffee");
 //!
 //! // The function takes the state like any other argument.

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use agent_testkit::ScriptedModel;
-use minimalagent::{
-    AgentLoop, ContentBlock, InferenceConfig, NoObserver, Reasoning, Tool, ToolCallStatus,
-    ToolErrorKind, ToolResultContent, ToolResultStatus, ToolSet, tool,
+use minimalagent::core::{
+    AgentLoop, ContentBlock, NoEvents, RunInput, Tool, ToolCallStatus, ToolErrorKind, ToolExt,
+    ToolResultContent, ToolResultStatus, ToolSet,
 };
+use minimalagent::tool;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -159,7 +160,7 @@ async fn greet(#[state] greeting: String, name: String) -> String {
 #[tokio::test]
 async fn async_result_tool_round_trip() {
     let output = GetWeather
-        .call(json!({"location": "Paris", "units": "imperial"}))
+        .call_detached(json!({"location": "Paris", "units": "imperial"}))
         .await
         .unwrap();
     assert_eq!(
@@ -171,9 +172,9 @@ async fn async_result_tool_round_trip() {
 #[tokio::test]
 async fn optional_arguments_may_be_missing_or_null() {
     let expected = json!({"location": "Oslo", "temperature": 20.0, "units": "metric"});
-    let missing = GetWeather.call(json!({"location": "Oslo"})).await.unwrap();
+    let missing = GetWeather.call_detached(json!({"location": "Oslo"})).await.unwrap();
     let null = GetWeather
-        .call(json!({"location": "Oslo", "units": null}))
+        .call_detached(json!({"location": "Oslo", "units": null}))
         .await
         .unwrap();
     assert_eq!(missing, expected);
@@ -183,7 +184,7 @@ async fn optional_arguments_may_be_missing_or_null() {
 #[tokio::test]
 async fn an_err_becomes_a_failed_call_with_its_message() {
     let error = GetWeather
-        .call(json!({"location": "Atlantis"}))
+        .call_detached(json!({"location": "Atlantis"}))
         .await
         .unwrap_err();
     assert_eq!(error.kind(), ToolErrorKind::Failed);
@@ -193,13 +194,13 @@ async fn an_err_becomes_a_failed_call_with_its_message() {
 #[tokio::test]
 async fn io_results_are_results_too() {
     let error = FileSize
-        .call(json!({"path": "/this/file/does/not/exist"}))
+        .call_detached(json!({"path": "/this/file/does/not/exist"}))
         .await
         .unwrap_err();
     assert_eq!(error.kind(), ToolErrorKind::Failed);
     assert!(error.message().contains("No such file"), "{error}");
     let size = FileSize
-        .call(json!({"path": env!("CARGO_MANIFEST_PATH")}))
+        .call_detached(json!({"path": env!("CARGO_MANIFEST_PATH")}))
         .await
         .unwrap();
     assert!(size.as_u64().unwrap() > 0);
@@ -208,7 +209,7 @@ async fn io_results_are_results_too() {
 #[tokio::test]
 async fn sync_tool_round_trip() {
     let output = Forecast
-        .call(json!({"place": "Lyon", "days": 2}))
+        .call_detached(json!({"place": "Lyon", "days": 2}))
         .await
         .unwrap();
     assert_eq!(
@@ -220,7 +221,7 @@ async fn sync_tool_round_trip() {
 #[tokio::test]
 async fn nested_structs_sequences_and_maps_round_trip() {
     let output = Label
-        .call(json!({
+        .call_detached(json!({
             "to": {"street": "1 Rue Haute", "city": "Lyon"},
             "weights": [200, 1500],
             "notes": {"1": "fragile"}
@@ -238,15 +239,15 @@ async fn nested_structs_sequences_and_maps_round_trip() {
 
 #[tokio::test]
 async fn a_tool_without_arguments_takes_an_empty_object_or_null() {
-    assert_eq!(Forget.call(json!({})).await.unwrap(), Value::Null);
-    assert_eq!(Forget.call(Value::Null).await.unwrap(), Value::Null);
-    let error = Forget.call(json!({"everything": true})).await.unwrap_err();
+    assert_eq!(Forget.call_detached(json!({})).await.unwrap(), Value::Null);
+    assert_eq!(Forget.call_detached(Value::Null).await.unwrap(), Value::Null);
+    let error = Forget.call_detached(json!({"everything": true})).await.unwrap_err();
     assert_eq!(error.kind(), ToolErrorKind::InvalidInput);
 }
 
 #[expect(clippy::unwrap_used, reason = "a test helper: a panic fails the test")]
 async fn invalid(tool: &dyn Tool, input: Value) -> String {
-    let error = tool.call(input).await.unwrap_err();
+    let error = tool.call_detached(input).await.unwrap_err();
     assert_eq!(error.kind(), ToolErrorKind::InvalidInput, "{error}");
     error.message().to_owned()
 }
@@ -334,7 +335,7 @@ async fn input_that_is_not_an_object_is_rejected() {
 
 #[tokio::test]
 async fn a_result_that_json_cannot_hold_is_a_failed_call() {
-    let error = Unrepresentable.call(json!({})).await.unwrap_err();
+    let error = Unrepresentable.call_detached(json!({})).await.unwrap_err();
     assert_eq!(error.kind(), ToolErrorKind::Failed);
     assert_eq!(
         error.message(),
@@ -346,14 +347,14 @@ async fn a_result_that_json_cannot_hold_is_a_failed_call() {
 async fn each_call_gets_a_clone_of_the_state() {
     let calls = Arc::new(AtomicUsize::new(0));
     let tool = CountCall::new(Arc::clone(&calls));
-    assert_eq!(tool.call(json!({})).await.unwrap(), json!(1));
-    assert_eq!(tool.clone().call(json!({})).await.unwrap(), json!(2));
+    assert_eq!(tool.call_detached(json!({})).await.unwrap(), json!(1));
+    assert_eq!(tool.clone().call_detached(json!({})).await.unwrap(), json!(2));
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert_eq!(format!("{tool:?}"), "CountCall { .. }");
 
     let greet = Greet::new("Hello".to_owned());
     assert_eq!(
-        greet.call(json!({"name": "Ada"})).await.unwrap(),
+        greet.call_detached(json!({"name": "Ada"})).await.unwrap(),
         json!("Hello, Ada!")
     );
 }
@@ -388,18 +389,12 @@ async fn a_panicking_tool_becomes_an_error_result_in_an_agent_run() {
         Arc::new(Forecast) as Arc<dyn Tool>,
     ])
     .unwrap();
-    let agent_loop = AgentLoop::new(
-        Arc::new(model.clone()),
-        tools,
-        "",
-        5,
-        InferenceConfig::default(),
-    );
-    let mut reasoning = Reasoning::start("go", None);
+    let agent_loop = AgentLoop::new(Arc::new(model.clone()), tools).with_system_prompt("");
     let output = agent_loop
-        .run(Vec::new(), &mut reasoning, &NoObserver)
-        .await
-        .unwrap();
+            .run(RunInput::new("go"), &NoEvents)
+            .await
+            .unwrap();
+        let reasoning = &output.reasoning;
     assert_eq!(output.response, "One of them broke.");
 
     // The model's second request carries both results: the panic as an error, then the forecast.
@@ -452,18 +447,12 @@ async fn invalid_input_in_an_agent_run_tells_the_model_what_to_fix() {
         )
         .then_text("Sunny for two days.");
     let tools = ToolSet::new([Arc::new(Forecast) as Arc<dyn Tool>]).unwrap();
-    let agent_loop = AgentLoop::new(
-        Arc::new(model.clone()),
-        tools,
-        "",
-        5,
-        InferenceConfig::default(),
-    );
-    let mut reasoning = Reasoning::start("weather in Lyon?", None);
-    agent_loop
-        .run(Vec::new(), &mut reasoning, &NoObserver)
-        .await
-        .unwrap();
+    let agent_loop = AgentLoop::new(Arc::new(model.clone()), tools).with_system_prompt("");
+    let output = agent_loop
+            .run(RunInput::new("weather in Lyon?"), &NoEvents)
+            .await
+            .unwrap();
+        let reasoning = &output.reasoning;
 
     let requests = model.requests();
     let first_result = requests[1]

@@ -13,7 +13,7 @@
 /// checked by the unit test `crate_path::tests::this_package_prefers_the_facade`; that the
 /// facade alone is enough is checked by `tests/deps/facade-path`, which has no other route.
 mod through_the_facade {
-    use minimalagent::{Tool, tool};
+    use minimalagent::{Tool, ToolExt, tool};
     use serde_json::json;
 
     /// Doubles a number.
@@ -27,13 +27,13 @@ mod through_the_facade {
 
     #[tokio::test]
     async fn the_tool_works() {
-        assert_eq!(Double.call(json!({"n": 21})).await.unwrap(), json!(42));
+        assert_eq!(Double.call_detached(json!({"n": 21})).await.unwrap(), json!(42));
         assert_eq!(double(1), 2);
     }
 }
 
 mod crate_option {
-    use agent_core::Tool;
+    use agent_core::{Tool, ToolExt};
     use serde_json::json;
 
     /// A crate that re-exports the runtime crate, as an application's own prelude might.
@@ -61,12 +61,12 @@ mod crate_option {
 
     #[tokio::test]
     async fn agent_core_by_name() {
-        assert_eq!(Triple.call(json!({"n": 3})).await.unwrap(), json!(9));
+        assert_eq!(Triple.call_detached(json!({"n": 3})).await.unwrap(), json!(9));
     }
 
     #[tokio::test]
     async fn a_path_through_a_reexport() {
-        assert_eq!(Square.call(json!({"n": 4})).await.unwrap(), json!(16));
+        assert_eq!(Square.call_detached(json!({"n": 4})).await.unwrap(), json!(16));
         assert_eq!(Square.input_schema()["required"], json!(["n"]));
     }
 }

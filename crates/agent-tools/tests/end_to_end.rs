@@ -16,10 +16,11 @@ use agent_llm_bedrock::BedrockModel;
 use agent_llm_bedrock::aws_config::{self, BehaviorVersion, Region};
 use agent_testkit::{ConverseStandIn, RecordedRequest, Reply};
 use aws_credential_types::Credentials;
-use minimalagent::{
-    AgentLoop, InferenceConfig, NoObserver, Reasoning, Tool, ToolCallStatus, ToolResult,
-    ToolResultContent, ToolResultStatus, ToolSet, tool,
+use minimalagent::core::{
+    AgentLoop, NoEvents, RunInput, Tool, ToolCallStatus, ToolResult, ToolResultContent,
+    ToolResultStatus, ToolSet,
 };
+use minimalagent::tool;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -101,13 +102,7 @@ fn agent_loop(model: BedrockModel, calls: &Calls) -> AgentLoop {
         Arc::new(ConvertCurrency),
     ])
     .unwrap();
-    AgentLoop::new(
-        Arc::new(model),
-        tools,
-        "You are a test agent.",
-        5,
-        InferenceConfig::default(),
-    )
+    AgentLoop::new(Arc::new(model), tools).with_system_prompt("You are a test agent.")
 }
 
 /// The `toolSpec` named `name` in a recorded request's body, as sent on the wire.
@@ -134,11 +129,11 @@ async fn the_model_calls_the_tool_with_the_arguments_its_schema_says() {
         let standin = ConverseStandIn::demo().await.unwrap();
         let calls = Calls::default();
         let agent_loop = agent_loop(model_for(&standin).await, &calls);
-        let mut reasoning = Reasoning::start("What is the weather in Seattle?", None);
         let output = agent_loop
-            .run(Vec::new(), &mut reasoning, &NoObserver)
+            .run(RunInput::new("What is the weather in Seattle?"), &NoEvents)
             .await
             .unwrap();
+        let reasoning = &output.reasoning;
 
         // Two model calls, both valid Converse requests: the question, then the tool's result.
         let requests = standin.requests();
@@ -222,11 +217,11 @@ async fn invalid_input_reaches_the_model_as_an_error_naming_the_field() {
         .unwrap();
         let calls = Calls::default();
         let agent_loop = agent_loop(model_for(&standin).await, &calls);
-        let mut reasoning = Reasoning::start("Weather in Paris for two days?", None);
         let output = agent_loop
-            .run(Vec::new(), &mut reasoning, &NoObserver)
+            .run(RunInput::new("Weather in Paris for two days?"), &NoEvents)
             .await
             .unwrap();
+        let reasoning = &output.reasoning;
         assert_eq!(output.response, "Sunny in Paris for two days.");
 
         let requests = standin.requests();

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use minimalagent::{Tool, ToolSet, tool};
+use minimalagent::{Tool, ToolExt, ToolSet, tool};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

@@ -117,7 +117,7 @@ pub use agent_core::{
     Extensions, ImageBlock, ImageFormat, InferenceConfig, MediaSource, Message, Model, ModelError,
     ModelErrorKind, ModelRequest, ModelResponse, Reasoning, ReasoningStep, Role, RunError,
     RunOutcome, RunResult, RunStatus, StopReason, TokenUsage, Tool, ToolCallStatus, ToolChoice,
-    ToolContext, ToolError, ToolErrorKind, ToolInvocation, ToolOutput, ToolResultContent,
+    ToolContext, ToolError, ToolErrorKind, ToolExt, ToolInvocation, ToolOutput, ToolResultContent,
     async_trait,
 };
 #[doc(inline)]

@@ -77,18 +77,18 @@ async fn main() {
     }
 
     assert_eq!(
-        library::Hello.call(json!({})).await.unwrap(),
+        library::Hello.call_detached(json!({})).await.unwrap(),
         json!("hello")
     );
     assert_eq!(
-        library::Count.call(json!({"to": 3})).await.unwrap(),
+        library::Count.call_detached(json!({"to": 3})).await.unwrap(),
         json!([1, 2, 3])
     );
-    let error = library::FailIo.call(json!({})).await.unwrap_err();
+    let error = library::FailIo.call_detached(json!({})).await.unwrap_err();
     assert_eq!(error.message(), "disk on fire");
     assert_eq!(
         private::Check
-            .call(json!({"type": "", "name": "x"}))
+            .call_detached(json!({"type": "", "name": "x"}))
             .await
             .unwrap_err()
             .message(),
@@ -96,10 +96,10 @@ async fn main() {
     );
     assert_eq!(private::Check.name(), "check");
     assert_eq!(
-        private::Anything.call(json!(null)).await.unwrap(),
+        private::Anything.call_detached(json!(null)).await.unwrap(),
         json!([1, 2, 3])
     );
-    assert_eq!(Nothing.call(json!({})).await.unwrap(), json!(null));
-    assert_eq!(Inner.call(json!({})).await.unwrap(), json!(7));
+    assert_eq!(Nothing.call_detached(json!({})).await.unwrap(), json!(null));
+    assert_eq!(Inner.call_detached(json!({})).await.unwrap(), json!(7));
     assert_eq!(library::count(2).await, [1, 2]);
 }

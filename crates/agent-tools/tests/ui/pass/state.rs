@@ -33,7 +33,7 @@ async fn main() {
     let notebook = Arc::new(Notebook::default());
     let tool = TakeNote::new(Arc::clone(&notebook));
     let count = tool
-        .call(serde_json::json!({"text": "buy milk"}))
+        .call_detached(serde_json::json!({"text": "buy milk"}))
         .await
         .unwrap();
     assert_eq!(count, serde_json::json!(1));
@@ -41,7 +41,7 @@ async fn main() {
     assert_eq!(tool.input_schema()["required"], serde_json::json!(["text"]));
     // Cloning the tool shares the state.
     let copy = tool.clone();
-    copy.call(serde_json::json!({"text": "again"}))
+    copy.call_detached(serde_json::json!({"text": "again"}))
         .await
         .unwrap();
     assert_eq!(notebook.notes.lock().unwrap().len(), 3);

@@ -32,7 +32,7 @@ pub fn convert(degrees: f64, to: Scale) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use agent_core::{Tool, ToolErrorKind};
+    use agent_core::{Tool, ToolErrorKind, ToolExt};
     use serde_json::json;
 
     #[test]
@@ -70,12 +70,12 @@ mod tests {
     #[tokio::test]
     async fn the_tool_runs_through_agent_core() {
         let output = Convert
-            .call(json!({"degrees": 212.0, "to": "celsius"}))
+            .call_detached(json!({"degrees": 212.0, "to": "celsius"}))
             .await
             .unwrap();
         assert_eq!(output, json!(100.0));
         let error = Convert
-            .call(json!({"degrees": 1.0, "to": "kelvin"}))
+            .call_detached(json!({"degrees": 1.0, "to": "kelvin"}))
             .await
             .unwrap_err();
         assert_eq!(error.kind(), ToolErrorKind::InvalidInput);

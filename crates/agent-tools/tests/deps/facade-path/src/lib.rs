@@ -18,7 +18,7 @@ pub fn repeat(word: String, times: Option<usize>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use minimalagent::Tool;
+    use minimalagent::{Tool, ToolExt};
     use serde_json::json;
 
     #[test]
@@ -30,7 +30,7 @@ mod tests {
     #[tokio::test]
     async fn the_tool_runs_through_the_facade() {
         let output = Repeat
-            .call(json!({"word": "hey", "times": 3}))
+            .call_detached(json!({"word": "hey", "times": 3}))
             .await
             .unwrap();
         assert_eq!(output, json!("hey hey hey"));

@@ -18,7 +18,7 @@ pub fn add(a: i64, b: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use core_renamed::{Tool, ToolErrorKind};
+    use core_renamed::{Tool, ToolErrorKind, ToolExt};
     use serde_json::json;
 
     #[test]
@@ -29,8 +29,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_tool_runs_through_the_renamed_crate() {
-        assert_eq!(Add.call(json!({"a": 2, "b": 40})).await.unwrap(), json!(42));
-        let error = Add.call(json!({"a": 2})).await.unwrap_err();
+        assert_eq!(Add.call_detached(json!({"a": 2, "b": 40})).await.unwrap(), json!(42));
+        let error = Add.call_detached(json!({"a": 2})).await.unwrap_err();
         assert_eq!(error.kind(), ToolErrorKind::InvalidInput);
         assert_eq!(error.message(), "missing field `b`");
     }

@@ -53,6 +53,7 @@ mod standin;
 pub use echo::EchoTool;
 pub use scripted::{ScriptedModel, ScriptedReply, text_response, tool_use_response};
 pub use standin::{
-    BedrockError, BedrockErrorKind, ConverseRequest, ConverseStandIn, Policy, RecordedRequest,
-    Reply, Rule, RuleViolation, StandInError, check_converse_request,
+    BedrockError, BedrockErrorKind, Chunking, ConverseRequest, ConverseStandIn, Policy,
+    RecordedRequest, Reply, Rule, RuleViolation, STANDIN_GUARDRAIL_ID, StandInError,
+    StreamBehavior, StreamErrorKind, StreamFault, StreamSettings, check_converse_request,
 };

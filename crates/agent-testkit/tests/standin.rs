@@ -488,8 +488,8 @@ async fn requests_are_recorded_in_order_with_their_model_ids() {
         converse(&url, MODEL, &json!({"messages": [user("three")]})).await;
         assert_eq!(standin.requests()[0].index, 2);
 
-        // Only the Converse operation is served.
-        let reply = send(&url, "POST", "/model/m/converse-stream", "{}").await;
+        // Only Converse and ConverseStream are served.
+        let reply = send(&url, "POST", "/model/m/invoke", "{}").await;
         assert_eq!(reply.status, 404);
         assert_eq!(reply.header("x-amzn-errortype"), Some("UnknownOperationException"));
         let reply = send(&url, "GET", "/model/m/converse", "").await;

@@ -204,7 +204,7 @@ fn summary(turn: &[Value]) -> String {
 
 /// The value with every object's keys in order: clients send JSON objects in any order (the
 /// AWS SDK's documents are hash maps), and the demo's answers should not change with it.
-fn sorted_keys(value: &Value) -> Value {
+pub(super) fn sorted_keys(value: &Value) -> Value {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<_> = map.iter().collect();

@@ -654,9 +654,13 @@ pub(super) fn chunk(
         Chunking::SplitEvery(every) => {
             let mut splits = 0usize;
             for (position, frame) in frames.drain(..).enumerate() {
-                if (position + 1) % every == 0 && frame.len() > 1 {
+                if (position + 1).is_multiple_of(every) && frame.len() > 1 {
                     // Alternate between a cut inside the prelude and one in the middle.
-                    let at = if splits % 2 == 0 { 5 } else { frame.len() / 2 };
+                    let at = if splits.is_multiple_of(2) {
+                        5
+                    } else {
+                        frame.len() / 2
+                    };
                     splits += 1;
                     groups.push(vec![frame.slice(..at), frame.slice(at..)]);
                 } else {

@@ -106,7 +106,10 @@ async fn next_chunk(mut state: BodyState) -> Option<(Result<Bytes, io::Error>, B
         }
         Item::Abort => {
             // An error from the body makes hyper close the connection without the final
-            // chunk: the client sees the body end early.
+            // chunk: the client sees the body end early. Hyper drops what it has buffered but
+            // not written when that happens; it flushes whenever the body is pending, so be
+            // pending once first and what was sent before the drop reaches the client.
+            tokio::task::yield_now().await;
             state.watch.finished = true;
             let error = io::Error::new(
                 io::ErrorKind::ConnectionAborted,

@@ -63,21 +63,32 @@ pub enum StandInError {
     },
 }
 
-/// A local stand-in for the Amazon Bedrock Runtime Converse API, speaking its wire protocol
-/// (restJson1) on `127.0.0.1`, so that the real `aws-sdk-bedrockruntime` client — and so
-/// `BedrockModel` and whole agents — can be tested offline, without AWS credentials or cost.
+/// A local stand-in for the Amazon Bedrock Runtime Converse and ConverseStream APIs, speaking
+/// their wire protocol (restJson1, AWS event streams) on `127.0.0.1`, so that the real
+/// `aws-sdk-bedrockruntime` client — and so `BedrockModel` and whole agents — can be tested
+/// offline, without AWS credentials or cost.
 ///
 /// It answers `POST /model/{modelId}/converse` with Converse's JSON (`output.message`,
-/// `stopReason`, `usage`, `metrics`) or with Bedrock's error shapes (HTTP status,
-/// `x-amzn-errortype` header, `{"message": …}` body). SigV4 signatures are not checked, so any
-/// credentials do. Each request is:
+/// `stopReason`, `usage`, `metrics`, and `trace` when the reply has one) or with Bedrock's
+/// error shapes (HTTP status, `x-amzn-errortype` header, `{"message": …}` body), and
+/// `POST /model/{modelId}/converse-stream` with the same reply as an
+/// `application/vnd.amazon.eventstream` body: `messageStart`, the blocks'
+/// `contentBlockStart`/`contentBlockDelta`/`contentBlockStop`, `messageStop` and `metadata`
+/// events, streamed as [`StreamSettings`] say, with the faults a reply asks for
+/// ([`StreamFault`]). Errors that come before a stream keep the HTTP error shapes. SigV4
+/// signatures are not checked, so any credentials do. Each request, whichever the operation,
+/// is:
 ///
 /// 1. recorded (see [`ConverseStandIn::requests`]);
 /// 2. checked against Converse's rules ([`check_converse_request`]); a request breaking one is
 ///    answered with a 400 `ValidationException` like the real service's;
 /// 3. otherwise answered by the next queued reply ([`ConverseStandIn::push_reply`],
 ///    [`ConverseStandIn::fail_next`]) or, when none is queued, by the [`Policy`];
-/// 4. delayed by the configured latency ([`ConverseStandIn::set_latency`]).
+/// 4. delayed by the configured latency ([`ConverseStandIn::set_latency`]); a stream also
+///    pauses between events ([`ConverseStandIn::set_stream_event_delay`]).
+///
+/// Requests holding `cachePoint` blocks get prompt-cache counts in their usage
+/// ([`ConverseStandIn::set_prompt_cache`]).
 ///
 /// Point a client at [`ConverseStandIn::endpoint_url`] (for `aws_config`:
 /// `.endpoint_url(…)` or `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`). The server stops when the

@@ -9,7 +9,9 @@
 mod common;
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use agent_testkit::{
     BedrockError, BedrockErrorKind, ConverseStandIn, Policy, Reply, Rule, check_converse_request,
@@ -413,7 +415,9 @@ async fn failing_the_next_requests_then_following_the_script() {
     .await;
 }
 
-#[tokio::test]
+// Tokio's paused clock: the latency is measured in virtual time, which a loaded machine
+// cannot stretch.
+#[tokio::test(start_paused = true)]
 async fn latency_delays_every_answer_and_can_change_at_any_time() {
     bounded(async {
         let standin = ConverseStandIn::start(Policy::always(Reply::text("slow")))
@@ -488,8 +492,8 @@ async fn requests_are_recorded_in_order_with_their_model_ids() {
         converse(&url, MODEL, &json!({"messages": [user("three")]})).await;
         assert_eq!(standin.requests()[0].index, 2);
 
-        // Only the Converse operation is served.
-        let reply = send(&url, "POST", "/model/m/converse-stream", "{}").await;
+        // Only Converse and ConverseStream are served.
+        let reply = send(&url, "POST", "/model/m/invoke", "{}").await;
         assert_eq!(reply.status, 404);
         assert_eq!(reply.header("x-amzn-errortype"), Some("UnknownOperationException"));
         let reply = send(&url, "GET", "/model/m/converse", "").await;
@@ -545,7 +549,7 @@ async fn raw_replies_panicking_policies_and_disabled_rules() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn shutting_down_closes_the_port_and_cuts_slow_answers_short() {
     bounded(async {
         let standin = ConverseStandIn::start(Policy::always(Reply::text("late")))

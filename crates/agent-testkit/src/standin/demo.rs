@@ -3,7 +3,8 @@
 use std::collections::HashSet;
 
 use agent_core::{
-    ContentBlock, Message, ModelResponse, Role, StopReason, TokenUsage, ToolSpec, ToolUse,
+    ContentBlock, Message, ModelResponse, ReasoningContent, ReasoningText, Role, StopReason,
+    TokenUsage, ToolSpec, ToolUse,
 };
 use serde_json::{Map, Value};
 
@@ -88,12 +89,48 @@ pub(super) fn reply(request: &ConverseRequest) -> Reply {
         }
     };
 
+    let mut content = content;
+    if thinking_enabled(&request.body) {
+        // A thinking model reasons first, in a reasoningContent block: the stand-in's rule
+        // check asks for one at the start of a tool turn when thinking is enabled.
+        let reasoning = match content.first() {
+            Some(ContentBlock::Text(text)) if text.starts_with("<thinking>") => {
+                let text = text
+                    .trim_start_matches("<thinking>")
+                    .trim_end_matches("</thinking>")
+                    .to_owned();
+                content.remove(0);
+                text
+            }
+            _ => format!(
+                "The user asks \"{}\". I can answer from what I have.",
+                one_line(&question)
+            ),
+        };
+        content.insert(
+            0,
+            ContentBlock::ReasoningContent(ReasoningContent::ReasoningText(ReasoningText {
+                text: reasoning,
+                signature: Some(DEMO_SIGNATURE.to_owned()),
+            })),
+        );
+    }
     let message = Message {
         role: Role::Assistant,
         content,
     };
     let usage = estimate_usage(&request.body, &message);
     Reply::Respond(ModelResponse::new(message, stop_reason).with_usage(usage))
+}
+
+/// The signature the demo gives its reasoning (base64, as real signatures are).
+const DEMO_SIGNATURE: &str = "ZGVtby1zaWduYXR1cmU=";
+
+/// Whether the request enables extended thinking (`additionalModelRequestFields.thinking`).
+fn thinking_enabled(body: &Value) -> bool {
+    body.pointer("/additionalModelRequestFields/thinking/type")
+        .and_then(Value::as_str)
+        == Some("enabled")
 }
 
 /// Where the current turn starts: the most recent user message with text that is not the
@@ -204,7 +241,7 @@ fn summary(turn: &[Value]) -> String {
 
 /// The value with every object's keys in order: clients send JSON objects in any order (the
 /// AWS SDK's documents are hash maps), and the demo's answers should not change with it.
-fn sorted_keys(value: &Value) -> Value {
+pub(super) fn sorted_keys(value: &Value) -> Value {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<_> = map.iter().collect();

@@ -1,18 +1,21 @@
 //! [`ConverseStandIn`]: a local HTTP server answering Amazon Bedrock's Converse API on the wire.
 
+mod cache;
 mod demo;
 mod policy;
 mod reply;
 mod request;
 mod rules;
+mod stream;
+mod stream_body;
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use agent_core::ContentBlock;
+use agent_core::{ContentBlock, TokenUsage};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -24,9 +27,15 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use policy::Policy;
-pub use reply::{BedrockError, BedrockErrorKind, Reply};
+pub use reply::{BedrockError, BedrockErrorKind, Reply, STANDIN_GUARDRAIL_ID};
 pub use request::{ConverseRequest, RecordedRequest};
 pub use rules::{Rule, RuleViolation, check_converse_request};
+pub use stream::{Chunking, StreamBehavior, StreamErrorKind, StreamFault, StreamSettings};
+
+use stream::StreamMetadata;
+
+/// The content type of a ConverseStream answer.
+const EVENT_STREAM_CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
 
 /// The largest request body accepted (Converse requests with documents can be large).
 const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -54,21 +63,32 @@ pub enum StandInError {
     },
 }
 
-/// A local stand-in for the Amazon Bedrock Runtime Converse API, speaking its wire protocol
-/// (restJson1) on `127.0.0.1`, so that the real `aws-sdk-bedrockruntime` client — and so
-/// `BedrockModel` and whole agents — can be tested offline, without AWS credentials or cost.
+/// A local stand-in for the Amazon Bedrock Runtime Converse and ConverseStream APIs, speaking
+/// their wire protocol (restJson1, AWS event streams) on `127.0.0.1`, so that the real
+/// `aws-sdk-bedrockruntime` client — and so `BedrockModel` and whole agents — can be tested
+/// offline, without AWS credentials or cost.
 ///
 /// It answers `POST /model/{modelId}/converse` with Converse's JSON (`output.message`,
-/// `stopReason`, `usage`, `metrics`) or with Bedrock's error shapes (HTTP status,
-/// `x-amzn-errortype` header, `{"message": …}` body). SigV4 signatures are not checked, so any
-/// credentials do. Each request is:
+/// `stopReason`, `usage`, `metrics`, and `trace` when the reply has one) or with Bedrock's
+/// error shapes (HTTP status, `x-amzn-errortype` header, `{"message": …}` body), and
+/// `POST /model/{modelId}/converse-stream` with the same reply as an
+/// `application/vnd.amazon.eventstream` body: `messageStart`, the blocks'
+/// `contentBlockStart`/`contentBlockDelta`/`contentBlockStop`, `messageStop` and `metadata`
+/// events, streamed as [`StreamSettings`] say, with the faults a reply asks for
+/// ([`StreamFault`]). Errors that come before a stream keep the HTTP error shapes. SigV4
+/// signatures are not checked, so any credentials do. Each request, whichever the operation,
+/// is:
 ///
 /// 1. recorded (see [`ConverseStandIn::requests`]);
 /// 2. checked against Converse's rules ([`check_converse_request`]); a request breaking one is
 ///    answered with a 400 `ValidationException` like the real service's;
 /// 3. otherwise answered by the next queued reply ([`ConverseStandIn::push_reply`],
 ///    [`ConverseStandIn::fail_next`]) or, when none is queued, by the [`Policy`];
-/// 4. delayed by the configured latency ([`ConverseStandIn::set_latency`]).
+/// 4. delayed by the configured latency ([`ConverseStandIn::set_latency`]); a stream also
+///    pauses between events ([`ConverseStandIn::set_stream_event_delay`]).
+///
+/// Requests holding `cachePoint` blocks get prompt-cache counts in their usage
+/// ([`ConverseStandIn::set_prompt_cache`]).
 ///
 /// Point a client at [`ConverseStandIn::endpoint_url`] (for `aws_config`:
 /// `.endpoint_url(…)` or `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`). The server stops when the
@@ -114,6 +134,10 @@ struct StandInState {
     received: usize,
     latency: Duration,
     check_rules: bool,
+    stream: StreamSettings,
+    prompt_cache_enabled: bool,
+    /// Hashes of the prompt prefixes seen so far (see `cache`).
+    prompt_cache: HashSet<u64>,
 }
 
 impl ConverseStandIn {
@@ -140,6 +164,9 @@ impl ConverseStandIn {
                 received: 0,
                 latency: Duration::ZERO,
                 check_rules: true,
+                stream: StreamSettings::default(),
+                prompt_cache_enabled: true,
+                prompt_cache: HashSet::new(),
             }),
             stop,
         });
@@ -238,6 +265,39 @@ impl ConverseStandIn {
         }
     }
 
+    /// Sets how replies to `ConverseStream` are streamed from now on: delta sizes, HTTP
+    /// chunking, pause between events.
+    pub fn set_stream_settings(&self, settings: StreamSettings) {
+        lock(&self.shared.state).stream = settings;
+    }
+
+    /// How replies to `ConverseStream` are streamed.
+    pub fn stream_settings(&self) -> StreamSettings {
+        lock(&self.shared.state).stream
+    }
+
+    /// Pauses `delay` between one streamed event and the next from now on (none by default),
+    /// as a model writing slowly would. The first event waits for the latency instead
+    /// ([`ConverseStandIn::set_latency`]).
+    pub fn set_stream_event_delay(&self, delay: Duration) {
+        lock(&self.shared.state).stream.event_delay = delay;
+    }
+
+    /// Turns the prompt cache on (the default) or off. With it on, a successful answer to a
+    /// request holding `cachePoint` blocks reports `cacheWriteInputTokens` the first time its
+    /// prefix (everything up to the last `cachePoint`: tools, system, messages) is seen for
+    /// its model id, and `cacheReadInputTokens` afterwards, in the Converse `usage` and in the
+    /// stream's `metadata`. Replies that set cache counts themselves keep them.
+    pub fn set_prompt_cache(&self, enabled: bool) {
+        lock(&self.shared.state).prompt_cache_enabled = enabled;
+    }
+
+    /// Forgets the prompt prefixes seen so far: the next request with a `cachePoint` writes
+    /// the cache again.
+    pub fn clear_prompt_cache(&self) {
+        lock(&self.shared.state).prompt_cache.clear();
+    }
+
     /// How many queued replies are left (not counting the policy's own script).
     pub fn queued_replies(&self) -> usize {
         lock(&self.shared.state).queue.len()
@@ -271,12 +331,13 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let received_at = Instant::now();
-    let Some(model_id) = converse_model_id(uri.path()) else {
+    let Some((operation, model_id)) = operation_and_model_id(uri.path()) else {
         return error_response(
             StatusCode::NOT_FOUND,
             "UnknownOperationException",
             &format!(
-                "The Converse stand-in serves only POST /model/{{modelId}}/converse, not {method} {}.",
+                "The Converse stand-in serves only POST /model/{{modelId}}/converse and \
+                 /model/{{modelId}}/converse-stream, not {method} {}.",
                 uri.path()
             ),
         );
@@ -289,7 +350,7 @@ async fn handle(
         );
     }
 
-    let (response, latency) = answer(&shared, model_id, &body, received_at);
+    let (response, latency) = answer(&shared, operation, model_id, &body, received_at);
 
     if !latency.is_zero() {
         let mut stopped = shared.stop.subscribe();
@@ -306,9 +367,36 @@ async fn handle(
     response
 }
 
-/// Checks, records and answers one Converse request; returns the answer and the latency.
+/// Which Bedrock operation a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    /// `POST /model/{modelId}/converse`: one JSON answer.
+    Converse,
+    /// `POST /model/{modelId}/converse-stream`: an event stream.
+    ConverseStream,
+}
+
+/// How a request used the prompt cache: the size of its cached prefix, and whether this
+/// request wrote it (first sight) or read it.
+#[derive(Debug, Clone, Copy)]
+struct CacheUse {
+    tokens: u64,
+    written: bool,
+}
+
+/// What a reply is rendered with, besides the reply and the request.
+#[derive(Debug, Clone, Copy)]
+struct RenderContext {
+    operation: Operation,
+    latency: Duration,
+    stream: StreamSettings,
+    cache: Option<CacheUse>,
+}
+
+/// Checks, records and answers one request; returns the answer and the latency.
 fn answer(
-    shared: &Shared,
+    shared: &Arc<Shared>,
+    operation: Operation,
     model_id: String,
     body: &[u8],
     received_at: Instant,
@@ -338,6 +426,7 @@ fn answer(
         index,
         model_id,
         body,
+        streamed: operation == Operation::ConverseStream,
     };
     let reply = match &violation {
         Some(violation) => Reply::Error(BedrockError::validation(violation.message())),
@@ -349,7 +438,22 @@ fn answer(
             }
         },
     };
-    let (response, status, error_type) = render(reply, &request, latency);
+    // Only a request the model answers reaches the prompt cache.
+    let cache = if reply.response().is_some() && state.prompt_cache_enabled {
+        cache::cache_prefix(&request.model_id, &request.body).map(|prefix| CacheUse {
+            tokens: prefix.tokens,
+            written: state.prompt_cache.insert(prefix.hash),
+        })
+    } else {
+        None
+    };
+    let context = RenderContext {
+        operation,
+        latency,
+        stream: state.stream,
+        cache,
+    };
+    let (response, status, error_type) = render(reply, &request, context, shared);
     state.requests.push(RecordedRequest {
         index,
         model_id: request.model_id,
@@ -358,6 +462,8 @@ fn answer(
         violation,
         status,
         error_type,
+        streamed: request.streamed,
+        client_disconnected: false,
     });
     (response, latency)
 }
@@ -382,35 +488,20 @@ fn ask_policy(policy: &Policy, request: &ConverseRequest) -> Reply {
 fn render(
     reply: Reply,
     request: &ConverseRequest,
-    latency: Duration,
+    context: RenderContext,
+    shared: &Arc<Shared>,
 ) -> (Response, u16, Option<String>) {
-    match reply {
-        Reply::Respond(mut response) => {
-            assign_tool_use_ids(&mut response.message.content, &request.body);
-            let body = json!({
-                "output": {"message": response.message},
-                "stopReason": response.stop_reason.as_str(),
-                "usage": {
-                    "inputTokens": clamp_i32(response.usage.input_tokens),
-                    "outputTokens": clamp_i32(response.usage.output_tokens),
-                    "totalTokens": clamp_i32(response.usage.total_tokens),
-                },
-                "metrics": {"latencyMs": u64::try_from(latency.as_millis()).unwrap_or(u64::MAX)},
-            });
-            (
-                json_response(StatusCode::OK, body.to_string(), request.index),
-                200,
-                None,
-            )
-        }
+    let (mut response, stream) = match reply {
+        Reply::Respond(response) => (response, StreamBehavior::default()),
+        Reply::RespondWithStream { response, stream } => (response, stream),
         Reply::Error(error) => {
             let mut response = bedrock_error_response(&error);
             set_request_id(&mut response, request.index);
-            (
+            return (
                 response,
                 error.kind.status(),
                 Some(error.kind.error_type().to_owned()),
-            )
+            );
         }
         Reply::Raw {
             status,
@@ -425,9 +516,99 @@ fn render(
             {
                 response.headers_mut().insert("x-amzn-errortype", value);
             }
-            (response, code.as_u16(), error_type)
+            return (response, code.as_u16(), error_type);
+        }
+    };
+    assign_tool_use_ids(&mut response.message.content, &request.body);
+    let usage = with_cache_use(response.usage, context.cache);
+    let usage_json = stream::usage_json(&usage, context.cache.is_some());
+    match context.operation {
+        Operation::Converse => {
+            let latency_ms = response
+                .latency_ms
+                .unwrap_or_else(|| millis(context.latency));
+            let mut body = json!({
+                "output": {"message": response.message},
+                "stopReason": response.stop_reason.as_str(),
+                "usage": usage_json,
+                "metrics": {"latencyMs": latency_ms},
+            });
+            if let Some(trace) = &response.trace {
+                body["trace"] = trace.clone();
+            }
+            (
+                json_response(StatusCode::OK, body.to_string(), request.index),
+                200,
+                None,
+            )
+        }
+        Operation::ConverseStream => {
+            let metadata = StreamMetadata {
+                usage_json,
+                latency_ms: response.latency_ms,
+                latency: context.latency,
+                event_delay: context.stream.event_delay,
+                trace: response.trace.as_ref(),
+            };
+            let plan = stream::plan(&response, &metadata, &context.stream, &stream);
+            match stream::chunk(&plan, context.stream.chunking) {
+                Ok(chunked) => {
+                    let body = stream_body::stream_body(
+                        chunked,
+                        context.stream.event_delay,
+                        Arc::clone(shared),
+                        request.index,
+                    );
+                    let mut response = (StatusCode::OK, body).into_response();
+                    response.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static(EVENT_STREAM_CONTENT_TYPE),
+                    );
+                    set_request_id(&mut response, request.index);
+                    (response, 200, None)
+                }
+                Err(error) => {
+                    // Only a message too large for event-stream framing gets here.
+                    let error = BedrockError::new(
+                        BedrockErrorKind::InternalServer,
+                        format!("The Converse stand-in could not frame its reply: {error}"),
+                    );
+                    let mut response = bedrock_error_response(&error);
+                    set_request_id(&mut response, request.index);
+                    (
+                        response,
+                        error.kind.status(),
+                        Some(error.kind.error_type().to_owned()),
+                    )
+                }
+            }
         }
     }
+}
+
+/// `usage` with the prompt cache's counts, unless the reply set its own; the total then
+/// counts them too, as Bedrock's does.
+fn with_cache_use(mut usage: TokenUsage, cache: Option<CacheUse>) -> TokenUsage {
+    let Some(cache) = cache else {
+        return usage;
+    };
+    if usage.cache_read_input_tokens > 0 || usage.cache_write_input_tokens > 0 {
+        return usage;
+    }
+    if cache.written {
+        usage.cache_write_input_tokens = cache.tokens;
+    } else {
+        usage.cache_read_input_tokens = cache.tokens;
+    }
+    usage.total_tokens = usage
+        .input_tokens
+        .saturating_add(usage.output_tokens)
+        .saturating_add(cache.tokens);
+    usage
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Gives `toolUse` blocks without an id one that is not used in the conversation yet.
@@ -452,10 +633,6 @@ fn assign_tool_use_ids(content: &mut [ContentBlock], body: &Value) {
             tool_use.tool_use_id = id;
         }
     }
-}
-
-fn clamp_i32(count: u64) -> i64 {
-    i64::try_from(count).map_or(i64::from(i32::MAX), |n| n.min(i64::from(i32::MAX)))
 }
 
 fn json_response(status: StatusCode, body: String, index: usize) -> Response {
@@ -492,17 +669,21 @@ fn error_response(status: StatusCode, error_type: &'static str, message: &str) -
     response
 }
 
-/// The percent-decoded model id of a `/model/{modelId}/converse` path.
-fn converse_model_id(path: &str) -> Option<String> {
-    let encoded = path.strip_prefix("/model/")?.strip_suffix("/converse")?;
+/// The operation and percent-decoded model id of a `/model/{modelId}/converse` or
+/// `/model/{modelId}/converse-stream` path.
+fn operation_and_model_id(path: &str) -> Option<(Operation, String)> {
+    let rest = path.strip_prefix("/model/")?;
+    let (encoded, operation) = match rest.strip_suffix("/converse-stream") {
+        Some(encoded) => (encoded, Operation::ConverseStream),
+        None => (rest.strip_suffix("/converse")?, Operation::Converse),
+    };
     if encoded.is_empty() || encoded.contains('/') {
         return None;
     }
-    Some(
-        percent_encoding::percent_decode_str(encoded)
-            .decode_utf8_lossy()
-            .into_owned(),
-    )
+    let model_id = percent_encoding::percent_decode_str(encoded)
+        .decode_utf8_lossy()
+        .into_owned();
+    Some((operation, model_id))
 }
 
 #[cfg(test)]
@@ -510,20 +691,64 @@ mod tests {
     use super::*;
 
     #[test]
-    fn model_ids_are_decoded_from_the_path() {
+    fn model_ids_and_operations_are_read_from_the_path() {
+        let model_id = |path: &str| operation_and_model_id(path).map(|(_, id)| id);
         assert_eq!(
-            converse_model_id("/model/us.amazon.nova-pro-v1%3A0/converse").as_deref(),
+            model_id("/model/us.amazon.nova-pro-v1%3A0/converse").as_deref(),
             Some("us.amazon.nova-pro-v1:0")
         );
         assert_eq!(
-            converse_model_id(
-                "/model/arn%3Aaws%3Abedrock%3Aus-west-2%3A1%3Ainference-profile%2Fx/converse"
-            )
-            .as_deref(),
+            model_id("/model/arn%3Aaws%3Abedrock%3Aus-west-2%3A1%3Ainference-profile%2Fx/converse")
+                .as_deref(),
             Some("arn:aws:bedrock:us-west-2:1:inference-profile/x")
         );
-        assert_eq!(converse_model_id("/model/x/converse-stream"), None);
-        assert_eq!(converse_model_id("/model//converse"), None);
+        assert_eq!(
+            operation_and_model_id("/model/x/converse-stream"),
+            Some((Operation::ConverseStream, "x".to_owned()))
+        );
+        assert_eq!(
+            operation_and_model_id("/model/x/converse"),
+            Some((Operation::Converse, "x".to_owned()))
+        );
+        assert_eq!(model_id("/model//converse"), None);
+        assert_eq!(model_id("/model//converse-stream"), None);
+        assert_eq!(model_id("/model/x/invoke"), None);
+    }
+
+    #[test]
+    fn cache_counts_join_the_total_unless_the_reply_set_its_own() {
+        let written = with_cache_use(
+            TokenUsage::new(10, 5),
+            Some(CacheUse {
+                tokens: 100,
+                written: true,
+            }),
+        );
+        assert_eq!(written.cache_write_input_tokens, 100);
+        assert_eq!(written.cache_read_input_tokens, 0);
+        assert_eq!(written.total_tokens, 115);
+        let read = with_cache_use(
+            TokenUsage::new(10, 5),
+            Some(CacheUse {
+                tokens: 100,
+                written: false,
+            }),
+        );
+        assert_eq!(read.cache_read_input_tokens, 100);
+        let own = TokenUsage {
+            cache_read_input_tokens: 3,
+            ..TokenUsage::new(1, 1)
+        };
+        assert_eq!(
+            with_cache_use(
+                own,
+                Some(CacheUse {
+                    tokens: 100,
+                    written: true
+                })
+            ),
+            own
+        );
     }
 
     #[test]

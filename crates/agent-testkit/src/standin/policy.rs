@@ -92,6 +92,10 @@ impl Policy {
     ///   (`Based on get_weather: {…}`), stop reason `end_turn`.
     /// - Without tools it answers `You asked: <question>`, stop reason `end_turn`.
     ///
+    /// With extended thinking enabled (`additionalModelRequestFields.thinking`), every reply
+    /// starts with a signed `reasoningContent` block instead (the `<thinking>` text moves into
+    /// it). `toolChoice` is not followed.
+    ///
     /// Its replies always keep the conversation valid under the stand-in's own rule check.
     pub fn demo() -> Self {
         Self {

@@ -2,8 +2,16 @@
 
 use std::fmt;
 
-use agent_core::{ContentBlock, Message, ModelResponse, Role, StopReason, TokenUsage, ToolUse};
-use serde_json::Value;
+use agent_core::{
+    ContentBlock, Message, ModelResponse, ReasoningContent, ReasoningText, Role, StopReason,
+    TokenUsage, ToolUse,
+};
+use serde_json::{Value, json};
+
+use super::stream::{StreamBehavior, StreamFault};
+
+/// The guardrail id named in the trace of [`Reply::guardrail_intervened`].
+pub const STANDIN_GUARDRAIL_ID: &str = "standin-guardrail";
 
 /// The errors Bedrock's Converse operation answers with, each with its HTTP status and the
 /// error type sent in the `x-amzn-errortype` header.
@@ -164,6 +172,16 @@ pub enum Reply {
     /// `tooluse_2`, … numbered after the toolUse blocks already in the conversation), so that
     /// scripts need not invent ids.
     Respond(ModelResponse),
+    /// A successful response like [`Reply::Respond`], streamed by `ConverseStream` with these
+    /// faults and options ([`Reply::with_stream_fault`],
+    /// [`Reply::with_interleaved_tool_inputs`]). `Converse` answers it whole, as it would
+    /// `Respond`.
+    RespondWithStream {
+        /// The response.
+        response: ModelResponse,
+        /// How `ConverseStream` sends it.
+        stream: StreamBehavior,
+    },
     /// One of Bedrock's errors.
     Error(BedrockError),
     /// Exactly this status and body, for testing how a client copes with odd answers.
@@ -234,6 +252,119 @@ impl Reply {
     pub fn throttling() -> Self {
         Reply::error(BedrockErrorKind::Throttling)
     }
+
+    /// A guardrail intervention as Bedrock answers it: the guardrail's `text` as the assistant
+    /// message, stop reason `guardrail_intervened`, and a trace whose `guardrail` object says
+    /// the input was blocked by a content filter of [`STANDIN_GUARDRAIL_ID`]. Both operations
+    /// send the trace (`trace` of the Converse JSON, of the stream's `metadata` event).
+    pub fn guardrail_intervened(text: impl Into<String>) -> Self {
+        Self::guardrail_intervened_with_trace(text, default_guardrail_trace())
+    }
+
+    /// A guardrail intervention with this trace (Converse's `trace` object, such as
+    /// `{"guardrail": {…}}`).
+    pub fn guardrail_intervened_with_trace(text: impl Into<String>, trace: Value) -> Self {
+        let mut response = ModelResponse::new(
+            Message::assistant_text(text),
+            StopReason::GuardrailIntervened,
+        )
+        .with_usage(default_usage());
+        response.trace = Some(trace);
+        Reply::Respond(response)
+    }
+
+    /// The response this reply sends, if it is a success.
+    pub fn response(&self) -> Option<&ModelResponse> {
+        match self {
+            Reply::Respond(response) | Reply::RespondWithStream { response, .. } => Some(response),
+            Reply::Error(_) | Reply::Raw { .. } => None,
+        }
+    }
+
+    /// How `ConverseStream` sends this reply, if it asked for faults or options.
+    pub fn stream_behavior(&self) -> Option<&StreamBehavior> {
+        match self {
+            Reply::RespondWithStream { stream, .. } => Some(stream),
+            _ => None,
+        }
+    }
+
+    /// This reply with `fault` injected when it is streamed (see [`StreamFault`]); several
+    /// faults may be added. Errors and raw replies are returned unchanged: they are answered
+    /// before any stream starts.
+    ///
+    /// ```
+    /// use agent_testkit::{Reply, StreamErrorKind, StreamFault};
+    /// use serde_json::json;
+    ///
+    /// let reply = Reply::tool_use(None, &[("get_weather", json!({"location": "Paris"}))])
+    ///     .with_stream_fault(StreamFault::malformed_tool_input(0))
+    ///     .with_stream_fault(StreamFault::exception_after(4, StreamErrorKind::ModelStreamError));
+    /// assert_eq!(reply.stream_behavior().unwrap().faults.len(), 2);
+    /// ```
+    #[must_use]
+    pub fn with_stream_fault(self, fault: StreamFault) -> Self {
+        self.with_stream(|stream| stream.faults.push(fault))
+    }
+
+    /// This reply with the input deltas of consecutive `toolUse` blocks alternating when it is
+    /// streamed (all their `contentBlockStart`s first, then block 1, block 2, block 1, … then
+    /// their `contentBlockStop`s). Errors and raw replies are returned unchanged.
+    #[must_use]
+    pub fn with_interleaved_tool_inputs(self) -> Self {
+        self.with_stream(|stream| stream.interleave_tool_inputs = true)
+    }
+
+    fn with_stream(self, change: impl FnOnce(&mut StreamBehavior)) -> Self {
+        let (response, mut stream) = match self {
+            Reply::Respond(response) => (response, StreamBehavior::default()),
+            Reply::RespondWithStream { response, stream } => (response, stream),
+            other => return other,
+        };
+        change(&mut stream);
+        Reply::RespondWithStream { response, stream }
+    }
+
+    /// This reply with a `reasoningContent` block of readable reasoning (and its signature)
+    /// put first, as a model with extended thinking answers. Streamed as reasoning-text deltas
+    /// and a signature delta. Errors and raw replies are returned unchanged.
+    #[must_use]
+    pub fn with_reasoning(self, text: impl Into<String>, signature: Option<&str>) -> Self {
+        self.with_first_block(ContentBlock::ReasoningContent(
+            ReasoningContent::ReasoningText(ReasoningText {
+                text: text.into(),
+                signature: signature.map(str::to_owned),
+            }),
+        ))
+    }
+
+    /// This reply with a `reasoningContent` block of redacted (encrypted) reasoning put first;
+    /// `data` is its base64 text, streamed as one `redactedContent` delta. Errors and raw
+    /// replies are returned unchanged.
+    #[must_use]
+    pub fn with_redacted_reasoning(self, data: impl Into<String>) -> Self {
+        self.with_first_block(ContentBlock::ReasoningContent(
+            ReasoningContent::RedactedContent(data.into()),
+        ))
+    }
+
+    fn with_first_block(mut self, block: ContentBlock) -> Self {
+        if let Reply::Respond(response) | Reply::RespondWithStream { response, .. } = &mut self {
+            response.message.content.insert(0, block);
+        }
+        self
+    }
+
+    /// This reply with this token usage. Cache counts set here are sent as they are; left at
+    /// zero, the stand-in's prompt cache fills them in for requests with `cachePoint` blocks.
+    /// Errors and raw replies are returned unchanged.
+    #[must_use]
+    pub fn with_usage(mut self, usage: TokenUsage) -> Self {
+        if let Reply::Respond(response) | Reply::RespondWithStream { response, .. } = &mut self {
+            response.usage = usage;
+        }
+        self
+    }
 }
 
 impl From<ModelResponse> for Reply {
@@ -256,4 +387,32 @@ impl From<BedrockErrorKind> for Reply {
 
 fn default_usage() -> TokenUsage {
     TokenUsage::new(10, 5)
+}
+
+/// A trace like the one Bedrock sends when a content filter blocks the input.
+fn default_guardrail_trace() -> Value {
+    json!({"guardrail": {
+        "inputAssessment": {STANDIN_GUARDRAIL_ID: {
+            "contentPolicy": {"filters": [{
+                "type": "VIOLENCE",
+                "confidence": "HIGH",
+                "filterStrength": "HIGH",
+                "action": "BLOCKED",
+                "detected": true
+            }]},
+            "invocationMetrics": {
+                "guardrailProcessingLatency": 42,
+                "usage": {
+                    "topicPolicyUnits": 0,
+                    "contentPolicyUnits": 1,
+                    "wordPolicyUnits": 0,
+                    "sensitiveInformationPolicyUnits": 0,
+                    "sensitiveInformationPolicyFreeUnits": 0,
+                    "contextualGroundingPolicyUnits": 0
+                },
+                "guardrailCoverage": {"textCharacters": {"guarded": 20, "total": 20}}
+            }
+        }},
+        "actionReason": "Guardrail blocked."
+    }})
 }

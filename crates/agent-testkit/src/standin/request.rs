@@ -16,6 +16,9 @@ pub struct ConverseRequest {
     pub model_id: String,
     /// The JSON body, as sent.
     pub body: Value,
+    /// Whether it came to `ConverseStream` (`POST /model/{modelId}/converse-stream`) rather
+    /// than `Converse`.
+    pub streamed: bool,
 }
 
 impl ConverseRequest {
@@ -57,8 +60,18 @@ pub struct RecordedRequest {
     pub violation: Option<RuleViolation>,
     /// The HTTP status it was answered with.
     pub status: u16,
-    /// The `x-amzn-errortype` it was answered with, for error answers.
+    /// The `x-amzn-errortype` it was answered with, for error answers. A stream that fails
+    /// after it started (an exception event) was answered with 200 and has none here.
     pub error_type: Option<String>,
+    /// Whether it came to `ConverseStream` (`POST /model/{modelId}/converse-stream`) rather
+    /// than `Converse`.
+    pub streamed: bool,
+    /// Whether the client went away before the whole streamed answer was sent: the stand-in
+    /// saw the connection close while the stream was under way. Best effort: a client that
+    /// hangs up after the last bytes were handed to the operating system is not noticed.
+    /// Always `false` for `Converse`, and for streams the stand-in cut on purpose
+    /// ([`StreamFault`](super::StreamFault)).
+    pub client_disconnected: bool,
 }
 
 impl RecordedRequest {

@@ -1,5 +1,8 @@
 //! The rules Converse enforces on a request body, checked the way the service does.
 
+mod media;
+mod thinking;
+
 use std::collections::HashSet;
 use std::fmt;
 
@@ -38,6 +41,38 @@ pub enum Rule {
     /// A tool's `inputSchema.json` is not an object schema, or has a `$ref` that does not
     /// resolve inside it.
     InvalidInputSchema,
+    /// A `cachePoint` block is the first (or only) block of a message, comes directly after a
+    /// `reasoningContent` block, or has a `type` other than `default`.
+    InvalidCachePoint,
+    /// `additionalModelRequestFields.thinking` is neither `{"type": "disabled"}` nor
+    /// `{"type": "enabled", "budget_tokens": N}` with N at least 1024 and, when
+    /// `inferenceConfig.maxTokens` is set, below it.
+    InvalidThinkingConfig,
+    /// `toolChoice` is outside `toolConfig`, is not exactly one of `auto`, `any` and `tool`, or
+    /// names a tool that is not offered.
+    InvalidToolChoice,
+    /// A forced tool choice (`any` or `tool`) with thinking enabled.
+    ToolChoiceForcedWithThinking,
+    /// With thinking enabled, the first assistant message of the current turn is answered by
+    /// tool results but does not begin with a `reasoningContent` block.
+    MissingReasoningBeforeToolUse,
+    /// An image format other than png, jpeg, gif and webp, or a document format other than
+    /// pdf, csv, doc, docx, xls, xlsx, html, txt and md.
+    UnsupportedMediaFormat,
+    /// A document name that is empty or holds other than letters, digits, single spaces,
+    /// hyphens, parentheses and square brackets.
+    InvalidDocumentName,
+    /// A media `source` that is not exactly one of `bytes` (base64) and `s3Location` (with an
+    /// `s3://` URI).
+    InvalidMediaSource,
+    /// Inline media bytes over the limit: 3.75 MB for an image, 4.5 MB for a document.
+    MediaTooLarge,
+    /// More than 20 images or 5 documents in one request.
+    TooManyMedia,
+    /// `guardrailConfig` without a `guardrailIdentifier` or a valid `guardrailVersion`
+    /// (`DRAFT` or a version number), or with a `trace` other than `enabled`, `disabled` and
+    /// `enabled_full` (or a `streamProcessingMode` other than `sync` and `async`).
+    InvalidGuardrailConfig,
 }
 
 /// A broken Converse rule: which one, and the message the stand-in answers with (worded like
@@ -79,8 +114,9 @@ impl fmt::Display for Rule {
     }
 }
 
-/// Checks a Converse request body (the JSON the SDK sends to `POST /model/{modelId}/converse`)
-/// against the rules the service enforces, returning the first rule broken.
+/// Checks a Converse request body (the JSON the SDK sends to `POST /model/{modelId}/converse`
+/// and `…/converse-stream`) against the rules the service enforces, returning the first rule
+/// broken.
 ///
 /// Checked, in this order:
 ///
@@ -88,17 +124,40 @@ impl fmt::Display for Rule {
 ///    with role `user` or `assistant`;
 /// 2. the first message is a `user` message and roles alternate;
 /// 3. no message has empty content, and no `text` block (in messages or `system`) is blank;
-/// 4. when `toolConfig` is present: `tools` is non-empty, each `toolSpec` has a name matching
+/// 4. `cachePoint` blocks (allowed in `system`, `toolConfig.tools` and message content) have
+///    type `default`, and none is the first block of a message or comes directly after a
+///    `reasoningContent` block;
+/// 5. images have format png, jpeg, gif or webp; documents pdf, csv, doc, docx, xls, xlsx,
+///    html, txt or md, and a name of letters, digits, single spaces, hyphens, parentheses and
+///    square brackets; each `source` is exactly one of `bytes` (base64, at most 3.75 MB
+///    decoded for an image, 4.5 MB for a document) and `s3Location` (an `s3://` URI); a request
+///    holds at most 20 images and 5 documents (tool results included);
+/// 6. when `toolConfig` is present: `tools` is non-empty, each `toolSpec` has a name matching
 ///    `^[a-zA-Z0-9_-]{1,64}$`, unique among the tools, a non-empty description and an
 ///    `inputSchema.json` that is an object with top-level `"type": "object"` whose `$ref`s
 ///    resolve inside the document;
-/// 5. `toolConfig` is present whenever a message holds `toolUse` or `toolResult` blocks;
-/// 6. every `toolUse` of an assistant message is answered by a `toolResult` with its id in the
-///    next message, and no message holds more `toolResult` blocks than the previous turn has
-///    `toolUse` blocks.
+/// 7. `toolConfig` is present whenever a message holds `toolUse` or `toolResult` blocks;
+/// 8. `additionalModelRequestFields.thinking`, when present, is `{"type": "disabled"}` or
+///    `{"type": "enabled", "budget_tokens": N}` with N ≥ 1024 and N below
+///    `inferenceConfig.maxTokens` when that is set;
+/// 9. `toolChoice` sits in `toolConfig`, is exactly one of `{"auto": {}}`, `{"any": {}}` and
+///    `{"tool": {"name": …}}` naming an offered tool, and does not force a tool (`any`,
+///    `tool`) while thinking is enabled;
+/// 10. every `toolUse` of an assistant message is answered by a `toolResult` with its id in
+///     the next message, and no message holds more `toolResult` blocks than the previous turn
+///     has `toolUse` blocks;
+/// 11. with thinking enabled, the first assistant message of the current turn (after the last
+///     user message that is not only tool results), when tool results answer it, begins with
+///     a `reasoningContent` block — the model's own rule, which spares earlier turns and later
+///     tool steps of the same turn;
+/// 12. `guardrailConfig`, when present, has a non-empty `guardrailIdentifier`, a
+///     `guardrailVersion` that is `DRAFT` or a version number, a `trace` (if any) of `enabled`,
+///     `disabled` or `enabled_full`, and a `streamProcessingMode` (if any) of `sync` or
+///     `async`.
 ///
 /// A conversation may end with an assistant message (a prefill); its `toolUse` blocks, if
-/// any, have no next message to be answered in and are not checked.
+/// any, have no next message to be answered in and are not checked. Blocks of types it does
+/// not know are let through: the check reads the body as JSON, never as agent-core types.
 pub fn check_converse_request(body: &Value) -> Result<(), RuleViolation> {
     let Some(body) = body.as_object() else {
         return Err(RuleViolation::new(
@@ -110,6 +169,8 @@ pub fn check_converse_request(body: &Value) -> Result<(), RuleViolation> {
     check_roles(&messages)?;
     check_content(&messages)?;
     check_system(body)?;
+    check_cache_points(body, &messages)?;
+    media::check_media(&messages)?;
     let has_tool_config = check_tool_config(body)?;
     let uses_tools = messages
         .iter()
@@ -120,7 +181,11 @@ pub fn check_converse_request(body: &Value) -> Result<(), RuleViolation> {
             "The toolConfig field must be defined when using toolUse and toolResult content blocks.",
         ));
     }
-    check_tool_pairing(&messages)
+    let thinking_enabled = thinking::check_thinking(body)?;
+    thinking::check_tool_choice(body, thinking_enabled)?;
+    check_tool_pairing(&messages)?;
+    thinking::check_reasoning_before_tool_use(&messages, thinking_enabled)?;
+    check_guardrail_config(body)
 }
 
 struct WireMessage<'a> {
@@ -267,6 +332,152 @@ fn check_system(body: &Map<String, Value>) -> Result<(), RuleViolation> {
         }
     }
     Ok(())
+}
+
+/// Checks every `cachePoint` block: its type everywhere, its place in messages.
+fn check_cache_points(
+    body: &Map<String, Value>,
+    messages: &[WireMessage<'_>],
+) -> Result<(), RuleViolation> {
+    let sections = [
+        ("system", body.get("system")),
+        (
+            "toolConfig.tools",
+            body.get("toolConfig").and_then(|c| c.get("tools")),
+        ),
+    ];
+    for (name, section) in sections {
+        let blocks = section
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice);
+        for (index, block) in blocks.iter().enumerate() {
+            if let Some(cache_point) = block.get("cachePoint") {
+                check_cache_point_type(cache_point, &format!("{name}.{index}.member"))?;
+            }
+        }
+    }
+    for (index, message) in messages.iter().enumerate() {
+        for (block_index, block) in message.content.iter().enumerate() {
+            let Some(cache_point) = block.get("cachePoint") else {
+                continue;
+            };
+            check_cache_point_type(
+                cache_point,
+                &format!("messages.{index}.member.content.{block_index}.member"),
+            )?;
+            let at = format!("messages.{index}.content.{block_index}");
+            let Some(previous) = block_index
+                .checked_sub(1)
+                .and_then(|previous| message.content.get(previous))
+            else {
+                return Err(RuleViolation::new(
+                    Rule::InvalidCachePoint,
+                    format!(
+                        "The cachePoint block at {at} is the first block of its message. A \
+                         cachePoint marks the end of the content to cache: put it after that \
+                         content."
+                    ),
+                ));
+            };
+            if previous.get("reasoningContent").is_some() {
+                return Err(RuleViolation::new(
+                    Rule::InvalidCachePoint,
+                    format!(
+                        "The cachePoint block at {at} directly follows a reasoningContent block. \
+                         A cachePoint can't be placed right after reasoning content."
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_cache_point_type(cache_point: &Value, at: &str) -> Result<(), RuleViolation> {
+    let kind = cache_point.get("type").and_then(Value::as_str);
+    if kind == Some("default") {
+        return Ok(());
+    }
+    Err(RuleViolation::new(
+        Rule::InvalidCachePoint,
+        format!(
+            "1 validation error detected: Value '{}' at '{at}.cachePoint.type' failed to satisfy \
+             constraint: Member must satisfy enum value set: [default]",
+            kind.unwrap_or("null")
+        ),
+    ))
+}
+
+/// Checks `guardrailConfig` when present.
+fn check_guardrail_config(body: &Map<String, Value>) -> Result<(), RuleViolation> {
+    let config = match body.get("guardrailConfig") {
+        None | Some(Value::Null) => return Ok(()),
+        Some(Value::Object(config)) => config,
+        Some(_) => {
+            return Err(RuleViolation::new(
+                Rule::Malformed,
+                "Malformed input request: guardrailConfig must be an object.",
+            ));
+        }
+    };
+    let invalid = |message: String| Err(RuleViolation::new(Rule::InvalidGuardrailConfig, message));
+    for field in ["guardrailIdentifier", "guardrailVersion"] {
+        match config.get(field).and_then(Value::as_str) {
+            None => {
+                return invalid(format!(
+                    "1 validation error detected: Value null at 'guardrailConfig.{field}' \
+                     failed to satisfy constraint: Member must not be null"
+                ));
+            }
+            Some(value) if value.trim().is_empty() => {
+                return invalid(format!(
+                    "1 validation error detected: Value '{value}' at 'guardrailConfig.{field}' \
+                     failed to satisfy constraint: Member must have length greater than or \
+                     equal to 1"
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let version = config
+        .get("guardrailVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !is_guardrail_version(version) {
+        return invalid(format!(
+            "1 validation error detected: Value '{version}' at 'guardrailConfig.guardrailVersion' \
+             failed to satisfy constraint: Member must satisfy regular expression pattern: \
+             (([1-9][0-9]{{0,7}})|(DRAFT))"
+        ));
+    }
+    let enums: [(&str, &[&str]); 2] = [
+        ("trace", &["enabled", "disabled", "enabled_full"]),
+        ("streamProcessingMode", &["sync", "async"]),
+    ];
+    for (field, allowed) in enums {
+        let Some(value) = config.get(field) else {
+            continue;
+        };
+        let text = value.as_str();
+        if !text.is_some_and(|text| allowed.contains(&text)) {
+            return invalid(format!(
+                "1 validation error detected: Value '{}' at 'guardrailConfig.{field}' failed to \
+                 satisfy constraint: Member must satisfy enum value set: [{}]",
+                text.unwrap_or("null"),
+                allowed.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `DRAFT`, or a version number of up to 8 digits without a leading zero.
+fn is_guardrail_version(version: &str) -> bool {
+    version == "DRAFT"
+        || (!version.is_empty()
+            && version.len() <= 8
+            && !version.starts_with('0')
+            && version.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Checks `toolConfig` when present; returns whether it is.

@@ -187,7 +187,7 @@ async fn an_err_becomes_a_failed_call_with_its_message() {
         .call_detached(json!({"location": "Atlantis"}))
         .await
         .unwrap_err();
-    assert_eq!(error.kind(), ToolErrorKind::Failed);
+    assert_eq!(*error.kind(), ToolErrorKind::Failed);
     assert_eq!(error.message(), "no weather station near Atlantis");
 }
 
@@ -197,7 +197,7 @@ async fn io_results_are_results_too() {
         .call_detached(json!({"path": "/this/file/does/not/exist"}))
         .await
         .unwrap_err();
-    assert_eq!(error.kind(), ToolErrorKind::Failed);
+    assert_eq!(*error.kind(), ToolErrorKind::Failed);
     assert!(error.message().contains("No such file"), "{error}");
     let size = FileSize
         .call_detached(json!({"path": env!("CARGO_MANIFEST_PATH")}))
@@ -242,13 +242,13 @@ async fn a_tool_without_arguments_takes_an_empty_object_or_null() {
     assert_eq!(Forget.call_detached(json!({})).await.unwrap(), Value::Null);
     assert_eq!(Forget.call_detached(Value::Null).await.unwrap(), Value::Null);
     let error = Forget.call_detached(json!({"everything": true})).await.unwrap_err();
-    assert_eq!(error.kind(), ToolErrorKind::InvalidInput);
+    assert_eq!(*error.kind(), ToolErrorKind::InvalidInput);
 }
 
 #[expect(clippy::unwrap_used, reason = "a test helper: a panic fails the test")]
 async fn invalid(tool: &dyn Tool, input: Value) -> String {
     let error = tool.call_detached(input).await.unwrap_err();
-    assert_eq!(error.kind(), ToolErrorKind::InvalidInput, "{error}");
+    assert_eq!(*error.kind(), ToolErrorKind::InvalidInput, "{error}");
     error.message().to_owned()
 }
 
@@ -336,7 +336,7 @@ async fn input_that_is_not_an_object_is_rejected() {
 #[tokio::test]
 async fn a_result_that_json_cannot_hold_is_a_failed_call() {
     let error = Unrepresentable.call_detached(json!({})).await.unwrap_err();
-    assert_eq!(error.kind(), ToolErrorKind::Failed);
+    assert_eq!(*error.kind(), ToolErrorKind::Failed);
     assert_eq!(
         error.message(),
         "the tool's result could not be turned into JSON: key must be a string"

@@ -13,7 +13,7 @@
 /// checked by the unit test `crate_path::tests::this_package_prefers_the_facade`; that the
 /// facade alone is enough is checked by `tests/deps/facade-path`, which has no other route.
 mod through_the_facade {
-    use minimalagent::{Tool, ToolExt, tool};
+    use minimalagent::{ToolExt, tool};
     use serde_json::json;
 
     /// Doubles a number.

@@ -221,7 +221,7 @@ async fn invalid_input_reaches_the_model_as_an_error_naming_the_field() {
             .run(RunInput::new("Weather in Paris for two days?"), &NoEvents)
             .await
             .unwrap();
-        let reasoning = &output.reasoning;
+        let _ = &output.reasoning;
         assert_eq!(output.response, "Sunny in Paris for two days.");
 
         let requests = standin.requests();

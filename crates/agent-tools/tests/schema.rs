@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use minimalagent::{Tool, ToolExt, ToolSet, tool};
+use minimalagent::core::ToolSet;
+use minimalagent::{Tool, tool};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

@@ -88,9 +88,6 @@
 //! or a store depend on `agent-core` or `agent-session` instead.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// So that `#[tool]` used inside this crate's own doctests and tests names it as users do.
-extern crate self as minimalagent;
-
 mod agent;
 mod agent_tool;
 mod builder;

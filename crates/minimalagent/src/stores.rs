@@ -116,6 +116,7 @@ async fn sqlite_store(_path: &str, _ttl: Option<Duration>) -> Result<Arc<dyn Ses
 }
 
 /// The seed's DynamoDB settings.
+#[cfg_attr(not(feature = "dynamodb"), allow(dead_code))]
 pub(crate) struct DynamoSettings {
     pub(crate) table_name: Option<String>,
     pub(crate) region: Option<String>,

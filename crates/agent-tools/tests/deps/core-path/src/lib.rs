@@ -78,6 +78,6 @@ mod tests {
             .call_detached(json!({"degrees": 1.0, "to": "kelvin"}))
             .await
             .unwrap_err();
-        assert_eq!(error.kind(), ToolErrorKind::InvalidInput);
+        assert_eq!(*error.kind(), ToolErrorKind::InvalidInput);
     }
 }

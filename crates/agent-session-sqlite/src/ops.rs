@@ -791,16 +791,17 @@ pub(crate) fn entries(
     let mut entries = Vec::with_capacity(expected.min(1024));
     let mut want = from;
     while let Some(stored) = found.next()? {
-        let entry = rows::entry(stored, session)?;
-        if entry.seq != want {
+        // The numbering first: a gap is reported as such, whatever the next row holds.
+        let seq: i64 = rows::column(stored, 0, session, &"an entry")?;
+        if i64::try_from(want).ok() != Some(seq) {
             return Err(corrupted(
                 session,
                 format!("entry {want}"),
-                format!("missing (the next stored entry is {})", entry.seq),
+                format!("missing (the next stored entry is {seq})"),
             )
             .into());
         }
-        entries.push(entry);
+        entries.push(rows::entry(stored, session)?);
         want += 1;
     }
     if want <= to {
@@ -890,16 +891,16 @@ pub(crate) fn events(
     let mut events = Vec::new();
     let mut want = u64::from(after) + 1;
     while let Some(stored) = found.next()? {
-        let event = rows::event(stored, session, run)?;
-        if u64::from(event.index) != want {
+        let index: i64 = rows::column(stored, 0, session, &format_args!("an event of run {run}"))?;
+        if i64::try_from(want).ok() != Some(index) {
             return Err(corrupted(
                 session,
                 format!("event {want} of run {run}"),
-                format!("missing (the next stored event is {})", event.index),
+                format!("missing (the next stored event is {index})"),
             )
             .into());
         }
-        events.push(event);
+        events.push(rows::event(stored, session, run)?);
         want += 1;
     }
     Ok(events)

@@ -195,7 +195,8 @@ fn configure(conn: &Connection, options: &OpenOptions) -> Result<(), DbError> {
     conn.busy_timeout(options.busy_timeout)?;
     // The file may come from anywhere: never run SQL functions named in its schema.
     conn.pragma_update(None, "trusted_schema", false)?;
-    conn.set_prepared_statement_cache_capacity(32);
+    // Enough for every statement the store prepares, so each is compiled once per connection.
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }
 

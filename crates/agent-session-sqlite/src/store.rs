@@ -224,9 +224,10 @@ impl SqliteSessionStore {
         F: Fn(&Connection, Now) -> Result<T, DbError> + Send + 'static,
     {
         self.check_writable(session)?;
-        let now = self.now();
         let inner = Arc::clone(&self.inner);
         let mut writer = Arc::clone(&self.inner.pool.writer).lock_owned().await;
+        // The time of the write: taken once the writer is ours, not while queuing for it.
+        let now = self.now();
         let outcome = tokio::task::spawn_blocking(move || {
             let writer: &mut Writer = &mut writer;
             let result = in_transaction(
@@ -479,21 +480,13 @@ impl SessionStore for SqliteSessionStore {
 
     /// Polls the session's change counter — one indexed read — starting 5 ms after the call
     /// and doubling the pause up to the poll interval, and wakes at once for writes of this
-    /// process. Returns when the session changed, at `timeout`, or at the first error (the
-    /// caller's next read will report it).
+    /// process. Returns when the session changed, or at `timeout`. A failed poll counts as
+    /// "no change" (polling goes on, so a broken database never makes a follower spin), except
+    /// that the first poll after a failed baseline returns: the session may have changed.
     async fn wait_for_changes(&self, session: &SessionId, timeout: Duration) {
         let deadline = tokio::time::Instant::now().checked_add(timeout);
-        let sleep_until_deadline = async {
-            match deadline {
-                Some(deadline) => tokio::time::sleep_until(deadline).await,
-                None => std::future::pending().await,
-            }
-        };
         let mut local = self.inner.changes.subscribe();
-        let Ok(start) = self.change_marker(session).await else {
-            sleep_until_deadline.await;
-            return;
-        };
+        let start = self.change_marker(session).await.ok();
         let mut pause = FIRST_POLL;
         loop {
             let now = tokio::time::Instant::now();
@@ -505,7 +498,7 @@ impl SessionStore for SqliteSessionStore {
             tokio::select! {
                 changed = local.changed() => {
                     if changed.is_err() {
-                        // The store is going away; nothing more will change here.
+                        // Cannot happen while `self` holds the sender; wait as if it could not.
                         tokio::time::sleep(wait).await;
                     }
                 }
@@ -513,9 +506,10 @@ impl SessionStore for SqliteSessionStore {
                     pause = (pause * 2).min(self.inner.settings.poll_interval);
                 }
             }
-            match self.change_marker(session).await {
-                Ok(marker) if marker == start => {}
-                _ => return,
+            if let Ok(marker) = self.change_marker(session).await
+                && Some(marker) != start
+            {
+                return;
             }
         }
     }

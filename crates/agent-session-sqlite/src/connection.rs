@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use agent_session::{SessionError, SessionErrorKind};
 use rusqlite::{Connection, OpenFlags};
@@ -60,9 +60,22 @@ pub(crate) struct Writer {
 /// blocking task), so a cancelled caller never leaves one half-used.
 #[derive(Debug)]
 pub(crate) struct Pool {
-    pub(crate) writer: Arc<Mutex<Writer>>,
+    /// `None` only while the pool is being dropped.
+    writer: Option<Arc<Mutex<Writer>>>,
     readers: Vec<Arc<Mutex<Connection>>>,
     next_reader: AtomicUsize,
+}
+
+impl Drop for Pool {
+    /// Closing the last connection to a WAL file checkpoints the log into the database and
+    /// flushes it: blocking I/O, handed to the blocking pool when the store is dropped inside
+    /// a Tokio runtime.
+    fn drop(&mut self) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let connections = (std::mem::take(&mut self.readers), self.writer.take());
+            runtime.spawn_blocking(move || drop(connections));
+        }
+    }
 }
 
 /// A connection lent for reading: a reader, or the writer when there are none (in memory).
@@ -81,22 +94,26 @@ impl ReadConnection {
 }
 
 impl Pool {
+    /// The writer connection, once this process's earlier writes are done with it.
+    pub(crate) async fn writer(&self) -> Option<OwnedMutexGuard<Writer>> {
+        Some(Arc::clone(self.writer.as_ref()?).lock_owned().await)
+    }
+
     /// A connection to read with: an idle reader if there is one, else the next in turn.
-    pub(crate) async fn reader(&self) -> ReadConnection {
+    pub(crate) async fn reader(&self) -> Option<ReadConnection> {
         if self.readers.is_empty() {
-            return ReadConnection::Writer(self.writer.clone().lock_owned().await);
+            return self.writer().await.map(ReadConnection::Writer);
         }
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
         let count = self.readers.len();
         for offset in 0..count {
-            if let Ok(guard) = self.readers[(start + offset) % count]
-                .clone()
-                .try_lock_owned()
-            {
-                return ReadConnection::Reader(guard);
+            let reader = Arc::clone(&self.readers[(start + offset) % count]);
+            if let Ok(guard) = reader.try_lock_owned() {
+                return Some(ReadConnection::Reader(guard));
             }
         }
-        ReadConnection::Reader(self.readers[start % count].clone().lock_owned().await)
+        let next = Arc::clone(&self.readers[start % count]);
+        Some(ReadConnection::Reader(next.lock_owned().await))
     }
 }
 
@@ -134,37 +151,12 @@ fn open_pool(options: &OpenOptions, file: &str) -> Result<(Pool, Access), DbErro
         Location::Memory => Connection::open_in_memory_with_flags(flags)?,
     };
     configure(&writer, options)?;
-    // Read the file's identity and version before changing anything in it.
-    let state = schema::inspect(&writer, file)?;
-    let access = if options.read_only {
-        Access::ReadOnly
-    } else if writer.is_readonly(rusqlite::MAIN_DB)? {
-        Access::WriteProtected
-    } else {
-        Access::Writable
-    };
-    if access == Access::Writable {
-        if let Location::File(_) = options.location {
-            enable_wal(&writer, file)?;
-        }
-        writer.pragma_update(None, "synchronous", options.synchronous.pragma())?;
-        if let Some(max_size) = options.max_size {
-            let page_size: i64 = writer.query_row("PRAGMA page_size", [], |row| row.get(0))?;
-            let pages = max_size.div_ceil(u64::try_from(page_size.max(512)).unwrap_or(4096));
-            writer.pragma_update(
-                None,
-                "max_page_count",
-                i64::try_from(pages).unwrap_or(i64::MAX),
-            )?;
-        }
-        // A current file needs no write lock to open: another process may hold it for long.
-        if state != FileState::Ours(schema::SCHEMA_VERSION) {
-            schema::migrate(&writer, MIGRATIONS, file)?;
-        }
-    } else if state != FileState::Ours(schema::SCHEMA_VERSION) {
-        // A read-only store cannot create nor migrate: say which it would have needed.
-        schema::require_current(&writer, file)?;
-    }
+    // Each step is idempotent, so a lock met on the way (switching to WAL and creating the
+    // schema need the file to themselves while other processes open it too, and SQLite may
+    // refuse that at once rather than wait) means: wait a little and start again.
+    let access = retry_while_busy(options.busy_timeout, || {
+        prepare_writer(&writer, options, file)
+    })?;
     let mut readers = Vec::new();
     if let Location::File(path) = &options.location {
         let flags = if access == Access::Writable {
@@ -180,14 +172,73 @@ fn open_pool(options: &OpenOptions, file: &str) -> Result<(Pool, Access), DbErro
         }
     }
     let pool = Pool {
-        writer: Arc::new(Mutex::new(Writer {
+        writer: Some(Arc::new(Mutex::new(Writer {
             conn: writer,
             next_sweep_at: 0,
-        })),
+        }))),
         readers,
         next_reader: AtomicUsize::new(0),
     };
     Ok((pool, access))
+}
+
+/// Checks the file, sets up the writer and creates or migrates the schema.
+fn prepare_writer(
+    writer: &Connection,
+    options: &OpenOptions,
+    file: &str,
+) -> Result<Access, DbError> {
+    // Read the file's identity and version before changing anything in it.
+    let state = schema::inspect(writer, file)?;
+    let access = if options.read_only {
+        Access::ReadOnly
+    } else if writer.is_readonly(rusqlite::MAIN_DB)? {
+        Access::WriteProtected
+    } else {
+        Access::Writable
+    };
+    if access == Access::Writable {
+        if let Location::File(_) = options.location {
+            enable_wal(writer, file)?;
+        }
+        writer.pragma_update(None, "synchronous", options.synchronous.pragma())?;
+        if let Some(max_size) = options.max_size {
+            let page_size: i64 = writer.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+            let pages = max_size.div_ceil(u64::try_from(page_size.max(512)).unwrap_or(4096));
+            writer.pragma_update(
+                None,
+                "max_page_count",
+                i64::try_from(pages).unwrap_or(i64::MAX),
+            )?;
+        }
+        // A current file needs no write lock to open: another process may hold it for long.
+        if state != FileState::Ours(schema::SCHEMA_VERSION) {
+            schema::migrate(writer, MIGRATIONS, file)?;
+        }
+    } else if state != FileState::Ours(schema::SCHEMA_VERSION) {
+        // A read-only store cannot create nor migrate: say which it would have needed.
+        schema::require_current(writer, file)?;
+    }
+    Ok(access)
+}
+
+/// Runs `step` again while it fails on a lock, for up to `patience`, pausing 1 ms, then twice
+/// as long each time, up to 50 ms.
+fn retry_while_busy<T>(
+    patience: Duration,
+    mut step: impl FnMut() -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match step() {
+            Err(error) if error.is_busy() && started.elapsed() < patience => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            result => return result,
+        }
+    }
 }
 
 /// Settings of every connection, reader or writer.
@@ -203,7 +254,13 @@ fn configure(conn: &Connection, options: &OpenOptions) -> Result<(), DbError> {
 /// Switches the file to WAL (kept in the file: later opens find it set). Readers then never
 /// block the writer nor it them, and a commit appends to the log instead of rewriting pages.
 fn enable_wal(conn: &Connection, file: &str) -> Result<(), DbError> {
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
+    // Only the first opener switches (which needs the file to itself); the rest just read.
+    let mode = if mode.eq_ignore_ascii_case("wal") {
+        mode
+    } else {
+        conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?
+    };
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(SessionError::new(
             SessionErrorKind::Misconfigured,

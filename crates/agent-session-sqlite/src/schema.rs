@@ -120,6 +120,17 @@ pub(crate) enum FileState {
 /// Reads what the file holds without changing it. Refuses another program's database
 /// (`Misconfigured`) and a schema newer than this crate's (`Incompatible`).
 pub(crate) fn inspect(conn: &Connection, file: &str) -> Result<FileState, DbError> {
+    // One read transaction: the three reads must see the same state even if another process
+    // is creating the file right now (else an empty header and a created table look foreign).
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
+    let state = read_state(&tx, SCHEMA_VERSION, file)?;
+    tx.rollback()?;
+    Ok(state)
+}
+
+/// What the file holds, read inside the caller's transaction, for a build whose schema goes up
+/// to `latest`.
+fn read_state(conn: &Connection, latest: u32, file: &str) -> Result<FileState, DbError> {
     let application_id: i32 = conn.query_row("PRAGMA application_id", [], |row| row.get(0))?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     let objects: i64 = conn.query_row(
@@ -140,7 +151,7 @@ pub(crate) fn inspect(conn: &Connection, file: &str) -> Result<FileState, DbErro
         )
         .into());
     }
-    let version = check_version(version, SCHEMA_VERSION, file)?;
+    let version = check_version(version, latest, file)?;
     Ok(FileState::Ours(version))
 }
 
@@ -169,8 +180,10 @@ pub(crate) fn migrate(
     let latest = migrations.last().map_or(0, |m| m.version);
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     // Read again under the write lock: another process may have migrated since `inspect`.
-    let current: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    let current = check_version(current, latest, file)?;
+    let current = match read_state(&tx, latest, file)? {
+        FileState::Empty => 0,
+        FileState::Ours(version) => version,
+    };
     if current == latest {
         return Ok(current);
     }

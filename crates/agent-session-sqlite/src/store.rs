@@ -137,6 +137,11 @@ fn in_transaction<T>(
     }
 }
 
+/// The pool is gone: only possible while the store is being dropped.
+fn closed() -> SessionError {
+    SessionError::new(SessionErrorKind::Unavailable, "the store is closed")
+}
+
 fn worker_failed(error: tokio::task::JoinError) -> SessionError {
     SessionError::new(
         SessionErrorKind::Unavailable,
@@ -225,7 +230,9 @@ impl SqliteSessionStore {
     {
         self.check_writable(session)?;
         let inner = Arc::clone(&self.inner);
-        let mut writer = Arc::clone(&self.inner.pool.writer).lock_owned().await;
+        let Some(mut writer) = self.inner.pool.writer().await else {
+            return Err(closed().for_session(session));
+        };
         // The time of the write: taken once the writer is ours, not while queuing for it.
         let now = self.now();
         let outcome = tokio::task::spawn_blocking(move || {
@@ -273,7 +280,9 @@ impl SqliteSessionStore {
     {
         let now = self.now().at;
         let retries = self.inner.settings.busy_retries;
-        let conn = self.inner.pool.reader().await;
+        let Some(conn) = self.inner.pool.reader().await else {
+            return Err(closed());
+        };
         let outcome = tokio::task::spawn_blocking(move || {
             in_transaction(conn.conn(), TransactionBehavior::Deferred, retries, |tx| {
                 op(tx, now)

@@ -110,6 +110,28 @@ fn integrity(path: &Path) -> String {
         .unwrap()
 }
 
+#[test]
+fn processes_creating_one_file_at_once_all_open_it() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join(format!("new-{round}.db"));
+        let children: Vec<Helper> = (0..8)
+            .map(|_| {
+                Helper(
+                    helper()
+                        .args(["open", db.to_str().unwrap(), "s"])
+                        .spawn()
+                        .unwrap(),
+                )
+            })
+            .collect();
+        for child in children {
+            assert_eq!(finish(child).trim(), "opened", "round {round}");
+        }
+        assert_eq!(integrity(&db), "ok");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writers_in_several_processes_commit_every_turn_exactly_once() {
     const WRITERS: usize = 4;

@@ -1,11 +1,13 @@
 //! A child process for this crate's multi-process tests (feature `test-helper`; not for use).
 //!
 //! ```text
+//! agent-session-sqlite-test-helper open         <db> <session>
 //! agent-session-sqlite-test-helper commit-loop  <db> <session> <writer> <turns>
 //! agent-session-sqlite-test-helper stall-commit <db> <session> <marker>
 //! agent-session-sqlite-test-helper live-run     <db> <session> <events> <pause-ms>
 //! ```
 //!
+//! - `open` opens (creating and migrating) the store, reads the session's head and exits.
 //! - `commit-loop` commits `turns` turns (user text `<writer>-<n>`), re-reading the head after
 //!   each conflict, and prints `conflicts <n>` at the end.
 //! - `stall-commit` commits one large turn that stops just before `COMMIT`, with the write
@@ -132,6 +134,10 @@ async fn main() -> Result<()> {
     };
     let (command, db, session) = (arg(0)?, arg(1)?, SessionId::new(arg(2)?)?);
     match command {
+        "open" => {
+            open(db).await?.head(&session).await?;
+            say("opened")
+        }
         "commit-loop" => commit_loop(db, &session, arg(3)?, arg(4)?.parse()?).await,
         "stall-commit" => stall_commit(db, &session, arg(3)?).await,
         "live-run" => {

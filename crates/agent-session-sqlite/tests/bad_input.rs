@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agent_core::{AgentEvent, Message, Reasoning, RunStatus};
 use agent_session::{
@@ -348,16 +348,15 @@ async fn damaged_entries_are_corrupted_data_naming_the_session_and_the_entry() {
         "the rest still reads"
     );
 
-    // A head claiming 2^50 entries: read and refused without sizing anything by it.
+    // A head claiming 2^50 entries: refused without sizing anything by it (a vector of that
+    // many entries would abort the test).
     sql(
         &db,
         "UPDATE sessions SET last_seq = ?1 WHERE id = 'bad'",
         [1_i64 << 50],
     );
-    let started = Instant::now();
     let huge = store.entries(&bad, 3, 1 << 50).await;
     only_bad_is_corrupted(&store, &good, huge, "entries 4..=").await;
-    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 #[tokio::test]

@@ -1,0 +1,965 @@
+//! The store's operations in SQL. Each function runs inside one transaction that
+//! `store.rs` opens (`BEGIN IMMEDIATE` for writes, a deferred read transaction for reads) and
+//! commits; an error anywhere rolls the whole operation back.
+//!
+//! The rules follow the reference store (`agent_session::InMemorySessionStore`) step by step:
+//! a session row holds the current life and its counters; a life ends by a delete (the row
+//! stays as a tombstone) or by expiry, and a write after that starts a new life with a fresh,
+//! store-wide life number; the life that ended is remembered in `ended_lives` so that a late
+//! commit on it is told `Deleted` or `Expired`.
+
+use agent_core::RunStatus;
+use agent_session::{
+    Committed, Entry, RunLease, RunRecord, SessionErrorKind, SessionHead, SessionId, SessionInfo,
+    SessionPage, SessionVersion, StoredEvent,
+};
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
+
+use crate::errors::{DbError, corrupted, session_error};
+use crate::rows::{self, RUN_COLUMNS, SESSION_COLUMNS, SessionRow};
+
+/// The time of an operation and the time to live, in microseconds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Now {
+    pub(crate) at: i64,
+    pub(crate) ttl: i64,
+}
+
+impl Now {
+    /// When a session written now expires.
+    fn expiry(self) -> i64 {
+        self.at.saturating_add(self.ttl)
+    }
+}
+
+/// A run's commit, serialised before the transaction starts.
+#[derive(Debug)]
+pub(crate) struct CommitData {
+    pub(crate) run_id: Uuid,
+    pub(crate) base: SessionVersion,
+    /// `EntryBody::Summary` as JSON.
+    pub(crate) summary: Option<String>,
+    /// `EntryBody::Turn` as JSON.
+    pub(crate) turn: String,
+    /// The final `Reasoning` as JSON, and its status.
+    pub(crate) reasoning: String,
+    pub(crate) status: String,
+    pub(crate) lease: Option<RunLease>,
+}
+
+/// A run record to write, serialised before the transaction starts.
+#[derive(Debug)]
+pub(crate) struct RecordData {
+    pub(crate) reasoning: String,
+    pub(crate) status: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Numbers
+// ---------------------------------------------------------------------------------------------
+
+/// A number as SQLite stores it; only hostile data can push one past `i64::MAX`.
+fn int(value: u64, session: &SessionId, what: &str) -> Result<i64, DbError> {
+    i64::try_from(value).map_err(|_| {
+        corrupted(
+            session,
+            what,
+            format!("{value} is beyond what the store can number"),
+        )
+        .into()
+    })
+}
+
+/// The number after `value`.
+fn next(value: u64, session: &SessionId, what: &str) -> Result<u64, DbError> {
+    let next = value.saturating_add(1);
+    int(next, session, what)?;
+    Ok(next)
+}
+
+fn len(text: &str) -> i64 {
+    i64::try_from(text.len()).unwrap_or(i64::MAX)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lives
+// ---------------------------------------------------------------------------------------------
+
+/// Writes `row` back.
+fn save(conn: &Connection, session: &SessionId, row: &SessionRow) -> Result<(), DbError> {
+    let mut statement = conn.prepare_cached(
+        "UPDATE sessions SET life = ?2, deleted = ?3, first_seq = ?4, last_seq = ?5, \
+         summary_seq = ?6, first_run = ?7, last_run = ?8, expires_at = ?9, purge_at = ?10, \
+         changes = ?11 WHERE id = ?1",
+    )?;
+    let summary_seq = row
+        .summary_seq
+        .map(|seq| int(seq, session, "summary_seq"))
+        .transpose()?;
+    statement.execute(params![
+        session.as_str(),
+        int(row.life, session, "life")?,
+        row.deleted,
+        int(row.first_seq, session, "first_seq")?,
+        int(row.last_seq, session, "last_seq")?,
+        summary_seq,
+        int(row.first_run, session, "first_run")?,
+        int(row.last_run, session, "last_run")?,
+        row.expires_at,
+        row.purge_at,
+        row.changes,
+    ])?;
+    Ok(())
+}
+
+/// Extends the session's life: it lives `ttl` from now, its data one more `ttl`.
+fn touch(row: &mut SessionRow, now: Now, changed: bool) {
+    row.expires_at = row.expires_at.max(now.expiry());
+    row.purge_at = row.purge_at.max(row.expires_at.saturating_add(now.ttl));
+    if changed {
+        row.changes = row.changes.wrapping_add(1);
+    }
+}
+
+/// A life number no session of this file has had.
+fn new_life(conn: &Connection, session: &SessionId) -> Result<u64, DbError> {
+    let life: Option<i64> = conn
+        .prepare_cached(
+            "UPDATE store_meta SET last_life = last_life + 1 WHERE id = 1 RETURNING last_life",
+        )?
+        .query_row([], |row| row.get(0))
+        .optional()?;
+    match life {
+        Some(life) if life >= 1 => Ok(life.unsigned_abs()),
+        _ => Err(corrupted(
+            session,
+            "the store's `store_meta` row",
+            "missing or damaged",
+        )
+        .into()),
+    }
+}
+
+/// Deletes every entry, run and event of the session.
+fn delete_data(conn: &Connection, session: &SessionId) -> Result<(), DbError> {
+    for table in ["events", "runs", "entries"] {
+        conn.prepare_cached(&format!("DELETE FROM {table} WHERE session = ?1"))?
+            .execute([session.as_str()])?;
+    }
+    Ok(())
+}
+
+/// The session's row to write a run into: the live one, or a new life (the old life's data
+/// goes: a run computed from it can no longer commit).
+fn writable(
+    conn: &Connection,
+    session: &SessionId,
+    now: Now,
+    loaded: Option<SessionRow>,
+) -> Result<SessionRow, DbError> {
+    match loaded {
+        Some(row) if row.is_live(now.at) => Ok(row),
+        Some(old) => {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO ended_lives (session, life, deleted, purge_at) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                session.as_str(),
+                int(old.life, session, "life")?,
+                old.deleted,
+                now.expiry()
+            ])?;
+            delete_data(conn, session)?;
+            Ok(SessionRow {
+                life: new_life(conn, session)?,
+                deleted: false,
+                first_seq: next(old.last_seq, session, "last_seq")?,
+                last_seq: old.last_seq,
+                summary_seq: None,
+                first_run: next(old.last_run, session, "last_run")?,
+                last_run: old.last_run,
+                expires_at: now.at,
+                purge_at: now.at,
+                changes: old.changes,
+            })
+        }
+        None => {
+            let row = SessionRow {
+                life: new_life(conn, session)?,
+                deleted: false,
+                first_seq: 1,
+                last_seq: 0,
+                summary_seq: None,
+                first_run: 1,
+                last_run: 0,
+                expires_at: now.at,
+                purge_at: now.at,
+                changes: 0,
+            };
+            conn.prepare_cached(&format!(
+                "INSERT INTO sessions (id, {SESSION_COLUMNS}) VALUES (?1, ?2, 0, 1, 0, NULL, 1, 0, ?3, ?3, 0)"
+            ))?
+            .execute(params![session.as_str(), int(row.life, session, "life")?, now.at])?;
+            Ok(row)
+        }
+    }
+}
+
+/// Why a run computed from life `life`, which is no longer the session's, cannot write.
+fn ended_life(conn: &Connection, session: &SessionId, life: u64) -> Result<DbError, DbError> {
+    let deleted: Option<bool> = conn
+        .prepare_cached("SELECT deleted FROM ended_lives WHERE session = ?1 AND life = ?2")?
+        .query_row(
+            params![session.as_str(), int(life, session, "life")?],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(if deleted == Some(true) {
+        session_error(
+            SessionErrorKind::Deleted,
+            session,
+            "the session was deleted while the run ran",
+        )
+    } else {
+        session_error(
+            SessionErrorKind::Expired,
+            session,
+            "the session expired while the run ran and its data is gone",
+        )
+    }
+    .into())
+}
+
+/// The session's row for a write under a run's lease.
+fn leased_row(
+    conn: &Connection,
+    session: &SessionId,
+    now: Now,
+    lease: &RunLease,
+) -> Result<SessionRow, DbError> {
+    let Some(row) = SessionRow::load(conn, session)? else {
+        return Err(session_error(
+            SessionErrorKind::Expired,
+            session,
+            "the session is gone (expired and removed)",
+        )
+        .into());
+    };
+    check_lease(conn, session, &row, now, lease)?;
+    Ok(row)
+}
+
+/// Checks that the run holds its record under this lease, in a life that may still be written.
+fn check_lease(
+    conn: &Connection,
+    session: &SessionId,
+    row: &SessionRow,
+    now: Now,
+    lease: &RunLease,
+) -> Result<(), DbError> {
+    if row.deleted {
+        return Err(session_error(
+            SessionErrorKind::Deleted,
+            session,
+            "the session was deleted",
+        )
+        .into());
+    }
+    if lease.run < row.first_run || now.at >= row.purge_at {
+        return Err(session_error(
+            SessionErrorKind::Expired,
+            session,
+            format!(
+                "run {} belongs to a life of the session that ended",
+                lease.run
+            ),
+        )
+        .into());
+    }
+    let stored: Option<Option<String>> = conn
+        .prepare_cached("SELECT lease FROM runs WHERE session = ?1 AND run = ?2")?
+        .query_row(
+            params![session.as_str(), int(lease.run, session, "run")?],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let item = format!("run {}", lease.run);
+    match stored {
+        None => Err(session_error(
+            SessionErrorKind::NotFound,
+            session,
+            format!("run {} does not exist", lease.run),
+        )
+        .into()),
+        Some(Some(held)) if rows::uuid(&held, session, &item)? == lease.lease => Ok(()),
+        Some(_) => Err(session_error(
+            SessionErrorKind::Conflict,
+            session,
+            format!(
+                "run {} is held by another process now, or has ended",
+                lease.run
+            ),
+        )
+        .into()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writes
+// ---------------------------------------------------------------------------------------------
+
+fn insert_entry(
+    conn: &Connection,
+    session: &SessionId,
+    seq: u64,
+    run: Option<(Uuid, u64)>,
+    body: &str,
+    now: Now,
+) -> Result<(), DbError> {
+    let (run_id, run) = match run {
+        Some((run_id, run)) => (
+            Some(run_id.hyphenated().to_string()),
+            Some(int(run, session, "run")?),
+        ),
+        None => (None, None),
+    };
+    conn.prepare_cached(
+        "INSERT INTO entries (session, seq, run_id, run, body, bytes, written_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        session.as_str(),
+        int(seq, session, "seq")?,
+        run_id,
+        run,
+        body,
+        len(body),
+        now.at
+    ])?;
+    Ok(())
+}
+
+/// The earlier commit of this run, if it committed already (in any life still stored).
+fn replayed(
+    conn: &Connection,
+    session: &SessionId,
+    row: Option<&SessionRow>,
+    run_id: Uuid,
+) -> Result<Option<Committed>, DbError> {
+    let found: Option<(i64, Option<i64>)> = conn
+        .prepare_cached("SELECT seq, run FROM entries WHERE session = ?1 AND run_id = ?2")?
+        .query_row(
+            params![session.as_str(), run_id.hyphenated().to_string()],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    let Some((seq, run)) = found else {
+        return Ok(None);
+    };
+    let item = format!("entry {seq}");
+    let (Some(row), Some(run)) = (row, run) else {
+        return Err(corrupted(
+            session,
+            item,
+            "a turn without its session row or run number",
+        )
+        .into());
+    };
+    let seq = rows::non_negative(seq, session, &item)?;
+    let run = rows::non_negative(run, session, &item)?;
+    Ok(Some(Committed::new(
+        SessionVersion::new(row.life, seq),
+        seq,
+        run,
+        true,
+    )))
+}
+
+/// Appends a run's turn (and summary) and writes its final record, if the session is still at
+/// the run's base.
+pub(crate) fn commit(
+    conn: &Connection,
+    session: &SessionId,
+    now: Now,
+    data: &CommitData,
+) -> Result<Committed, DbError> {
+    let loaded = SessionRow::load(conn, session)?;
+    if let Some(done) = replayed(conn, session, loaded.as_ref(), data.run_id)? {
+        return Ok(done);
+    }
+    let mut row = if data.base.is_empty() {
+        if let Some(row) = &loaded
+            && row.is_live(now.at)
+            && row.has_entries()
+        {
+            return Err(session_error(
+                SessionErrorKind::Conflict,
+                session,
+                format!(
+                    "the session is at {}, not empty: another run committed first",
+                    row.version()
+                ),
+            )
+            .into());
+        }
+        writable(conn, session, now, loaded)?
+    } else {
+        match loaded {
+            Some(row) if row.life == data.base.life() => {
+                if row.deleted {
+                    return Err(session_error(
+                        SessionErrorKind::Deleted,
+                        session,
+                        "the session was deleted while the run ran",
+                    )
+                    .into());
+                }
+                if now.at >= row.purge_at {
+                    return Err(session_error(
+                        SessionErrorKind::Expired,
+                        session,
+                        "the session expired while the run ran and its data is being removed",
+                    )
+                    .into());
+                }
+                if !row.has_entries() || row.last_seq != data.base.seq() {
+                    return Err(session_error(
+                        SessionErrorKind::Conflict,
+                        session,
+                        format!(
+                            "the session is at {}, no longer at {}: another run committed first",
+                            row.version(),
+                            data.base
+                        ),
+                    )
+                    .into());
+                }
+                row
+            }
+            _ => return Err(ended_life(conn, session, data.base.life())?),
+        }
+    };
+    let run = match &data.lease {
+        Some(lease) => {
+            check_lease(conn, session, &row, now, lease)?;
+            lease.run
+        }
+        None => {
+            row.last_run = next(row.last_run, session, "last_run")?;
+            row.last_run
+        }
+    };
+    if let Some(summary) = &data.summary {
+        let seq = next(row.last_seq, session, "last_seq")?;
+        insert_entry(conn, session, seq, None, summary, now)?;
+        row.last_seq = seq;
+        row.summary_seq = Some(seq);
+    }
+    let seq = next(row.last_seq, session, "last_seq")?;
+    insert_entry(
+        conn,
+        session,
+        seq,
+        Some((data.run_id, run)),
+        &data.turn,
+        now,
+    )?;
+    row.last_seq = seq;
+    conn.prepare_cached(
+        "INSERT INTO runs (session, run, status, reasoning, bytes, lease, heartbeat_at, committed_seq) \
+         VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, ?6) \
+         ON CONFLICT (session, run) DO UPDATE SET status = excluded.status, \
+         reasoning = excluded.reasoning, bytes = excluded.bytes, lease = NULL, \
+         heartbeat_at = NULL, committed_seq = excluded.committed_seq",
+    )?
+    .execute(params![
+        session.as_str(),
+        int(run, session, "run")?,
+        data.status,
+        data.reasoning,
+        len(&data.reasoning),
+        int(seq, session, "seq")?
+    ])?;
+    touch(&mut row, now, true);
+    save(conn, session, &row)?;
+    Ok(Committed::new(
+        SessionVersion::new(row.life, seq),
+        seq,
+        run,
+        false,
+    ))
+}
+
+/// Gives a real-time run the next number and its first record.
+pub(crate) fn begin_run(
+    conn: &Connection,
+    session: &SessionId,
+    now: Now,
+    record: &RecordData,
+) -> Result<RunLease, DbError> {
+    let loaded = SessionRow::load(conn, session)?;
+    let mut row = writable(conn, session, now, loaded)?;
+    row.last_run = next(row.last_run, session, "last_run")?;
+    let lease = RunLease {
+        run: row.last_run,
+        lease: Uuid::now_v7(),
+    };
+    conn.prepare_cached(
+        "INSERT INTO runs (session, run, status, reasoning, bytes, lease, heartbeat_at, committed_seq) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)",
+    )?
+    .execute(params![
+        session.as_str(),
+        int(lease.run, session, "run")?,
+        record.status,
+        record.reasoning,
+        len(&record.reasoning),
+        lease.lease.hyphenated().to_string(),
+        now.at
+    ])?;
+    touch(&mut row, now, true);
+    save(conn, session, &row)?;
+    Ok(lease)
+}
+
+/// Writes events of a run by index: dense from 1, an index written again replaced.
+pub(crate) fn append_events(
+    conn: &Connection,
+    session: &SessionId,
+    now: Now,
+    lease: &RunLease,
+    events: &[(u32, String)],
+) -> Result<(), DbError> {
+    leased_row(conn, session, now, lease)?;
+    let run = int(lease.run, session, "run")?;
+    let stored: i64 = conn
+        .prepare_cached("SELECT COALESCE(MAX(idx), 0) FROM events WHERE session = ?1 AND run = ?2")?
+        .query_row(params![session.as_str(), run], |row| row.get(0))?;
+    let mut count = rows::non_negative(stored, session, &format_args!("the events of run {run}"))?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO events (session, run, idx, event, bytes) VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (session, run, idx) DO UPDATE SET event = excluded.event, bytes = excluded.bytes",
+    )?;
+    for (index, event) in events {
+        let index = u64::from(*index);
+        if index == 0 || index > count.saturating_add(1) {
+            return Err(session_error(
+                SessionErrorKind::InvalidInput,
+                session,
+                format!("event index {index} of run {run} leaves a gap after {count}"),
+            )
+            .into());
+        }
+        insert.execute(params![
+            session.as_str(),
+            run,
+            int(index, session, "idx")?,
+            event,
+            len(event)
+        ])?;
+        count = count.max(index);
+    }
+    conn.prepare_cached("UPDATE sessions SET changes = changes + 1 WHERE id = ?1")?
+        .execute([session.as_str()])?;
+    Ok(())
+}
+
+/// Sets the run's heartbeat to now (and the session's life from now).
+pub(crate) fn heartbeat(
+    conn: &Connection,
+    session: &SessionId,
+    now: Now,
+    lease: &RunLease,
+) -> Result<(), DbError> {
+    let mut row = leased_row(conn, session, now, lease)?;
+    conn.prepare_cached("UPDATE runs SET heartbeat_at = ?3 WHERE session = ?1 AND run = ?2")?
+        .execute(params![
+            session.as_str(),
+            int(lease.run, session, "run")?,
+            now.at
+        ])?;
+    touch(&mut row, now, false);
+    save(conn, session, &row)
+}
+
+/// Writes the final record of a run that did not commit.
+pub(crate) fn finish_run(
+    conn: &Connection,
+    session: &SessionId,
+    now: Now,
+    lease: Option<&RunLease>,
+    record: &RecordData,
+) -> Result<u64, DbError> {
+    let (mut row, run) = match lease {
+        Some(lease) => {
+            let row = leased_row(conn, session, now, lease)?;
+            conn.prepare_cached(
+                "UPDATE runs SET status = ?3, reasoning = ?4, bytes = ?5, lease = NULL \
+                 WHERE session = ?1 AND run = ?2",
+            )?
+            .execute(params![
+                session.as_str(),
+                int(lease.run, session, "run")?,
+                record.status,
+                record.reasoning,
+                len(&record.reasoning)
+            ])?;
+            (row, lease.run)
+        }
+        None => {
+            let loaded = SessionRow::load(conn, session)?;
+            let mut row = writable(conn, session, now, loaded)?;
+            row.last_run = next(row.last_run, session, "last_run")?;
+            conn.prepare_cached(
+                "INSERT INTO runs (session, run, status, reasoning, bytes, lease, heartbeat_at, committed_seq) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, NULL)",
+            )?
+            .execute(params![
+                session.as_str(),
+                int(row.last_run, session, "run")?,
+                record.status,
+                record.reasoning,
+                len(&record.reasoning)
+            ])?;
+            let run = row.last_run;
+            (row, run)
+        }
+    };
+    touch(&mut row, now, true);
+    save(conn, session, &row)?;
+    Ok(run)
+}
+
+/// Takes over a running run whose heartbeat is still `last_heartbeat`.
+pub(crate) fn claim_run(
+    conn: &Connection,
+    session: &SessionId,
+    now: Now,
+    run: u64,
+    last_heartbeat: Option<Timestamp>,
+) -> Result<RunLease, DbError> {
+    let Some(mut row) = SessionRow::load(conn, session)?.filter(|row| row.is_live(now.at)) else {
+        return Err(session_error(
+            SessionErrorKind::NotFound,
+            session,
+            "the session does not exist",
+        )
+        .into());
+    };
+    let not_found = || {
+        session_error(
+            SessionErrorKind::NotFound,
+            session,
+            format!("run {run} does not exist"),
+        )
+    };
+    if run < row.first_run {
+        return Err(not_found().into());
+    }
+    let stored: Option<(String, Option<String>, Option<i64>)> = conn
+        .prepare_cached(
+            "SELECT status, lease, heartbeat_at FROM runs WHERE session = ?1 AND run = ?2",
+        )?
+        .query_row(
+            params![session.as_str(), int(run, session, "run")?],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()?;
+    let Some((status, lease, heartbeat_at)) = stored else {
+        return Err(not_found().into());
+    };
+    if status != RunStatus::Running.as_str() || lease.is_none() {
+        return Err(session_error(
+            SessionErrorKind::Conflict,
+            session,
+            format!("run {run} has ended"),
+        )
+        .into());
+    }
+    let item = format!("run {run}");
+    let heartbeat_at = heartbeat_at
+        .map(|at| rows::timestamp(at, session, &item))
+        .transpose()?;
+    if heartbeat_at != last_heartbeat {
+        return Err(session_error(
+            SessionErrorKind::Conflict,
+            session,
+            format!("run {run} is alive or was claimed by another process"),
+        )
+        .into());
+    }
+    let lease = RunLease {
+        run,
+        lease: Uuid::now_v7(),
+    };
+    conn.prepare_cached(
+        "UPDATE runs SET lease = ?3, heartbeat_at = ?4 WHERE session = ?1 AND run = ?2",
+    )?
+    .execute(params![
+        session.as_str(),
+        int(run, session, "run")?,
+        lease.lease.hyphenated().to_string(),
+        now.at
+    ])?;
+    touch(&mut row, now, true);
+    save(conn, session, &row)?;
+    Ok(lease)
+}
+
+/// Deletes the session's data at once and leaves a tombstone, so that no commit of the
+/// deleted life ever lands.
+pub(crate) fn delete(conn: &Connection, session: &SessionId, now: Now) -> Result<(), DbError> {
+    let Some(mut row) = SessionRow::load(conn, session)? else {
+        return Ok(());
+    };
+    delete_data(conn, session)?;
+    row.deleted = true;
+    row.first_seq = next(row.last_seq, session, "last_seq")?;
+    row.summary_seq = None;
+    row.first_run = next(row.last_run, session, "last_run")?;
+    row.expires_at = now.at;
+    row.purge_at = now.expiry();
+    row.changes = row.changes.wrapping_add(1);
+    save(conn, session, &row)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads
+// ---------------------------------------------------------------------------------------------
+
+fn live(conn: &Connection, session: &SessionId, now: i64) -> Result<Option<SessionRow>, DbError> {
+    Ok(SessionRow::load(conn, session)?.filter(|row| row.is_live(now)))
+}
+
+fn limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// The session's head.
+pub(crate) fn head(
+    conn: &Connection,
+    session: &SessionId,
+    now: i64,
+) -> Result<SessionHead, DbError> {
+    Ok(SessionRow::load(conn, session)?.map_or_else(SessionHead::empty, |row| row.head(now)))
+}
+
+/// Entries `from ..= to` of the current life, checked dense.
+pub(crate) fn entries(
+    conn: &Connection,
+    session: &SessionId,
+    now: i64,
+    from: u64,
+    to: u64,
+) -> Result<Vec<Entry>, DbError> {
+    let Some(row) = live(conn, session, now)? else {
+        return Err(session_error(
+            SessionErrorKind::NotFound,
+            session,
+            "the session does not exist",
+        )
+        .into());
+    };
+    if from < row.first_seq || to > row.last_seq || from > to {
+        return Err(session_error(
+            SessionErrorKind::NotFound,
+            session,
+            format!(
+                "entries {from}..={to} are outside the session's {}..={}",
+                row.first_seq, row.last_seq
+            ),
+        )
+        .into());
+    }
+    let mut statement = conn.prepare_cached(
+        "SELECT seq, body, bytes, written_at FROM entries \
+         WHERE session = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq",
+    )?;
+    let mut found = statement.query(params![
+        session.as_str(),
+        int(from, session, "seq")?,
+        int(to, session, "seq")?
+    ])?;
+    // The head's numbers say how many entries to expect, but they are stored data: the
+    // capacity is bounded, the vector grows with the rows actually read.
+    let expected = usize::try_from(to - from)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    let mut entries = Vec::with_capacity(expected.min(1024));
+    let mut want = from;
+    while let Some(stored) = found.next()? {
+        // The numbering first: a gap is reported as such, whatever the next row holds.
+        let seq: i64 = rows::column(stored, 0, session, &"an entry")?;
+        if i64::try_from(want).ok() != Some(seq) {
+            return Err(corrupted(
+                session,
+                format!("entry {want}"),
+                format!("missing (the next stored entry is {seq})"),
+            )
+            .into());
+        }
+        entries.push(rows::entry(stored, session)?);
+        want += 1;
+    }
+    if want <= to {
+        return Err(corrupted(
+            session,
+            format!("entries {want}..={to}"),
+            format!(
+                "missing: the session's head says it has entries up to {}",
+                row.last_seq
+            ),
+        )
+        .into());
+    }
+    Ok(entries)
+}
+
+/// Run records above `after`, at most `limit`.
+pub(crate) fn runs(
+    conn: &Connection,
+    session: &SessionId,
+    now: i64,
+    after: u64,
+    count: usize,
+) -> Result<Vec<RunRecord>, DbError> {
+    let Some(row) = live(conn, session, now)? else {
+        return Ok(Vec::new());
+    };
+    let Ok(start) = i64::try_from(after.saturating_add(1).max(row.first_run)) else {
+        return Ok(Vec::new());
+    };
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {RUN_COLUMNS} FROM runs WHERE session = ?1 AND run >= ?2 ORDER BY run LIMIT ?3"
+    ))?;
+    let mut found = statement.query(params![session.as_str(), start, limit(count)])?;
+    let mut records = Vec::new();
+    while let Some(stored) = found.next()? {
+        records.push(rows::run(stored, session)?);
+    }
+    Ok(records)
+}
+
+/// The newest run record of the current life.
+pub(crate) fn latest_run(
+    conn: &Connection,
+    session: &SessionId,
+    now: i64,
+) -> Result<Option<RunRecord>, DbError> {
+    let Some(row) = live(conn, session, now)? else {
+        return Ok(None);
+    };
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {RUN_COLUMNS} FROM runs WHERE session = ?1 AND run >= ?2 ORDER BY run DESC LIMIT 1"
+    ))?;
+    let mut found = statement.query(params![
+        session.as_str(),
+        int(row.first_run, session, "first_run")?
+    ])?;
+    match found.next()? {
+        Some(stored) => Ok(Some(rows::run(stored, session)?)),
+        None => Ok(None),
+    }
+}
+
+/// A run's events above `after`, at most `count`, checked dense.
+pub(crate) fn events(
+    conn: &Connection,
+    session: &SessionId,
+    now: i64,
+    run: u64,
+    after: u32,
+    count: usize,
+) -> Result<Vec<StoredEvent>, DbError> {
+    let Some(row) = live(conn, session, now)? else {
+        return Ok(Vec::new());
+    };
+    let Ok(run_number) = i64::try_from(run) else {
+        return Ok(Vec::new());
+    };
+    if run < row.first_run {
+        return Ok(Vec::new());
+    }
+    let mut statement = conn.prepare_cached(
+        "SELECT idx, event, bytes FROM events WHERE session = ?1 AND run = ?2 AND idx > ?3 \
+         ORDER BY idx LIMIT ?4",
+    )?;
+    let mut found = statement.query(params![session.as_str(), run_number, after, limit(count)])?;
+    let mut events = Vec::new();
+    let mut want = u64::from(after) + 1;
+    while let Some(stored) = found.next()? {
+        let index: i64 = rows::column(stored, 0, session, &format_args!("an event of run {run}"))?;
+        if i64::try_from(want).ok() != Some(index) {
+            return Err(corrupted(
+                session,
+                format!("event {want} of run {run}"),
+                format!("missing (the next stored event is {index})"),
+            )
+            .into());
+        }
+        events.push(rows::event(stored, session, run)?);
+        want += 1;
+    }
+    Ok(events)
+}
+
+/// Live sessions after `page` in id order. A session whose row is damaged is left out (and
+/// logged) rather than failing the listing of every other one.
+pub(crate) fn list_sessions(
+    conn: &Connection,
+    now: i64,
+    page: Option<&str>,
+    count: usize,
+) -> Result<SessionPage, DbError> {
+    if count == 0 {
+        return Ok(SessionPage::new(Vec::new(), None));
+    }
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT id, {SESSION_COLUMNS} FROM sessions \
+         WHERE deleted = 0 AND expires_at > ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+    ))?;
+    let mut found = statement.query(params![
+        now,
+        page.unwrap_or(""),
+        limit(count.saturating_add(1))
+    ])?;
+    let mut sessions = Vec::new();
+    let mut seen = 0;
+    let mut next = None;
+    while let Some(stored) = found.next()? {
+        let id: String = stored.get(0)?;
+        seen += 1;
+        if seen > count {
+            break;
+        }
+        if seen == count {
+            next = Some(id.clone());
+        }
+        let Ok(session) = SessionId::new(id.as_str()) else {
+            tracing::warn!(id, "skipping a stored session with an invalid id");
+            continue;
+        };
+        match SessionRow::from_row(stored, 1, &session) {
+            Ok(row) => sessions.push(SessionInfo::new(session, row.head(now))),
+            Err(error) => {
+                tracing::warn!(%session, ?error, "skipping a damaged session while listing");
+            }
+        }
+    }
+    let next = if seen > count { next } else { None };
+    Ok(SessionPage::new(sessions, next))
+}
+
+/// What followers poll: the session's life and change counter (`None`: no row).
+pub(crate) fn change_marker(
+    conn: &Connection,
+    session: &SessionId,
+) -> Result<Option<(i64, i64)>, DbError> {
+    Ok(conn
+        .prepare_cached("SELECT life, changes FROM sessions WHERE id = ?1")?
+        .query_row([session.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?)
+}

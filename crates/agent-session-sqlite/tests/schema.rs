@@ -1,0 +1,227 @@
+//! The schema version a file records, and what opening files of other versions does.
+
+// Helpers outside `#[test]` functions fail the test the same way: by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+
+use agent_core::{Message, Reasoning, RunStatus};
+use agent_session::{Commit, SessionErrorKind, SessionId, SessionStore, SessionVersion};
+use agent_session_sqlite::{APPLICATION_ID, SCHEMA_VERSION, SqliteSessionStore};
+use rusqlite::Connection;
+use serde_json::json;
+
+/// Schema version 1 as released, frozen here: the current code must always open a file laid
+/// out like this (migrating it forward when there are later versions), whatever the crate's
+/// own migration list becomes.
+const V1_AS_RELEASED: &str = "
+CREATE TABLE store_meta (id INTEGER PRIMARY KEY CHECK (id = 1), last_life INTEGER NOT NULL,
+    last_sweep_at INTEGER NOT NULL) STRICT;
+INSERT INTO store_meta VALUES (1, 7, 0);
+CREATE TABLE sessions (id TEXT PRIMARY KEY, life INTEGER NOT NULL, deleted INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, summary_seq INTEGER,
+    first_run INTEGER NOT NULL, last_run INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+    purge_at INTEGER NOT NULL, changes INTEGER NOT NULL) STRICT, WITHOUT ROWID;
+CREATE INDEX sessions_by_purge_at ON sessions (purge_at);
+CREATE TABLE ended_lives (session TEXT NOT NULL, life INTEGER NOT NULL,
+    deleted INTEGER NOT NULL, purge_at INTEGER NOT NULL, PRIMARY KEY (session, life)) STRICT;
+CREATE INDEX ended_lives_by_purge_at ON ended_lives (purge_at);
+CREATE TABLE entries (session TEXT NOT NULL, seq INTEGER NOT NULL, run_id TEXT, run INTEGER,
+    body TEXT NOT NULL, bytes INTEGER NOT NULL, written_at INTEGER NOT NULL,
+    PRIMARY KEY (session, seq)) STRICT;
+CREATE UNIQUE INDEX entries_by_run_id ON entries (session, run_id) WHERE run_id IS NOT NULL;
+CREATE TABLE runs (session TEXT NOT NULL, run INTEGER NOT NULL, status TEXT NOT NULL,
+    reasoning TEXT NOT NULL, bytes INTEGER NOT NULL, lease TEXT, heartbeat_at INTEGER,
+    committed_seq INTEGER, PRIMARY KEY (session, run)) STRICT;
+CREATE TABLE events (session TEXT NOT NULL, run INTEGER NOT NULL, idx INTEGER NOT NULL,
+    event TEXT NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY (session, run, idx)) STRICT;
+PRAGMA application_id = 1296126803;
+PRAGMA user_version = 1;
+";
+
+fn header(path: &Path) -> (i64, i64) {
+    let conn = Connection::open(path).unwrap();
+    let id = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .unwrap();
+    let version = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    (id, version)
+}
+
+async fn commit(
+    store: &SqliteSessionStore,
+    session: &SessionId,
+    base: SessionVersion,
+    query: &str,
+) -> SessionVersion {
+    let mut reasoning = Reasoning::start(query, Some(session.to_string()));
+    reasoning.status = RunStatus::Completed;
+    let messages = [Message::user_text(query), Message::assistant_text("ok")];
+    store
+        .commit(
+            session,
+            Commit::new(reasoning.run_id, base, &messages, &reasoning),
+        )
+        .await
+        .unwrap()
+        .version
+}
+
+#[tokio::test]
+async fn a_new_file_records_its_schema_and_reopening_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let session = SessionId::new("s").unwrap();
+    let store = SqliteSessionStore::open(&db).await.unwrap();
+    let v1 = commit(&store, &session, SessionVersion::EMPTY, "one").await;
+    drop(store);
+    assert_eq!(
+        header(&db),
+        (i64::from(APPLICATION_ID), i64::from(SCHEMA_VERSION))
+    );
+    for _ in 0..2 {
+        let store = SqliteSessionStore::open(&db).await.unwrap();
+        assert_eq!(store.head(&session).await.unwrap().version, v1);
+    }
+    assert_eq!(
+        header(&db),
+        (i64::from(APPLICATION_ID), i64::from(SCHEMA_VERSION))
+    );
+    let conn = Connection::open(&db).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal", "the file stays in WAL mode");
+}
+
+#[tokio::test]
+async fn a_version_1_file_made_by_hand_opens_and_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v1.db");
+    let conn = Connection::open(&db).unwrap();
+    conn.execute_batch(V1_AS_RELEASED).unwrap();
+    let run_id = uuid::Uuid::now_v7();
+    let body = json!({"type": "turn", "run_id": run_id,
+        "messages": [{"role": "user", "content": [{"text": "hi"}]},
+                     {"role": "assistant", "content": [{"text": "hello"}]}]})
+    .to_string();
+    let reasoning = json!({"run_id": run_id, "query": "hi", "status": "completed"}).to_string();
+    let far = 4_102_444_800_000_000_i64; // 2100-01-01, in microseconds
+    conn.execute(
+        "INSERT INTO sessions VALUES ('old', 7, 0, 1, 1, NULL, 1, 1, ?1, ?1, 1)",
+        [far],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO entries VALUES ('old', 1, ?1, 1, ?2, ?3, 1700000000000000)",
+        rusqlite::params![run_id.to_string(), body, body.len() as i64],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO runs VALUES ('old', 1, 'completed', ?1, ?2, NULL, NULL, 1)",
+        rusqlite::params![reasoning, reasoning.len() as i64],
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = SqliteSessionStore::open(&db).await.unwrap();
+    let session = SessionId::new("old").unwrap();
+    let head = store.head(&session).await.unwrap();
+    assert_eq!(head.version, SessionVersion::new(7, 1));
+    let entries = store.entries(&session, 1, 1).await.unwrap();
+    assert_eq!(entries[0].body.messages()[1].text(), "hello");
+    assert_eq!(
+        store
+            .latest_run(&session)
+            .await
+            .unwrap()
+            .unwrap()
+            .reasoning
+            .query,
+        "hi"
+    );
+    let next = commit(&store, &session, head.version, "again").await;
+    assert_eq!(next, SessionVersion::new(7, 2));
+    let fresh = commit(
+        &store,
+        &SessionId::new("new").unwrap(),
+        SessionVersion::EMPTY,
+        "x",
+    )
+    .await;
+    assert_eq!(fresh.life(), 8, "lives continue from the file's counter");
+    drop(store);
+    assert_eq!(header(&db).1, i64::from(SCHEMA_VERSION));
+}
+
+#[tokio::test]
+async fn a_file_from_a_newer_version_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("future.db");
+    drop(SqliteSessionStore::open(&db).await.unwrap());
+    Connection::open(&db)
+        .unwrap()
+        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    let before = std::fs::read(&db).unwrap();
+    let error = SqliteSessionStore::open(&db).await.unwrap_err();
+    assert_eq!(error.kind(), SessionErrorKind::Incompatible, "{error}");
+    assert!(
+        error.message().contains(&db.display().to_string()),
+        "{error}"
+    );
+    let read_only = SqliteSessionStore::builder()
+        .path(&db)
+        .read_only(true)
+        .build()
+        .await;
+    assert_eq!(
+        read_only.unwrap_err().kind(),
+        SessionErrorKind::Incompatible
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), before, "not a byte changed");
+    assert_eq!(header(&db).1, i64::from(SCHEMA_VERSION + 1));
+}
+
+#[tokio::test]
+async fn another_applications_database_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);")
+        .unwrap();
+    let before = std::fs::read(&db).unwrap();
+    let error = SqliteSessionStore::open(&db).await.unwrap_err();
+    assert_eq!(error.kind(), SessionErrorKind::Misconfigured, "{error}");
+    assert!(error.message().contains("another application"), "{error}");
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+}
+
+#[tokio::test]
+async fn a_read_only_store_needs_a_current_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = SqliteSessionStore::builder()
+        .path(dir.path().join("absent.db"))
+        .read_only(true)
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(missing.kind(), SessionErrorKind::Misconfigured, "{missing}");
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let error = SqliteSessionStore::builder()
+        .path(&empty)
+        .read_only(true)
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), SessionErrorKind::Misconfigured, "{error}");
+    assert_eq!(
+        std::fs::metadata(&empty).unwrap().len(),
+        0,
+        "nothing was created"
+    );
+}

@@ -161,6 +161,14 @@ pub mod dynamodb {
     pub use agent_session_dynamo::*;
 }
 
+/// The embedded SQLite session store.
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub mod sqlite {
+    #[doc(inline)]
+    pub use agent_session_sqlite::*;
+}
+
 /// Used by code that `#[tool]` generates. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {

@@ -2,7 +2,8 @@
 //! `Result`, documented in its doc comment, and a sync one described by attributes. (The
 //! issue left `days` undescribed, which is a compile error: see `fail/missing_argument_description.rs`.)
 
-use minimalagent::{Tool, ToolSet, tool};
+use minimalagent::core::ToolSet;
+use minimalagent::{Tool, tool};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

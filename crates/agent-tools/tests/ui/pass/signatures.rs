@@ -4,7 +4,7 @@
 
 #![deny(warnings, missing_docs, unreachable_pub, missing_debug_implementations)]
 
-use minimalagent::{Tool, tool};
+use minimalagent::{Tool, ToolExt, tool};
 use serde_json::json;
 
 /// Tools of a public module, as a library would offer them.
@@ -64,6 +64,21 @@ mod private {
     }
 }
 
+/// Says which run called it: the call's context by reference.
+///
+/// # Arguments
+/// * `greeting` - What to say first
+#[tool]
+fn whoami(greeting: String, context: &minimalagent::ToolContext) -> String {
+    format!("{greeting} from run {}", context.run_id())
+}
+
+/// Reads the shared state from the context taken by value, and is async.
+#[tool]
+async fn shared(context: minimalagent::ToolContext) -> Option<u32> {
+    context.state::<u32>().copied()
+}
+
 /// Does nothing, with a unit return type written out.
 #[tool]
 fn nothing() -> () {}
@@ -102,4 +117,20 @@ async fn main() {
     assert_eq!(Nothing.call_detached(json!({})).await.unwrap(), json!(null));
     assert_eq!(Inner.call_detached(json!({})).await.unwrap(), json!(7));
     assert_eq!(library::count(2).await, [1, 2]);
+
+    let context = minimalagent::ToolContext::detached()
+        .with_extensions(minimalagent::Extensions::new().with(41_u32));
+    let output = Whoami
+        .call(json!({"greeting": "hi"}), &context)
+        .await
+        .unwrap()
+        .into_value();
+    assert_eq!(output, json!(format!("hi from run {}", context.run_id())));
+    assert_eq!(
+        Whoami.input_schema()["properties"].as_object().unwrap().len(),
+        1,
+        "the context is not an argument the model fills in"
+    );
+    let shared = Shared.call(json!({}), &context).await.unwrap().into_value();
+    assert_eq!(shared, json!(41));
 }

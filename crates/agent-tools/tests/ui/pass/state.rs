@@ -25,7 +25,7 @@ mod tools {
 
 use std::sync::Arc;
 
-use minimalagent::Tool;
+use minimalagent::{Tool, ToolExt};
 use tools::{Notebook, TakeNote, take_note};
 
 #[tokio::main(flavor = "current_thread")]

@@ -7,13 +7,13 @@ use agent_core::{
 };
 use agent_runtime::{ConversationPage, FollowPosition, SessionRunner};
 use agent_session::{SessionId, SessionStore};
-use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::builder::AgentBuilder;
 use crate::error::Error;
 use crate::prompt::Prompt;
+use crate::sessions::Sessions;
 use crate::stream::{FollowStream, RunStream, StreamSink};
 
 /// An agent: a model, its tools and settings, and optionally a session store.
@@ -33,7 +33,7 @@ pub struct Agent {
 pub(crate) struct AgentInner {
     pub(crate) agent_loop: AgentLoop,
     pub(crate) sinks: Vec<Arc<dyn EventSink>>,
-    pub(crate) sessions: Option<SessionRunner>,
+    pub(crate) sessions: Option<Sessions>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -220,22 +220,28 @@ impl Agent {
     }
 
     fn runner(&self) -> Result<&SessionRunner, Error> {
+        Ok(self.sessions()?.runner())
+    }
+
+    /// The agent's sessions: reading, following and deleting them.
+    ///
+    /// # Errors
+    ///
+    /// `SessionsDisabled` when the agent was built without sessions.
+    pub fn sessions(&self) -> Result<&Sessions, Error> {
         self.inner
             .sessions
             .as_ref()
             .ok_or_else(Error::sessions_disabled)
     }
 
-    /// The trace of the session's most recent run: the one in progress (its events folded in,
-    /// with real-time reasoning), `interrupted` if its process stopped heart-beating, or `None`
-    /// for an unknown, expired or deleted session.
+    /// The trace of the session's most recent run (see [`Sessions::get_reasoning`]).
     ///
     /// # Errors
     ///
     /// `InvalidSessionId`, `SessionsDisabled`, or the store's `Store` error.
     pub async fn get_reasoning(&self, session_id: &str) -> Result<Option<Reasoning>, Error> {
-        let session = self.session_id(session_id)?;
-        Ok(self.runner()?.latest_reasoning(&session).await?)
+        self.sessions()?.get_reasoning(session_id).await
     }
 
     /// The trace of every run of the session, oldest first, one per run (the Python
@@ -245,8 +251,7 @@ impl Agent {
     ///
     /// `InvalidSessionId`, `SessionsDisabled`, or the store's `Store` error.
     pub async fn get_reasoning_history(&self, session_id: &str) -> Result<Vec<Reasoning>, Error> {
-        let session = self.session_id(session_id)?;
-        Ok(self.runner()?.reasoning_history(&session).await?)
+        self.sessions()?.reasoning_history(session_id).await
     }
 
     /// A page of the session's whole conversation, for audit: every stored turn (and summary),
@@ -261,8 +266,7 @@ impl Agent {
         session_id: &str,
         page: Option<u64>,
     ) -> Result<ConversationPage, Error> {
-        let session = self.session_id(session_id)?;
-        Ok(self.runner()?.conversation(&session, page, 50).await?)
+        self.sessions()?.conversation(session_id, page, 50).await
     }
 
     /// Deletes the session's conversation and runs. A run of the session still going fails to
@@ -272,8 +276,7 @@ impl Agent {
     ///
     /// `InvalidSessionId`, `SessionsDisabled`, or the store's `Store` error.
     pub async fn delete_session(&self, session_id: &str) -> Result<(), Error> {
-        let session = self.session_id(session_id)?;
-        Ok(self.runner()?.delete(&session).await?)
+        self.sessions()?.delete(session_id).await
     }
 
     /// Follows the session's runs from its first: the events of the run in progress and of
@@ -299,12 +302,7 @@ impl Agent {
         session_id: &str,
         position: FollowPosition,
     ) -> Result<FollowStream, Error> {
-        let session = self.session_id(session_id)?;
-        let stream = self
-            .runner()?
-            .follow(&session, position)
-            .map(|item| item.map_err(Error::from));
-        Ok(FollowStream::new(stream))
+        self.sessions()?.follow(session_id, position)
     }
 
     /// The loop this agent runs: its model, tools and step limit.
@@ -314,6 +312,6 @@ impl Agent {
 
     /// The session store, when sessions are on.
     pub fn session_store(&self) -> Option<&Arc<dyn SessionStore>> {
-        self.inner.sessions.as_ref().map(SessionRunner::store)
+        self.inner.sessions.as_ref().map(Sessions::store)
     }
 }

@@ -13,6 +13,7 @@ use agent_session::SessionStore;
 use crate::agent::{Agent, AgentInner};
 use crate::error::{ConfigError, Error};
 use crate::printer::ReasoningPrinter;
+use crate::sessions::Sessions;
 
 /// The default step limit, as in the Python MinimalAgent.
 pub const DEFAULT_MAX_STEPS: u32 = 5;
@@ -413,11 +414,11 @@ impl AgentBuilder {
             agent_loop = agent_loop.with_name(name);
         }
         let sessions = store.map(|store| {
-            SessionRunner::new(
+            Sessions::from_runner(SessionRunner::new(
                 store,
                 self.session_options
                     .with_real_time(self.real_time_reasoning),
-            )
+            ))
         });
         Ok(Agent::from_parts(AgentInner {
             agent_loop,

@@ -1,0 +1,157 @@
+//! [`Sessions`]: a session store's conversations and runs, read, followed and deleted — with
+//! or without an agent (a monitor needs no model).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use agent_core::Reasoning;
+use agent_runtime::{ConversationPage, FollowPosition, SessionOptions, SessionRunner};
+use agent_session::{SessionId, SessionPage, SessionStore};
+use futures::StreamExt;
+
+use crate::error::Error;
+use crate::stream::FollowStream;
+
+/// A session store's conversations and runs: what a dashboard, a monitor, a CLI or an agent
+/// reads. Cheap to clone.
+///
+/// ```
+/// use minimalagent::Sessions;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), minimalagent::Error> {
+/// let sessions = Sessions::open("memory://").await?;
+/// assert!(sessions.reasoning_history("user123").await?.is_empty());
+/// assert!(sessions.get_reasoning("user123").await?.is_none());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Sessions {
+    runner: SessionRunner,
+}
+
+impl Sessions {
+    /// Sessions in `store`, with the default options.
+    pub fn new(store: impl SessionStore + 'static) -> Self {
+        Self::with_options(Arc::new(store), SessionOptions::default())
+    }
+
+    /// Sessions in `store`, read with these options (the heartbeat limit that makes a run
+    /// interrupted, the clock).
+    pub fn with_options(store: Arc<dyn SessionStore>, options: SessionOptions) -> Self {
+        Self {
+            runner: SessionRunner::new(store, options),
+        }
+    }
+
+    /// Sessions in the store a URL names (see [`open_store`](crate::open_store)).
+    ///
+    /// # Errors
+    ///
+    /// An [`Error`] of kind `Config` when the URL or the store is not usable.
+    pub async fn open(url: &str) -> Result<Self, Error> {
+        let store = crate::stores::open_store(url, None).await?;
+        Ok(Self::with_options(store, SessionOptions::default()))
+    }
+
+    pub(crate) fn from_runner(runner: SessionRunner) -> Self {
+        Self { runner }
+    }
+
+    pub(crate) fn runner(&self) -> &SessionRunner {
+        &self.runner
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        self.runner.store()
+    }
+
+    /// How long a run may go without a heartbeat before it reads as interrupted.
+    pub fn interrupted_after(&self) -> Duration {
+        self.runner.options().interrupted_after
+    }
+
+    fn id(session_id: &str) -> Result<SessionId, Error> {
+        Ok(SessionId::new(session_id)?)
+    }
+
+    /// The trace of the session's most recent run: the one in progress (its events folded in,
+    /// with real-time reasoning), `interrupted` if its process stopped heart-beating, or `None`
+    /// for an unknown, expired or deleted session.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidSessionId`, or the store's `Store` error.
+    pub async fn get_reasoning(&self, session_id: &str) -> Result<Option<Reasoning>, Error> {
+        Ok(self.runner.latest_reasoning(&Self::id(session_id)?).await?)
+    }
+
+    /// The trace of every run of the session, oldest first, one per run.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidSessionId`, or the store's `Store` error.
+    pub async fn reasoning_history(&self, session_id: &str) -> Result<Vec<Reasoning>, Error> {
+        Ok(self
+            .runner
+            .reasoning_history(&Self::id(session_id)?)
+            .await?)
+    }
+
+    /// A page of the session's whole conversation (at most `limit` entries from `from`; start
+    /// with `None`, then pass the page's `next`).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidSessionId`, or the store's `Store` error.
+    pub async fn conversation(
+        &self,
+        session_id: &str,
+        from: Option<u64>,
+        limit: usize,
+    ) -> Result<ConversationPage, Error> {
+        Ok(self
+            .runner
+            .conversation(&Self::id(session_id)?, from, limit)
+            .await?)
+    }
+
+    /// Deletes the session's conversation and runs.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidSessionId`, or the store's `Store` error.
+    pub async fn delete(&self, session_id: &str) -> Result<(), Error> {
+        Ok(self.runner.delete(&Self::id(session_id)?).await?)
+    }
+
+    /// A page of the store's live sessions (start with `None`, then pass the page's `next`).
+    ///
+    /// # Errors
+    ///
+    /// The store's `Store` error (`Unsupported` for a store that cannot list).
+    pub async fn list(&self, page: Option<&str>, limit: usize) -> Result<SessionPage, Error> {
+        Ok(self.runner.store().list_sessions(page, limit).await?)
+    }
+
+    /// Follows the session's runs from `position` (from the first run with
+    /// [`FollowPosition::start`]): the events of the run in progress and of later runs, as any
+    /// process writes them, each with the position to resume from, exactly once each.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidSessionId`.
+    pub fn follow(
+        &self,
+        session_id: &str,
+        position: FollowPosition,
+    ) -> Result<FollowStream, Error> {
+        let stream = self
+            .runner
+            .follow(&Self::id(session_id)?, position)
+            .map(|item| item.map_err(Error::from));
+        Ok(FollowStream::new(stream))
+    }
+}

@@ -703,6 +703,14 @@ impl<'a> RunState<'a> {
                 Ok(response) => return Ok(response),
                 Err(CallError::Cancelled) => return Err(RunError::Cancelled),
                 Err(CallError::Model(error)) => error,
+                // The request itself failed: the model's client has made its own retries.
+                Err(CallError::Request(error)) => {
+                    if error.kind() == ModelErrorKind::ContextWindowExceeded {
+                        error
+                    } else {
+                        return Err(RunError::Model(error));
+                    }
+                }
             };
             if error.kind() == ModelErrorKind::ContextWindowExceeded {
                 if self.compact().await {
@@ -788,7 +796,7 @@ impl<'a> RunState<'a> {
                     );
                 }
             }
-            Err(CallError::Model(error)) => {
+            Err(CallError::Model(error) | CallError::Request(error)) => {
                 span.record("otel.status_code", "ERROR");
                 span.record("error.type", error.kind().as_str());
             }
@@ -806,7 +814,7 @@ impl<'a> RunState<'a> {
             () = self.cancellation.cancelled() => return Err(CallError::Cancelled),
             opened = self.config.model.converse_stream(&self.request) => opened,
         };
-        let mut stream = opened.map_err(CallError::Model)?;
+        let mut stream = opened.map_err(CallError::Request)?;
         loop {
             let next = tokio::select! {
                 biased;
@@ -1118,7 +1126,10 @@ enum StructuredStep {
 }
 
 enum CallError {
+    /// The reply broke off or was incomplete.
     Model(ModelError),
+    /// The request failed before any of the reply arrived.
+    Request(ModelError),
     Cancelled,
 }
 

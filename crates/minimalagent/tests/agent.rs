@@ -1,10 +1,19 @@
-//! The facade's `Agent`: building, validation and plain runs.
-#![allow(clippy::unwrap_used)] // Test helpers: a panic is a failed assertion.
+//! The facade's `Agent`: building, conflicts, runs, streams, errors, structured answers and
+//! agents as tools — on scripted models, offline.
+#![allow(clippy::unwrap_used, clippy::panic)] // Test code: a panic is a failed assertion.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use agent_testkit::ScriptedModel;
-use minimalagent::{Agent, ConfigError, Error, Tool, ToolError, ToolSetError, async_trait};
+use futures::StreamExt;
+use minimalagent::session::InMemorySessionStore;
+use minimalagent::{
+    Agent, AgentEvent, ChildSession, ConfigError, ErrorKind, EventSink, ModelError,
+    ModelErrorKind, Prompt, RunOutcome, RunStatus, Tool, ToolContext, ToolError, ToolOutput,
+    TurnState, async_trait,
+};
 use serde_json::{Value, json};
 
 struct Named(&'static str);
@@ -20,8 +29,12 @@ impl Tool for Named {
     fn input_schema(&self) -> Value {
         json!({"type": "object", "properties": {}})
     }
-    async fn call(&self, _input: Value) -> Result<Value, ToolError> {
-        Ok(json!({"tool": self.0}))
+    async fn call(&self, _input: Value, context: &ToolContext) -> Result<ToolOutput, ToolError> {
+        if self.0 == "wait" {
+            context.cancellation().cancelled().await;
+            return Err(ToolError::failed("stopped"));
+        }
+        Ok(json!({"tool": self.0}).into())
     }
 }
 
@@ -30,6 +43,15 @@ fn assert_send_sync_clone<T: Send + Sync + Clone + 'static>() {}
 #[test]
 fn agents_are_send_sync_and_cheap_to_clone() {
     assert_send_sync_clone::<Agent>();
+}
+
+async fn quiet(model: ScriptedModel) -> Agent {
+    Agent::builder()
+        .model(model)
+        .show_reasoning(false)
+        .build()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -45,17 +67,18 @@ async fn runs_a_tool_conversation_on_a_given_model() {
         .build()
         .await
         .unwrap();
-    let (response, reasoning) = agent.clone().run("find").await.unwrap();
-    assert_eq!(response, "Found it.");
-    assert_eq!(reasoning.total_steps, 1);
+    let result = agent.clone().run("find").await.unwrap();
+    assert_eq!(result.response, "Found it.");
+    assert_eq!(result.outcome, RunOutcome::Answered);
+    assert_eq!(result.reasoning.total_steps, 1);
     assert_eq!(
-        reasoning.steps[0].tools[0].result,
+        result.reasoning.steps[0].tools[0].result,
         Some(json!({"tool": "lookup"}))
     );
     assert!(model.requests()[0].system[0].ends_with("Be helpful."));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn concurrent_runs_share_one_agent() {
     let model = ScriptedModel::new().with_latency(Duration::from_millis(50));
     for i in 0..16 {
@@ -63,106 +86,317 @@ async fn concurrent_runs_share_one_agent() {
             agent_testkit::text_response(format!("answer {i}")),
         ));
     }
-    let agent = Agent::builder()
-        .model(model.clone())
-        .show_reasoning(false)
-        .build()
-        .await
-        .unwrap();
-    let started = std::time::Instant::now();
+    let agent = quiet(model.clone()).await;
+    let started = tokio::time::Instant::now();
     let runs: Vec<_> = (0..16)
         .map(|i| {
             let agent = agent.clone();
-            tokio::spawn(async move { agent.run(&format!("q{i}")).await })
+            tokio::spawn(async move { agent.run(format!("q{i}")).await })
         })
         .collect();
     for run in runs {
         run.await.unwrap().unwrap();
     }
-    let elapsed = started.elapsed();
-    assert!(
-        elapsed < Duration::from_millis(16 * 50),
-        "runs were serialised: {elapsed:?}"
-    );
+    assert_eq!(started.elapsed(), Duration::from_millis(50), "runs went at once");
     assert_eq!(model.requests().len(), 16);
 }
 
 #[tokio::test]
-async fn invalid_settings_are_typed_errors_at_build() {
+async fn invalid_and_conflicting_settings_are_typed_errors_at_build() {
     let model = ScriptedModel::new();
-    let zero = Agent::builder()
-        .model(model.clone())
-        .max_steps(0)
-        .build()
-        .await;
-    assert!(matches!(
-        zero,
-        Err(Error::Config(ConfigError::ZeroMaxSteps))
-    ));
+    let error = Agent::builder().model(model.clone()).max_steps(0).build().await.unwrap_err();
+    assert!(matches!(error.config_error(), Some(ConfigError::ZeroMaxSteps)));
+    assert_eq!(error.kind(), ErrorKind::Config);
 
-    let duplicate = Agent::builder()
+    let error = Agent::builder()
         .model(model.clone())
         .tool(Named("same"))
         .tool(Named("same"))
         .build()
-        .await;
-    assert!(matches!(
-        duplicate,
-        Err(Error::Config(ConfigError::Tools(ToolSetError::DuplicateName(name)))) if name == "same"
-    ));
+        .await
+        .unwrap_err();
+    assert!(matches!(error.config_error(), Some(ConfigError::Tools(_))));
 
-    let ttl = Agent::builder()
+    let error = Agent::builder()
+        .model(model.clone())
+        .model_id("us.anthropic.claude-sonnet-4-20250514-v1:0")
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error.config_error(), Some(ConfigError::Conflict { first: "model_id", .. })),
+        "{error}"
+    );
+
+    for (builder, shortcut) in [
+        (Agent::builder().session_table_name("my-table"), "session_table_name"),
+        (Agent::builder().memory_region("eu-west-1"), "memory_region"),
+        (Agent::builder().session_ttl(Duration::from_secs(60)), "session_ttl"),
+        (Agent::builder().dynamodb_endpoint("http://127.0.0.1:1"), "dynamodb_endpoint"),
+        (Agent::builder().session_store_url("memory://"), "session_store_url"),
+    ] {
+        let error = builder
+            .model(model.clone())
+            .sessions(InMemorySessionStore::new())
+            .build()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error.config_error(), Some(ConfigError::Conflict { first, second: "sessions(..)", .. }) if *first == shortcut),
+            "{error}"
+        );
+    }
+
+    let error = Agent::builder()
         .model(model.clone())
         .session_ttl(Duration::ZERO)
         .build()
-        .await;
-    assert!(matches!(
-        ttl,
-        Err(Error::Config(ConfigError::ZeroSessionTtl))
-    ));
+        .await
+        .unwrap_err();
+    assert!(matches!(error.config_error(), Some(ConfigError::InvalidSessionTtl)));
 
-    for bad in ["ab", "has space", "x/y"] {
-        let table = Agent::builder()
-            .model(model.clone())
-            .session_table_name(bad)
-            .build()
-            .await;
-        assert!(
-            matches!(table, Err(Error::Config(ConfigError::InvalidTableName(_)))),
-            "{bad} accepted"
-        );
+    let error = Agent::builder()
+        .model(model.clone())
+        .real_time_reasoning(true)
+        .build()
+        .await
+        .unwrap_err();
+    assert!(matches!(error.config_error(), Some(ConfigError::RealTimeWithoutSessions)));
+
+    let error = Agent::builder()
+        .model(model.clone())
+        .session_store_url("redis://localhost")
+        .build()
+        .await
+        .unwrap_err();
+    assert!(matches!(error.config_error(), Some(ConfigError::InvalidStoreUrl { .. })), "{error}");
+}
+
+#[tokio::test]
+async fn a_store_url_turns_sessions_on() {
+    let agent = Agent::builder()
+        .model(ScriptedModel::new().then_text("one").then_text("two"))
+        .session_store_url("memory://")
+        .show_reasoning(false)
+        .build()
+        .await
+        .unwrap();
+    agent.run_in_session("a", "url-session").await.unwrap();
+    agent.run_in_session("b", "url-session").await.unwrap();
+    assert_eq!(agent.get_reasoning_history("url-session").await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_model_error_is_a_typed_error_that_keeps_the_trace() {
+    let model = ScriptedModel::new().then_fail(ModelError::new(
+        ModelErrorKind::Throttled,
+        "Too many requests, please wait before trying again.",
+    ));
+    let error = quiet(model).await.run("q").await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Model);
+    assert!(error.is_model());
+    assert_eq!(error.model_error().map(ModelError::kind), Some(ModelErrorKind::Throttled));
+    assert!(error.is_retryable(), "throttling is, and the turn is not kept");
+    assert_eq!(error.turn(), TurnState::NotKept);
+    assert_eq!(error.reasoning().unwrap().status, RunStatus::Failed);
+    assert!(error.to_string().contains("Too many requests"));
+}
+
+#[tokio::test]
+async fn streams_report_text_and_tools_as_they_happen_and_end_with_the_result() {
+    let model = ScriptedModel::new()
+        .then_tools(None, &[("lookup", json!({}))])
+        .then_text("Done.");
+    let agent = Agent::builder()
+        .model(model)
+        .tool(Named("lookup"))
+        .show_reasoning(false)
+        .build()
+        .await
+        .unwrap();
+    let mut stream = agent.stream("go");
+    let mut kinds = Vec::new();
+    let mut finished = None;
+    while let Some(event) = stream.next().await {
+        let event = event.unwrap();
+        kinds.push(event.type_name());
+        if let AgentEvent::RunFinished { result } = event {
+            finished = Some(result);
+        }
+    }
+    assert_eq!(kinds.first(), Some(&"run_started"));
+    assert_eq!(kinds.last(), Some(&"run_finished"));
+    assert!(kinds.contains(&"tool_result") && kinds.contains(&"text_delta"));
+    assert_eq!(finished.unwrap().response, "Done.");
+}
+
+#[tokio::test]
+async fn dropping_a_stream_cancels_the_run_and_its_tools() {
+    let model = ScriptedModel::new()
+        .then_tools(None, &[("wait", json!({}))])
+        .then_text("never");
+    let store = InMemorySessionStore::new();
+    let agent = Agent::builder()
+        .model(model)
+        .tool(Named("wait"))
+        .sessions(store)
+        .show_reasoning(false)
+        .build()
+        .await
+        .unwrap();
+    let mut stream = agent.stream_in_session("go", "dropped");
+    while let Some(event) = stream.next().await {
+        if matches!(event.unwrap(), AgentEvent::ToolCallStarted { .. }) {
+            break;
+        }
+    }
+    drop(stream);
+    // The run's task writes the cancelled record on its own.
+    let mut latest = None;
+    for _ in 0..200 {
+        latest = agent.get_reasoning("dropped").await.unwrap();
+        if latest.as_ref().is_some_and(|r| r.status == RunStatus::Cancelled) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let latest = latest.unwrap();
+    assert_eq!(latest.status, RunStatus::Cancelled);
+    assert!(agent.conversation("dropped", None).await.unwrap().entries.is_empty());
+}
+
+#[tokio::test]
+async fn a_run_cancelled_through_its_handle_ends_with_a_cancellation_error() {
+    let model = ScriptedModel::new().then_tools(None, &[("wait", json!({}))]);
+    let agent = Agent::builder()
+        .model(model)
+        .tool(Named("wait"))
+        .show_reasoning(false)
+        .build()
+        .await
+        .unwrap();
+    let stream = agent.stream("go");
+    let cancel = stream.cancellation();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        cancel.cancel();
+    });
+    let error = stream.result().await.unwrap_err();
+    assert!(error.is_cancelled(), "{error}");
+    assert_eq!(error.reasoning().unwrap().status, RunStatus::Cancelled);
+}
+
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema, PartialEq)]
+struct Forecast {
+    city: String,
+    days: Vec<String>,
+}
+
+#[tokio::test]
+async fn structured_answers_are_typed_and_kept_in_the_session() {
+    let model = ScriptedModel::new()
+        .then_tools(None, &[("final_answer", json!({"city": "Oslo"}))])
+        .then_tools(None, &[("final_answer", json!({"city": "Oslo", "days": ["rain"]}))]);
+    let agent = Agent::builder()
+        .model(model.clone())
+        .sessions(InMemorySessionStore::new())
+        .show_reasoning(false)
+        .build()
+        .await
+        .unwrap();
+    let forecast = agent
+        .run_structured_in_session::<Forecast>("Oslo?", "typed")
+        .await
+        .unwrap();
+    assert_eq!(forecast.value, Forecast { city: "Oslo".into(), days: vec!["rain".into()] });
+    let schema = &model.requests()[0].tools[0].input_schema;
+    assert_eq!(schema["required"], json!(["city", "days"]));
+    let page = agent.conversation("typed", None).await.unwrap();
+    let messages = page.messages();
+    assert_eq!(messages.last().unwrap().text(), r#"{"city":"Oslo","days":["rain"]}"#);
+
+    let model = ScriptedModel::new()
+        .then_text("not json")
+        .then_text("still not")
+        .then_text("nope");
+    let error = quiet(model).await.run_structured::<Forecast>("?").await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidStructuredAnswer);
+}
+
+#[tokio::test]
+async fn prompts_carry_images_and_documents_into_the_session() {
+    let model = ScriptedModel::new().then_text("A chart.");
+    let agent = Agent::builder()
+        .model(model.clone())
+        .sessions(InMemorySessionStore::new())
+        .show_reasoning(false)
+        .build()
+        .await
+        .unwrap();
+    let prompt = Prompt::new("What is this?")
+        .image(minimalagent::ImageBlock::from_bytes(minimalagent::ImageFormat::Png, vec![7; 1024]))
+        .document(minimalagent::DocumentBlock::from_s3(
+            minimalagent::DocumentFormat::Pdf,
+            "Report",
+            "s3://bucket/report.pdf",
+        ));
+    agent.run_in_session(prompt.clone(), "media").await.unwrap();
+    assert_eq!(model.requests()[0].messages[0].content, prompt.blocks());
+    let stored = agent.conversation("media", None).await.unwrap().messages();
+    assert_eq!(stored[0].content, prompt.blocks());
+    let reasoning = agent.get_reasoning("media").await.unwrap().unwrap();
+    assert_eq!(reasoning.query, "What is this?", "the trace holds the text, not the bytes");
+}
+
+#[derive(Default)]
+struct Count(AtomicUsize);
+
+impl EventSink for Count {
+    fn emit(&self, _event: &AgentEvent) {
+        self.0.fetch_add(1, Ordering::SeqCst);
     }
 }
 
 #[tokio::test]
-async fn real_time_reasoning_without_sessions_is_ignored() {
-    let agent = Agent::builder()
-        .model(ScriptedModel::new().then_text("ok"))
-        .real_time_reasoning(true)
+async fn an_agent_is_a_tool_for_another_and_its_run_is_linked() {
+    let child = Agent::builder()
+        .model(ScriptedModel::new().then_text("Paris is the capital."))
+        .sessions(InMemorySessionStore::new())
         .show_reasoning(false)
         .build()
         .await
         .unwrap();
-    assert!(agent.session_store().is_none());
-    assert_eq!(agent.run("q").await.unwrap().0, "ok");
+    let parent_model = ScriptedModel::new()
+        .then_tools(None, &[("geographer", json!({"query": "capital of France?"}))])
+        .then_text("It is Paris.");
+    let seen = Arc::new(Count::default());
+    let parent = Agent::builder()
+        .model(parent_model)
+        .tool(
+            child
+                .as_tool("geographer", "Answers geography questions.")
+                .with_session(ChildSession::PerParentSession),
+        )
+        .sessions(InMemorySessionStore::new())
+        .on_event(SharedSink(seen.clone()))
+        .show_reasoning(false)
+        .build()
+        .await
+        .unwrap();
+    let result = parent.run_in_session("Where?", "parent").await.unwrap();
+    assert_eq!(result.response, "It is Paris.");
+    let output = result.reasoning.steps[0].tools[0].result.clone().unwrap();
+    assert_eq!(output["answer"], "Paris is the capital.");
+    assert_eq!(output["session_id"], "parent-geographer");
+    let child_trace = child.get_reasoning("parent-geographer").await.unwrap().unwrap();
+    assert_eq!(output["run_id"], json!(child_trace.run_id));
+    assert!(seen.0.load(Ordering::SeqCst) > 5, "observers see the parent's events");
 }
 
-#[tokio::test]
-async fn a_model_error_is_a_typed_error_not_a_response() {
-    let model = ScriptedModel::new().then_fail(minimalagent::ModelError::new(
-        minimalagent::ModelErrorKind::AccessDenied,
-        "You don't have access to the model with the specified model ID.",
-    ));
-    let agent = Agent::builder()
-        .model(model)
-        .show_reasoning(false)
-        .build()
-        .await
-        .unwrap();
-    let error = agent.run("q").await.unwrap_err();
-    assert_eq!(
-        error.model_error().map(|e| e.kind()),
-        Some(minimalagent::ModelErrorKind::AccessDenied)
-    );
-    assert!(error.to_string().contains("specified model ID"));
+struct SharedSink(Arc<Count>);
+
+impl EventSink for SharedSink {
+    fn emit(&self, event: &AgentEvent) {
+        self.0.emit(event);
+    }
 }

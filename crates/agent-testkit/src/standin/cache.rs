@@ -1,10 +1,10 @@
 //! The stand-in's prompt cache: which request prefixes (up to a `cachePoint`) it has seen.
 //!
-//! Bedrock caches the part of a request up to its last `cachePoint`, in the order the model
-//! reads it: tools, then system, then messages. The first request with a given prefix writes
-//! it to the cache (`cacheWriteInputTokens`), later ones read it (`cacheReadInputTokens`). The
-//! stand-in keeps a hash of each prefix seen, per model id; unlike the service it has no
-//! minimum prefix length and no expiry.
+//! Bedrock caches a request up to each of its `cachePoint`s, in the order the model reads it:
+//! tools, then system, then messages. A request reads the longest prefix an earlier request
+//! cached (`cacheReadInputTokens`) and writes the rest up to its last checkpoint
+//! (`cacheWriteInputTokens`). The stand-in keeps a hash of each prefix seen, per model id;
+//! unlike the service it has no minimum prefix length and no expiry.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
@@ -22,9 +22,9 @@ pub(super) struct CachePrefix {
     pub(super) tokens: u64,
 }
 
-/// The prefix of `body` up to and including its last `cachePoint` block, or `None` when it
-/// has none.
-pub(super) fn cache_prefix(model_id: &str, body: &Value) -> Option<CachePrefix> {
+/// The prefixes of `body` up to and including each of its `cachePoint` blocks, shortest first
+/// (none when it has no checkpoint).
+pub(super) fn cache_prefixes(model_id: &str, body: &Value) -> Vec<CachePrefix> {
     let mut items: Vec<Value> = Vec::new();
     let array = |pointer: &str| {
         body.pointer(pointer)
@@ -51,20 +51,23 @@ pub(super) fn cache_prefix(model_id: &str, body: &Value) -> Option<CachePrefix> 
             );
         }
     }
-    let last = items.iter().rposition(|item| {
+    let ends = items.iter().enumerate().filter_map(|(index, item)| {
         ["tool", "system", "block"]
             .iter()
             .any(|key| item.get(key).and_then(|b| b.get("cachePoint")).is_some())
-    })?;
-    items.truncate(last + 1);
-    let canonical = sorted_keys(&Value::Array(items)).to_string();
-    let mut hasher = DefaultHasher::new();
-    model_id.hash(&mut hasher);
-    canonical.hash(&mut hasher);
-    Some(CachePrefix {
-        hash: hasher.finish(),
-        tokens: (canonical.len() as u64 / 4).max(1),
+            .then_some(index + 1)
+    });
+    ends.map(|end| {
+        let canonical = sorted_keys(&Value::Array(items[..end].to_vec())).to_string();
+        let mut hasher = DefaultHasher::new();
+        model_id.hash(&mut hasher);
+        canonical.hash(&mut hasher);
+        CachePrefix {
+            hash: hasher.finish(),
+            tokens: (canonical.len() as u64 / 4).max(1),
+        }
     })
+    .collect()
 }
 
 #[cfg(test)]
@@ -86,18 +89,20 @@ mod tests {
             ],
             "system": [{"text": "You are terse."}, cache_point]
         });
-        let a = cache_prefix("m", &first).unwrap();
-        let b = cache_prefix("m", &second).unwrap();
+        let a = cache_prefixes("m", &first);
+        let b = cache_prefixes("m", &second);
         assert_eq!(a, b);
-        assert_ne!(cache_prefix("other", &first).unwrap().hash, a.hash);
+        assert_eq!(a.len(), 1);
+        assert_ne!(cache_prefixes("other", &first)[0].hash, a[0].hash);
         let none = json!({"messages": [{"role": "user", "content": [{"text": "one"}]}]});
-        assert_eq!(cache_prefix("m", &none), None);
-        let moved = json!({
-            "system": [{"text": "You are terse."}],
+        assert!(cache_prefixes("m", &none).is_empty());
+        let more = json!({
+            "system": [{"text": "You are terse."}, cache_point],
             "messages": [{"role": "user", "content": [{"text": "one"}, cache_point]}]
         });
-        let c = cache_prefix("m", &moved).unwrap();
-        assert_ne!(c.hash, a.hash);
-        assert!(c.tokens > a.tokens);
+        let c = cache_prefixes("m", &more);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0], a[0], "the shorter prefix is the earlier request's");
+        assert!(c[1].tokens > c[0].tokens);
     }
 }

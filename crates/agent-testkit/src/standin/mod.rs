@@ -380,8 +380,10 @@ enum Operation {
 /// request wrote it (first sight) or read it.
 #[derive(Debug, Clone, Copy)]
 struct CacheUse {
-    tokens: u64,
-    written: bool,
+    /// Tokens of the longest prefix an earlier request cached.
+    read: u64,
+    /// Tokens cached anew, up to the request's last checkpoint.
+    written: u64,
 }
 
 /// What a reply is rendered with, besides the reply and the request.
@@ -440,9 +442,20 @@ fn answer(
     };
     // Only a request the model answers reaches the prompt cache.
     let cache = if reply.response().is_some() && state.prompt_cache_enabled {
-        cache::cache_prefix(&request.model_id, &request.body).map(|prefix| CacheUse {
-            tokens: prefix.tokens,
-            written: state.prompt_cache.insert(prefix.hash),
+        let prefixes = cache::cache_prefixes(&request.model_id, &request.body);
+        let read = prefixes
+            .iter()
+            .filter(|prefix| state.prompt_cache.contains(&prefix.hash))
+            .map(|prefix| prefix.tokens)
+            .max()
+            .unwrap_or(0);
+        let last = prefixes.last().map_or(0, |prefix| prefix.tokens);
+        for prefix in &prefixes {
+            state.prompt_cache.insert(prefix.hash);
+        }
+        (!prefixes.is_empty()).then_some(CacheUse {
+            read,
+            written: last.saturating_sub(read),
         })
     } else {
         None
@@ -595,15 +608,13 @@ fn with_cache_use(mut usage: TokenUsage, cache: Option<CacheUse>) -> TokenUsage 
     if usage.cache_read_input_tokens > 0 || usage.cache_write_input_tokens > 0 {
         return usage;
     }
-    if cache.written {
-        usage.cache_write_input_tokens = cache.tokens;
-    } else {
-        usage.cache_read_input_tokens = cache.tokens;
-    }
+    usage.cache_read_input_tokens = cache.read;
+    usage.cache_write_input_tokens = cache.written;
     usage.total_tokens = usage
         .input_tokens
         .saturating_add(usage.output_tokens)
-        .saturating_add(cache.tokens);
+        .saturating_add(cache.read)
+        .saturating_add(cache.written);
     usage
 }
 
@@ -720,8 +731,8 @@ mod tests {
         let written = with_cache_use(
             TokenUsage::new(10, 5),
             Some(CacheUse {
-                tokens: 100,
-                written: true,
+                read: 0,
+                written: 100,
             }),
         );
         assert_eq!(written.cache_write_input_tokens, 100);
@@ -730,11 +741,12 @@ mod tests {
         let read = with_cache_use(
             TokenUsage::new(10, 5),
             Some(CacheUse {
-                tokens: 100,
-                written: false,
+                read: 100,
+                written: 20,
             }),
         );
         assert_eq!(read.cache_read_input_tokens, 100);
+        assert_eq!(read.cache_write_input_tokens, 20);
         let own = TokenUsage {
             cache_read_input_tokens: 3,
             ..TokenUsage::new(1, 1)
@@ -743,8 +755,8 @@ mod tests {
             with_cache_use(
                 own,
                 Some(CacheUse {
-                    tokens: 100,
-                    written: true
+                    read: 0,
+                    written: 100
                 })
             ),
             own

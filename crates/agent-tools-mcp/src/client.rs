@@ -287,8 +287,9 @@ impl McpClient {
         &self.info
     }
 
-    /// Whether calls can still reach the server: `false` once it was closed, or died, or
-    /// broke the protocol.
+    /// Whether calls can still be made: `false` once the client was closed, or once a stdio (or
+    /// `io`) server died or broke the protocol. An HTTP server that stopped answering is tried
+    /// again on each call, so this stays `true` for it until its session ends.
     pub fn is_available(&self) -> bool {
         self.shared.lock_down().is_none() && !self.shared.peer.is_transport_closed()
     }

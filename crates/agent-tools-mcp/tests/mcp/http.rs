@@ -139,7 +139,7 @@ async fn a_hang_times_out_and_is_cancelled_on_the_server() {
         call_with(&client, "sleep", json!({"ms": 30_000}), &context).await,
         ToolErrorKind::Cancelled,
     );
-    assert!(started.elapsed() < Duration::from_millis(300));
+    assert!(started.elapsed() < Duration::from_secs(1));
     client.close().await;
     http.shutdown().await;
 }

@@ -11,9 +11,10 @@ use serde_json::Value;
 /// The `mcp-test-server` binary of agent-testkit.
 ///
 /// `CARGO_BIN_EXE_*` exists only for a package's own binaries, so the first test that needs it
-/// builds it with the cargo that runs the tests (`cargo build -p agent-testkit --features mcp
-/// --bin mcp-test-server`, into the same target directory) and reads the path from cargo's
-/// JSON messages. Set `MCP_TEST_SERVER` to use a binary built beforehand.
+/// builds it with the cargo that runs the tests (`cargo build --locked -p agent-testkit
+/// --features mcp --bin mcp-test-server`, into the same target directory; cargo holds no lock
+/// on it while tests run) and reads the path from cargo's JSON messages. Set `MCP_TEST_SERVER`
+/// to use a binary built beforehand.
 pub(crate) fn server_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
@@ -24,6 +25,7 @@ pub(crate) fn server_binary() -> &'static Path {
         let output = Command::new(cargo)
             .args([
                 "build",
+                "--locked",
                 "--package",
                 "agent-testkit",
                 "--features",

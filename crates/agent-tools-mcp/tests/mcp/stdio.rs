@@ -261,9 +261,9 @@ async fn close_stops_the_child_gracefully() {
         .unwrap();
     let started = Instant::now();
     client.close().await;
-    // The child exits when its stdin closes, well before the 2 s grace period.
+    // The child exits when its stdin closes, within the 2 s grace period (no SIGTERM).
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < Duration::from_secs(2),
         "{:?}",
         started.elapsed()
     );

@@ -25,6 +25,10 @@
 //!   The `converse-standin` binary serves the demo model for examples and manual tests.
 //! - [`ScriptedModel`]: an in-process [`agent_core::Model`] that replies from a script and
 //!   records every request, for unit tests that need no HTTP at all.
+//! - With the `mcp` feature, `McpTestServer` (module `mcp`): an MCP server with tools for
+//!   testing MCP clients (echo, numbers, images, errors, slow calls, crashes, garbage on the
+//!   wire), over stdio (the `mcp-test-server` binary), streamable HTTP on `127.0.0.1`, or
+//!   in-process streams.
 //!
 //! ```
 //! use agent_testkit::{ConverseStandIn, Reply};
@@ -88,10 +92,15 @@
 //! ```
 
 mod echo;
+#[cfg(feature = "mcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mcp")))]
+pub mod mcp;
 mod scripted;
 mod standin;
 
 pub use echo::EchoTool;
+#[cfg(feature = "mcp")]
+pub use mcp::{McpHttpTestServer, McpTestServer, McpTestServerError, McpTestStats};
 pub use scripted::{ScriptedModel, ScriptedReply, text_response, tool_use_response};
 pub use standin::{
     BedrockError, BedrockErrorKind, Chunking, ConverseRequest, ConverseStandIn, Policy,

@@ -8,10 +8,9 @@ use std::time::Duration;
 use agent_core::{
     AgentEvent, AgentLoop, AnswerCheck, BlockDelta, BlockStart, Compacted, ContentBlock,
     ContextCompactor, EventSink, Message, Model, ModelError, ModelErrorKind, ModelEventStream,
-    ModelRequest, ModelResponse, ModelStreamEvent, NoEvents, Reasoning, Role, RunError,
-    RunInput, RunOutcome, RunStatus, StopReason, StructuredAnswer, TokenUsage, Tool,
-    ToolCallStatus, ToolContext, ToolError, ToolErrorKind, ToolOutput, ToolResultStatus, ToolSet,
-    async_trait,
+    ModelRequest, ModelResponse, ModelStreamEvent, NoEvents, Reasoning, Role, RunError, RunInput,
+    RunOutcome, RunStatus, StopReason, StructuredAnswer, TokenUsage, Tool, ToolCallStatus,
+    ToolContext, ToolError, ToolErrorKind, ToolOutput, ToolResultStatus, ToolSet, async_trait,
 };
 use agent_testkit::ScriptedModel;
 use serde_json::{Value, json};
@@ -95,7 +94,12 @@ impl EventSink for Collected {
 
 impl Collected {
     fn kinds(&self) -> Vec<&'static str> {
-        self.0.lock().unwrap().iter().map(AgentEvent::type_name).collect()
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(AgentEvent::type_name)
+            .collect()
     }
 }
 
@@ -120,7 +124,10 @@ async fn answers_without_tools_and_sends_no_tool_specs() {
 #[tokio::test]
 async fn tool_steps_are_recorded_and_the_trace_is_the_fold_of_the_events() {
     let model = ScriptedModel::new()
-        .then_tools(Some("need the weather"), &[("echo", json!({"city": "Oslo"}))])
+        .then_tools(
+            Some("need the weather"),
+            &[("echo", json!({"city": "Oslo"}))],
+        )
         .then_text("It is cold.");
     let events = Collected::default();
     let (tools, _) = echo_tools(Duration::ZERO);
@@ -132,7 +139,10 @@ async fn tool_steps_are_recorded_and_the_trace_is_the_fold_of_the_events() {
     let step = &result.reasoning.steps[0];
     assert_eq!(step.thinking.as_deref(), Some("need the weather"));
     assert_eq!(step.tools[0].inputs, json!({"city": "Oslo"}));
-    assert_eq!(step.tools[0].result, Some(json!({"echo": {"city": "Oslo"}})));
+    assert_eq!(
+        step.tools[0].result,
+        Some(json!({"echo": {"city": "Oslo"}}))
+    );
     assert_eq!(step.tools[0].status, ToolCallStatus::Succeeded);
     assert_eq!(
         events.kinds(),
@@ -272,7 +282,11 @@ async fn at_the_step_limit_pending_tools_are_answered_and_the_final_answer_asked
         .await
         .unwrap();
     assert!(result.step_limit_reached);
-    assert_eq!(calls.load(Ordering::SeqCst), 2, "tools past the limit are not run");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "tools past the limit are not run"
+    );
     assert!(events.kinds().contains(&"step_limit_reached"));
     let requests = model.requests();
     assert_eq!(requests.len(), 4);
@@ -293,7 +307,10 @@ async fn at_the_step_limit_pending_tools_are_answered_and_the_final_answer_asked
     assert!(
         matches!(final_user.content.last(), Some(ContentBlock::Text(t)) if t.contains("Maximum number of tool use iterations (2)"))
     );
-    assert_eq!(result.reasoning.steps[2].tools[0].status, ToolCallStatus::Failed);
+    assert_eq!(
+        result.reasoning.steps[2].tools[0].status,
+        ToolCallStatus::Failed
+    );
     // The reply to the limit held only a tool request: the result says so, and the stored
     // conversation still ends on a complete turn.
     assert_eq!(result.outcome, RunOutcome::EmptyAnswer);
@@ -321,7 +338,11 @@ async fn a_model_error_fails_the_run_with_a_typed_error_and_keeps_the_trace() {
     let failure = failed.reasoning.error.clone().unwrap();
     assert_eq!(failure.kind, "model.access_denied");
     assert!(failure.message.contains("Not allowed"));
-    assert_eq!(failed.reasoning.steps.len(), 1, "the completed step is kept");
+    assert_eq!(
+        failed.reasoning.steps.len(),
+        1,
+        "the completed step is kept"
+    );
     assert_eq!(failed.messages.len(), 3, "query, tool call and its results");
 }
 
@@ -341,7 +362,14 @@ async fn history_with_unanswered_tool_use_or_a_trailing_user_message_stays_valid
     let mut input = RunInput::new("next");
     input.history = vec![Message::user_text("first"), dangling];
     let result = loop_.run(input, &NoEvents).await.unwrap();
-    assert_eq!(result.messages[0].tool_results().next().unwrap().tool_use_id, "old");
+    assert_eq!(
+        result.messages[0]
+            .tool_results()
+            .next()
+            .unwrap()
+            .tool_use_id,
+        "old"
+    );
 
     let mut input = RunInput::new("again");
     input.history = vec![Message::user_text("orphan")];
@@ -372,7 +400,10 @@ impl Model for StreamingModel {
     async fn converse(&self, _request: &ModelRequest) -> Result<ModelResponse, ModelError> {
         Err(ModelError::new(ModelErrorKind::Other, "streaming only"))
     }
-    async fn converse_stream(&self, request: &ModelRequest) -> Result<ModelEventStream, ModelError> {
+    async fn converse_stream(
+        &self,
+        request: &ModelRequest,
+    ) -> Result<ModelEventStream, ModelError> {
         self.requests.lock().unwrap().push(request.clone());
         let reply = self.replies.lock().unwrap().pop().unwrap_or_default();
         Ok(Box::pin(futures::stream::iter(reply)))
@@ -381,11 +412,22 @@ impl Model for StreamingModel {
 
 fn text_reply(text: &str) -> Vec<Result<ModelStreamEvent, ModelError>> {
     vec![
-        Ok(ModelStreamEvent::MessageStart { role: Role::Assistant }),
-        Ok(ModelStreamEvent::BlockDelta { index: 0, delta: BlockDelta::Text(text.into()) }),
+        Ok(ModelStreamEvent::MessageStart {
+            role: Role::Assistant,
+        }),
+        Ok(ModelStreamEvent::BlockDelta {
+            index: 0,
+            delta: BlockDelta::Text(text.into()),
+        }),
         Ok(ModelStreamEvent::BlockStop { index: 0 }),
-        Ok(ModelStreamEvent::MessageStop { stop_reason: StopReason::EndTurn }),
-        Ok(ModelStreamEvent::Metadata { usage: TokenUsage::new(5, 5), latency_ms: None, trace: None }),
+        Ok(ModelStreamEvent::MessageStop {
+            stop_reason: StopReason::EndTurn,
+        }),
+        Ok(ModelStreamEvent::Metadata {
+            usage: TokenUsage::new(5, 5),
+            latency_ms: None,
+            trace: None,
+        }),
     ]
 }
 
@@ -393,9 +435,15 @@ fn tool_call(index: u32, id: &str, input: &str) -> Vec<Result<ModelStreamEvent, 
     vec![
         Ok(ModelStreamEvent::BlockStart {
             index,
-            start: BlockStart::ToolUse { tool_use_id: id.into(), name: "echo".into() },
+            start: BlockStart::ToolUse {
+                tool_use_id: id.into(),
+                name: "echo".into(),
+            },
         }),
-        Ok(ModelStreamEvent::BlockDelta { index, delta: BlockDelta::ToolInput(input.into()) }),
+        Ok(ModelStreamEvent::BlockDelta {
+            index,
+            delta: BlockDelta::ToolInput(input.into()),
+        }),
         Ok(ModelStreamEvent::BlockStop { index }),
     ]
 }
@@ -404,18 +452,27 @@ fn tool_call(index: u32, id: &str, input: &str) -> Vec<Result<ModelStreamEvent, 
 async fn a_malformed_tool_input_is_told_to_the_model_and_never_run() {
     let mut first = tool_call(0, "good", "{\"mode\": \"ok\"}");
     first.extend(tool_call(1, "broken", "{\"mode\": ok"));
-    first.push(Ok(ModelStreamEvent::MessageStop { stop_reason: StopReason::ToolUse }));
+    first.push(Ok(ModelStreamEvent::MessageStop {
+        stop_reason: StopReason::ToolUse,
+    }));
     let model = StreamingModel::new(vec![first, text_reply("fixed")]);
     let (tools, calls) = echo_tools(Duration::ZERO);
     let result = agent(model.clone(), tools, 5)
         .run(RunInput::new("q"), &NoEvents)
         .await
         .unwrap();
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "only the well-formed call ran");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "only the well-formed call ran"
+    );
     let step = &result.reasoning.steps[0];
     assert_eq!(step.tools.len(), 2);
     assert_eq!(step.tools[1].inputs, json!("{\"mode\": ok"));
-    assert_eq!(step.tools[1].error.as_ref().unwrap().kind, ToolErrorKind::InvalidInput);
+    assert_eq!(
+        step.tools[1].error.as_ref().unwrap().kind,
+        ToolErrorKind::InvalidInput
+    );
     let sent = &model.requests.lock().unwrap()[1];
     let result = sent.messages[2].tool_results().nth(1).unwrap();
     assert!(result.is_error());
@@ -423,54 +480,98 @@ async fn a_malformed_tool_input_is_told_to_the_model_and_never_run() {
         panic!("expected a tool result");
     };
     let text = serde_json::to_string(&shown.content).unwrap();
-    assert!(text.contains("not valid JSON") && text.contains("mode"), "{text}");
+    assert!(
+        text.contains("not valid JSON") && text.contains("mode"),
+        "{text}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_reply_cut_mid_stream_is_asked_again_before_any_tool_runs() {
-    let mut cut = vec![Ok(ModelStreamEvent::MessageStart { role: Role::Assistant })];
-    cut.push(Ok(ModelStreamEvent::BlockDelta { index: 0, delta: BlockDelta::Text("Let me ".into()) }));
+    let mut cut = vec![Ok(ModelStreamEvent::MessageStart {
+        role: Role::Assistant,
+    })];
+    cut.push(Ok(ModelStreamEvent::BlockDelta {
+        index: 0,
+        delta: BlockDelta::Text("Let me ".into()),
+    }));
     cut.push(Ok(ModelStreamEvent::BlockStart {
         index: 1,
-        start: BlockStart::ToolUse { tool_use_id: "half".into(), name: "echo".into() },
+        start: BlockStart::ToolUse {
+            tool_use_id: "half".into(),
+            name: "echo".into(),
+        },
     }));
-    cut.push(Ok(ModelStreamEvent::BlockDelta { index: 1, delta: BlockDelta::ToolInput("{\"mo".into()) }));
-    cut.push(Err(ModelError::new(ModelErrorKind::StreamInterrupted, "connection reset")));
+    cut.push(Ok(ModelStreamEvent::BlockDelta {
+        index: 1,
+        delta: BlockDelta::ToolInput("{\"mo".into()),
+    }));
+    cut.push(Err(ModelError::new(
+        ModelErrorKind::StreamInterrupted,
+        "connection reset",
+    )));
     let model = StreamingModel::new(vec![cut, text_reply("whole answer")]);
     let (tools, calls) = echo_tools(Duration::ZERO);
     let events = Collected::default();
-    let result = agent(model, tools, 5).run(RunInput::new("q"), &events).await.unwrap();
+    let result = agent(model, tools, 5)
+        .run(RunInput::new("q"), &events)
+        .await
+        .unwrap();
     assert_eq!(result.response, "whole answer");
-    assert_eq!(calls.load(Ordering::SeqCst), 0, "the half-received call never ran");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "the half-received call never ran"
+    );
     assert!(events.kinds().contains(&"model_retry"));
 
     // Retries are bounded: a stream that keeps breaking fails the run with a typed error.
-    let broken = || vec![Err(ModelError::new(ModelErrorKind::StreamInterrupted, "reset"))];
+    let broken = || {
+        vec![Err(ModelError::new(
+            ModelErrorKind::StreamInterrupted,
+            "reset",
+        ))]
+    };
     let model = StreamingModel::new(vec![broken(), broken(), broken()]);
     let (tools, _) = echo_tools(Duration::ZERO);
     let failed = agent(model.clone(), tools, 5)
         .run(RunInput::new("q"), &NoEvents)
         .await
         .unwrap_err();
-    assert!(matches!(&failed.error, RunError::Model(e) if e.kind() == ModelErrorKind::StreamInterrupted));
+    assert!(
+        matches!(&failed.error, RunError::Model(e) if e.kind() == ModelErrorKind::StreamInterrupted)
+    );
     assert_eq!(model.requests.lock().unwrap().len(), 3);
 }
 
 #[tokio::test]
 async fn a_tool_call_cut_by_max_tokens_is_an_error_not_a_call() {
     let mut reply = tool_call(0, "t", "{\"mode\": \"o");
-    reply.push(Ok(ModelStreamEvent::MessageStop { stop_reason: StopReason::MaxTokens }));
+    reply.push(Ok(ModelStreamEvent::MessageStop {
+        stop_reason: StopReason::MaxTokens,
+    }));
     let model = StreamingModel::new(vec![reply]);
     let (tools, calls) = echo_tools(Duration::ZERO);
-    let failed = agent(model, tools, 5).run(RunInput::new("q"), &NoEvents).await.unwrap_err();
-    assert!(matches!(&failed.error, RunError::Model(e) if e.kind() == ModelErrorKind::IncompleteResponse));
+    let failed = agent(model, tools, 5)
+        .run(RunInput::new("q"), &NoEvents)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&failed.error, RunError::Model(e) if e.kind() == ModelErrorKind::IncompleteResponse)
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test]
 async fn cancelling_a_run_signals_its_tools_and_keeps_what_it_produced() {
     let model = ScriptedModel::new()
-        .then_tools(None, &[("echo", json!({"mode": "wait"})), ("echo_two", json!({"mode": "ok"}))])
+        .then_tools(
+            None,
+            &[
+                ("echo", json!({"mode": "wait"})),
+                ("echo_two", json!({"mode": "ok"})),
+            ],
+        )
         .then_text("never");
     let (tools, calls) = echo_tools(Duration::ZERO);
     let loop_ = agent(Arc::new(model), tools, 5);
@@ -486,8 +587,15 @@ async fn cancelling_a_run_signals_its_tools_and_keeps_what_it_produced() {
     assert!(matches!(failed.error, RunError::Cancelled));
     assert_eq!(failed.reasoning.status, RunStatus::Cancelled);
     let tools = &failed.reasoning.steps[0].tools;
-    assert_eq!(tools[0].error.as_ref().unwrap().kind, ToolErrorKind::Cancelled);
-    assert_eq!(tools[1].status, ToolCallStatus::Succeeded, "a finished tool keeps its result");
+    assert_eq!(
+        tools[0].error.as_ref().unwrap().kind,
+        ToolErrorKind::Cancelled
+    );
+    assert_eq!(
+        tools[1].status,
+        ToolCallStatus::Succeeded,
+        "a finished tool keeps its result"
+    );
     assert_eq!(failed.messages.len(), 1, "only complete steps: the query");
 }
 
@@ -500,10 +608,18 @@ async fn cancelling_while_the_answer_streams_keeps_the_partial_answer() {
         async fn converse(&self, _request: &ModelRequest) -> Result<ModelResponse, ModelError> {
             Err(ModelError::new(ModelErrorKind::Other, "streaming only"))
         }
-        async fn converse_stream(&self, _request: &ModelRequest) -> Result<ModelEventStream, ModelError> {
+        async fn converse_stream(
+            &self,
+            _request: &ModelRequest,
+        ) -> Result<ModelEventStream, ModelError> {
             let first = futures::stream::iter(vec![
-                Ok(ModelStreamEvent::MessageStart { role: Role::Assistant }),
-                Ok(ModelStreamEvent::BlockDelta { index: 0, delta: BlockDelta::Text("The answer is".into()) }),
+                Ok(ModelStreamEvent::MessageStart {
+                    role: Role::Assistant,
+                }),
+                Ok(ModelStreamEvent::BlockDelta {
+                    index: 0,
+                    delta: BlockDelta::Text("The answer is".into()),
+                }),
             ]);
             let gate = self.0.clone();
             let rest = futures::stream::once(async move {
@@ -526,14 +642,19 @@ async fn cancelling_while_the_answer_streams_keeps_the_partial_answer() {
     cancel.cancel();
     let failed = run.await.unwrap().unwrap_err();
     assert!(matches!(failed.error, RunError::Cancelled));
-    assert_eq!(failed.reasoning.final_response.as_deref(), Some("The answer is"));
+    assert_eq!(
+        failed.reasoning.final_response.as_deref(),
+        Some("The answer is")
+    );
 }
 
 fn answer_check() -> AnswerCheck {
-    Arc::new(|input: &Value| match input.get("city").and_then(Value::as_str) {
-        Some(_) => Ok(()),
-        None => Err("field `city`: a string is required".to_owned()),
-    })
+    Arc::new(
+        |input: &Value| match input.get("city").and_then(Value::as_str) {
+            Some(_) => Ok(()),
+            None => Err("field `city`: a string is required".to_owned()),
+        },
+    )
 }
 
 fn structured(max_attempts: u32) -> StructuredAnswer {
@@ -555,7 +676,10 @@ async fn a_structured_answer_that_does_not_fit_is_sent_back_until_it_does() {
     let (tools, _) = echo_tools(Duration::ZERO);
     let mut input = RunInput::new("where?");
     input.structured = Some(structured(3));
-    let result = agent(Arc::new(model.clone()), tools, 5).run(input, &NoEvents).await.unwrap();
+    let result = agent(Arc::new(model.clone()), tools, 5)
+        .run(input, &NoEvents)
+        .await
+        .unwrap();
     assert_eq!(result.structured, Some(json!({"city": "Oslo"})));
     assert_eq!(result.response, "{\"city\":\"Oslo\"}");
     let requests = model.requests();
@@ -563,7 +687,14 @@ async fn a_structured_answer_that_does_not_fit_is_sent_back_until_it_does() {
     assert_eq!(requests[0].tool_choice, Some(agent_core::ToolChoice::Any));
     let sent_back = serde_json::to_string(&requests[1].messages.last().unwrap()).unwrap();
     assert!(sent_back.contains("field `city`"), "{sent_back}");
-    assert!(requests[2].messages.last().unwrap().text().contains("final_answer"));
+    assert!(
+        requests[2]
+            .messages
+            .last()
+            .unwrap()
+            .text()
+            .contains("final_answer")
+    );
     assert_eq!(result.messages.last().unwrap().tool_uses().count(), 0);
 
     let model = ScriptedModel::new()
@@ -572,8 +703,14 @@ async fn a_structured_answer_that_does_not_fit_is_sent_back_until_it_does() {
     let (tools, _) = echo_tools(Duration::ZERO);
     let mut input = RunInput::new("where?");
     input.structured = Some(structured(2));
-    let failed = agent(Arc::new(model), tools, 5).run(input, &NoEvents).await.unwrap_err();
-    assert!(matches!(failed.error, RunError::InvalidStructuredAnswer { attempts: 2, .. }));
+    let failed = agent(Arc::new(model), tools, 5)
+        .run(input, &NoEvents)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        failed.error,
+        RunError::InvalidStructuredAnswer { attempts: 2, .. }
+    ));
 }
 
 /// A compactor that keeps the newest half of the history, counting its calls.
@@ -595,9 +732,16 @@ impl ContextCompactor for Halving {
 async fn a_request_too_long_for_the_model_is_compacted_or_fails_with_its_size() {
     let too_long = || ModelError::new(ModelErrorKind::ContextWindowExceeded, "Input is too long");
     let history: Vec<Message> = (0..6)
-        .flat_map(|n| [Message::user_text(format!("q{n}")), Message::assistant_text(format!("a{n}"))])
+        .flat_map(|n| {
+            [
+                Message::user_text(format!("q{n}")),
+                Message::assistant_text(format!("a{n}")),
+            ]
+        })
         .collect();
-    let model = ScriptedModel::new().then_fail(too_long()).then_text("fits now");
+    let model = ScriptedModel::new()
+        .then_fail(too_long())
+        .then_text("fits now");
     let compactor = Arc::new(Halving::default());
     let mut input = RunInput::new("q");
     input.history = history.clone();
@@ -610,7 +754,12 @@ async fn a_request_too_long_for_the_model_is_compacted_or_fails_with_its_size() 
     assert_eq!(compactor.0.load(Ordering::SeqCst), 1);
     let second = &model.requests()[1];
     assert_eq!(second.messages.len(), 3);
-    assert!(second.system.iter().any(|s| s == "earlier turns were dropped"));
+    assert!(
+        second
+            .system
+            .iter()
+            .any(|s| s == "earlier turns were dropped")
+    );
 
     let model = ScriptedModel::new().then_fail(too_long());
     let mut input = RunInput::new("q");
@@ -620,7 +769,10 @@ async fn a_request_too_long_for_the_model_is_compacted_or_fails_with_its_size() 
         .run(input, &NoEvents)
         .await
         .unwrap_err();
-    let RunError::ContextWindowExceeded { session, messages, .. } = &failed.error else {
+    let RunError::ContextWindowExceeded {
+        session, messages, ..
+    } = &failed.error
+    else {
         panic!("unexpected {:?}", failed.error);
     };
     assert_eq!((session.as_deref(), *messages), (Some("long-one"), 13));
@@ -630,7 +782,10 @@ async fn a_request_too_long_for_the_model_is_compacted_or_fails_with_its_size() 
 #[tokio::test]
 async fn an_interrupted_run_resumes_without_running_recorded_tools_again() {
     let model = ScriptedModel::new()
-        .then_tools(None, &[("echo", json!({"n": 1})), ("echo_two", json!({"n": 2}))])
+        .then_tools(
+            None,
+            &[("echo", json!({"n": 1})), ("echo_two", json!({"n": 2}))],
+        )
         .then_text("first answer");
     let (tools, calls) = echo_tools(Duration::ZERO);
     let events = Collected::default();
@@ -656,7 +811,11 @@ async fn an_interrupted_run_resumes_without_running_recorded_tools_again() {
         .await
         .unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 2);
-    assert_eq!(resumed_calls.load(Ordering::SeqCst), 1, "only the tool without a result ran");
+    assert_eq!(
+        resumed_calls.load(Ordering::SeqCst),
+        1,
+        "only the tool without a result ran"
+    );
     assert_eq!(result.response, "resumed answer");
     assert_eq!(result.reasoning.total_steps, 1);
     assert_eq!(result.messages.len(), 4);

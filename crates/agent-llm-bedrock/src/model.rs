@@ -11,6 +11,7 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::types as sdk;
 use aws_smithy_types::Document;
@@ -510,6 +511,7 @@ pub struct BedrockModelBuilder {
     operation_timeout: Duration,
     retry_config: RetryConfig,
     caching: PromptCaching,
+    credentials: Option<SharedCredentialsProvider>,
     options: ModelOptions,
 }
 
@@ -523,6 +525,7 @@ impl Default for BedrockModelBuilder {
             operation_timeout: DEFAULT_OPERATION_TIMEOUT,
             retry_config: RetryConfig::standard().with_max_attempts(DEFAULT_MAX_ATTEMPTS),
             caching: PromptCaching::Auto,
+            credentials: None,
             options: ModelOptions {
                 streaming: true,
                 ..ModelOptions::default()
@@ -592,6 +595,16 @@ impl BedrockModelBuilder {
         self
     }
 
+    /// The credentials to sign requests with, instead of the AWS environment's (an assumed
+    /// role's provider, or fixed test credentials).
+    pub fn credentials_provider(
+        mut self,
+        provider: impl aws_credential_types::provider::ProvideCredentials + 'static,
+    ) -> Self {
+        self.credentials = Some(SharedCredentialsProvider::new(provider));
+        self
+    }
+
     /// How long one HTTP attempt may take (default [`DEFAULT_ATTEMPT_TIMEOUT`]).
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = timeout;
@@ -651,6 +664,9 @@ impl BedrockModelBuilder {
             ));
         if let Some(url) = &self.endpoint_url {
             loader = loader.endpoint_url(url);
+        }
+        if let Some(credentials) = self.credentials.clone() {
+            loader = loader.credentials_provider(credentials);
         }
         let config = loader.load().await;
         tracing::debug!(

@@ -127,9 +127,9 @@ fn requests_have_cache_points(requests: &[RecordedRequest]) -> bool {
                 .and_then(|items| items.last())
                 .is_some_and(|item| item.get("cachePoint").is_some())
         };
-        let system = body["system"].as_array().is_some_and(|blocks| {
-            blocks.iter().any(|block| block.get("cachePoint").is_some())
-        });
+        let system = body["system"]
+            .as_array()
+            .is_some_and(|blocks| blocks.iter().any(|block| block.get("cachePoint").is_some()));
         let tools = last_block(&body["toolConfig"]["tools"]);
         let history = body["messages"]
             .as_array()
@@ -190,7 +190,6 @@ async fn a_three_step_tool_conversation_runs_through_the_real_client() {
         let output = agent
             .run(input("Weather in Seattle, in Fahrenheit, and the time?", Vec::new()), &NoEvents)
             .await.unwrap();
-        
         let reasoning = &output.reasoning;
 
         assert_eq!(output.response, "It is 68 °F in Seattle at noon.");
@@ -386,7 +385,10 @@ async fn the_step_limit_path_stays_within_converse_rules() {
         let lookup = FnTool::new("lookup", "Looks a key up", |_| Ok(json!({"value": 1})));
         let agent = agent(model_for(&standin).await, vec![Arc::new(lookup)], 2);
         let output = agent
-            .run(input("Look it up until you are sure", Vec::new()), &NoEvents)
+            .run(
+                input("Look it up until you are sure", Vec::new()),
+                &NoEvents,
+            )
             .await
             .unwrap();
         let reasoning = &output.reasoning;
@@ -441,7 +443,7 @@ async fn a_request_without_tools_has_no_tool_config() {
             .run(input("Just chat", Vec::new()), &NoEvents)
             .await
             .unwrap();
-        
+
         assert_eq!(output.response, "You asked: Just chat");
         let requests = standin.requests();
         assert_eq!(requests.len(), 1);
@@ -474,7 +476,10 @@ async fn the_demo_model_drives_a_whole_agent_run() {
             1,
         );
         let output = agent
-            .run(input("What's the weather in Seattle?", Vec::new()), &NoEvents)
+            .run(
+                input("What's the weather in Seattle?", Vec::new()),
+                &NoEvents,
+            )
             .await
             .unwrap();
         let reasoning = &output.reasoning;
@@ -617,10 +622,7 @@ async fn blank_text_from_the_model_is_not_sent_back() {
         .unwrap();
         let lookup = FnTool::new("lookup", "Looks a key up", |_| Ok(json!({"value": 1})));
         let agent = agent(model_for(&standin).await, vec![Arc::new(lookup)], 3);
-        let output = agent
-            .run(input("go", Vec::new()), &NoEvents)
-            .await
-            .unwrap();
+        let output = agent.run(input("go", Vec::new()), &NoEvents).await.unwrap();
         assert_eq!(output.response, "done");
         let requests = standin.requests();
         assert_eq!(requests.len(), 2);

@@ -172,7 +172,10 @@ async fn async_result_tool_round_trip() {
 #[tokio::test]
 async fn optional_arguments_may_be_missing_or_null() {
     let expected = json!({"location": "Oslo", "temperature": 20.0, "units": "metric"});
-    let missing = GetWeather.call_detached(json!({"location": "Oslo"})).await.unwrap();
+    let missing = GetWeather
+        .call_detached(json!({"location": "Oslo"}))
+        .await
+        .unwrap();
     let null = GetWeather
         .call_detached(json!({"location": "Oslo", "units": null}))
         .await
@@ -240,8 +243,14 @@ async fn nested_structs_sequences_and_maps_round_trip() {
 #[tokio::test]
 async fn a_tool_without_arguments_takes_an_empty_object_or_null() {
     assert_eq!(Forget.call_detached(json!({})).await.unwrap(), Value::Null);
-    assert_eq!(Forget.call_detached(Value::Null).await.unwrap(), Value::Null);
-    let error = Forget.call_detached(json!({"everything": true})).await.unwrap_err();
+    assert_eq!(
+        Forget.call_detached(Value::Null).await.unwrap(),
+        Value::Null
+    );
+    let error = Forget
+        .call_detached(json!({"everything": true}))
+        .await
+        .unwrap_err();
     assert_eq!(*error.kind(), ToolErrorKind::InvalidInput);
 }
 
@@ -348,7 +357,10 @@ async fn each_call_gets_a_clone_of_the_state() {
     let calls = Arc::new(AtomicUsize::new(0));
     let tool = CountCall::new(Arc::clone(&calls));
     assert_eq!(tool.call_detached(json!({})).await.unwrap(), json!(1));
-    assert_eq!(tool.clone().call_detached(json!({})).await.unwrap(), json!(2));
+    assert_eq!(
+        tool.clone().call_detached(json!({})).await.unwrap(),
+        json!(2)
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert_eq!(format!("{tool:?}"), "CountCall { .. }");
 
@@ -391,10 +403,10 @@ async fn a_panicking_tool_becomes_an_error_result_in_an_agent_run() {
     .unwrap();
     let agent_loop = AgentLoop::new(Arc::new(model.clone()), tools).with_system_prompt("");
     let output = agent_loop
-            .run(RunInput::new("go"), &NoEvents)
-            .await
-            .unwrap();
-        let reasoning = &output.reasoning;
+        .run(RunInput::new("go"), &NoEvents)
+        .await
+        .unwrap();
+    let reasoning = &output.reasoning;
     assert_eq!(output.response, "One of them broke.");
 
     // The model's second request carries both results: the panic as an error, then the forecast.
@@ -449,10 +461,10 @@ async fn invalid_input_in_an_agent_run_tells_the_model_what_to_fix() {
     let tools = ToolSet::new([Arc::new(Forecast) as Arc<dyn Tool>]).unwrap();
     let agent_loop = AgentLoop::new(Arc::new(model.clone()), tools).with_system_prompt("");
     let output = agent_loop
-            .run(RunInput::new("weather in Lyon?"), &NoEvents)
-            .await
-            .unwrap();
-        let reasoning = &output.reasoning;
+        .run(RunInput::new("weather in Lyon?"), &NoEvents)
+        .await
+        .unwrap();
+    let reasoning = &output.reasoning;
 
     let requests = model.requests();
     let first_result = requests[1]

@@ -27,7 +27,10 @@ mod through_the_facade {
 
     #[tokio::test]
     async fn the_tool_works() {
-        assert_eq!(Double.call_detached(json!({"n": 21})).await.unwrap(), json!(42));
+        assert_eq!(
+            Double.call_detached(json!({"n": 21})).await.unwrap(),
+            json!(42)
+        );
         assert_eq!(double(1), 2);
     }
 }
@@ -61,12 +64,18 @@ mod crate_option {
 
     #[tokio::test]
     async fn agent_core_by_name() {
-        assert_eq!(Triple.call_detached(json!({"n": 3})).await.unwrap(), json!(9));
+        assert_eq!(
+            Triple.call_detached(json!({"n": 3})).await.unwrap(),
+            json!(9)
+        );
     }
 
     #[tokio::test]
     async fn a_path_through_a_reexport() {
-        assert_eq!(Square.call_detached(json!({"n": 4})).await.unwrap(), json!(16));
+        assert_eq!(
+            Square.call_detached(json!({"n": 4})).await.unwrap(),
+            json!(16)
+        );
         assert_eq!(Square.input_schema()["required"], json!(["n"]));
     }
 }

@@ -10,9 +10,9 @@ use agent_testkit::ScriptedModel;
 use futures::StreamExt;
 use minimalagent::session::InMemorySessionStore;
 use minimalagent::{
-    Agent, AgentEvent, ChildSession, ConfigError, ErrorKind, EventSink, ModelError,
-    ModelErrorKind, Prompt, RunOutcome, RunStatus, Tool, ToolContext, ToolError, ToolOutput,
-    TurnState, async_trait,
+    Agent, AgentEvent, ChildSession, ConfigError, ErrorKind, EventSink, ModelError, ModelErrorKind,
+    Prompt, RunOutcome, RunStatus, Tool, ToolContext, ToolError, ToolOutput, TurnState,
+    async_trait,
 };
 use serde_json::{Value, json};
 
@@ -97,15 +97,27 @@ async fn concurrent_runs_share_one_agent() {
     for run in runs {
         run.await.unwrap().unwrap();
     }
-    assert_eq!(started.elapsed(), Duration::from_millis(50), "runs went at once");
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(50),
+        "runs went at once"
+    );
     assert_eq!(model.requests().len(), 16);
 }
 
 #[tokio::test]
 async fn invalid_and_conflicting_settings_are_typed_errors_at_build() {
     let model = ScriptedModel::new();
-    let error = Agent::builder().model(model.clone()).max_steps(0).build().await.unwrap_err();
-    assert!(matches!(error.config_error(), Some(ConfigError::ZeroMaxSteps)));
+    let error = Agent::builder()
+        .model(model.clone())
+        .max_steps(0)
+        .build()
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        error.config_error(),
+        Some(ConfigError::ZeroMaxSteps)
+    ));
     assert_eq!(error.kind(), ErrorKind::Config);
 
     let error = Agent::builder()
@@ -124,16 +136,34 @@ async fn invalid_and_conflicting_settings_are_typed_errors_at_build() {
         .await
         .unwrap_err();
     assert!(
-        matches!(error.config_error(), Some(ConfigError::Conflict { first: "model_id", .. })),
+        matches!(
+            error.config_error(),
+            Some(ConfigError::Conflict {
+                first: "model_id",
+                ..
+            })
+        ),
         "{error}"
     );
 
     for (builder, shortcut) in [
-        (Agent::builder().session_table_name("my-table"), "session_table_name"),
+        (
+            Agent::builder().session_table_name("my-table"),
+            "session_table_name",
+        ),
         (Agent::builder().memory_region("eu-west-1"), "memory_region"),
-        (Agent::builder().session_ttl(Duration::from_secs(60)), "session_ttl"),
-        (Agent::builder().dynamodb_endpoint("http://127.0.0.1:1"), "dynamodb_endpoint"),
-        (Agent::builder().session_store_url("memory://"), "session_store_url"),
+        (
+            Agent::builder().session_ttl(Duration::from_secs(60)),
+            "session_ttl",
+        ),
+        (
+            Agent::builder().dynamodb_endpoint("http://127.0.0.1:1"),
+            "dynamodb_endpoint",
+        ),
+        (
+            Agent::builder().session_store_url("memory://"),
+            "session_store_url",
+        ),
     ] {
         let error = builder
             .model(model.clone())
@@ -153,7 +183,10 @@ async fn invalid_and_conflicting_settings_are_typed_errors_at_build() {
         .build()
         .await
         .unwrap_err();
-    assert!(matches!(error.config_error(), Some(ConfigError::InvalidSessionTtl)));
+    assert!(matches!(
+        error.config_error(),
+        Some(ConfigError::InvalidSessionTtl)
+    ));
 
     let error = Agent::builder()
         .model(model.clone())
@@ -161,7 +194,10 @@ async fn invalid_and_conflicting_settings_are_typed_errors_at_build() {
         .build()
         .await
         .unwrap_err();
-    assert!(matches!(error.config_error(), Some(ConfigError::RealTimeWithoutSessions)));
+    assert!(matches!(
+        error.config_error(),
+        Some(ConfigError::RealTimeWithoutSessions)
+    ));
 
     let error = Agent::builder()
         .model(model.clone())
@@ -169,7 +205,13 @@ async fn invalid_and_conflicting_settings_are_typed_errors_at_build() {
         .build()
         .await
         .unwrap_err();
-    assert!(matches!(error.config_error(), Some(ConfigError::InvalidStoreUrl { .. })), "{error}");
+    assert!(
+        matches!(
+            error.config_error(),
+            Some(ConfigError::InvalidStoreUrl { .. })
+        ),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -183,7 +225,14 @@ async fn a_store_url_turns_sessions_on() {
         .unwrap();
     agent.run_in_session("a", "url-session").await.unwrap();
     agent.run_in_session("b", "url-session").await.unwrap();
-    assert_eq!(agent.get_reasoning_history("url-session").await.unwrap().len(), 2);
+    assert_eq!(
+        agent
+            .get_reasoning_history("url-session")
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -195,8 +244,14 @@ async fn a_model_error_is_a_typed_error_that_keeps_the_trace() {
     let error = quiet(model).await.run("q").await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Model);
     assert!(error.is_model());
-    assert_eq!(error.model_error().map(ModelError::kind), Some(ModelErrorKind::Throttled));
-    assert!(error.is_retryable(), "throttling is, and the turn is not kept");
+    assert_eq!(
+        error.model_error().map(ModelError::kind),
+        Some(ModelErrorKind::Throttled)
+    );
+    assert!(
+        error.is_retryable(),
+        "throttling is, and the turn is not kept"
+    );
     assert_eq!(error.turn(), TurnState::NotKept);
     assert_eq!(error.reasoning().unwrap().status, RunStatus::Failed);
     assert!(error.to_string().contains("Too many requests"));
@@ -255,14 +310,24 @@ async fn dropping_a_stream_cancels_the_run_and_its_tools() {
     let mut latest = None;
     for _ in 0..200 {
         latest = agent.get_reasoning("dropped").await.unwrap();
-        if latest.as_ref().is_some_and(|r| r.status == RunStatus::Cancelled) {
+        if latest
+            .as_ref()
+            .is_some_and(|r| r.status == RunStatus::Cancelled)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let latest = latest.unwrap();
     assert_eq!(latest.status, RunStatus::Cancelled);
-    assert!(agent.conversation("dropped", None).await.unwrap().entries.is_empty());
+    assert!(
+        agent
+            .conversation("dropped", None)
+            .await
+            .unwrap()
+            .entries
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -296,7 +361,10 @@ struct Forecast {
 async fn structured_answers_are_typed_and_kept_in_the_session() {
     let model = ScriptedModel::new()
         .then_tools(None, &[("final_answer", json!({"city": "Oslo"}))])
-        .then_tools(None, &[("final_answer", json!({"city": "Oslo", "days": ["rain"]}))]);
+        .then_tools(
+            None,
+            &[("final_answer", json!({"city": "Oslo", "days": ["rain"]}))],
+        );
     let agent = Agent::builder()
         .model(model.clone())
         .sessions(InMemorySessionStore::new())
@@ -308,18 +376,31 @@ async fn structured_answers_are_typed_and_kept_in_the_session() {
         .run_structured_in_session::<Forecast>("Oslo?", "typed")
         .await
         .unwrap();
-    assert_eq!(forecast.value, Forecast { city: "Oslo".into(), days: vec!["rain".into()] });
+    assert_eq!(
+        forecast.value,
+        Forecast {
+            city: "Oslo".into(),
+            days: vec!["rain".into()]
+        }
+    );
     let schema = &model.requests()[0].tools[0].input_schema;
     assert_eq!(schema["required"], json!(["city", "days"]));
     let page = agent.conversation("typed", None).await.unwrap();
     let messages = page.messages();
-    assert_eq!(messages.last().unwrap().text(), r#"{"city":"Oslo","days":["rain"]}"#);
+    assert_eq!(
+        messages.last().unwrap().text(),
+        r#"{"city":"Oslo","days":["rain"]}"#
+    );
 
     let model = ScriptedModel::new()
         .then_text("not json")
         .then_text("still not")
         .then_text("nope");
-    let error = quiet(model).await.run_structured::<Forecast>("?").await.unwrap_err();
+    let error = quiet(model)
+        .await
+        .run_structured::<Forecast>("?")
+        .await
+        .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidStructuredAnswer);
 }
 
@@ -334,7 +415,10 @@ async fn prompts_carry_images_and_documents_into_the_session() {
         .await
         .unwrap();
     let prompt = Prompt::new("What is this?")
-        .image(minimalagent::ImageBlock::from_bytes(minimalagent::ImageFormat::Png, vec![7; 1024]))
+        .image(minimalagent::ImageBlock::from_bytes(
+            minimalagent::ImageFormat::Png,
+            vec![7; 1024],
+        ))
         .document(minimalagent::DocumentBlock::from_s3(
             minimalagent::DocumentFormat::Pdf,
             "Report",
@@ -345,7 +429,10 @@ async fn prompts_carry_images_and_documents_into_the_session() {
     let stored = agent.conversation("media", None).await.unwrap().messages();
     assert_eq!(stored[0].content, prompt.blocks());
     let reasoning = agent.get_reasoning("media").await.unwrap().unwrap();
-    assert_eq!(reasoning.query, "What is this?", "the trace holds the text, not the bytes");
+    assert_eq!(
+        reasoning.query, "What is this?",
+        "the trace holds the text, not the bytes"
+    );
 }
 
 #[derive(Default)]
@@ -367,7 +454,10 @@ async fn an_agent_is_a_tool_for_another_and_its_run_is_linked() {
         .await
         .unwrap();
     let parent_model = ScriptedModel::new()
-        .then_tools(None, &[("geographer", json!({"query": "capital of France?"}))])
+        .then_tools(
+            None,
+            &[("geographer", json!({"query": "capital of France?"}))],
+        )
         .then_text("It is Paris.");
     let seen = Arc::new(Count::default());
     let parent = Agent::builder()
@@ -388,9 +478,16 @@ async fn an_agent_is_a_tool_for_another_and_its_run_is_linked() {
     let output = result.reasoning.steps[0].tools[0].result.clone().unwrap();
     assert_eq!(output["answer"], "Paris is the capital.");
     assert_eq!(output["session_id"], "parent-geographer");
-    let child_trace = child.get_reasoning("parent-geographer").await.unwrap().unwrap();
+    let child_trace = child
+        .get_reasoning("parent-geographer")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(output["run_id"], json!(child_trace.run_id));
-    assert!(seen.0.load(Ordering::SeqCst) > 5, "observers see the parent's events");
+    assert!(
+        seen.0.load(Ordering::SeqCst) > 5,
+        "observers see the parent's events"
+    );
 }
 
 struct SharedSink(Arc<Count>);

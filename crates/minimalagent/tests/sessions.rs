@@ -11,7 +11,11 @@ use minimalagent::{
     Agent, AgentEvent, ErrorKind, FollowPosition, ModelError, ModelErrorKind, RunStatus, Sessions,
 };
 
-async fn agent(model: &ScriptedModel, store: impl SessionStore + 'static, real_time: bool) -> Agent {
+async fn agent(
+    model: &ScriptedModel,
+    store: impl SessionStore + 'static,
+    real_time: bool,
+) -> Agent {
     Agent::builder()
         .model(model.clone())
         .sessions(store)
@@ -43,7 +47,10 @@ async fn a_session_remembers_earlier_runs_and_keeps_one_trace_per_run() {
     // Memory is checked where it matters: the model saw the first turn.
     let second_request = &model.requests()[1];
     assert_eq!(second_request.messages.len(), 3);
-    assert_eq!(second_request.messages[0].text(), "What is the meaning of life?");
+    assert_eq!(
+        second_request.messages[0].text(),
+        "What is the meaning of life?"
+    );
     assert_eq!(second_request.messages[1].text(), "42.");
 
     let latest = agent.get_reasoning("user-123").await.unwrap().unwrap();
@@ -51,11 +58,17 @@ async fn a_session_remembers_earlier_runs_and_keeps_one_trace_per_run() {
     assert_eq!(latest.status, RunStatus::Completed);
     let history = agent.get_reasoning_history("user-123").await.unwrap();
     let queries: Vec<_> = history.iter().map(|r| r.query.as_str()).collect();
-    assert_eq!(queries, ["What is the meaning of life?", "Can you elaborate on that?"]);
+    assert_eq!(
+        queries,
+        ["What is the meaning of life?", "Can you elaborate on that?"]
+    );
 
     // A monitor needs no model: the same store read through `Sessions`.
     let monitor = Sessions::new(store);
-    assert_eq!(monitor.reasoning_history("user-123").await.unwrap(), history);
+    assert_eq!(
+        monitor.reasoning_history("user-123").await.unwrap(),
+        history
+    );
     let listed = monitor.list(None, 10).await.unwrap();
     assert_eq!(listed.sessions[0].id.as_str(), "user-123");
 
@@ -110,7 +123,10 @@ async fn a_failed_run_leaves_the_conversation_and_records_the_failure() {
     let history = agent.get_reasoning_history("s").await.unwrap();
     assert_eq!(history.len(), 2);
     assert_eq!(history[1].status, RunStatus::Failed);
-    assert_eq!(history[1].error.as_ref().unwrap().kind, "model.service_unavailable");
+    assert_eq!(
+        history[1].error.as_ref().unwrap().kind,
+        "model.service_unavailable"
+    );
 }
 
 #[tokio::test]

@@ -29,7 +29,10 @@ mod tests {
 
     #[tokio::test]
     async fn the_tool_runs_through_the_renamed_crate() {
-        assert_eq!(Add.call_detached(json!({"a": 2, "b": 40})).await.unwrap(), json!(42));
+        assert_eq!(
+            Add.call_detached(json!({"a": 2, "b": 40})).await.unwrap(),
+            json!(42)
+        );
         let error = Add.call_detached(json!({"a": 2})).await.unwrap_err();
         assert_eq!(*error.kind(), ToolErrorKind::InvalidInput);
         assert_eq!(error.message(), "missing field `b`");

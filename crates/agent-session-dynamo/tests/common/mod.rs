@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use agent_core::{Message, Reasoning};
-use agent_session::{RunCommit, SessionId, SessionStore, SessionVersion};
+use agent_session::{Commit, Committed, SessionId, SessionStore, SessionVersion};
 use agent_session_dynamo::DynamoSessionStore;
 use agent_session_dynamo::aws_config::{self, BehaviorVersion, SdkConfig};
 use agent_session_dynamo::aws_sdk_dynamodb::Client;
@@ -109,24 +109,33 @@ pub fn run(user: &str, assistant: &str) -> Vec<Message> {
     vec![Message::user_text(user), Message::assistant_text(assistant)]
 }
 
-/// Commits a run on `base` with a new run id.
+/// Commits a run on `base` with a new run id (and a finished trace).
 pub async fn commit(
     store: &impl SessionStore,
     session: &SessionId,
     base: SessionVersion,
     messages: &[Message],
-) -> SessionVersion {
+) -> Committed {
+    let trace = reasoning(session, &messages[0].text());
     store
-        .commit_run(
-            session,
-            RunCommit {
-                run_id: Uuid::now_v7(),
-                base,
-                messages,
-            },
-        )
+        .commit(session, Commit::new(trace.run_id, base, messages, &trace))
         .await
         .expect("commit")
+}
+
+/// Every message of the session's current life.
+pub async fn messages(store: &impl SessionStore, session: &SessionId) -> Vec<Message> {
+    let head = store.head(session).await.expect("head");
+    if head.version.is_empty() {
+        return Vec::new();
+    }
+    store
+        .entries(session, head.first_seq, head.last_seq())
+        .await
+        .expect("entries")
+        .into_iter()
+        .flat_map(|entry| entry.body.messages().to_vec())
+        .collect()
 }
 
 /// Incompressible text of `len` ASCII characters (a fixed pseudo-random sequence, so a longer
@@ -152,32 +161,44 @@ pub fn reasoning(session: &SessionId, query: &str) -> Reasoning {
     reasoning
 }
 
-/// Every item of a partition, read directly.
+/// Every item of a partition, read directly (the SDK's paginator).
 pub async fn raw_items(
     client: &Client,
     table: &str,
     pk: &str,
 ) -> Vec<std::collections::HashMap<String, AttributeValue>> {
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = client
-            .query()
-            .table_name(table)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", "pk")
-            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("raw query");
-        items.extend(page.items.unwrap_or_default());
-        match page.last_evaluated_key {
-            Some(key) if !key.is_empty() => start = Some(key),
-            _ => return items,
-        }
-    }
+    client
+        .query()
+        .table_name(table)
+        .key_condition_expression("#pk = :pk")
+        .expression_attribute_names("#pk", "pk")
+        .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+        .consistent_read(true)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .expect("raw query")
+}
+
+/// One item, read directly.
+pub async fn raw_item(
+    client: &Client,
+    table: &str,
+    pk: &str,
+    sk: i128,
+) -> Option<std::collections::HashMap<String, AttributeValue>> {
+    client
+        .get_item()
+        .table_name(table)
+        .key("pk", s(pk))
+        .key("sk", n(sk))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("raw get")
+        .item
 }
 
 /// The sort key of a raw item.

@@ -240,3 +240,64 @@ pub fn n(value: impl ToString) -> AttributeValue {
 pub fn now_secs() -> i64 {
     jiff::Timestamp::now().as_second()
 }
+
+/// A clock the test moves by hand (shared by the stores built with it).
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<jiff::Timestamp>);
+
+impl ManualClock {
+    /// A clock at the wall-clock time now.
+    pub fn new() -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self(std::sync::Mutex::new(jiff::Timestamp::now())))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        let mut now = self.0.lock().unwrap();
+        *now = now
+            .checked_add(jiff::SignedDuration::try_from(by).unwrap())
+            .unwrap();
+    }
+}
+
+impl agent_session::Clock for ManualClock {
+    fn now(&self) -> jiff::Timestamp {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// A store on the shared table with this TTL and clock.
+pub async fn store_with_clock(
+    ttl: Duration,
+    clock: std::sync::Arc<ManualClock>,
+) -> DynamoSessionStore {
+    builder(SHARED_TABLE)
+        .await
+        .ttl(ttl)
+        .clock(clock)
+        .build()
+        .await
+        .expect("store on DynamoDB Local")
+}
+
+/// A finished trace with one tool step.
+pub fn reasoning_with_tool(session: &SessionId, query: &str, tool: &str) -> Reasoning {
+    let mut trace = reasoning(session, query);
+    trace.steps.push(agent_core::ReasoningStep {
+        step_number: 1,
+        timestamp: Some(jiff::Timestamp::now()),
+        thinking: Some(format!("I should call {tool}")),
+        tools: vec![agent_core::ToolInvocation {
+            name: tool.to_owned(),
+            tool_use_id: format!("tooluse_{tool}"),
+            inputs: serde_json::json!({"city": "Seattle"}),
+            result: Some(serde_json::json!({"temp_f": 60, "sky": "cloudy"})),
+            status: agent_core::ToolCallStatus::Succeeded,
+            error: None,
+            duration_ms: Some(120),
+        }],
+        usage: Default::default(),
+    });
+    trace.total_steps = 1;
+    trace
+}

@@ -11,7 +11,7 @@ use crate::db::QuerySpec;
 use crate::errors::{error, invalid};
 use crate::head::{self, Expect, Head, HeadItem};
 use crate::layout::{
-    HEAD_SK, Item, MAX_CHUNKS, MAX_EVENT_INDEX, PYTHON_MIN_SK, Reader, attr, event_sk,
+    HEAD_SK, Item, MAX_CHUNKS, MAX_EVENT_INDEX, PYTHON_MIN_SK, Reader, SCHEMA_2, attr, event_sk,
     events_pk, key, messages_pk, n, reasoning_pk, s,
 };
 use crate::store::DynamoSessionStore;
@@ -95,15 +95,18 @@ impl DynamoSessionStore {
         let mut keys: Vec<Item> = Vec::new();
         for (pk, last) in &partitions {
             let spec = QuerySpec {
-                projection: Some(&[]),
+                projection: Some(&[attr::SCHEMA]),
                 ..QuerySpec::new(pk)
             };
             for item in self.db().query(&spec).await? {
-                let Ok(sk) = Reader::new(&item).sk() else {
+                let r = Reader::new(&item);
+                let Ok(sk) = r.sk() else {
                     continue;
                 };
                 let is_head = *pk == mpk && sk == HEAD_SK;
-                if !is_head && (sk >= PYTHON_MIN_SK || owner(sk) <= *last) {
+                // Items of the previous schema (old chunks) belong to the old lives too.
+                let old = r.schema() == Some(SCHEMA_2);
+                if !is_head && (old || sk >= PYTHON_MIN_SK || owner(sk) <= *last) {
                     keys.push(key(pk, sk));
                 }
             }

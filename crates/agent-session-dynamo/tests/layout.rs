@@ -162,8 +162,22 @@ async fn payloads_are_compressed_above_the_threshold_or_when_they_must_be() {
     assert!(matches!(entry["messages"], AttributeValue::B(_)), "over 1 KB is gzip");
     assert_eq!(text_of(&entry, "enc"), "gzip");
 
-    // The default: plain up to the item limit; compressed past it; chunked past that.
-    let store = store().await;
+    // The default: plain up to 64 KiB, compressed past it.
+    let default = store().await;
+    let big = tool_run(5, 100_000);
+    let trace = reasoning(&session, "big");
+    let other = session_id_for("default-threshold");
+    default
+        .commit(&other, Commit::new(trace.run_id, SessionVersion::EMPTY, &big, &trace))
+        .await
+        .unwrap();
+    let entry = raw_item(&raw, SHARED_TABLE, &format!("messages#{}", other.as_str()), 1).await.unwrap();
+    assert!(matches!(entry["messages"], AttributeValue::B(_)), "100 KB is compressed by default");
+    let small_entry = raw_item(&raw, SHARED_TABLE, &pk, 1).await.unwrap();
+    assert!(matches!(small_entry["messages"], AttributeValue::S(_)));
+
+    // Only when needed: plain up to the item limit; compressed past it; chunked past that.
+    let store = builder(SHARED_TABLE).await.compress_above(None).build().await.unwrap();
     let plain = tool_run(3, 300_000);
     let v3 = commit(&store, &session, v2.version, &plain).await;
     let entry = raw_item(&raw, SHARED_TABLE, &pk, 3).await.unwrap();
@@ -345,6 +359,10 @@ async fn a_delete_during_a_run_is_never_undone() {
         .await
         .unwrap_err();
     assert_eq!(error.kind(), SessionErrorKind::Deleted, "{error}");
+}
+
+fn session_id_for(prefix: &str) -> SessionId {
+    session(prefix)
 }
 
 async fn messages_of(store: &impl SessionStore, session: &SessionId) -> Vec<Message> {

@@ -242,3 +242,237 @@ pub(crate) fn decode_event(item: &Item, run: u64) -> Result<EventItem, String> {
         payload: stored_payload(item, attr::EVENT)?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{assemble, inline_json};
+    use crate::layout::{SCHEMA, key};
+    use aws_sdk_dynamodb::primitives::Blob;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use proptest::prelude::*;
+
+    /// Any attribute value, of every type DynamoDB has, small.
+    fn value() -> impl Strategy<Value = AttributeValue> {
+        let leaf = prop_oneof![
+            ".{0,12}".prop_map(AttributeValue::S),
+            "-?[0-9]{1,45}(\\.[0-9]{1,3})?".prop_map(AttributeValue::N),
+            proptest::collection::vec(any::<u8>(), 0..64)
+                .prop_map(|b| AttributeValue::B(Blob::new(b))),
+            any::<bool>().prop_map(AttributeValue::Bool),
+            Just(AttributeValue::Null(true)),
+        ];
+        leaf.prop_recursive(2, 8, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(AttributeValue::L),
+                proptest::collection::hash_map("[a-z]{1,4}", inner, 0..4)
+                    .prop_map(AttributeValue::M),
+            ]
+        })
+    }
+
+    /// An item with the attributes the decoders read, each present or not, of any type.
+    fn item() -> impl Strategy<Value = Item> {
+        let names = [
+            attr::SK,
+            attr::SCHEMA,
+            attr::KIND,
+            attr::MESSAGES,
+            attr::SUMMARY,
+            attr::REASONING,
+            attr::EVENT,
+            attr::RUN_ID,
+            attr::RUN,
+            attr::STATUS,
+            attr::LEASE,
+            attr::HEARTBEAT_AT,
+            attr::COMMITTED_SEQ,
+            attr::ENC,
+            attr::SIZE,
+            attr::CHUNKS,
+            attr::BLOB,
+            attr::EXPIRATION_TIME,
+            attr::WRITTEN_AT,
+            attr::LIFE,
+            attr::FIRST_SEQ,
+            attr::LAST_SEQ,
+            attr::FIRST_RUN,
+            attr::RUNS,
+            attr::EXPIRES_AT_MS,
+            attr::HORIZON,
+            attr::DELETED,
+            "body",
+            "chunk_first",
+            "chunk_count",
+            "blob_bytes",
+        ];
+        proptest::collection::vec(proptest::option::of(value()), names.len()).prop_map(
+            move |values| {
+                let mut item = key("messages#p", 1);
+                for (name, value) in names.iter().zip(values) {
+                    if let Some(value) = value {
+                        item.insert((*name).to_owned(), value);
+                    }
+                }
+                item
+            },
+        )
+    }
+
+    /// A well-formed item of this schema with some attributes replaced by arbitrary values.
+    fn damaged(kind: &'static str, payload: &'static str) -> impl Strategy<Value = Item> {
+        (
+            proptest::collection::hash_map(
+                prop_oneof![
+                    Just(attr::KIND),
+                    Just(payload),
+                    Just(attr::ENC),
+                    Just(attr::SIZE),
+                    Just(attr::CHUNKS),
+                    Just(attr::RUN_ID),
+                    Just(attr::STATUS),
+                    Just(attr::LEASE),
+                    Just(attr::SK),
+                ],
+                value(),
+                0..4,
+            ),
+            1u64..5,
+        )
+            .prop_map(move |(changes, sk)| {
+                let mut item = new_item("messages#p", i128::from(sk), kind);
+                item.insert(attr::SCHEMA.into(), n(SCHEMA));
+                item.insert(payload.into(), s("[]"));
+                item.insert(attr::STATUS.into(), s("running"));
+                for (name, value) in changes {
+                    item.insert(name.to_owned(), value);
+                }
+                item
+            })
+    }
+
+    /// Decodes everything the store would read from an item; must never panic.
+    fn decode_everything(item: &Item) {
+        if let Ok(entry) = decode_entry(item)
+            && let Payload::Current(stored) = entry.payload
+        {
+            let _ = inline_json(stored);
+        }
+        if let Ok(run) = decode_run(item) {
+            let _ = inline_json(run.payload);
+        }
+        let _ = decode_event(item, 1);
+        let _ = crate::head::Head::parse("messages#p", item);
+        if let Ok(crate::codec::Stored::Chunked {
+            gzip,
+            size,
+            chunks,
+            blob,
+        }) = crate::codec::stored_payload(item, attr::MESSAGES)
+        {
+            let _ = assemble(1, gzip, size, chunks, &blob, std::slice::from_ref(item), 0);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn decoders_never_panic_on_arbitrary_items(item in item()) {
+            decode_everything(&item);
+        }
+
+        #[test]
+        fn decoders_never_panic_on_damaged_items(
+            entry in damaged(kind::TURN, attr::MESSAGES),
+            run in damaged(kind::RUN, attr::REASONING),
+            event in damaged(kind::EVENT, attr::EVENT),
+        ) {
+            decode_everything(&entry);
+            decode_everything(&run);
+            decode_everything(&event);
+        }
+
+        #[test]
+        fn entries_round_trip(
+            texts in proptest::collection::vec(".{0,40}", 1..6),
+            threshold in proptest::option::of(0usize..200),
+            seq in 1u64..1000,
+        ) {
+            let messages: Vec<Message> = texts.iter().map(Message::user_text).collect();
+            let run_id = Uuid::now_v7();
+            let (item, chunks) = entry_items(
+                "messages#p",
+                seq,
+                NewEntry::Turn { run_id, run: 7, messages: &messages },
+                1,
+                2_000_000_000,
+                Encoding { compress_above: threshold },
+            ).unwrap();
+            prop_assert!(chunks.is_empty());
+            let entry = decode_entry(&item).unwrap();
+            prop_assert_eq!((entry.seq, entry.run_id, entry.run), (seq, Some(run_id), Some(7)));
+            let Payload::Current(stored) = entry.payload else { panic!("current") };
+            let back: Vec<Message> = serde_json::from_str(&inline_json(stored).unwrap()).unwrap();
+            prop_assert_eq!(back, messages);
+        }
+
+        #[test]
+        fn gunzip_of_arbitrary_bytes_is_an_error_or_exact(
+            data in proptest::collection::vec(any::<u8>(), 0..256),
+            size in 0usize..1024,
+        ) {
+            if let Ok(out) = crate::codec::gunzip(&data, size) {
+                prop_assert_eq!(out.len(), size);
+            }
+        }
+    }
+
+    #[test]
+    fn run_records_and_events_round_trip() {
+        let mut reasoning = Reasoning::start("q", Some("s".into()));
+        reasoning.final_response = Some("a".repeat(500_000));
+        let lease = Uuid::now_v7();
+        let (item, chunks) = run_items(
+            "reasoning#p",
+            NewRun {
+                run: 3,
+                reasoning: &reasoning,
+                lease: Some(lease),
+                heartbeat_at: Some(42),
+                committed_seq: None,
+            },
+            2_000_000_000,
+            Encoding {
+                compress_above: None,
+            },
+        )
+        .unwrap();
+        assert!(chunks.is_empty(), "compressible: one item, gzip");
+        let run = decode_run(&item).unwrap();
+        assert_eq!((run.run, run.lease, run.heartbeat_at), (3, Some(lease), Some(42)));
+        assert_eq!(run.status, "running");
+        let back: Reasoning = serde_json::from_str(&inline_json(run.payload).unwrap()).unwrap();
+        assert_eq!(back, reasoning);
+
+        let event = AgentEvent::TextDelta {
+            step: 1,
+            text: "hi".into(),
+        };
+        let (item, _) = event_items(
+            "events#p",
+            3,
+            9,
+            &event,
+            2_000_000_000,
+            Encoding {
+                compress_above: None,
+            },
+        )
+        .unwrap();
+        let decoded = decode_event(&item, 3).unwrap();
+        assert_eq!(decoded.index, 9);
+        assert!(decode_event(&item, 4).is_err(), "an event of another run");
+        let _ = AttributeValue::Null(true);
+    }
+}

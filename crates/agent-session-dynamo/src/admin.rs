@@ -1,9 +1,7 @@
 //! `delete` (tombstone the head, then remove every item) and `list_sessions` (a Scan of head
 //! items, for administration).
 
-use agent_session::{
-    SessionError, SessionErrorKind, SessionId, SessionInfo, SessionPage,
-};
+use agent_session::{SessionError, SessionErrorKind, SessionId, SessionInfo, SessionPage};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -90,7 +88,10 @@ impl DynamoSessionStore {
         let partitions = [
             (mpk.clone(), i128::from(last_seq)),
             (reasoning_pk(sid), i128::from(runs)),
-            (events_pk(sid), event_sk(runs.min(u64::from(u32::MAX)), MAX_EVENT_INDEX)),
+            (
+                events_pk(sid),
+                event_sk(runs.min(u64::from(u32::MAX)), MAX_EVENT_INDEX),
+            ),
         ];
         let mut keys: Vec<Item> = Vec::new();
         for (pk, last) in &partitions {
@@ -144,7 +145,9 @@ impl DynamoSessionStore {
                 let Ok(HeadItem::Current(head)) = Head::parse(pk, item) else {
                     continue;
                 };
-                if !head.is_live(now) {
+                // Live sessions with a conversation (a session whose only runs failed before
+                // any commit is not listed).
+                if !head.is_live(now) || !head.has_entries() {
                     continue;
                 }
                 sessions.push(SessionInfo::new(id, head.to_session_head(now)));
@@ -166,7 +169,12 @@ fn encode_token(pk: &str) -> String {
 }
 
 fn decode_token(token: &str) -> Result<Item, SessionError> {
-    let bad = || invalid(format!("invalid page token {:?}", token.chars().take(64).collect::<String>()));
+    let bad = || {
+        invalid(format!(
+            "invalid page token {:?}",
+            token.chars().take(64).collect::<String>()
+        ))
+    };
     let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
     let pk = String::from_utf8(bytes).map_err(|_| bad())?;
     let valid = pk
@@ -190,7 +198,12 @@ mod tests {
         let token = encode_token("messages#user-1");
         let key = decode_token(&token).unwrap();
         assert_eq!(key[attr::PK], s("messages#user-1"));
-        for bad in ["", "!!", &encode_token("reasoning#x"), &encode_token("messages#a b")] {
+        for bad in [
+            "",
+            "!!",
+            &encode_token("reasoning#x"),
+            &encode_token("messages#a b"),
+        ] {
             assert_eq!(
                 decode_token(bad).unwrap_err().kind(),
                 SessionErrorKind::InvalidInput

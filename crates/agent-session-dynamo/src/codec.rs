@@ -104,14 +104,7 @@ pub(crate) fn encode_payload(
     let owner = reader.sk()?;
     let expiration = reader.expiration()?.unwrap_or(0);
     let blob = Uuid::now_v7().simple().to_string();
-    let empty = chunk_item(
-        &pk,
-        owner,
-        MAX_CHUNKS - 1,
-        &blob,
-        expiration,
-        Vec::new(),
-    );
+    let empty = chunk_item(&pk, owner, MAX_CHUNKS - 1, &blob, expiration, Vec::new());
     let per_chunk = MAX_ITEM_BYTES.saturating_sub(item_size(&empty) + 16).max(1);
     let parts: Vec<&[u8]> = bytes.chunks(per_chunk).collect();
     if parts.len() as u64 > MAX_CHUNKS {
@@ -199,10 +192,12 @@ pub(crate) fn stored_payload(item: &Item, name: &str) -> Result<Stored, String> 
         (None, Some(aws_sdk_dynamodb::types::AttributeValue::S(text))) => {
             Ok(Stored::Plain(text.clone()))
         }
-        (Some("gzip"), Some(aws_sdk_dynamodb::types::AttributeValue::B(data))) => Ok(Stored::Gzip {
-            data: data.as_ref().to_vec(),
-            size: size(&r)?,
-        }),
+        (Some("gzip"), Some(aws_sdk_dynamodb::types::AttributeValue::B(data))) => {
+            Ok(Stored::Gzip {
+                data: data.as_ref().to_vec(),
+                size: size(&r)?,
+            })
+        }
         (Some(enc), _) if enc != "gzip" => Err(format!("unknown payload encoding {enc:?}")),
         (_, Some(other)) => Err(format!(
             "attribute `{name}` has the wrong type: {}",
@@ -325,7 +320,10 @@ mod tests {
         };
         let json = serde_json::to_string(&vec!["the same words again"; 200]).unwrap();
         let (item, chunks, back) = round_trip(&json, never);
-        assert!(matches!(item["messages"], aws_sdk_dynamodb::types::AttributeValue::S(_)));
+        assert!(matches!(
+            item["messages"],
+            aws_sdk_dynamodb::types::AttributeValue::S(_)
+        ));
         assert!(chunks.is_empty() && back == json);
         let (item, _, back) = round_trip(
             &json,
@@ -333,7 +331,10 @@ mod tests {
                 compress_above: Some(1024),
             },
         );
-        assert!(matches!(item["messages"], aws_sdk_dynamodb::types::AttributeValue::B(_)));
+        assert!(matches!(
+            item["messages"],
+            aws_sdk_dynamodb::types::AttributeValue::B(_)
+        ));
         assert_eq!(back, json);
         let big = "x".repeat(500_000);
         let (item, chunks, back) = round_trip(&big, never);

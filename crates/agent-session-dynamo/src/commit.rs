@@ -6,9 +6,7 @@
 //!
 //! [`SessionStore::commit`]: agent_session::SessionStore::commit
 
-use agent_session::{
-    Commit, Committed, SessionError, SessionErrorKind, SessionId, SessionVersion,
-};
+use agent_session::{Commit, Committed, SessionError, SessionErrorKind, SessionId, SessionVersion};
 
 use crate::db::{Action, PutSpec, QuerySpec, TxFailure, failed_at};
 use crate::errors::{corrupted, error, invalid};
@@ -26,13 +24,22 @@ pub(crate) const PYTHON_LIFE_LIMIT: u64 = 100_000_000_000;
 #[derive(Debug, Clone)]
 pub(crate) enum Decision {
     /// Start a life (none yet, or the previous one ended), then append.
-    NewLife { prev: Option<Head> },
+    NewLife {
+        prev: Option<Head>,
+    },
     /// Append to the head's life.
-    Append { head: Head },
+    Append {
+        head: Head,
+    },
     /// The session moved on since `base`: this run may have committed among entries `from..`.
-    Moved { head: Head, from: u64 },
+    Moved {
+        head: Head,
+        from: u64,
+    },
     /// Take over the Python session whose newest item is at `sk`.
-    Python { sk: i64 },
+    Python {
+        sk: i64,
+    },
     Fail(SessionErrorKind, &'static str),
 }
 
@@ -387,7 +394,9 @@ impl DynamoSessionStore {
             for item in self.db().query(&spec).await? {
                 let r = Reader::new(&item);
                 if r.opt_string(attr::RUN_ID).ok().flatten() == Some(wanted.as_str()) {
-                    let seq = r.u64(attr::SK).map_err(|e| corrupted(&pk, r.sk_text(), e))?;
+                    let seq = r
+                        .u64(attr::SK)
+                        .map_err(|e| corrupted(&pk, r.sk_text(), e))?;
                     let run = r.opt_u64(attr::RUN).ok().flatten().unwrap_or(0);
                     tracing::debug!(seq, "the run had already committed");
                     return Ok(Committed::new(

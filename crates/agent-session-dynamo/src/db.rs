@@ -313,10 +313,7 @@ impl Db {
     }
 
     /// A conditional PutItem; `Err(old item)` when the condition failed.
-    pub(crate) async fn put(
-        &self,
-        spec: PutSpec,
-    ) -> Result<Conditional<()>, SessionError> {
+    pub(crate) async fn put(&self, spec: PutSpec) -> Result<Conditional<()>, SessionError> {
         self.counters
             .add_estimated_writes(write_units(item_size(&spec.item)));
         let result = self
@@ -351,10 +348,7 @@ impl Db {
 
     /// A conditional UpdateItem returning the item as it is after it (`ALL_NEW`); `Err(old
     /// item)` when the condition failed.
-    pub(crate) async fn update(
-        &self,
-        spec: UpdateSpec,
-    ) -> Result<Conditional<Item>, SessionError> {
+    pub(crate) async fn update(&self, spec: UpdateSpec) -> Result<Conditional<Item>, SessionError> {
         self.counters.add_estimated_writes(write_units(spec.size()));
         let result = self
             .client
@@ -495,7 +489,13 @@ impl Db {
                         }
                     }
                 }
-                Err(e) => return Err(TxFailure::Error(write_error("TransactWriteItems", &self.table, e))),
+                Err(e) => {
+                    return Err(TxFailure::Error(write_error(
+                        "TransactWriteItems",
+                        &self.table,
+                        e,
+                    )));
+                }
             };
             if reasons
                 .iter()

@@ -120,7 +120,11 @@ where
 }
 
 /// A [`SessionErrorKind::CorruptedData`] error naming the item.
-pub(crate) fn corrupted(pk: &str, sk: impl std::fmt::Display, what: impl std::fmt::Display) -> SessionError {
+pub(crate) fn corrupted(
+    pk: &str,
+    sk: impl std::fmt::Display,
+    what: impl std::fmt::Display,
+) -> SessionError {
     SessionError::new(
         SessionErrorKind::CorruptedData,
         format!("item pk=`{pk}` sk={sk}: {what}"),

@@ -6,9 +6,7 @@ use jiff::Timestamp;
 
 use crate::db::{Expr, UpdateSpec};
 use crate::errors::corrupted;
-use crate::layout::{
-    HEAD_SK, Item, MAX_SEQ, Reader, SCHEMA, SCHEMA_2, attr, key, kind, n, s,
-};
+use crate::layout::{HEAD_SK, Item, MAX_SEQ, Reader, SCHEMA, SCHEMA_2, attr, key, kind, n, s};
 
 /// A head as stored by this version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,7 +295,10 @@ pub(crate) fn condition(e: &mut Expr, expect: Expect) -> String {
             e.name(attr::LIFE),
             e.num("c_life", life),
             e.name(attr::DELETED),
-            e.value("c_true", aws_sdk_dynamodb::types::AttributeValue::Bool(true)),
+            e.value(
+                "c_true",
+                aws_sdk_dynamodb::types::AttributeValue::Bool(true)
+            ),
             e.name(attr::EXPIRES_AT_MS),
             e.num("c_now", now_ms)
         ),
@@ -313,9 +314,16 @@ pub(crate) fn condition(e: &mut Expr, expect: Expect) -> String {
                 format!(
                     "{} = {}",
                     e.name(attr::DELETED),
-                    e.value("c_false", aws_sdk_dynamodb::types::AttributeValue::Bool(false))
+                    e.value(
+                        "c_false",
+                        aws_sdk_dynamodb::types::AttributeValue::Bool(false)
+                    )
                 ),
-                format!("{} = {}", e.name(attr::HORIZON), e.num("c_horizon", horizon)),
+                format!(
+                    "{} = {}",
+                    e.name(attr::HORIZON),
+                    e.num("c_horizon", horizon)
+                ),
             ];
             if let Some(seq) = last_seq {
                 parts.push(format!(
@@ -325,7 +333,11 @@ pub(crate) fn condition(e: &mut Expr, expect: Expect) -> String {
                 ));
             }
             if let Some(runs) = runs {
-                parts.push(format!("{} = {}", e.name(attr::RUNS), e.num("c_runs", runs)));
+                parts.push(format!(
+                    "{} = {}",
+                    e.name(attr::RUNS),
+                    e.num("c_runs", runs)
+                ));
             }
             if let Some(now) = live_at {
                 parts.push(format!(

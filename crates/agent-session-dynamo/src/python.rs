@@ -112,7 +112,10 @@ impl DynamoSessionStore {
         now: i64,
     ) -> Result<Vec<Entry>, SessionError> {
         let Some(conversation) = self.python_conversation(session, 0, now).await? else {
-            return Err(error(SessionErrorKind::NotFound, "the session does not exist"));
+            return Err(error(
+                SessionErrorKind::NotFound,
+                "the session does not exist",
+            ));
         };
         if from != 1 || to != 1 {
             return Err(error(
@@ -245,7 +248,11 @@ impl DynamoSessionStore {
                         "another run took the session over first",
                     ));
                 }
-                Err(corrupted(&mpk, 1, "an entry is stored where the take-over writes"))
+                Err(corrupted(
+                    &mpk,
+                    1,
+                    "an entry is stored where the take-over writes",
+                ))
             }
         }
     }

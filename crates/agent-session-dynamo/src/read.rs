@@ -18,7 +18,10 @@ use crate::records::{EntryItem, EntryKind, Payload, decode_entry};
 use crate::store::{DynamoSessionStore, timestamp};
 
 impl DynamoSessionStore {
-    pub(crate) async fn head_inner(&self, session: &SessionId) -> Result<SessionHead, SessionError> {
+    pub(crate) async fn head_inner(
+        &self,
+        session: &SessionId,
+    ) -> Result<SessionHead, SessionError> {
         let now = self.now_ms();
         match self.load_head(session).await? {
             Some(head) => {
@@ -66,8 +69,8 @@ impl DynamoSessionStore {
         let mut entries = Vec::new();
         let mut expected = from;
         for item in &items {
-            let entry =
-                decode_entry(item).map_err(|e| corrupted(&pk, crate::layout::Reader::new(item).sk_text(), e))?;
+            let entry = decode_entry(item)
+                .map_err(|e| corrupted(&pk, crate::layout::Reader::new(item).sk_text(), e))?;
             if entry.seq != expected {
                 return Err(corrupted(
                     &pk,

@@ -50,7 +50,10 @@ pub(crate) enum NewEntry<'a> {
     },
     Summary(&'a Summary),
     /// A Python conversation taken over as it was (its JSON text kept byte for byte).
-    Migrated { from: i64, json: &'a str },
+    Migrated {
+        from: i64,
+        json: &'a str,
+    },
 }
 
 fn to_json<T: serde::Serialize + ?Sized>(value: &T, what: &str) -> Result<String, String> {
@@ -181,7 +184,10 @@ pub(crate) fn decode_run(item: &Item) -> Result<RunItem, String> {
     r.check_schema()?;
     let run = r.u64(attr::SK)?;
     if r.string(attr::KIND)? != kind::RUN {
-        return Err(format!("a `{}` item where a run record belongs", r.string(attr::KIND)?));
+        return Err(format!(
+            "a `{}` item where a run record belongs",
+            r.string(attr::KIND)?
+        ));
     }
     let lease = match r.opt_string(attr::LEASE)? {
         Some(text) => Some(Uuid::parse_str(text).map_err(|e| format!("bad `lease`: {e}"))?),
@@ -233,7 +239,10 @@ pub(crate) fn decode_event(item: &Item, run: u64) -> Result<EventItem, String> {
         return Err(format!("sort key {sk} is not an event of run {run}"));
     }
     if r.string(attr::KIND)? != kind::EVENT {
-        return Err(format!("a `{}` item where an event belongs", r.string(attr::KIND)?));
+        return Err(format!(
+            "a `{}` item where an event belongs",
+            r.string(attr::KIND)?
+        ));
     }
     Ok(EventItem {
         sk,
@@ -450,7 +459,10 @@ mod tests {
         .unwrap();
         assert!(chunks.is_empty(), "compressible: one item, gzip");
         let run = decode_run(&item).unwrap();
-        assert_eq!((run.run, run.lease, run.heartbeat_at), (3, Some(lease), Some(42)));
+        assert_eq!(
+            (run.run, run.lease, run.heartbeat_at),
+            (3, Some(lease), Some(42))
+        );
         assert_eq!(run.status, "running");
         let back: Reasoning = serde_json::from_str(&inline_json(run.payload).unwrap()).unwrap();
         assert_eq!(back, reasoning);

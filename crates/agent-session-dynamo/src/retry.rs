@@ -20,7 +20,12 @@ pub(crate) struct Backoff {
 impl Backoff {
     /// `max_attempts` tries in all, waits growing from `base` to `cap`, none past `deadline`
     /// from now.
-    pub(crate) fn new(max_attempts: u32, base: Duration, cap: Duration, deadline: Duration) -> Self {
+    pub(crate) fn new(
+        max_attempts: u32,
+        base: Duration,
+        cap: Duration,
+        deadline: Duration,
+    ) -> Self {
         Self {
             attempt: 0,
             max_attempts,

@@ -12,7 +12,7 @@ use crate::db::{Action, Expr, PutSpec, QuerySpec, TxFailure, UpdateSpec, failed_
 use crate::errors::{corrupted, error, invalid};
 use crate::head::{self, Expect, Head, HeadItem};
 use crate::layout::{
-    MAX_EVENT_INDEX, Item, Reader, attr, event_sk, events_pk, is_expired, key, messages_pk,
+    Item, MAX_EVENT_INDEX, Reader, attr, event_sk, events_pk, is_expired, key, messages_pk,
     reasoning_pk,
 };
 use crate::records::{NewRun, Payload, RunItem, decode_event, decode_run, event_items, run_items};
@@ -64,7 +64,11 @@ impl DynamoSessionStore {
                     },
                     self.expiry(None, now),
                 ),
-                None => (Head::new_life(None, now), Expect::Absent, self.expiry(None, now)),
+                None => (
+                    Head::new_life(None, now),
+                    Expect::Absent,
+                    self.expiry(None, now),
+                ),
             };
             new.runs += 1;
             new.expires_at_ms = new.expires_at_ms.max(expiry.expires_at_ms);
@@ -202,11 +206,7 @@ impl DynamoSessionStore {
         let now = self.now_ms();
         let rpk = reasoning_pk(session.as_str());
         let mut e = Expr::default();
-        let update = format!(
-            "SET {} = {}",
-            e.name(attr::HEARTBEAT_AT),
-            e.num("now", now)
-        );
+        let update = format!("SET {} = {}", e.name(attr::HEARTBEAT_AT), e.num("now", now));
         let condition = format!(
             "{} = {}",
             e.name(attr::LEASE),
@@ -352,9 +352,10 @@ impl DynamoSessionStore {
             return taken_over(run);
         }
         match self.load_head(session).await {
-            Ok(Some(head)) if !head.deleted && run >= head.first_run && run <= head.runs => {
-                error(SessionErrorKind::NotFound, format!("run {run} does not exist"))
-            }
+            Ok(Some(head)) if !head.deleted && run >= head.first_run && run <= head.runs => error(
+                SessionErrorKind::NotFound,
+                format!("run {run} does not exist"),
+            ),
             Ok(Some(head)) if !head.deleted && head.prev_deleted && run < head.first_run => error(
                 SessionErrorKind::Deleted,
                 "the session was deleted while the run ran",
@@ -444,7 +445,8 @@ impl DynamoSessionStore {
         let mut records = Vec::new();
         let mut expected = from;
         for item in &items {
-            let run = decode_run(item).map_err(|e| corrupted(&pk, Reader::new(item).sk_text(), e))?;
+            let run =
+                decode_run(item).map_err(|e| corrupted(&pk, Reader::new(item).sk_text(), e))?;
             if run.run != expected {
                 return Err(corrupted(
                     &pk,
@@ -460,7 +462,10 @@ impl DynamoSessionStore {
             return Err(corrupted(
                 &pk,
                 expected,
-                format!("the run record is missing: the head says runs go on to {}", head.runs),
+                format!(
+                    "the run record is missing: the head says runs go on to {}",
+                    head.runs
+                ),
             ));
         }
         Ok(records)
@@ -490,12 +495,26 @@ impl DynamoSessionStore {
     }
 
     /// A run record with its reasoning decoded.
-    async fn run_record(&self, pk: &str, item: RunItem, now: i64) -> Result<RunRecord, SessionError> {
+    async fn run_record(
+        &self,
+        pk: &str,
+        item: RunItem,
+        now: i64,
+    ) -> Result<RunRecord, SessionError> {
         if is_expired(item.expiration, now) {
-            return Err(corrupted(pk, item.run, "the run record expired before its session"));
+            return Err(corrupted(
+                pk,
+                item.run,
+                "the run record expired before its session",
+            ));
         }
         let json = self
-            .payload_json(pk, i128::from(item.run), Payload::Current(item.payload), now)
+            .payload_json(
+                pk,
+                i128::from(item.run),
+                Payload::Current(item.payload),
+                now,
+            )
             .await?;
         let reasoning: Reasoning = serde_json::from_str(&json)
             .map_err(|e| corrupted(pk, item.run, format!("bad reasoning JSON: {e}")))?;
@@ -533,8 +552,8 @@ impl DynamoSessionStore {
         let mut events = Vec::new();
         let mut expected = after + 1;
         for item in self.db().query(&spec).await? {
-            let event =
-                decode_event(&item, run).map_err(|e| corrupted(&pk, Reader::new(&item).sk_text(), e))?;
+            let event = decode_event(&item, run)
+                .map_err(|e| corrupted(&pk, Reader::new(&item).sk_text(), e))?;
             if is_expired(event.expiration, now) {
                 // Left by an earlier life of the session, waiting for DynamoDB's TTL.
                 continue;
@@ -548,7 +567,9 @@ impl DynamoSessionStore {
                     self.payload_json(&pk, event.sk, Payload::Current(event.payload), now)
                         .await?
                 }
-                stored => crate::codec::inline_json(stored).map_err(|e| corrupted(&pk, event.sk, e))?,
+                stored => {
+                    crate::codec::inline_json(stored).map_err(|e| corrupted(&pk, event.sk, e))?
+                }
             };
             let value: AgentEvent = serde_json::from_str(&json)
                 .map_err(|e| corrupted(&pk, event.sk, format!("bad event JSON: {e}")))?;

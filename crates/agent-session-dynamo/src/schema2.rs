@@ -108,9 +108,7 @@ pub(crate) fn decode_entry(item: &Item, seq: u64) -> Result<EntryItem, String> {
         _ => EntryKind::Unknown,
     };
     let run_id = match r.opt_string(attr::RUN_ID)? {
-        Some(text) => {
-            Some(uuid::Uuid::parse_str(text).map_err(|e| format!("bad `run_id`: {e}"))?)
-        }
+        Some(text) => Some(uuid::Uuid::parse_str(text).map_err(|e| format!("bad `run_id`: {e}"))?),
         None => None,
     };
     Ok(EntryItem {
@@ -171,7 +169,11 @@ impl DynamoSessionStore {
                     let at = r.sk_text();
                     let fail = |e: String| corrupted(pk, &at, e);
                     if r.sk().map_err(fail)? != expected {
-                        return Err(corrupted(pk, expected, format!("chunk of entry {owner} is missing")));
+                        return Err(corrupted(
+                            pk,
+                            expected,
+                            format!("chunk of entry {owner} is missing"),
+                        ));
                     }
                     if r.string(old::BLOB_ID).map_err(fail)? != blob_id
                         || r.int(old::PART).map_err(fail)? != expected - first
@@ -188,7 +190,11 @@ impl DynamoSessionStore {
                     expected += 1;
                 }
                 if expected != last + 1 || bytes.len() as u64 != len {
-                    return Err(corrupted(pk, expected, format!("chunk of entry {owner} is missing")));
+                    return Err(corrupted(
+                        pk,
+                        expected,
+                        format!("chunk of entry {owner} is missing"),
+                    ));
                 }
                 if gzip {
                     old_gunzip(&bytes).map_err(|e| corrupted(pk, owner, e))?
@@ -220,7 +226,9 @@ impl DynamoSessionStore {
                 e.num("two", SCHEMA_2),
                 e.name(old::VERSION)
             );
-            self.db().delete_if(key(&mpk, HEAD_SK), condition, e).await?;
+            self.db()
+                .delete_if(key(&mpk, HEAD_SK), condition, e)
+                .await?;
             return Ok(());
         }
         let incarnation = r.string(old::INCARNATION).map_err(bad)?.to_owned();
@@ -230,7 +238,9 @@ impl DynamoSessionStore {
         let expires_at_ms = r.i64(attr::EXPIRES_AT_MS).map_err(bad)?;
         let record_exp = r.i64(old::RECORD_EXP).map_err(bad)?;
         if first_seq == 0 || version + 1 < first_seq || version > crate::layout::MAX_SEQ {
-            return Err(bad(format!("entries {first_seq}..={version} are out of range")));
+            return Err(bad(format!(
+                "entries {first_seq}..={version} are out of range"
+            )));
         }
         tracing::info!(session = %session, "migrating a session of schema 2");
 
@@ -250,7 +260,8 @@ impl DynamoSessionStore {
         let mut done: Vec<u64> = Vec::new();
         if let Some(h) = old_head {
             let hr = Reader::new(h);
-            let rbad = |e: String| corrupted(&rpk, HEAD_SK, format!("bad head item (schema 2): {e}"));
+            let rbad =
+                |e: String| corrupted(&rpk, HEAD_SK, format!("bad head item (schema 2): {e}"));
             if let (Ok(r_inc), Ok(r_version), Ok(r_first)) = (
                 hr.string(old::INCARNATION),
                 hr.u64(old::VERSION),
@@ -296,7 +307,9 @@ impl DynamoSessionStore {
             }
         }
         // Positions an interrupted migration already wrote keep their records.
-        let total = reasonings.len().max(done.iter().copied().max().unwrap_or(0) as usize);
+        let total = reasonings
+            .len()
+            .max(done.iter().copied().max().unwrap_or(0) as usize);
         reasonings.resize(total, None);
         let runs = total as u64;
         let horizon = record_exp.max(now / 1000 + 2 * self.ttl_s());
@@ -308,7 +321,11 @@ impl DynamoSessionStore {
                 continue;
             }
             let Some(reasoning) = reasoning else {
-                return Err(corrupted(&rpk, run, "a reasoning record of schema 2 is missing"));
+                return Err(corrupted(
+                    &rpk,
+                    run,
+                    "a reasoning record of schema 2 is missing",
+                ));
             };
             let (item, chunks) = run_items(
                 &rpk,
@@ -334,7 +351,12 @@ impl DynamoSessionStore {
             self.db()
                 .get(&mpk, i128::from(first_seq))
                 .await?
-                .and_then(|item| Reader::new(&item).opt_i64(attr::MIGRATED_FROM).ok().flatten())
+                .and_then(|item| {
+                    Reader::new(&item)
+                        .opt_i64(attr::MIGRATED_FROM)
+                        .ok()
+                        .flatten()
+                })
         } else {
             None
         };
@@ -372,7 +394,8 @@ impl DynamoSessionStore {
         if spec.update.contains(" REMOVE ") {
             spec.update.push_str(&format!(", {}", extra.join(", ")));
         } else {
-            spec.update.push_str(&format!(" REMOVE {}", extra.join(", ")));
+            spec.update
+                .push_str(&format!(" REMOVE {}", extra.join(", ")));
         }
         if self.db().update(spec).await?.is_err() {
             // Changed meanwhile (migrated by another process, or written by the old version):

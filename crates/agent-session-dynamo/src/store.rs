@@ -187,7 +187,10 @@ impl DynamoSessionStore {
 
     /// Reads the head (strongly consistent), migrating a head of the previous version first,
     /// and caches it.
-    pub(crate) async fn load_head(&self, session: &SessionId) -> Result<Option<Head>, SessionError> {
+    pub(crate) async fn load_head(
+        &self,
+        session: &SessionId,
+    ) -> Result<Option<Head>, SessionError> {
         let pk = messages_pk(session.as_str());
         for _ in 0..3 {
             let head = match self.db().get(&pk, HEAD_SK).await? {
@@ -210,7 +213,10 @@ impl DynamoSessionStore {
     }
 
     /// The head from the cache, else read.
-    pub(crate) async fn known_head(&self, session: &SessionId) -> Result<Option<Head>, SessionError> {
+    pub(crate) async fn known_head(
+        &self,
+        session: &SessionId,
+    ) -> Result<Option<Head>, SessionError> {
         match self.cached_head(session) {
             Some(head) => Ok(Some(head)),
             None => self.load_head(session).await,

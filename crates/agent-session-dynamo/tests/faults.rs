@@ -206,7 +206,12 @@ async fn throttled_writes_are_retried_and_the_run_lands() {
     let committed = store
         .commit(
             &session(),
-            Commit::new(reasoning.run_id, SessionVersion::EMPTY, &messages, &reasoning),
+            Commit::new(
+                reasoning.run_id,
+                SessionVersion::EMPTY,
+                &messages,
+                &reasoning,
+            ),
         )
         .await
         .unwrap();
@@ -234,16 +239,28 @@ async fn persistent_throttling_is_a_typed_error_and_writes_nothing() {
         let error = store
             .commit(
                 &session,
-                Commit::new(reasoning.run_id, SessionVersion::EMPTY, &messages, &reasoning),
+                Commit::new(
+                    reasoning.run_id,
+                    SessionVersion::EMPTY,
+                    &messages,
+                    &reasoning,
+                ),
             )
             .await
             .unwrap_err();
         assert_eq!(error.kind(), SessionErrorKind::Throttled, "{code}: {error}");
         assert!(error.is_retryable());
-        assert!(!error.maybe_applied(), "a throttled request was not applied");
+        assert!(
+            !error.maybe_applied(),
+            "a throttled request was not applied"
+        );
         assert_eq!(error.session(), Some(session.as_str()));
         assert_eq!(tx.num_calls(), 3, "every attempt the retry policy allows");
-        assert_eq!(put.num_calls(), 0, "nothing was written outside the transaction");
+        assert_eq!(
+            put.num_calls(),
+            0,
+            "nothing was written outside the transaction"
+        );
     }
 }
 
@@ -254,7 +271,11 @@ async fn throttled_reads_are_retried() {
         .sequence()
         .http_status(400, Some(dynamodb_error("ThrottlingException")))
         .times(2)
-        .output(move || GetItemOutput::builder().set_item(Some(head(life, 1, 1))).build())
+        .output(move || {
+            GetItemOutput::builder()
+                .set_item(Some(head(life, 1, 1)))
+                .build()
+        })
         .build();
     let store = mocked_store(&[&get]).await;
     let head = store.head(&session()).await.unwrap();
@@ -273,7 +294,12 @@ async fn cancellations_for_throttling_or_conflicts_are_resent() {
         .build();
     let store = mocked_store(&[&get, &query, &tx]).await;
     let (reasoning, messages) = (trace(), turn());
-    let commit = Commit::new(reasoning.run_id, SessionVersion::EMPTY, &messages, &reasoning);
+    let commit = Commit::new(
+        reasoning.run_id,
+        SessionVersion::EMPTY,
+        &messages,
+        &reasoning,
+    );
     store.commit(&session(), commit).await.unwrap();
     assert_eq!(tx.num_calls(), 3);
 
@@ -372,7 +398,12 @@ async fn an_idempotency_mismatch_is_an_unknown_outcome_not_a_conflict() {
     let error = store
         .commit(
             &session(),
-            Commit::new(reasoning.run_id, SessionVersion::EMPTY, &messages, &reasoning),
+            Commit::new(
+                reasoning.run_id,
+                SessionVersion::EMPTY,
+                &messages,
+                &reasoning,
+            ),
         )
         .await
         .unwrap_err();
@@ -407,7 +438,10 @@ async fn the_client_gets_explicit_retries_and_timeouts() {
     let retry = store.client().config().retry_config().unwrap().clone();
     assert_eq!(retry.max_attempts(), 5, "the default policy");
     assert_eq!(store.ttl(), agent_session::DEFAULT_SESSION_TTL);
-    assert_eq!(store.compress_above(), agent_session_dynamo::DEFAULT_COMPRESS_ABOVE);
+    assert_eq!(
+        store.compress_above(),
+        agent_session_dynamo::DEFAULT_COMPRESS_ABOVE
+    );
 }
 
 #[tokio::test]
@@ -451,6 +485,9 @@ async fn timeouts_fire_within_the_budget() {
     let elapsed = started.elapsed();
     assert_eq!(error.kind(), SessionErrorKind::Unavailable, "{error}");
     assert!(error.is_retryable());
-    assert!(elapsed < Duration::from_secs(3), "gave up after {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "gave up after {elapsed:?}"
+    );
     silent.abort();
 }

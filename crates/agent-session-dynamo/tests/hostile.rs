@@ -3,7 +3,7 @@
 //! past the data, absurd counts. Each is `CorruptedData` naming the session and the item, no
 //! read allocates by a stored count, and other sessions keep working.
 //! Needs `AWS_ENDPOINT_URL_DYNAMODB` (set by `cargo xtask test`).
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests: a panic is a failed assertion.
 
 mod common;
 
@@ -53,9 +53,14 @@ async fn three_turns(store: &DynamoSessionStore, prefix: &str) -> SessionId {
     let session = session(prefix);
     let mut base = SessionVersion::EMPTY;
     for i in 0..3 {
-        base = commit(store, &session, base, &run(&format!("q{i}"), &format!("a{i}")))
-            .await
-            .version;
+        base = commit(
+            store,
+            &session,
+            base,
+            &run(&format!("q{i}"), &format!("a{i}")),
+        )
+        .await
+        .version;
     }
     session
 }
@@ -66,10 +71,18 @@ fn assert_corrupted(error: &SessionError, session: &SessionId, sk: &str) {
     assert!(error.message().contains(&format!("sk={sk}")), "{error}");
 }
 
-async fn read_all(store: &DynamoSessionStore, session: &SessionId) -> Result<Vec<Message>, SessionError> {
+async fn read_all(
+    store: &DynamoSessionStore,
+    session: &SessionId,
+) -> Result<Vec<Message>, SessionError> {
     let head = store.head(session).await?;
-    let entries = store.entries(session, head.first_seq, head.last_seq()).await?;
-    Ok(entries.into_iter().flat_map(|e| e.body.messages().to_vec()).collect())
+    let entries = store
+        .entries(session, head.first_seq, head.last_seq())
+        .await?;
+    Ok(entries
+        .into_iter()
+        .flat_map(|e| e.body.messages().to_vec())
+        .collect())
 }
 
 #[tokio::test]
@@ -77,28 +90,84 @@ async fn damaged_heads_and_entries_are_corrupted_data_naming_the_item() {
     let store = store().await;
     type Change = fn(&mut Item);
     let cases: [(&str, i128, Change, &str); 8] = [
-        ("head-type", 0, |i| { i.insert("last_seq".into(), s("3")); }, "0"),
-        ("head-missing", 0, |i| { i.remove("life"); }, "0"),
-        ("head-range", 0, |i| { i.insert("last_seq".into(), n(5_000_000_000u64)); }, "0"),
-        ("bad-json", 2, |i| { i.insert("messages".into(), s("[{\"role\":")); }, "2"),
-        ("wrong-type", 2, |i| { i.insert("messages".into(), n(7)); }, "2"),
-        ("truncated-gzip", 2, |i| {
-            let full = gzip(br#"[{"role":"user","content":[{"text":"hi"}]}]"#);
-            i.insert("messages".into(), AttributeValue::B(Blob::new(full[..full.len() / 2].to_vec())));
-            i.insert("enc".into(), s("gzip"));
-            i.insert("size".into(), n(44));
-        }, "2"),
-        ("gzip-bomb", 2, |i| {
-            // 64 MB of zeros in about 64 KB, claiming to be 100 bytes.
-            i.insert("messages".into(), AttributeValue::B(Blob::new(gzip(&vec![0u8; 64 << 20]))));
-            i.insert("enc".into(), s("gzip"));
-            i.insert("size".into(), n(100));
-        }, "2"),
-        ("absurd-size", 2, |i| {
-            i.insert("messages".into(), AttributeValue::B(Blob::new(gzip(b"[]"))));
-            i.insert("enc".into(), s("gzip"));
-            i.insert("size".into(), n(1_000_000_000_000u64));
-        }, "2"),
+        (
+            "head-type",
+            0,
+            |i| {
+                i.insert("last_seq".into(), s("3"));
+            },
+            "0",
+        ),
+        (
+            "head-missing",
+            0,
+            |i| {
+                i.remove("life");
+            },
+            "0",
+        ),
+        (
+            "head-range",
+            0,
+            |i| {
+                i.insert("last_seq".into(), n(5_000_000_000u64));
+            },
+            "0",
+        ),
+        (
+            "bad-json",
+            2,
+            |i| {
+                i.insert("messages".into(), s("[{\"role\":"));
+            },
+            "2",
+        ),
+        (
+            "wrong-type",
+            2,
+            |i| {
+                i.insert("messages".into(), n(7));
+            },
+            "2",
+        ),
+        (
+            "truncated-gzip",
+            2,
+            |i| {
+                let full = gzip(br#"[{"role":"user","content":[{"text":"hi"}]}]"#);
+                i.insert(
+                    "messages".into(),
+                    AttributeValue::B(Blob::new(full[..full.len() / 2].to_vec())),
+                );
+                i.insert("enc".into(), s("gzip"));
+                i.insert("size".into(), n(44));
+            },
+            "2",
+        ),
+        (
+            "gzip-bomb",
+            2,
+            |i| {
+                // 64 MB of zeros in about 64 KB, claiming to be 100 bytes.
+                i.insert(
+                    "messages".into(),
+                    AttributeValue::B(Blob::new(gzip(&vec![0u8; 64 << 20]))),
+                );
+                i.insert("enc".into(), s("gzip"));
+                i.insert("size".into(), n(100));
+            },
+            "2",
+        ),
+        (
+            "absurd-size",
+            2,
+            |i| {
+                i.insert("messages".into(), AttributeValue::B(Blob::new(gzip(b"[]"))));
+                i.insert("enc".into(), s("gzip"));
+                i.insert("size".into(), n(1_000_000_000_000u64));
+            },
+            "2",
+        ),
     ];
     for (label, sk, change, at) in cases {
         let session = three_turns(&store, label).await;
@@ -139,11 +208,19 @@ async fn gaps_and_heads_pointing_past_the_data_are_never_silent() {
 
 #[tokio::test]
 async fn chunk_sets_with_a_part_missing_or_extra_are_corrupted_data() {
-    let store = builder(SHARED_TABLE).await.compress_above(None).build().await.unwrap();
+    let store = builder(SHARED_TABLE)
+        .await
+        .compress_above(None)
+        .build()
+        .await
+        .unwrap();
     let raw = raw_client().await;
     for case in ["missing", "extra", "absurd-count"] {
         let session = session(&format!("chunks-{case}"));
-        let big = vec![Message::user_text("dump"), Message::assistant_text(noise(1_200_000))];
+        let big = vec![
+            Message::user_text("dump"),
+            Message::assistant_text(noise(1_200_000)),
+        ];
         commit(&store, &session, SessionVersion::EMPTY, &big).await;
         let pk = format!("messages#{session}");
         let chunks: Vec<Item> = raw_items(&raw, SHARED_TABLE, &pk)
@@ -203,10 +280,16 @@ async fn damaged_records_and_events_are_corrupted_data() {
     let events: Vec<StoredEvent> = (1..=3)
         .map(|index| StoredEvent {
             index,
-            event: AgentEvent::TextDelta { step: 1, text: format!("t{index}") },
+            event: AgentEvent::TextDelta {
+                step: 1,
+                text: format!("t{index}"),
+            },
         })
         .collect();
-    store.append_events(&session, &lease, &events).await.unwrap();
+    store
+        .append_events(&session, &lease, &events)
+        .await
+        .unwrap();
     let sk = (1i128 << 20) + 2;
     corrupt(&format!("events#{session}"), sk, |event| {
         event.insert("event".into(), s("]"));

@@ -2,7 +2,12 @@
 //! threshold or when needed, chunks, the cost of a run, and the lifecycle (delete and expiry
 //! during a run, heartbeats keeping a long run alive, records outliving their head).
 //! Needs `AWS_ENDPOINT_URL_DYNAMODB` (set by `cargo xtask test`).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // Tests: a panic is a failed assertion; figures are printed.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)] // Tests: a panic is a failed assertion; figures are printed.
 
 mod common;
 
@@ -41,10 +46,45 @@ fn event(index: u32, text: &str) -> StoredEvent {
 /// compresses about as well as real tool output, 3 to 4 times).
 fn prose(len: usize) -> String {
     const WORDS: &[&str] = &[
-        "the", "forecast", "for", "Seattle", "shows", "rain", "after", "noon", "with", "winds",
-        "from", "south", "west", "at", "12", "mph", "humidity", "is", "81%", "and", "pressure",
-        "falling", "slowly", "tomorrow", "clouds", "clear", "by", "evening", "temperature",
-        "14°C", "feels", "like", "11°C", "visibility", "10", "km", "UV", "index", "low",
+        "the",
+        "forecast",
+        "for",
+        "Seattle",
+        "shows",
+        "rain",
+        "after",
+        "noon",
+        "with",
+        "winds",
+        "from",
+        "south",
+        "west",
+        "at",
+        "12",
+        "mph",
+        "humidity",
+        "is",
+        "81%",
+        "and",
+        "pressure",
+        "falling",
+        "slowly",
+        "tomorrow",
+        "clouds",
+        "clear",
+        "by",
+        "evening",
+        "temperature",
+        "14°C",
+        "feels",
+        "like",
+        "11°C",
+        "visibility",
+        "10",
+        "km",
+        "UV",
+        "index",
+        "low",
     ];
     let mut state: u64 = 0x2545_F491_4F6C_DD1D;
     let mut text = String::with_capacity(len + 16);
@@ -53,7 +93,7 @@ fn prose(len: usize) -> String {
         state ^= state >> 7;
         state ^= state << 17;
         text.push_str(WORDS[(state % WORDS.len() as u64) as usize]);
-        text.push(if state % 11 == 0 { '.' } else { ' ' });
+        text.push(if state.is_multiple_of(11) { '.' } else { ' ' });
     }
     text.truncate(len);
     text
@@ -69,7 +109,9 @@ fn tool_run(n: usize, result_bytes: usize) -> Vec<Message> {
         Message {
             role: Role::Assistant,
             content: vec![
-                ContentBlock::Text("<thinking>I need the forecast for that city.</thinking>".into()),
+                ContentBlock::Text(
+                    "<thinking>I need the forecast for that city.</thinking>".into(),
+                ),
                 ContentBlock::ToolUse(ToolUse {
                     tool_use_id: format!("tooluse_{n:08}"),
                     name: "get_weather".into(),
@@ -111,20 +153,39 @@ async fn items_hold_readable_json_under_the_seed_names() {
         .await
         .unwrap();
 
-    let head = raw_item(&raw, SHARED_TABLE, &format!("messages#{sid}"), 0).await.unwrap();
+    let head = raw_item(&raw, SHARED_TABLE, &format!("messages#{sid}"), 0)
+        .await
+        .unwrap();
     assert_eq!(text_of(&head, "kind"), "head");
-    for name in ["life", "last_seq", "first_seq", "first_run", "runs", "expires_at_ms", "expiration_time", "record_horizon", "updated_at"] {
+    for name in [
+        "life",
+        "last_seq",
+        "first_seq",
+        "first_run",
+        "runs",
+        "expires_at_ms",
+        "expiration_time",
+        "record_horizon",
+        "updated_at",
+    ] {
         assert!(matches!(head[name], AttributeValue::N(_)), "{name}");
     }
     assert_eq!(head["last_seq"], n(committed.seq));
-    let entry = raw_item(&raw, SHARED_TABLE, &format!("messages#{sid}"), 1).await.unwrap();
+    let entry = raw_item(&raw, SHARED_TABLE, &format!("messages#{sid}"), 1)
+        .await
+        .unwrap();
     assert_eq!(text_of(&entry, "kind"), "turn");
     let stored: Vec<Message> = serde_json::from_str(text_of(&entry, "messages")).unwrap();
     assert_eq!(stored, messages);
-    assert!(!entry.contains_key("enc"), "plain JSON has no encoding attribute");
+    assert!(
+        !entry.contains_key("enc"),
+        "plain JSON has no encoding attribute"
+    );
     assert_eq!(text_of(&entry, "run_id"), trace.run_id.to_string());
 
-    let record = raw_item(&raw, SHARED_TABLE, &format!("reasoning#{sid}"), 1).await.unwrap();
+    let record = raw_item(&raw, SHARED_TABLE, &format!("reasoning#{sid}"), 1)
+        .await
+        .unwrap();
     let value: Value = serde_json::from_str(text_of(&record, "reasoning")).unwrap();
     assert_eq!(value["query"], "weather?");
     assert_eq!(value["steps"][0]["tools"][0]["name"], "get_weather");
@@ -133,7 +194,9 @@ async fn items_hold_readable_json_under_the_seed_names() {
     assert_eq!(record["committed_seq"], n(1));
     assert!(!record.contains_key("lease"));
 
-    let first = raw_item(&raw, SHARED_TABLE, &format!("events#{sid}"), (1 << 20) + 1).await.unwrap();
+    let first = raw_item(&raw, SHARED_TABLE, &format!("events#{sid}"), (1 << 20) + 1)
+        .await
+        .unwrap();
     let value: Value = serde_json::from_str(text_of(&first, "event")).unwrap();
     assert_eq!(value["text"], "thinking");
 
@@ -149,7 +212,12 @@ async fn items_hold_readable_json_under_the_seed_names() {
 #[tokio::test]
 async fn payloads_are_compressed_above_the_threshold_or_when_they_must_be() {
     let raw = raw_client().await;
-    let thrifty = builder(SHARED_TABLE).await.compress_above(Some(1024)).build().await.unwrap();
+    let thrifty = builder(SHARED_TABLE)
+        .await
+        .compress_above(Some(1024))
+        .build()
+        .await
+        .unwrap();
     let session = session("compress");
     let pk = format!("messages#{}", session.as_str());
     let small = run("hi", "hello");
@@ -157,9 +225,15 @@ async fn payloads_are_compressed_above_the_threshold_or_when_they_must_be() {
     let large = tool_run(2, 8000);
     let v2 = commit(&thrifty, &session, v1.version, &large).await;
     let entry = raw_item(&raw, SHARED_TABLE, &pk, 1).await.unwrap();
-    assert!(matches!(entry["messages"], AttributeValue::S(_)), "small stays plain");
+    assert!(
+        matches!(entry["messages"], AttributeValue::S(_)),
+        "small stays plain"
+    );
     let entry = raw_item(&raw, SHARED_TABLE, &pk, 2).await.unwrap();
-    assert!(matches!(entry["messages"], AttributeValue::B(_)), "over 1 KB is gzip");
+    assert!(
+        matches!(entry["messages"], AttributeValue::B(_)),
+        "over 1 KB is gzip"
+    );
     assert_eq!(text_of(&entry, "enc"), "gzip");
 
     // The default: plain up to 64 KiB, compressed past it.
@@ -168,16 +242,34 @@ async fn payloads_are_compressed_above_the_threshold_or_when_they_must_be() {
     let trace = reasoning(&session, "big");
     let other = session_id_for("default-threshold");
     default
-        .commit(&other, Commit::new(trace.run_id, SessionVersion::EMPTY, &big, &trace))
+        .commit(
+            &other,
+            Commit::new(trace.run_id, SessionVersion::EMPTY, &big, &trace),
+        )
         .await
         .unwrap();
-    let entry = raw_item(&raw, SHARED_TABLE, &format!("messages#{}", other.as_str()), 1).await.unwrap();
-    assert!(matches!(entry["messages"], AttributeValue::B(_)), "100 KB is compressed by default");
+    let entry = raw_item(
+        &raw,
+        SHARED_TABLE,
+        &format!("messages#{}", other.as_str()),
+        1,
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(entry["messages"], AttributeValue::B(_)),
+        "100 KB is compressed by default"
+    );
     let small_entry = raw_item(&raw, SHARED_TABLE, &pk, 1).await.unwrap();
     assert!(matches!(small_entry["messages"], AttributeValue::S(_)));
 
     // Only when needed: plain up to the item limit; compressed past it; chunked past that.
-    let store = builder(SHARED_TABLE).await.compress_above(None).build().await.unwrap();
+    let store = builder(SHARED_TABLE)
+        .await
+        .compress_above(None)
+        .build()
+        .await
+        .unwrap();
     let plain = tool_run(3, 300_000);
     let v3 = commit(&store, &session, v2.version, &plain).await;
     let entry = raw_item(&raw, SHARED_TABLE, &pk, 3).await.unwrap();
@@ -185,22 +277,38 @@ async fn payloads_are_compressed_above_the_threshold_or_when_they_must_be() {
     let squeezed = tool_run(4, 900_000);
     let v4 = commit(&store, &session, v3.version, &squeezed).await;
     let entry = raw_item(&raw, SHARED_TABLE, &pk, 4).await.unwrap();
-    assert!(matches!(entry["messages"], AttributeValue::B(_)), "900 KB must be compressed");
-    let noise_run = vec![Message::user_text("dump"), Message::assistant_text(noise(1_500_000))];
+    assert!(
+        matches!(entry["messages"], AttributeValue::B(_)),
+        "900 KB must be compressed"
+    );
+    let noise_run = vec![
+        Message::user_text("dump"),
+        Message::assistant_text(noise(1_500_000)),
+    ];
     let v5 = commit(&store, &session, v4.version, &noise_run).await;
     let items = raw_items(&raw, SHARED_TABLE, &pk).await;
     let chunks: Vec<&Item> = items.iter().filter(|i| sk_of(i) < 0).collect();
-    assert!(chunks.len() >= 3, "1.5 MB of noise in chunks: {}", chunks.len());
+    assert!(
+        chunks.len() >= 3,
+        "1.5 MB of noise in chunks: {}",
+        chunks.len()
+    );
     assert!(items.iter().all(|i| item_size(i) <= MAX_ITEM_BYTES));
     assert_eq!(store.head(&session).await.unwrap().version, v5.version);
     let all = messages(&store, &session).await;
     assert_eq!(all, [small, large, plain, squeezed, noise_run].concat());
 
     // More than one transaction can carry: a typed error, and nothing is written.
-    let huge = vec![Message::user_text("too much"), Message::assistant_text(noise(6_000_000))];
+    let huge = vec![
+        Message::user_text("too much"),
+        Message::assistant_text(noise(6_000_000)),
+    ];
     let trace = reasoning(&session, "too much");
     let error = store
-        .commit(&session, Commit::new(trace.run_id, v5.version, &huge, &trace))
+        .commit(
+            &session,
+            Commit::new(trace.run_id, v5.version, &huge, &trace),
+        )
         .await
         .unwrap_err();
     assert_eq!(error.kind(), SessionErrorKind::InvalidInput, "{error}");
@@ -250,7 +358,11 @@ async fn a_steady_state_run_costs_one_read_and_one_write() {
     let lease = store.begin_run(&session, &trace).await.unwrap();
     for i in 0..10 {
         store
-            .append_events(&session, &lease, &[event(2 * i + 1, "a few words"), event(2 * i + 2, "more")])
+            .append_events(
+                &session,
+                &lease,
+                &[event(2 * i + 1, "a few words"), event(2 * i + 2, "more")],
+            )
             .await
             .unwrap();
     }
@@ -286,13 +398,25 @@ async fn compression_thresholds_are_measured() {
         ("64 KB", Some(64 * 1024)),
         ("only when needed", None),
     ];
-    println!("| run | JSON bytes | {} |", thresholds.map(|(name, _)| name).join(" | "));
+    println!(
+        "| run | JSON bytes | {} |",
+        thresholds.map(|(name, _)| name).join(" | ")
+    );
     for (label, result) in runs {
         let mut row = Vec::new();
-        let messages = if result == 0 { run("What's the capital of Norway?", "Oslo.") } else { tool_run(1, result) };
+        let messages = if result == 0 {
+            run("What's the capital of Norway?", "Oslo.")
+        } else {
+            tool_run(1, result)
+        };
         let json = serde_json::to_string(&messages).unwrap().len();
         for (_, threshold) in thresholds {
-            let store = builder(SHARED_TABLE).await.compress_above(threshold).build().await.unwrap();
+            let store = builder(SHARED_TABLE)
+                .await
+                .compress_above(threshold)
+                .build()
+                .await
+                .unwrap();
             let session = session("threshold");
             let first = commit(&store, &session, SessionVersion::EMPTY, &run("a", "b")).await;
             let mut trace = reasoning_with_tool(&session, "q", "get_weather");
@@ -304,15 +428,23 @@ async fn compression_thresholds_are_measured() {
             }
             let before = store.metrics();
             store
-                .commit(&session, Commit::new(trace.run_id, first.version, &messages, &trace))
+                .commit(
+                    &session,
+                    Commit::new(trace.run_id, first.version, &messages, &trace),
+                )
                 .await
                 .unwrap();
             let cost = store.metrics().since(&before);
-            row.push(format!("{:.0} ({})", cost.write_capacity_units, cost.estimated_write_units));
+            row.push(format!(
+                "{:.0} ({})",
+                cost.write_capacity_units, cost.estimated_write_units
+            ));
         }
         println!("| {label} | {json} | {} |", row.join(" | "));
     }
-    println!("(write units reported by DynamoDB Local, and by the on-demand pricing rules in brackets)");
+    println!(
+        "(write units reported by DynamoDB Local, and by the on-demand pricing rules in brackets)"
+    );
 }
 
 // ------------------------------------------------------------------------------ lifecycle
@@ -325,7 +457,10 @@ async fn a_delete_during_a_run_is_never_undone() {
     let v1 = commit(&store, &session, SessionVersion::EMPTY, &run("q1", "a1")).await;
     let trace = reasoning(&session, "slow");
     let lease = store.begin_run(&session, &trace).await.unwrap();
-    store.append_events(&session, &lease, &[event(1, "a")]).await.unwrap();
+    store
+        .append_events(&session, &lease, &[event(1, "a")])
+        .await
+        .unwrap();
     // Another process deletes the session while the run goes on.
     other.delete(&session).await.unwrap();
     let error = store.heartbeat(&session, &lease).await.unwrap_err();
@@ -342,7 +477,10 @@ async fn a_delete_during_a_run_is_never_undone() {
     // A commit without a lease computed from the old conversation: also refused.
     let late = reasoning(&session, "late");
     let error = store
-        .commit(&session, Commit::new(late.run_id, v1.version, &messages, &late))
+        .commit(
+            &session,
+            Commit::new(late.run_id, v1.version, &messages, &late),
+        )
         .await
         .unwrap_err();
     assert_eq!(error.kind(), SessionErrorKind::Deleted, "{error}");
@@ -355,7 +493,10 @@ async fn a_delete_during_a_run_is_never_undone() {
     assert_eq!(store.runs(&session, 0, 10).await.unwrap().len(), 1);
     // And a commit of the old life is still refused, as deleted.
     let error = store
-        .commit(&session, Commit::new(late.run_id, v1.version, &messages, &late))
+        .commit(
+            &session,
+            Commit::new(late.run_id, v1.version, &messages, &late),
+        )
         .await
         .unwrap_err();
     assert_eq!(error.kind(), SessionErrorKind::Deleted, "{error}");
@@ -380,14 +521,21 @@ async fn expiry_during_a_run_keeps_the_commit_while_the_data_is_there() {
     clock.advance(ttl + Duration::from_secs(60));
     assert!(store.head(&session).await.unwrap().version.is_empty());
     let v2 = commit(&store, &session, v1.version, &run("q2", "a2")).await;
-    assert_eq!(v2.version.life(), v1.version.life(), "the same life goes on");
+    assert_eq!(
+        v2.version.life(),
+        v1.version.life(),
+        "the same life goes on"
+    );
     assert_eq!(messages(&store, &session).await.len(), 4);
     // Expired long enough for DynamoDB to have removed the records: Expired.
     clock.advance(ttl * 4);
     let trace = reasoning(&session, "too late");
     let late = run("q3", "a3");
     let error = store
-        .commit(&session, Commit::new(trace.run_id, v2.version, &late, &trace))
+        .commit(
+            &session,
+            Commit::new(trace.run_id, v2.version, &late, &trace),
+        )
         .await
         .unwrap_err();
     assert_eq!(error.kind(), SessionErrorKind::Expired, "{error}");
@@ -396,7 +544,10 @@ async fn expiry_during_a_run_keeps_the_commit_while_the_data_is_there() {
     assert_ne!(fresh.version.life(), v2.version.life());
     assert!(fresh.seq > v2.seq, "numbers continue across lives");
     let error = store
-        .commit(&session, Commit::new(trace.run_id, v2.version, &late, &trace))
+        .commit(
+            &session,
+            Commit::new(trace.run_id, v2.version, &late, &trace),
+        )
         .await
         .unwrap_err();
     assert_eq!(error.kind(), SessionErrorKind::Expired, "{error}");
@@ -448,16 +599,29 @@ async fn records_always_outlive_their_head_as_a_session_goes_on() {
     let mut refreshes = 0;
     for n in 0..40 {
         let before = store.metrics();
-        base = commit(&store, &session, base, &run(&format!("q{n}"), "a")).await.version;
-        if store.metrics().since(&before).operations.contains_key("UpdateItem") {
+        base = commit(&store, &session, base, &run(&format!("q{n}"), "a"))
+            .await
+            .version;
+        if store
+            .metrics()
+            .since(&before)
+            .operations
+            .contains_key("UpdateItem")
+        {
             refreshes += 1;
         }
-        let head = raw_item(&raw, SHARED_TABLE, &format!("messages#{sid}"), 0).await.unwrap();
+        let head = raw_item(&raw, SHARED_TABLE, &format!("messages#{sid}"), 0)
+            .await
+            .unwrap();
         let floor = number(&head, "expires_at_ms") / 1000 + 60;
         for pk in [format!("messages#{sid}"), format!("reasoning#{sid}")] {
             for item in raw_items(&raw, SHARED_TABLE, &pk).await {
                 if sk_of(&item) != 0 {
-                    assert!(number(&item, "expiration_time") >= floor, "{pk} {}", sk_of(&item));
+                    assert!(
+                        number(&item, "expiration_time") >= floor,
+                        "{pk} {}",
+                        sk_of(&item)
+                    );
                 }
             }
         }
@@ -488,6 +652,12 @@ async fn runs_that_begin_at_once_all_get_a_number() {
     assert_eq!(numbers, (1..=8).collect::<Vec<u64>>());
     let runs = store.runs(&session, 0, 100).await.unwrap();
     assert_eq!(runs.len(), 8);
-    assert!(runs.iter().all(|r| r.lease.is_some() && r.heartbeat_at.is_some()));
-    assert!(runs.iter().all(|r| r.reasoning.status == RunStatus::Completed));
+    assert!(
+        runs.iter()
+            .all(|r| r.lease.is_some() && r.heartbeat_at.is_some())
+    );
+    assert!(
+        runs.iter()
+            .all(|r| r.reasoning.status == RunStatus::Completed)
+    );
 }

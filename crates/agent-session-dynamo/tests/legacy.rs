@@ -3,7 +3,7 @@
 //! version of this crate (schema 2), migrated on first access. The fixtures write items
 //! exactly as those versions did.
 //! Needs `AWS_ENDPOINT_URL_DYNAMODB` (set by `cargo xtask test`).
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests: a panic is a failed assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests: a panic is a failed assertion.
 
 mod common;
 
@@ -99,12 +99,22 @@ async fn python_sessions_load_and_are_taken_over() {
     let head = store.head(&session).await.unwrap();
     assert_eq!(head.version, SessionVersion::new(at as u64 + 30, 1));
     assert_eq!((head.first_seq, head.runs), (1, 2));
-    assert_eq!(messages(&store, &session).await, old_messages, "the newest item is the history");
+    assert_eq!(
+        messages(&store, &session).await,
+        old_messages,
+        "the newest item is the history"
+    );
     let runs = store.runs(&session, 0, 10).await.unwrap();
     let traces: Vec<Reasoning> = runs.into_iter().map(|r| r.reasoning).collect();
     assert_eq!(traces, old_traces);
     assert_eq!(
-        store.latest_run(&session).await.unwrap().unwrap().reasoning.query,
+        store
+            .latest_run(&session)
+            .await
+            .unwrap()
+            .unwrap()
+            .reasoning
+            .query,
         "And tomorrow?"
     );
 
@@ -135,12 +145,21 @@ async fn python_sessions_load_and_are_taken_over() {
     }
     let other = reasoning(&session, "other");
     let error = store
-        .commit(&session, Commit::new(other.run_id, head.version, &turn, &other))
+        .commit(
+            &session,
+            Commit::new(other.run_id, head.version, &turn, &other),
+        )
         .await
         .unwrap_err();
     assert!(error.is_conflict(), "{error}");
     // And goes on in this layout.
-    let next = commit(&store, &session, committed.version, &run("Thanks", "Welcome")).await;
+    let next = commit(
+        &store,
+        &session,
+        committed.version,
+        &run("Thanks", "Welcome"),
+    )
+    .await;
     assert_eq!(next.seq, 3);
     assert_eq!(messages(&store, &session).await.len(), 10);
 }
@@ -155,13 +174,19 @@ async fn a_python_session_moved_on_by_a_python_writer_conflicts() {
     python_writes_again(&session, at + 60).await;
     let (turn, trace) = (run("q", "a"), reasoning(&session, "q"));
     let error = store
-        .commit(&session, Commit::new(trace.run_id, head.version, &turn, &trace))
+        .commit(
+            &session,
+            Commit::new(trace.run_id, head.version, &turn, &trace),
+        )
         .await
         .unwrap_err();
     assert!(error.is_conflict(), "{error}");
     // A commit on an empty base conflicts too: the session is not empty.
     let error = store
-        .commit(&session, Commit::new(trace.run_id, SessionVersion::EMPTY, &turn, &trace))
+        .commit(
+            &session,
+            Commit::new(trace.run_id, SessionVersion::EMPTY, &turn, &trace),
+        )
         .await
         .unwrap_err();
     assert!(error.is_conflict(), "{error}");
@@ -177,7 +202,13 @@ async fn expired_python_items_are_hidden() {
     assert!(store.runs(&session, 0, 10).await.unwrap().is_empty());
     assert!(store.latest_run(&session).await.unwrap().is_none());
     // And the session starts afresh in this layout.
-    commit(&store, &session, SessionVersion::EMPTY, &run("new", "start")).await;
+    commit(
+        &store,
+        &session,
+        SessionVersion::EMPTY,
+        &run("new", "start"),
+    )
+    .await;
     assert_eq!(messages(&store, &session).await, run("new", "start"));
 }
 
@@ -190,7 +221,10 @@ async fn a_python_write_after_the_take_over_is_refused_as_incompatible() {
     let head = store.head(&session).await.unwrap();
     let (turn, trace) = (run("q", "a"), reasoning(&session, "q"));
     let committed = store
-        .commit(&session, Commit::new(trace.run_id, head.version, &turn, &trace))
+        .commit(
+            &session,
+            Commit::new(trace.run_id, head.version, &turn, &trace),
+        )
         .await
         .unwrap();
     // A Python agent of the same fleet answers on the session: it reads its own newest item
@@ -204,7 +238,10 @@ async fn a_python_write_after_the_take_over_is_refused_as_incompatible() {
         assert_eq!(error.kind(), SessionErrorKind::Incompatible, "{error}");
         let next = reasoning(&session, "next");
         let error = reader
-            .commit(&session, Commit::new(next.run_id, committed.version, &turn, &next))
+            .commit(
+                &session,
+                Commit::new(next.run_id, committed.version, &turn, &next),
+            )
             .await
             .unwrap_err();
         assert_eq!(error.kind(), SessionErrorKind::Incompatible, "{error}");
@@ -261,7 +298,12 @@ async fn write_schema2_session(session: &SessionId) -> (Vec<Vec<Message>>, Vec<R
         encoder.finish().unwrap()
     };
     let turns: Vec<Vec<Message>> = (0..3)
-        .map(|i| run(&format!("old q{i} {}", "pad ".repeat(300)), &format!("old a{i}")))
+        .map(|i| {
+            run(
+                &format!("old q{i} {}", "pad ".repeat(300)),
+                &format!("old a{i}"),
+            )
+        })
         .collect();
     // Entry 1: plain JSON.
     let mut e1 = entry(&mpk, "inc-m", 1, "run");
@@ -270,7 +312,10 @@ async fn write_schema2_session(session: &SessionId) -> (Vec<Vec<Message>>, Vec<R
     // Entry 2: gzip.
     let mut e2 = entry(&mpk, "inc-m", 2, "run");
     e2.insert("enc".into(), s("gzip"));
-    e2.insert("body".into(), b(gzip(&serde_json::to_vec(&turns[1]).unwrap())));
+    e2.insert(
+        "body".into(),
+        b(gzip(&serde_json::to_vec(&turns[1]).unwrap())),
+    );
     // Entry 3: gzip in two chunks.
     let compressed = gzip(&serde_json::to_vec(&turns[2]).unwrap());
     let half = compressed.len() / 2;
@@ -280,7 +325,10 @@ async fn write_schema2_session(session: &SessionId) -> (Vec<Vec<Message>>, Vec<R
     e3.insert("chunk_count".into(), n(2));
     e3.insert("blob_id".into(), s("blob1"));
     e3.insert("blob_bytes".into(), n(compressed.len()));
-    for (part, bytes) in [&compressed[..half], &compressed[half..]].into_iter().enumerate() {
+    for (part, bytes) in [&compressed[..half], &compressed[half..]]
+        .into_iter()
+        .enumerate()
+    {
         let chunk = Item::from([
             ("pk".into(), s(&mpk)),
             ("sk".into(), n(500_000_000 + part)),
@@ -303,12 +351,17 @@ async fn write_schema2_session(session: &SessionId) -> (Vec<Vec<Message>>, Vec<R
     }
 
     // Reasoning: a migrated bundle of two records, then one run's record (chunked, plain).
-    let traces: Vec<Reasoning> = (0..3).map(|i| reasoning(session, &format!("old q{i}"))).collect();
+    let traces: Vec<Reasoning> = (0..3)
+        .map(|i| reasoning(session, &format!("old q{i}")))
+        .collect();
     let mut r1 = entry(&rpk, "inc-r", 1, "migrated");
     r1.remove("run_id");
     r1.insert("migrated_from".into(), n(1_700_000_000));
     r1.insert("enc".into(), s("json"));
-    r1.insert("body".into(), s(serde_json::to_string(&traces[..2]).unwrap()));
+    r1.insert(
+        "body".into(),
+        s(serde_json::to_string(&traces[..2]).unwrap()),
+    );
     let json = serde_json::to_vec(&traces[2..]).unwrap();
     let mut r2 = entry(&rpk, "inc-r", 2, "run");
     r2.insert("enc".into(), s("json"));
@@ -329,7 +382,10 @@ async fn write_schema2_session(session: &SessionId) -> (Vec<Vec<Message>>, Vec<R
     ]);
     let pointer = Item::from([
         ("pk".into(), s(&rpk)),
-        ("sk".into(), n(-((traces[2].run_id.as_u128() >> 8) as i128) - 1)),
+        (
+            "sk".into(),
+            n(-((traces[2].run_id.as_u128() >> 8) as i128) - 1),
+        ),
         ("schema".into(), n(2)),
         ("kind".into(), s("run_pointer")),
         ("incarnation".into(), s("inc-r")),
@@ -359,7 +415,11 @@ async fn schema_2_sessions_load_migrate_and_continue() {
     let (turns, traces, created) = write_schema2_session(&session).await;
 
     let head = store.head(&session).await.unwrap();
-    assert_eq!(head.version, SessionVersion::new(created as u64, 3), "the life is kept");
+    assert_eq!(
+        head.version,
+        SessionVersion::new(created as u64, 3),
+        "the life is kept"
+    );
     assert_eq!((head.first_seq, head.first_run, head.runs), (1, 1, 3));
     assert_eq!(messages(&store, &session).await, turns.concat());
     let runs = store.runs(&session, 0, 10).await.unwrap();
@@ -377,21 +437,37 @@ async fn schema_2_sessions_load_migrate_and_continue() {
     let sks: Vec<i128> = reasoning_items.iter().map(sk_of).collect();
     assert_eq!(sks, vec![1, 2, 3]);
     assert!(reasoning_items.iter().all(|i| i["schema"] == n(3)));
-    let value: Value = serde_json::from_str(reasoning_items[0]["reasoning"].as_s().unwrap()).unwrap();
+    let value: Value =
+        serde_json::from_str(reasoning_items[0]["reasoning"].as_s().unwrap()).unwrap();
     assert_eq!(value["query"], "old q0");
-    assert!(raw_item(&raw, SHARED_TABLE, &mpk, 4).await.is_none(), "the stray entry is gone");
-    assert!(raw_item(&raw, SHARED_TABLE, &mpk, 500_000_000).await.is_some(), "chunks still named stay");
+    assert!(
+        raw_item(&raw, SHARED_TABLE, &mpk, 4).await.is_none(),
+        "the stray entry is gone"
+    );
+    assert!(
+        raw_item(&raw, SHARED_TABLE, &mpk, 500_000_000)
+            .await
+            .is_some(),
+        "chunks still named stay"
+    );
 
     // It goes on, from this process and another; migrating again changes nothing.
     let next = commit(&store, &session, head.version, &run("new q", "new a")).await;
     assert_eq!((next.seq, next.run), (4, 4));
     let other = common::store().await;
     other.migrate(&session).await.unwrap();
-    assert_eq!(messages(&other, &session).await, [turns.concat(), run("new q", "new a")].concat());
+    assert_eq!(
+        messages(&other, &session).await,
+        [turns.concat(), run("new q", "new a")].concat()
+    );
     assert_eq!(other.runs(&session, 0, 10).await.unwrap().len(), 4);
     // Delete removes the old items too.
     other.delete(&session).await.unwrap();
-    let left: Vec<i128> = raw_items(&raw, SHARED_TABLE, &mpk).await.iter().map(sk_of).collect();
+    let left: Vec<i128> = raw_items(&raw, SHARED_TABLE, &mpk)
+        .await
+        .iter()
+        .map(sk_of)
+        .collect();
     assert_eq!(left, vec![0], "only the tombstone head is left");
     assert!(raw_items(&raw, SHARED_TABLE, &rpk).await.is_empty());
 }
@@ -413,7 +489,10 @@ async fn an_interrupted_schema_2_migration_resumes() {
         ("status".into(), s("completed")),
         ("expiration_time".into(), n(now_secs() + 7200)),
     ]);
-    record.insert("reasoning".into(), s(serde_json::to_string(&traces[2]).unwrap()));
+    record.insert(
+        "reasoning".into(),
+        s(serde_json::to_string(&traces[2]).unwrap()),
+    );
     put_raw(&raw, SHARED_TABLE, record).await;
     assert_eq!(messages(&store, &session).await, turns.concat());
     let read: Vec<Reasoning> = store

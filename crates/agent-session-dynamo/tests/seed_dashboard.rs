@@ -38,7 +38,10 @@ async fn a_boto3_dashboard_reads_the_reasoning_records() {
     let store = store().await;
     let session = session("dashboard");
     let mut base = SessionVersion::EMPTY;
-    for (query, tool) in [("Weather in Seattle?", "get_weather"), ("And the traffic?", "get_traffic")] {
+    for (query, tool) in [
+        ("Weather in Seattle?", "get_weather"),
+        ("And the traffic?", "get_traffic"),
+    ] {
         let messages = run(query, "Here you go.");
         let trace = reasoning_with_tool(&session, query, tool);
         base = store
@@ -50,7 +53,14 @@ async fn a_boto3_dashboard_reads_the_reasoning_records() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/seed_dashboard.py");
     let mut child = Command::new(&python)
         .arg(&script)
-        .args(["--endpoint", &endpoint(), "--table", SHARED_TABLE, "--session", session.as_str()])
+        .args([
+            "--endpoint",
+            &endpoint(),
+            "--table",
+            SHARED_TABLE,
+            "--session",
+            session.as_str(),
+        ])
         .env("AWS_ACCESS_KEY_ID", "minimalagent")
         .env("AWS_SECRET_ACCESS_KEY", "minimalagent")
         .env("AWS_DEFAULT_REGION", "us-west-2")
@@ -71,7 +81,10 @@ async fn a_boto3_dashboard_reads_the_reasoning_records() {
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the script failed:\n{stdout}\n{stderr}");
+    assert!(
+        output.status.success(),
+        "the script failed:\n{stdout}\n{stderr}"
+    );
     println!("{stdout}");
     for expected in [
         "run 2: query: And the traffic?",

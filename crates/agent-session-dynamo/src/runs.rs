@@ -203,6 +203,22 @@ impl DynamoSessionStore {
         if self.is_fenced(session, lease) {
             return Err(taken_over(lease.run));
         }
+        // A run of a life that ended (known from the cached head, so at no cost).
+        if let Some(head) = self.cached_head(session)
+            && lease.run < head.first_run
+        {
+            return Err(if head.prev_deleted {
+                error(
+                    SessionErrorKind::Deleted,
+                    "the session was deleted while the run ran",
+                )
+            } else {
+                error(
+                    SessionErrorKind::Expired,
+                    "the session expired while the run ran and was started again",
+                )
+            });
+        }
         let now = self.now_ms();
         let rpk = reasoning_pk(session.as_str());
         let mut e = Expr::default();

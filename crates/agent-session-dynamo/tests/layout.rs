@@ -628,6 +628,7 @@ async fn records_always_outlive_their_head_as_a_session_goes_on() {
         clock.advance(Duration::from_secs(50));
     }
     // 40 runs over 2,000 s with a 60 s TTL: the horizon moved about log2(2000 / 60) times.
+    println!("40 runs, 50 s apart, TTL 60 s: {refreshes} runs extended the records");
     assert!((3..=8).contains(&refreshes), "{refreshes} refreshes");
     assert_eq!(messages(&store, &session).await.len(), 80);
 }

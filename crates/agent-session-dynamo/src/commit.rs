@@ -240,7 +240,10 @@ impl DynamoSessionStore {
                 new.runs
             }
         };
-        let horizon = expiry.horizon;
+        // A new life keeps at least the horizon of the one before, so that the head always
+        // outlives every record ever written under it (numbers are never reused while one
+        // may remain).
+        let horizon = expiry.horizon.max(prev.map_or(0, |p| p.horizon));
         let mut actions = Vec::new();
         let mut puts = Vec::new();
         if let Some(summary) = commit.summary {

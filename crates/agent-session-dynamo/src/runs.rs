@@ -72,7 +72,8 @@ impl DynamoSessionStore {
             };
             new.runs += 1;
             new.expires_at_ms = new.expires_at_ms.max(expiry.expires_at_ms);
-            new.horizon = expiry.horizon;
+            // A restarted life keeps at least the old horizon (see `commit`).
+            new.horizon = expiry.horizon.max(head.as_ref().map_or(0, |h| h.horizon));
             let lease = RunLease {
                 run: new.runs,
                 lease: new_lease(),
@@ -86,7 +87,7 @@ impl DynamoSessionStore {
                     heartbeat_at: running.then_some(now),
                     committed_seq: None,
                 },
-                expiry.horizon,
+                new.horizon,
                 self.inner.encoding,
             )
             .map_err(invalid)?;

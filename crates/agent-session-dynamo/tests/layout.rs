@@ -540,7 +540,18 @@ async fn expiry_during_a_run_keeps_the_commit_while_the_data_is_there() {
         .unwrap_err();
     assert_eq!(error.kind(), SessionErrorKind::Expired, "{error}");
     // Restarted by another run: a commit of the old life is Expired too, not a conflict.
+    let raw = raw_client().await;
+    let pk = format!("messages#{}", session.as_str());
+    let old_horizon = number(
+        &raw_item(&raw, SHARED_TABLE, &pk, 0).await.unwrap(),
+        "record_horizon",
+    );
     let fresh = commit(&store, &session, SessionVersion::EMPTY, &run("new", "life")).await;
+    let head = raw_item(&raw, SHARED_TABLE, &pk, 0).await.unwrap();
+    assert!(
+        number(&head, "record_horizon") >= old_horizon,
+        "the new life's head outlives the old life's records"
+    );
     assert_ne!(fresh.version.life(), v2.version.life());
     assert!(fresh.seq > v2.seq, "numbers continue across lives");
     let error = store

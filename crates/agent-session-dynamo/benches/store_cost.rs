@@ -2,9 +2,11 @@
 //! and read units (as DynamoDB reports them, with its 1 KB write and 4 KB read rounding) and
 //! wall time, at run 1, 10, 100 and 1000 of one session, with real-time reasoning off and on.
 //!
-//! Each run is a real session run (`agent_session::run_in_session`) of an agent loop over an
-//! in-process model with one tool step, on `DynamoSessionStore` against DynamoDB Local; the
-//! figures come from the store's own request metrics. Baseline, measured in the same run: the
+//! Each run does what the runtime does for a run with one tool step, against
+//! `DynamoSessionStore` on DynamoDB Local: read the head, then commit the run's four messages and
+//! its trace (real time off); or read the head, begin the run, append its events in three
+//! batches, beat once, and commit under the lease (real time on). The figures come from the
+//! store's own request metrics. Baseline, measured in the same run: the
 //! bare SDK calls one run minimally needs — one Query of the session's items and one PutItem of
 //! the run's messages (as plain JSON) — on a table of the same keys.
 //!
@@ -25,11 +27,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use agent_core::{
-    AgentLoop, ContentBlock, InferenceConfig, Message, Model, ModelError, ModelRequest,
-    ModelResponse, NoObserver, Role, StopReason, TokenUsage, Tool, ToolError, ToolSet, ToolUse,
-    async_trait,
+    AgentEvent, ContentBlock, Message, Reasoning, ReasoningStep, Role, RunStatus, ToolCallStatus,
+    ToolInvocation, ToolResult, ToolUse,
 };
-use agent_session::{SessionId, SessionRunOptions, run_in_session};
+use agent_session::{Commit, SessionId, SessionStore, StoredEvent};
 use agent_session_dynamo::DynamoSessionStore;
 use agent_session_dynamo::aws_config::{self, BehaviorVersion, SdkConfig};
 use agent_session_dynamo::aws_sdk_dynamodb::Client;
@@ -42,7 +43,7 @@ use agent_session_dynamo::aws_sdk_dynamodb::types::{
     ReturnConsumedCapacity, ScalarAttributeType,
 };
 use report::{Report, loopback_url, median, millis, quick, run_by_cargo_bench};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The runs of the session at which the figures are reported.
 const CHECKPOINTS: [usize; 4] = [1, 10, 100, 1000];
@@ -104,7 +105,6 @@ async fn measure(endpoint: &str, runs: usize) -> Report {
         .await
         .expect("the store's table is created in DynamoDB Local");
     let baseline = Baseline::new(&config, &baseline_table).await;
-    let agent_loop = agent_loop();
 
     let mut report = Report::new(
         "store_cost",
@@ -119,15 +119,11 @@ async fn measure(endpoint: &str, runs: usize) -> Report {
         };
         let session = SessionId::new(format!("bench-{}", if real_time { "rt" } else { "end" }))
             .expect("a valid session id");
-        let options = SessionRunOptions::default().with_real_time_reasoning(real_time);
         let mut store_costs = Vec::with_capacity(runs);
         for run in 1..=runs {
             let before = store.metrics();
             let started = Instant::now();
-            let output =
-                run_in_session(&agent_loop, &store, &session, QUERY, &options, &NoObserver)
-                    .await
-                    .expect("the session run completes");
+            let messages = session_run(&store, &session, real_time, run).await;
             let wall = started.elapsed();
             let delta = store.metrics().since(&before);
             store_costs.push(RunCost {
@@ -141,7 +137,7 @@ async fn measure(endpoint: &str, runs: usize) -> Report {
             // The baseline keeps the same conversation: same messages, one item per run. It does
             // not depend on how reasoning is written, so it is measured once.
             if !real_time {
-                baseline_costs.push(baseline.run(session.as_str(), run, &output.messages).await);
+                baseline_costs.push(baseline.run(session.as_str(), run, &messages).await);
             }
             if run % 100 == 0 {
                 eprintln!("store_cost: {label}: {run} runs");
@@ -391,29 +387,23 @@ impl Baseline {
         let started = Instant::now();
         let mut read_units = 0.0;
         let mut pages = 0;
-        let mut start_key = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(session.to_owned()))
-                .consistent_read(true)
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                .set_exclusive_start_key(start_key)
-                .send()
-                .await
-                .expect("the baseline Query succeeds");
+        let mut stream = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(session.to_owned()))
+            .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .into_paginator()
+            .send();
+        while let Some(page) = stream.next().await {
+            let page = page.expect("the baseline Query succeeds");
             pages += 1;
             read_units += page
                 .consumed_capacity()
                 .and_then(|c| c.capacity_units())
                 .unwrap_or(0.0);
-            start_key = page.last_evaluated_key().cloned();
-            if start_key.is_none() {
-                break;
-            }
         }
         let body = serde_json::to_string(messages).expect("messages serialise");
         let put = self
@@ -442,95 +432,136 @@ impl Baseline {
     }
 }
 
-/// A loop over an in-process model that asks for the weather tool once, then answers, with
-/// messages of ordinary size (a few hundred bytes each).
-fn agent_loop() -> AgentLoop {
-    let tools = ToolSet::new([Arc::new(WeatherTool) as Arc<dyn Tool>]).expect("a valid tool");
-    AgentLoop::new(
-        Arc::new(WeatherModel),
-        tools,
-        "You are a weather assistant.",
-        5,
-        InferenceConfig::default(),
-    )
-}
-
-struct WeatherModel;
-
-#[async_trait]
-impl Model for WeatherModel {
-    async fn converse(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
-        let answered_tool = request
-            .messages
-            .last()
-            .is_some_and(|message| message.tool_results().next().is_some());
-        let usage = TokenUsage {
-            input_tokens: 400,
-            output_tokens: 120,
-            total_tokens: 520,
-        };
-        if answered_tool {
-            return Ok(ModelResponse {
-                message: Message::assistant_text(
-                    "<thinking>The forecast says light rain in the afternoon, so an umbrella \
-                     is sensible.</thinking>Seattle is 14 °C and cloudy this morning, with light \
-                     rain expected from about 2 pm (70% chance) and winds from the south-west at \
-                     15 km/h. Yes, take an umbrella if you will be out in the afternoon; the \
-                     morning should stay dry. Tomorrow looks brighter, with sunny spells and a \
-                     high of 17 °C.",
-                ),
-                stop_reason: StopReason::EndTurn,
-                usage,
-            });
-        }
-        Ok(ModelResponse {
-            message: Message {
-                role: Role::Assistant,
-                content: vec![
-                    ContentBlock::Text(
-                        "<thinking>I need today's forecast for Seattle to answer.</thinking>"
-                            .to_owned(),
-                    ),
-                    ContentBlock::ToolUse(ToolUse {
-                        tool_use_id: format!("tooluse_{}", request.messages.len()),
-                        name: "get_weather".to_owned(),
-                        input: json!({"location": "Seattle", "days": 2}),
-                    }),
-                ],
+/// One run of a session as the runtime does it, with one tool step; returns its messages.
+async fn session_run(
+    store: &DynamoSessionStore,
+    session: &SessionId,
+    real_time: bool,
+    run: usize,
+) -> Vec<Message> {
+    let head = store.head(session).await.expect("the head is read");
+    let messages = messages(run);
+    let mut reasoning = Reasoning::start(QUERY, Some(session.to_string()));
+    let lease = if real_time {
+        let lease = store
+            .begin_run(session, &reasoning)
+            .await
+            .expect("the run begins");
+        let events: Vec<AgentEvent> = vec![
+            AgentEvent::TextDelta {
+                step: 1,
+                text: "<thinking>I need today's forecast".into(),
             },
-            stop_reason: StopReason::ToolUse,
-            usage,
-        })
-    }
+            AgentEvent::TextDelta {
+                step: 1,
+                text: " for Seattle to answer.</thinking>".into(),
+            },
+            AgentEvent::ToolCallStarted {
+                step: 1,
+                tool_use_id: format!("tooluse_{run}"),
+                name: "get_weather".into(),
+            },
+            AgentEvent::TextDelta {
+                step: 2,
+                text: "Seattle is 14 °C and cloudy".into(),
+            },
+            AgentEvent::TextDelta {
+                step: 2,
+                text: ", with light rain expected.".into(),
+            },
+            AgentEvent::TextDelta {
+                step: 2,
+                text: " Take an umbrella.".into(),
+            },
+        ];
+        let stored: Vec<StoredEvent> = events
+            .into_iter()
+            .zip(1u32..)
+            .map(|(event, index)| StoredEvent { index, event })
+            .collect();
+        for batch in stored.chunks(2) {
+            store
+                .append_events(session, &lease, batch)
+                .await
+                .expect("events are appended");
+        }
+        store
+            .heartbeat(session, &lease)
+            .await
+            .expect("the run beats");
+        Some(lease)
+    } else {
+        None
+    };
+    reasoning.status = RunStatus::Completed;
+    reasoning.total_steps = 1;
+    reasoning.final_response = Some(messages[3].text());
+    reasoning.steps.push(ReasoningStep {
+        step_number: 1,
+        timestamp: Some(jiff::Timestamp::now()),
+        thinking: Some("I need today's forecast for Seattle to answer.".into()),
+        tools: vec![ToolInvocation {
+            name: "get_weather".into(),
+            tool_use_id: format!("tooluse_{run}"),
+            inputs: json!({"location": "Seattle", "days": 2}),
+            result: Some(weather()),
+            status: ToolCallStatus::Succeeded,
+            error: None,
+            duration_ms: Some(120),
+        }],
+        usage: Default::default(),
+    });
+    store
+        .commit(
+            session,
+            Commit::new(reasoning.run_id, head.version, &messages, &reasoning).with_lease(lease),
+        )
+        .await
+        .expect("the run commits");
+    messages
 }
 
-struct WeatherTool;
+/// The forecast the tool returns.
+fn weather() -> serde_json::Value {
+    json!({
+        "location": "Seattle, WA",
+        "today": {"condition": "cloudy, light rain from 14:00", "temperature_c": 14,
+                  "high_c": 16, "low_c": 9, "rain_chance": 0.7, "wind_kmh": 15,
+                  "wind_direction": "SW"},
+        "tomorrow": {"condition": "sunny spells", "temperature_c": 15, "high_c": 17,
+                     "low_c": 10, "rain_chance": 0.2, "wind_kmh": 10,
+                     "wind_direction": "W"},
+        "source": "benchmark"
+    })
+}
 
-#[async_trait]
-impl Tool for WeatherTool {
-    fn name(&self) -> &str {
-        "get_weather"
-    }
-    fn description(&self) -> &str {
-        "Gets the weather forecast for a location."
-    }
-    fn input_schema(&self) -> Value {
-        json!({
-            "type": "object",
-            "properties": {"location": {"type": "string"}, "days": {"type": "integer"}},
-            "required": ["location"]
-        })
-    }
-    async fn call(&self, _input: Value) -> Result<Value, ToolError> {
-        Ok(json!({
-            "location": "Seattle, WA",
-            "today": {"condition": "cloudy, light rain from 14:00", "temperature_c": 14,
-                      "high_c": 16, "low_c": 9, "rain_chance": 0.7, "wind_kmh": 15,
-                      "wind_direction": "SW"},
-            "tomorrow": {"condition": "sunny spells", "temperature_c": 15, "high_c": 17,
-                         "low_c": 10, "rain_chance": 0.2, "wind_kmh": 10,
-                         "wind_direction": "W"},
-            "source": "benchmark"
-        }))
-    }
+/// A run's messages: the query, a tool call, its result, the answer.
+fn messages(run: usize) -> Vec<Message> {
+    vec![
+        Message::user_text(QUERY),
+        Message {
+            role: Role::Assistant,
+            content: vec![
+                ContentBlock::Text(
+                    "<thinking>I need today's forecast for Seattle to answer.</thinking>".into(),
+                ),
+                ContentBlock::ToolUse(ToolUse {
+                    tool_use_id: format!("tooluse_{run}"),
+                    name: "get_weather".into(),
+                    input: json!({"location": "Seattle", "days": 2}),
+                }),
+            ],
+        },
+        Message::user(vec![ContentBlock::ToolResult(ToolResult::success(
+            format!("tooluse_{run}"),
+            weather(),
+        ))]),
+        Message::assistant_text(
+            "<thinking>The forecast says light rain in the afternoon, so an umbrella is \
+             sensible.</thinking>Seattle is 14 °C and cloudy this morning, with light rain \
+             expected from about 2 pm (70% chance) and winds from the south-west at 15 km/h. \
+             Yes, take an umbrella if you will be out in the afternoon; the morning should stay \
+             dry. Tomorrow looks brighter, with sunny spells and a high of 17 °C.",
+        ),
+    ]
 }

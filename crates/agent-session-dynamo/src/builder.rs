@@ -3,9 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_session::{SessionError, SessionErrorKind};
+use agent_core::DEFAULT_AWS_REGION;
+use agent_session::{Clock, DEFAULT_SESSION_TTL, SessionError, SessionErrorKind, SystemClock};
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::config::Region;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
@@ -17,6 +19,7 @@ use aws_sdk_dynamodb::types::{
     TableDescription, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
 };
 
+use crate::codec::Encoding;
 use crate::db::Db;
 use crate::errors::sdk_error;
 use crate::layout::attr;
@@ -25,10 +28,14 @@ use crate::store::DynamoSessionStore;
 
 /// The table used when none is named: the Python MinimalAgent's default.
 pub const DEFAULT_TABLE_NAME: &str = "minimalagent-session-table";
-/// How long a session lives after its last write, unless set: one hour.
-pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
-/// The region used when neither the builder nor the AWS environment names one.
-pub const DEFAULT_REGION: &str = "us-west-2";
+
+/// The compression threshold used unless [`DynamoSessionStoreBuilder::compress_above`] sets
+/// one: payloads (the JSON of a run's messages, of a reasoning record, of an event) up to
+/// 64 KiB are stored as plain JSON strings, readable in the console and by other tools; larger
+/// ones are gzip-compressed. Measured on DynamoDB Local (`docs/design/session-layout.md`):
+/// chat turns and runs with tool results of a few KB cost the same either way and stay
+/// readable, while a run with a 150 KB tool result costs 134 write units instead of 594.
+pub const DEFAULT_COMPRESS_ABOVE: Option<usize> = Some(64 * 1024);
 
 /// How long [`DynamoSessionStoreBuilder::build`] waits for a table it created to become active.
 const TABLE_ACTIVE_WAIT: Duration = Duration::from_secs(120);
@@ -84,10 +91,12 @@ enum Source {
 
 /// Builds a [`DynamoSessionStore`]; see [`DynamoSessionStore::builder`].
 ///
-/// Every setting has a default: table [`DEFAULT_TABLE_NAME`], TTL [`DEFAULT_TTL`], the region
-/// of the AWS environment else [`DEFAULT_REGION`], the endpoint of the standard AWS settings
-/// (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL`, profile), the table created when missing.
-#[derive(Debug, Clone)]
+/// Every setting has a default: table [`DEFAULT_TABLE_NAME`], time to live
+/// [`agent_session::DEFAULT_SESSION_TTL`], the region of the AWS environment else
+/// [`agent_core::DEFAULT_AWS_REGION`], the endpoint of the standard AWS settings
+/// (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL`, profile), the table created when missing,
+/// payloads over 64 KiB compressed ([`DEFAULT_COMPRESS_ABOVE`]), the system clock.
+#[derive(Clone)]
 #[must_use]
 pub struct DynamoSessionStoreBuilder {
     table_name: String,
@@ -98,6 +107,22 @@ pub struct DynamoSessionStoreBuilder {
     source: Source,
     retry_config: Option<RetryConfig>,
     timeout_config: Option<TimeoutConfig>,
+    compress_above: Option<usize>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for DynamoSessionStoreBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamoSessionStoreBuilder")
+            .field("table_name", &self.table_name)
+            .field("region", &self.region)
+            .field("ttl", &self.ttl)
+            .field("create_table_if_missing", &self.create_table_if_missing)
+            .field("endpoint_url", &self.endpoint_url)
+            .field("compress_above", &self.compress_above)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for DynamoSessionStoreBuilder {
@@ -105,12 +130,14 @@ impl Default for DynamoSessionStoreBuilder {
         Self {
             table_name: DEFAULT_TABLE_NAME.to_owned(),
             region: None,
-            ttl: DEFAULT_TTL,
+            ttl: DEFAULT_SESSION_TTL,
             create_table_if_missing: true,
             endpoint_url: None,
             source: Source::Environment,
             retry_config: None,
             timeout_config: None,
+            compress_above: DEFAULT_COMPRESS_ABOVE,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -129,7 +156,7 @@ impl DynamoSessionStoreBuilder {
         self
     }
 
-    /// How long a session lives after its last write (must be more than zero).
+    /// How long a session lives after its last write (at least one second).
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
         self
@@ -168,6 +195,24 @@ impl DynamoSessionStoreBuilder {
         self
     }
 
+    /// Compresses payloads (messages, reasoning records, events) of more than `bytes` bytes of
+    /// JSON with gzip (default [`DEFAULT_COMPRESS_ABOVE`]: 64 KiB); `None`: only payloads
+    /// that would not fit in a 400 KB item otherwise. Smaller thresholds save write units on
+    /// runs with large tool results; larger ones keep more items readable as plain JSON in
+    /// the console and to other tools (a dashboard reading `reasoning` must gunzip the
+    /// compressed ones: they have `enc = "gzip"` and a binary payload).
+    pub fn compress_above(mut self, bytes: Option<usize>) -> Self {
+        self.compress_above = bytes;
+        self
+    }
+
+    /// Where the store takes the time from (default: the system clock). Expiry and
+    /// heartbeats use it; DynamoDB's own TTL deletion follows the real clock regardless.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// The retry policy; default [`default_retry_config`].
     pub fn retry_config(mut self, config: RetryConfig) -> Self {
         self.retry_config = Some(config);
@@ -193,25 +238,20 @@ impl DynamoSessionStoreBuilder {
     #[tracing::instrument(level = "debug", skip_all, fields(table = %self.table_name))]
     pub async fn build(self) -> Result<DynamoSessionStore, SessionError> {
         validate_table_name(&self.table_name)?;
-        if self.ttl.is_zero() {
-            return Err(SessionError::new(
-                SessionErrorKind::InvalidInput,
-                "the session TTL must be more than zero",
-            ));
-        }
+        agent_session::check_ttl(self.ttl)?;
         let counters = Arc::new(Counters::default());
         let mut config = match self.source {
             Source::Client(client) => client.config().to_builder(),
             Source::SdkConfig(sdk) => {
                 let mut builder = aws_sdk_dynamodb::config::Builder::from(sdk.as_ref());
                 if sdk.region().is_none() {
-                    builder = builder.region(Region::new(DEFAULT_REGION));
+                    builder = builder.region(Region::new(DEFAULT_AWS_REGION));
                 }
                 builder
             }
             Source::Environment => {
                 let region = aws_config::meta::region::RegionProviderChain::default_provider()
-                    .or_else(Region::new(DEFAULT_REGION));
+                    .or_else(Region::new(DEFAULT_AWS_REGION));
                 let sdk = aws_config::defaults(BehaviorVersion::latest())
                     .region(region)
                     .load()
@@ -238,7 +278,14 @@ impl DynamoSessionStoreBuilder {
             counters,
         };
         ensure_table(&db, self.create_table_if_missing).await?;
-        Ok(DynamoSessionStore::from_parts(db, self.ttl))
+        Ok(DynamoSessionStore::from_parts(
+            db,
+            self.ttl,
+            Encoding {
+                compress_above: self.compress_above,
+            },
+            self.clock,
+        ))
     }
 }
 
@@ -293,44 +340,44 @@ async fn describe_table(db: &Db) -> Result<Option<TableDescription>, SessionErro
     }
 }
 
-/// Waits while the table is being created; a table being deleted is an error.
+/// Waits while the table is being created (the SDK's `table_exists` waiter); a table being
+/// deleted is an error.
 async fn wait_until_usable(
     db: &Db,
-    mut table: TableDescription,
+    table: TableDescription,
 ) -> Result<TableDescription, SessionError> {
-    let deadline = tokio::time::Instant::now() + TABLE_ACTIVE_WAIT;
-    loop {
-        match table.table_status() {
-            Some(TableStatus::Creating) => {}
-            Some(TableStatus::Deleting) => {
-                return Err(SessionError::new(
-                    SessionErrorKind::Misconfigured,
-                    format!("DynamoDB table `{}` is being deleted", db.table),
-                ));
-            }
-            _ => return Ok(table),
-        }
-        if tokio::time::Instant::now() >= deadline {
+    match table.table_status() {
+        Some(TableStatus::Deleting) => {
             return Err(SessionError::new(
+                SessionErrorKind::Misconfigured,
+                format!("DynamoDB table `{}` is being deleted", db.table),
+            ));
+        }
+        Some(TableStatus::Creating) => {}
+        _ => return Ok(table),
+    }
+    let output = db
+        .client
+        .wait_until_table_exists()
+        .table_name(&db.table)
+        .wait(TABLE_ACTIVE_WAIT)
+        .await
+        .map_err(|e| {
+            SessionError::new(
                 SessionErrorKind::Unavailable,
                 format!(
                     "DynamoDB table `{}` did not become active within {} s",
                     db.table,
                     TABLE_ACTIVE_WAIT.as_secs()
                 ),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        table = describe_table(db).await?.ok_or_else(|| {
-            SessionError::new(
-                SessionErrorKind::Unavailable,
-                format!(
-                    "DynamoDB table `{}` disappeared while being created",
-                    db.table
-                ),
             )
-        })?;
-    }
+            .with_source(e)
+        })?
+        .into_result()
+        .map_err(|e| sdk_error("DescribeTable", &db.table, e))?;
+    Ok(output
+        .table
+        .unwrap_or_else(|| TableDescription::builder().build()))
 }
 
 fn check_key_schema(table_name: &str, table: &TableDescription) -> Result<(), SessionError> {

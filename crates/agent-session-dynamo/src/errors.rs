@@ -3,6 +3,7 @@
 use std::error::Error as StdError;
 
 use agent_session::{SessionError, SessionErrorKind};
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 /// Error codes DynamoDB uses when it sheds load; the SDK retries them, and we report what is
@@ -58,10 +59,13 @@ fn message(kind: SessionErrorKind, operation: &str, table: &str, detail: &str) -
 }
 
 /// Maps an SDK error of operation `operation` on table `table` to a [`SessionError`].
-pub(crate) fn sdk_error<E, R>(operation: &str, table: &str, error: SdkError<E, R>) -> SessionError
+pub(crate) fn sdk_error<E>(
+    operation: &str,
+    table: &str,
+    error: SdkError<E, HttpResponse>,
+) -> SessionError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     let detail = DisplayErrorContext(&error).to_string();
     let kind = match &error {
@@ -70,6 +74,39 @@ where
         _ => SessionErrorKind::Unavailable,
     };
     SessionError::new(kind, message(kind, operation, table, &detail)).with_source(error)
+}
+
+/// Whether a write that failed with `error` may have been applied all the same: its request
+/// may have reached DynamoDB and the answer was lost (a timeout, a dropped connection, an
+/// unreadable response, a server error).
+pub(crate) fn may_have_applied<E>(error: &SdkError<E, HttpResponse>) -> bool {
+    match error {
+        SdkError::ConstructionFailure(_) => false,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(service) => service.raw().status().as_u16() >= 500,
+        _ => true,
+    }
+}
+
+/// [`sdk_error`] for a write: marked [`SessionError::maybe_applied`] when the outcome is
+/// unknown.
+pub(crate) fn write_error<E>(
+    operation: &str,
+    table: &str,
+    error: SdkError<E, HttpResponse>,
+) -> SessionError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    let unknown = may_have_applied(&error);
+    let error = sdk_error(operation, table, error);
+    if unknown {
+        error.with_maybe_applied()
+    } else {
+        error
+    }
 }
 
 /// Maps a modeled service error (already taken out of its `SdkError`).
@@ -83,9 +120,23 @@ where
 }
 
 /// A [`SessionErrorKind::CorruptedData`] error naming the item.
-pub(crate) fn corrupted(pk: &str, sk: &str, what: impl std::fmt::Display) -> SessionError {
+pub(crate) fn corrupted(
+    pk: &str,
+    sk: impl std::fmt::Display,
+    what: impl std::fmt::Display,
+) -> SessionError {
     SessionError::new(
         SessionErrorKind::CorruptedData,
         format!("item pk=`{pk}` sk={sk}: {what}"),
     )
+}
+
+/// A [`SessionErrorKind::InvalidInput`] error.
+pub(crate) fn invalid(message: impl Into<String>) -> SessionError {
+    SessionError::new(SessionErrorKind::InvalidInput, message)
+}
+
+/// An error of `kind`.
+pub(crate) fn error(kind: SessionErrorKind, message: impl Into<String>) -> SessionError {
+    SessionError::new(kind, message)
 }

@@ -1,39 +1,42 @@
-//! The item layout: keys, attribute names, and the items' Rust shapes.
+//! The item layout: partitions, sort keys, attribute names, and a reader of attributes that
+//! names what is wrong.
 //!
-//! One table, two partitions per session: `messages#{session}` (the conversation) and
-//! `reasoning#{session}` (one trace per run). In each partition:
+//! One table; three partitions per session (`docs/design/session-layout.md`):
 //!
-//! | sk | item |
-//! |---|---|
-//! | `< 0` | reasoning only: a run pointer, `-(run_id >> 8) - 1` → the run's entry seq |
-//! | `0` | the head: version, incarnation, expiry; rules the partition |
-//! | `1 ..= 499,999,999` | entries, one per commit (a run, or migrated legacy data), dense |
-//! | `500,000,000 ..= 999,999,999` | chunks of entries too large for one item |
-//! | `>= 1,000,000,000` | items of the Python MinimalAgent 0.2.x (sk = Unix seconds) |
-//!
-//! See `docs/design/session-layout.md` for the design.
+//! | partition | sk | item |
+//! |---|---|---|
+//! | `messages#{sid}` | `0` | the head: where the conversation and the runs stand |
+//! | `messages#{sid}` | `1 ..= 999,999,999` | entries (turns, summaries), one per seq, dense |
+//! | `messages#{sid}` | `>= 1,000,000,000` | items of the Python MinimalAgent 0.2.x (Unix seconds) |
+//! | `reasoning#{sid}` | `1 ..` | one run record per run number |
+//! | `reasoning#{sid}` | `>= 1,000,000,000` | Python reasoning items |
+//! | `events#{sid}` | `run × 2^20 + index` | the events of runs recorded in real time |
+//! | any | `< 0` | chunks of an item too large for 400 KB even compressed |
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
-use uuid::Uuid;
 
 /// An item as the SDK gives it.
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// The head's sort key.
 pub(crate) const HEAD_SK: i128 = 0;
-/// The highest sort key of an entry.
-pub(crate) const ENTRY_MAX_SK: i128 = 499_999_999;
-/// The first sort key of the chunk range.
-pub(crate) const CHUNK_BASE_SK: i128 = 500_000_000;
-/// The highest sort key of a chunk.
-pub(crate) const CHUNK_MAX_SK: i128 = 999_999_999;
+/// The highest sequence number of an entry.
+pub(crate) const MAX_SEQ: u64 = 999_999_999;
 /// Items at or above this sort key were written by the Python MinimalAgent (Unix seconds).
-pub(crate) const LEGACY_MIN_SK: i128 = 1_000_000_000;
-/// The value of the `schema` attribute on every item this crate writes.
-pub(crate) const SCHEMA_VERSION: &str = "2";
+pub(crate) const PYTHON_MIN_SK: i128 = 1_000_000_000;
+/// Event sort keys: `run << EVENT_BITS | index`.
+pub(crate) const EVENT_BITS: u32 = 20;
+/// The highest event index of a run.
+pub(crate) const MAX_EVENT_INDEX: u32 = (1 << EVENT_BITS) - 1;
+/// The most chunks one item may have.
+pub(crate) const MAX_CHUNKS: u64 = 4095;
+/// The value of `schema` on every item this version writes.
+pub(crate) const SCHEMA: &str = "3";
+/// The `schema` of the items of the previous version of this crate.
+pub(crate) const SCHEMA_2: &str = "2";
 
 /// Attribute names.
 pub(crate) mod attr {
@@ -42,59 +45,82 @@ pub(crate) mod attr {
     pub(crate) const EXPIRATION_TIME: &str = "expiration_time";
     pub(crate) const SCHEMA: &str = "schema";
     pub(crate) const KIND: &str = "kind";
-    pub(crate) const INCARNATION: &str = "incarnation";
-    pub(crate) const VERSION: &str = "version";
+    // The head.
+    pub(crate) const LIFE: &str = "life";
     pub(crate) const FIRST_SEQ: &str = "first_seq";
-    pub(crate) const NEXT_CHUNK: &str = "next_chunk";
-    pub(crate) const CREATED_AT: &str = "created_at";
-    pub(crate) const UPDATED_AT: &str = "updated_at";
+    pub(crate) const LAST_SEQ: &str = "last_seq";
+    pub(crate) const SUMMARY_SEQ: &str = "summary_seq";
+    pub(crate) const FIRST_RUN: &str = "first_run";
+    pub(crate) const RUNS: &str = "runs";
     pub(crate) const EXPIRES_AT_MS: &str = "expires_at_ms";
-    pub(crate) const RECORD_EXP: &str = "record_expiration_time";
-    pub(crate) const RUN_ID: &str = "run_id";
-    pub(crate) const ENC: &str = "enc";
-    pub(crate) const BODY: &str = "body";
-    pub(crate) const CHUNK_FIRST: &str = "chunk_first";
-    pub(crate) const CHUNK_COUNT: &str = "chunk_count";
-    pub(crate) const BLOB_ID: &str = "blob_id";
-    pub(crate) const BLOB_BYTES: &str = "blob_bytes";
-    pub(crate) const PART: &str = "part";
-    pub(crate) const SEQ: &str = "seq";
+    pub(crate) const HORIZON: &str = "record_horizon";
+    pub(crate) const DELETED: &str = "deleted";
+    pub(crate) const PREV_LIFE: &str = "prev_life";
+    pub(crate) const PREV_DELETED: &str = "prev_deleted";
     pub(crate) const MIGRATED_FROM: &str = "migrated_from";
-    /// Legacy conversation items: the whole history as a JSON string.
-    pub(crate) const LEGACY_MESSAGES: &str = "messages";
-    /// Legacy reasoning items: one trace as a JSON string.
-    pub(crate) const LEGACY_REASONING: &str = "reasoning";
+    pub(crate) const UPDATED_AT: &str = "updated_at";
+    // Entries.
+    pub(crate) const MESSAGES: &str = "messages";
+    pub(crate) const SUMMARY: &str = "summary";
+    pub(crate) const RUN_ID: &str = "run_id";
+    pub(crate) const RUN: &str = "run";
+    pub(crate) const WRITTEN_AT: &str = "written_at";
+    // Run records.
+    pub(crate) const REASONING: &str = "reasoning";
+    pub(crate) const STATUS: &str = "status";
+    pub(crate) const LEASE: &str = "lease";
+    pub(crate) const HEARTBEAT_AT: &str = "heartbeat_at";
+    pub(crate) const COMMITTED_SEQ: &str = "committed_seq";
+    // Events.
+    pub(crate) const EVENT: &str = "event";
+    // Payload encoding (compressed or chunked payloads only).
+    pub(crate) const ENC: &str = "enc";
+    pub(crate) const SIZE: &str = "size";
+    pub(crate) const CHUNKS: &str = "chunks";
+    pub(crate) const BLOB: &str = "blob";
+    pub(crate) const PART: &str = "part";
+    pub(crate) const OWNER: &str = "owner";
+    pub(crate) const DATA: &str = "data";
 }
 
 /// The `kind` attribute's values.
 pub(crate) mod kind {
     pub(crate) const HEAD: &str = "head";
+    pub(crate) const TURN: &str = "turn";
+    pub(crate) const SUMMARY: &str = "summary";
     pub(crate) const RUN: &str = "run";
-    pub(crate) const MIGRATED: &str = "migrated";
+    pub(crate) const EVENT: &str = "event";
     pub(crate) const CHUNK: &str = "chunk";
-    pub(crate) const POINTER: &str = "run_pointer";
 }
 
-/// Which of a session's two partitions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Partition {
-    Messages,
-    Reasoning,
+/// The partition keys of a session.
+pub(crate) fn messages_pk(session: &str) -> String {
+    format!("messages#{session}")
 }
 
-impl Partition {
-    pub(crate) fn pk(self, session: &str) -> String {
-        match self {
-            Partition::Messages => format!("messages#{session}"),
-            Partition::Reasoning => format!("reasoning#{session}"),
-        }
-    }
+/// See [`messages_pk`].
+pub(crate) fn reasoning_pk(session: &str) -> String {
+    format!("reasoning#{session}")
 }
 
-/// The sort key of a run pointer: negative, derived from the run id.
-pub(crate) fn pointer_sk(run_id: Uuid) -> i128 {
-    // 120 bits keep the number within DynamoDB's 38 digits; -1 keeps it clear of the head.
-    -((run_id.as_u128() >> 8) as i128) - 1
+/// See [`messages_pk`].
+pub(crate) fn events_pk(session: &str) -> String {
+    format!("events#{session}")
+}
+
+/// The sort key of event `index` of run `run`.
+pub(crate) fn event_sk(run: u64, index: u32) -> i128 {
+    (i128::from(run) << EVENT_BITS) | i128::from(index)
+}
+
+/// The sort key of chunk `part` of the item at `owner`.
+pub(crate) fn chunk_sk(owner: i128, part: u64) -> i128 {
+    -(owner * (MAX_CHUNKS as i128 + 1) + part as i128 + 1)
+}
+
+/// The sort-key range holding every chunk of the item at `owner` (inclusive).
+pub(crate) fn chunk_range(owner: i128) -> (i128, i128) {
+    (chunk_sk(owner, MAX_CHUNKS - 1), chunk_sk(owner, 0))
 }
 
 pub(crate) fn n(value: impl ToString) -> AttributeValue {
@@ -114,7 +140,15 @@ pub(crate) fn key(pk: &str, sk: i128) -> Item {
     HashMap::from([(attr::PK.to_owned(), s(pk)), (attr::SK.to_owned(), n(sk))])
 }
 
-/// Reads attributes of one item, naming what is wrong.
+/// A new item with its key, `schema` and `kind`.
+pub(crate) fn new_item(pk: &str, sk: i128, kind: &str) -> Item {
+    let mut item = key(pk, sk);
+    item.insert(attr::SCHEMA.to_owned(), n(SCHEMA));
+    item.insert(attr::KIND.to_owned(), s(kind));
+    item
+}
+
+/// Reads attributes of one item, saying what is wrong in terms a maintainer can act on.
 pub(crate) struct Reader<'a> {
     pub(crate) item: &'a Item,
 }
@@ -131,7 +165,10 @@ impl<'a> Reader<'a> {
     pub(crate) fn string(&self, name: &str) -> Result<&'a str, String> {
         match self.item.get(name) {
             Some(AttributeValue::S(value)) => Ok(value),
-            Some(other) => Err(format!("attribute `{name}` is not a string: {other:?}")),
+            Some(other) => Err(format!(
+                "attribute `{name}` is not a string: {}",
+                short(other)
+            )),
             None => Err(format!("attribute `{name}` is missing")),
         }
     }
@@ -157,6 +194,9 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn int(&self, name: &str) -> Result<i128, String> {
         let text = self.number_text(name)?;
+        if text.len() > 40 {
+            return Err(format!("attribute `{name}` is not an integer"));
+        }
         text.parse::<i128>()
             .or_else(|_| {
                 // Python's boto3 may write whole numbers with a fraction (`1700000000.0`).
@@ -174,9 +214,36 @@ impl<'a> Reader<'a> {
         u64::try_from(value).map_err(|_| format!("attribute `{name}` is out of range: {value}"))
     }
 
+    pub(crate) fn opt_u64(&self, name: &str) -> Result<Option<u64>, String> {
+        if self.has(name) {
+            self.u64(name).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     pub(crate) fn i64(&self, name: &str) -> Result<i64, String> {
         let value = self.int(name)?;
         i64::try_from(value).map_err(|_| format!("attribute `{name}` is out of range: {value}"))
+    }
+
+    pub(crate) fn opt_i64(&self, name: &str) -> Result<Option<i64>, String> {
+        if self.has(name) {
+            self.i64(name).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    pub(crate) fn bool(&self, name: &str) -> Result<bool, String> {
+        match self.item.get(name) {
+            Some(AttributeValue::Bool(value)) => Ok(*value),
+            None => Ok(false),
+            Some(other) => Err(format!(
+                "attribute `{name}` is not a boolean: {}",
+                short(other)
+            )),
+        }
     }
 
     pub(crate) fn binary(&self, name: &str) -> Result<&'a [u8], String> {
@@ -197,16 +264,24 @@ impl<'a> Reader<'a> {
     /// The item's sort key as text, for error messages.
     pub(crate) fn sk_text(&self) -> String {
         match self.item.get(attr::SK) {
-            Some(AttributeValue::N(value)) => value.clone(),
+            Some(AttributeValue::N(value)) => value.chars().take(48).collect(),
             Some(other) => short(other),
             None => "?".to_owned(),
         }
     }
 
-    /// Checks that the item was written by this crate.
+    /// The item's `schema` as text (`None` for Python items, which have none).
+    pub(crate) fn schema(&self) -> Option<&'a str> {
+        match self.item.get(attr::SCHEMA) {
+            Some(AttributeValue::N(value) | AttributeValue::S(value)) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// Checks that the item is of this version's schema.
     pub(crate) fn check_schema(&self) -> Result<(), String> {
         match self.item.get(attr::SCHEMA) {
-            Some(AttributeValue::N(v)) if v == SCHEMA_VERSION => Ok(()),
+            Some(AttributeValue::N(v)) if v == SCHEMA => Ok(()),
             Some(other) => Err(format!("unknown item schema {}", short(other))),
             None => Err("attribute `schema` is missing".to_owned()),
         }
@@ -214,15 +289,12 @@ impl<'a> Reader<'a> {
 
     /// `expiration_time` in epoch seconds; `None` when the item has none.
     pub(crate) fn expiration(&self) -> Result<Option<i64>, String> {
-        if !self.has(attr::EXPIRATION_TIME) {
-            return Ok(None);
-        }
-        self.i64(attr::EXPIRATION_TIME).map(Some)
+        self.opt_i64(attr::EXPIRATION_TIME)
     }
 }
 
 /// A short rendering of a value for error messages (a corrupted attribute may be huge).
-fn short(value: &AttributeValue) -> String {
+pub(crate) fn short(value: &AttributeValue) -> String {
     let text = format!("{value:?}");
     if text.len() > 80 {
         let mut cut = 80;
@@ -243,123 +315,34 @@ pub(crate) fn is_expired(expiration_time: Option<i64>, now_ms: i64) -> bool {
     }
 }
 
-/// A partition's head item (sk 0).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Head {
-    /// The id of the partition's current life; `None` for a stub that only reserved chunks.
-    pub(crate) incarnation: Option<String>,
-    /// The sequence number of the last entry: the session's version.
-    pub(crate) version: u64,
-    /// The first entry of the current incarnation.
-    pub(crate) first_seq: u64,
-    pub(crate) created_at_ms: i64,
-    /// When the partition stops being live (milliseconds).
-    pub(crate) expires_at_ms: i64,
-    /// Every entry, chunk and pointer of the incarnation expires at or after this (seconds).
-    pub(crate) record_exp: i64,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Head {
-    /// Whether the partition holds a live session at `now_ms`.
-    pub(crate) fn is_live(&self, now_ms: i64) -> bool {
-        self.incarnation.is_some() && self.expires_at_ms > now_ms
+    #[test]
+    fn keys_do_not_overlap() {
+        assert_eq!(event_sk(1, 1), (1 << 20) + 1);
+        assert!(event_sk(1, MAX_EVENT_INDEX) < event_sk(2, 0));
+        let (lo, hi) = chunk_range(5);
+        assert!(lo < hi && hi < 0);
+        assert!(chunk_range(6).1 < lo, "the chunks of two items never mix");
+        let big = event_sk(u64::from(u32::MAX), MAX_EVENT_INDEX);
+        assert!(chunk_sk(big, MAX_CHUNKS - 1).to_string().len() <= 39);
     }
 
-    pub(crate) fn parse(item: &Item) -> Result<Head, String> {
-        let r = Reader::new(item);
-        r.check_schema()?;
-        if !r.has(attr::VERSION) {
-            // A stub: created by a chunk reservation before the first commit.
-            return Ok(Head {
-                incarnation: None,
-                version: 0,
-                first_seq: 1,
-                created_at_ms: 0,
-                expires_at_ms: 0,
-                record_exp: 0,
-            });
-        }
-        Ok(Head {
-            incarnation: Some(r.string(attr::INCARNATION)?.to_owned()),
-            version: r.u64(attr::VERSION)?,
-            first_seq: r.u64(attr::FIRST_SEQ)?,
-            created_at_ms: r.i64(attr::CREATED_AT)?,
-            expires_at_ms: r.i64(attr::EXPIRES_AT_MS)?,
-            record_exp: r.i64(attr::RECORD_EXP)?,
-        })
-    }
-}
-
-/// How an entry's body is stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum StoredBody {
-    /// In the entry itself.
-    Inline { gzip: bool, bytes: Vec<u8> },
-    /// In `count` chunk items from sort key `first`.
-    Chunked {
-        gzip: bool,
-        blob_id: String,
-        first: i128,
-        count: u64,
-        len: u64,
-    },
-}
-
-/// An entry (one commit) as read.
-#[derive(Debug, Clone)]
-pub(crate) struct Entry {
-    pub(crate) seq: u64,
-    pub(crate) incarnation: String,
-    pub(crate) run_id: Option<Uuid>,
-    pub(crate) expiration_time: Option<i64>,
-    pub(crate) body: StoredBody,
-}
-
-impl Entry {
-    pub(crate) fn parse(item: &Item) -> Result<Entry, String> {
-        let r = Reader::new(item);
-        r.check_schema()?;
-        let seq = u64::try_from(r.sk()?).map_err(|_| "negative entry sort key")?;
-        let gzip = match r.string(attr::ENC)? {
-            "json" => false,
-            "gzip" => true,
-            other => return Err(format!("unknown body encoding `{other}`")),
-        };
-        let body = if r.has(attr::CHUNK_FIRST) {
-            StoredBody::Chunked {
-                gzip,
-                blob_id: r.string(attr::BLOB_ID)?.to_owned(),
-                first: r.int(attr::CHUNK_FIRST)?,
-                count: r.u64(attr::CHUNK_COUNT)?,
-                len: r.u64(attr::BLOB_BYTES)?,
-            }
-        } else {
-            let bytes = match item.get(attr::BODY) {
-                Some(AttributeValue::S(text)) if !gzip => text.as_bytes().to_vec(),
-                Some(AttributeValue::B(blob)) if gzip => blob.as_ref().to_vec(),
-                Some(other) => {
-                    return Err(format!(
-                        "attribute `body` has the wrong type for encoding {}: {}",
-                        if gzip { "gzip" } else { "json" },
-                        short(other)
-                    ));
-                }
-                None => return Err("attribute `body` is missing".to_owned()),
-            };
-            StoredBody::Inline { gzip, bytes }
-        };
-        let run_id = match r.opt_string(attr::RUN_ID)? {
-            Some(text) => {
-                Some(Uuid::parse_str(text).map_err(|e| format!("bad `run_id` {text:?}: {e}"))?)
-            }
-            None => None,
-        };
-        Ok(Entry {
-            seq,
-            incarnation: r.string(attr::INCARNATION)?.to_owned(),
-            run_id,
-            expiration_time: r.expiration()?,
-            body,
-        })
+    #[test]
+    fn numbers_are_read_strictly() {
+        let mut item = key("p", 1);
+        item.insert("a".into(), n("1700000000.0"));
+        item.insert("b".into(), n("1.5"));
+        item.insert("c".into(), s("7"));
+        item.insert("d".into(), n("-3"));
+        let r = Reader::new(&item);
+        assert_eq!(r.int("a").unwrap(), 1_700_000_000);
+        assert!(r.int("b").is_err());
+        assert!(r.int("c").unwrap_err().contains("not a number"));
+        assert!(r.u64("d").unwrap_err().contains("out of range"));
+        assert!(r.int("missing").unwrap_err().contains("missing"));
+        assert!(!r.bool("missing").unwrap());
     }
 }

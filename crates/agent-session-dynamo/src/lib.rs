@@ -5,31 +5,44 @@
 //! `expiration_time` — the table of the Python MinimalAgent, whose sessions it reads and
 //! continues.
 //!
-//! - **Append-only, constant cost per run.** A run writes one entry item (its new messages)
-//!   and updates a small head item, in one `TransactWriteItems`: requests and write units do
-//!   not grow with the session. Loading reads one Query page per MB of history.
-//! - **Atomic and conditional.** The transaction is conditioned on the head's version: a run
-//!   computed from a stale version fails with [`SessionErrorKind::Conflict`] and writes
-//!   nothing; a retried request of a run that already committed returns that commit's
-//!   version.
-//! - **No size limit to hit.** Bodies over 1 KB are gzip-compressed; an entry that still does
-//!   not fit in 400 KB is split into chunk items, written before the transaction and invisible
-//!   until it commits.
-//! - **Sessions expire whole.** The head rules: a session is gone `ttl` after its last write,
-//!   whether DynamoDB has deleted its items yet or not. Its records always outlive the head,
-//!   their expiry being pushed forward in amortized, geometrically spaced steps.
-//! - **Typed errors.** Throttling is retried with backoff, then reported as
-//!   [`SessionErrorKind::Throttled`]; bad items as [`SessionErrorKind::CorruptedData`] naming
-//!   the item; a wrong table as [`SessionErrorKind::Misconfigured`].
+//! - **A conversation log, constant cost per run.** A session is a small head item (`sk` 0 of
+//!   `messages#{id}`) and append-only items: one per conversation entry (`messages#{id}`),
+//!   one record per run (`reasoning#{id}`), one per real-time event (`events#{id}`). A run's
+//!   commit is ONE conditional `TransactWriteItems` of a few small items; with real-time
+//!   recording off a run costs one small `GetItem` of the head and that transaction, at turn
+//!   1 and at turn 1,000 alike.
+//! - **Readable items.** Messages, reasoning records and events are stored as plain JSON
+//!   strings in the attributes `messages`, `reasoning` and `event` — the names the Python
+//!   MinimalAgent used, so a dashboard that reads `json.loads(item["reasoning"])` keeps
+//!   working. Only payloads that would not fit in DynamoDB's 400 KB are compressed (or, with
+//!   [`DynamoSessionStoreBuilder::compress_above`], those above a threshold), and split into
+//!   chunk items when even that is too large.
+//! - **Atomic, conditional, idempotent.** A commit computed from a stale version fails with
+//!   [`SessionErrorKind::Conflict`] and writes nothing; a retried commit (after a lost
+//!   response, reported with [`SessionError::maybe_applied`]) is recognised and returns the
+//!   first one, marked `replayed`.
+//! - **Sessions expire whole, and stay deleted.** The head decides when a session expires;
+//!   its records outlive it (their expiry is pushed forward in rare, geometrically spaced
+//!   steps). A delete tombstones the head first, so no run of the old conversation can bring
+//!   it back.
+//! - **Typed errors.** Throttling is retried with backoff, then
+//!   [`SessionErrorKind::Throttled`]; damaged items are [`SessionErrorKind::CorruptedData`]
+//!   naming the session and the item; a table of the wrong schema is
+//!   [`SessionErrorKind::Misconfigured`]; a Python agent writing to a session this version has
+//!   taken over is [`SessionErrorKind::Incompatible`].
+//! - **Older data keeps working.** Sessions of the Python MinimalAgent 0.2.x load and are
+//!   taken over by the first write; sessions of the previous version of this crate (schema 2)
+//!   are migrated on first access.
 //!
-//! The layout, the costs and the IAM policy are in `docs/design/session-layout.md`.
+//! The layout, the costs, the compression measurements and the IAM policy are in
+//! `docs/design/session-layout.md`.
 //!
 //! ```no_run
 //! use std::time::Duration;
 //!
-//! use agent_session::{RunCommit, SessionId, SessionStore, SessionVersion};
+//! use agent_core::{Message, Reasoning};
+//! use agent_session::{Commit, SessionId, SessionStore};
 //! use agent_session_dynamo::DynamoSessionStore;
-//! use agent_core::Message;
 //!
 //! # async fn example() -> Result<(), agent_session::SessionError> {
 //! let store = DynamoSessionStore::builder()
@@ -40,15 +53,13 @@
 //!     .await?;
 //!
 //! let session = SessionId::new("user123")?;
-//! let snapshot = store.load(&session).await?;
-//! let run = [Message::user_text("What's the weather?"), Message::assistant_text("Sunny.")];
-//! let version = store
-//!     .commit_run(
-//!         &session,
-//!         RunCommit { run_id: uuid::Uuid::now_v7(), base: snapshot.version, messages: &run },
-//!     )
+//! let head = store.head(&session).await?;
+//! let turn = [Message::user_text("What's the weather?"), Message::assistant_text("Sunny.")];
+//! let trace = Reasoning::start("What's the weather?", Some(session.to_string()));
+//! let committed = store
+//!     .commit(&session, Commit::new(trace.run_id, head.version, &turn, &trace))
 //!     .await?;
-//! assert_ne!(version, SessionVersion::EMPTY);
+//! assert!(!committed.replayed);
 //! println!("{}", store.metrics());
 //! # Ok(())
 //! # }
@@ -58,21 +69,34 @@
 //! [`SessionErrorKind::Throttled`]: agent_session::SessionErrorKind::Throttled
 //! [`SessionErrorKind::CorruptedData`]: agent_session::SessionErrorKind::CorruptedData
 //! [`SessionErrorKind::Misconfigured`]: agent_session::SessionErrorKind::Misconfigured
+//! [`SessionErrorKind::Incompatible`]: agent_session::SessionErrorKind::Incompatible
+//! [`SessionError::maybe_applied`]: agent_session::SessionError::maybe_applied
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod admin;
 mod builder;
 mod codec;
+mod commit;
 mod db;
 mod errors;
+mod head;
 mod layout;
 mod metrics;
+mod python;
+mod read;
+mod records;
+mod retry;
+mod runs;
+mod schema2;
 pub mod size;
 mod store;
+mod ttl;
 
 pub use builder::{
-    DEFAULT_REGION, DEFAULT_TABLE_NAME, DEFAULT_TTL, DynamoSessionStoreBuilder,
-    default_retry_config, default_timeout_config, validate_table_name,
+    DEFAULT_COMPRESS_ABOVE, DEFAULT_TABLE_NAME, DynamoSessionStoreBuilder, default_retry_config,
+    default_timeout_config, validate_table_name,
 };
+pub use codec::MAX_PAYLOAD_BYTES;
 pub use metrics::StoreMetrics;
 pub use store::DynamoSessionStore;
 

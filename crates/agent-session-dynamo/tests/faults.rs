@@ -1,12 +1,13 @@
 //! Faults DynamoDB Local cannot produce, with a mocked client (`aws-smithy-mocks`): throttling,
-//! transaction cancellations, lost responses, timeouts. No network is used.
+//! transaction cancellations, lost responses, idempotency mismatches, timeouts. No network is
+//! used, except a loopback server that never answers.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic is a failed assertion.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use agent_core::Message;
-use agent_session::{RunCommit, SessionErrorKind, SessionId, SessionStore, SessionVersion};
+use agent_core::{Message, Reasoning, RunStatus};
+use agent_session::{Commit, SessionErrorKind, SessionId, SessionStore, SessionVersion};
 use agent_session_dynamo::DynamoSessionStore;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
@@ -19,7 +20,9 @@ use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::transact_write_items::{
     TransactWriteItemsError, TransactWriteItemsOutput,
 };
-use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+use aws_sdk_dynamodb::types::error::{
+    IdempotentParameterMismatchException, TransactionCanceledException,
+};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, CancellationReason, KeySchemaElement, KeyType,
     ScalarAttributeType, TableDescription, TableStatus, TimeToLiveDescription, TimeToLiveStatus,
@@ -42,39 +45,29 @@ fn now_ms() -> i64 {
 }
 
 fn describe_rules() -> [Rule; 2] {
-    let table = mock!(Client::describe_table).then_output(|| {
+    let key = |name: &str, ty| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(ty)
+            .build()
+            .unwrap()
+    };
+    let def = |name: &str, ty| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ty)
+            .build()
+            .unwrap()
+    };
+    let table = mock!(Client::describe_table).then_output(move || {
         DescribeTableOutput::builder()
             .table(
                 TableDescription::builder()
                     .table_status(TableStatus::Active)
-                    .key_schema(
-                        KeySchemaElement::builder()
-                            .attribute_name("pk")
-                            .key_type(KeyType::Hash)
-                            .build()
-                            .unwrap(),
-                    )
-                    .key_schema(
-                        KeySchemaElement::builder()
-                            .attribute_name("sk")
-                            .key_type(KeyType::Range)
-                            .build()
-                            .unwrap(),
-                    )
-                    .attribute_definitions(
-                        AttributeDefinition::builder()
-                            .attribute_name("pk")
-                            .attribute_type(ScalarAttributeType::S)
-                            .build()
-                            .unwrap(),
-                    )
-                    .attribute_definitions(
-                        AttributeDefinition::builder()
-                            .attribute_name("sk")
-                            .attribute_type(ScalarAttributeType::N)
-                            .build()
-                            .unwrap(),
-                    )
+                    .key_schema(key("pk", KeyType::Hash))
+                    .key_schema(key("sk", KeyType::Range))
+                    .attribute_definitions(def("pk", ScalarAttributeType::S))
+                    .attribute_definitions(def("sk", ScalarAttributeType::N))
                     .build(),
             )
             .build()
@@ -119,6 +112,23 @@ fn no_head() -> Rule {
     mock!(Client::get_item).then_output(|| GetItemOutput::builder().build())
 }
 
+/// Queries of a session without Python data (and, for the replay check, `entries`).
+fn queries(entries: Vec<Item>) -> Rule {
+    mock!(Client::query).then_compute_output(move |request| {
+        let python = request
+            .expression_attribute_values()
+            .and_then(|values| values.get(":lo"))
+            .is_some_and(|lo| lo == &n(1_000_000_000));
+        if python {
+            QueryOutput::builder().build()
+        } else {
+            QueryOutput::builder()
+                .set_items(Some(entries.clone()))
+                .build()
+        }
+    })
+}
+
 fn session() -> SessionId {
     SessionId::new(format!("faults-{}", Uuid::now_v7().simple())).unwrap()
 }
@@ -127,7 +137,13 @@ fn turn() -> Vec<Message> {
     vec![Message::user_text("q"), Message::assistant_text("a")]
 }
 
-fn canceled(reasons: Vec<CancellationReason>) -> TransactWriteItemsError {
+fn trace() -> Reasoning {
+    let mut reasoning = Reasoning::start("q", None);
+    reasoning.status = RunStatus::Completed;
+    reasoning
+}
+
+fn cancelled(reasons: Vec<CancellationReason>) -> TransactWriteItemsError {
     TransactWriteItemsError::TransactionCanceledException(
         TransactionCanceledException::builder()
             .message("Transaction cancelled")
@@ -140,48 +156,41 @@ fn reason(code: &str) -> CancellationReason {
     CancellationReason::builder().code(code).build()
 }
 
-/// A live conversation head at `version`, created at `created_ms`.
-fn head(version: u64, created_ms: i64) -> Item {
+/// A live head of life `life` whose last entry is `last_seq` and last run `runs`.
+fn head(life: u64, last_seq: u64, runs: u64) -> Item {
+    let now = now_ms();
     HashMap::from([
         ("pk".to_owned(), s("messages#x")),
         ("sk".to_owned(), n(0)),
-        ("schema".to_owned(), n(2)),
+        ("schema".to_owned(), n(3)),
         ("kind".to_owned(), s("head")),
-        ("incarnation".to_owned(), s("inc1")),
-        ("version".to_owned(), n(version)),
+        ("life".to_owned(), n(life)),
         ("first_seq".to_owned(), n(1)),
-        ("created_at".to_owned(), n(created_ms)),
-        ("updated_at".to_owned(), n(created_ms)),
-        ("expires_at_ms".to_owned(), n(now_ms() + 3_600_000)),
-        ("expiration_time".to_owned(), n(now_ms() / 1000 + 3600)),
-        (
-            "record_expiration_time".to_owned(),
-            n(now_ms() / 1000 + 7200),
-        ),
+        ("last_seq".to_owned(), n(last_seq)),
+        ("first_run".to_owned(), n(1)),
+        ("runs".to_owned(), n(runs)),
+        ("expires_at_ms".to_owned(), n(now + 3_600_000)),
+        ("record_horizon".to_owned(), n(now / 1000 + 10_800)),
+        ("expiration_time".to_owned(), n(now / 1000 + 14_400)),
+        ("deleted".to_owned(), AttributeValue::Bool(false)),
+        ("prev_life".to_owned(), n(0)),
+        ("prev_deleted".to_owned(), AttributeValue::Bool(false)),
     ])
 }
 
-/// The entry at `seq` written by run `run_id`.
-fn entry(seq: u64, run_id: Uuid) -> Item {
+/// The entry at `seq` of run `run` (as the replay check projects it).
+fn entry(seq: u64, run_id: Uuid, run: u64) -> Item {
     HashMap::from([
         ("pk".to_owned(), s("messages#x")),
         ("sk".to_owned(), n(seq)),
-        ("schema".to_owned(), n(2)),
-        ("kind".to_owned(), s("run")),
-        ("incarnation".to_owned(), s("inc1")),
         ("run_id".to_owned(), s(run_id.to_string())),
-        ("enc".to_owned(), s("json")),
-        (
-            "body".to_owned(),
-            s(serde_json::to_string(&turn()).unwrap()),
-        ),
-        ("expiration_time".to_owned(), n(now_ms() / 1000 + 7200)),
+        ("run".to_owned(), n(run)),
     ])
 }
 
 #[tokio::test]
 async fn throttled_writes_are_retried_and_the_run_lands() {
-    let get = no_head();
+    let (get, query) = (no_head(), queries(Vec::new()));
     let tx = mock!(Client::transact_write_items)
         .sequence()
         .http_status(
@@ -191,16 +200,24 @@ async fn throttled_writes_are_retried_and_the_run_lands() {
         .times(2)
         .output(|| TransactWriteItemsOutput::builder().build())
         .build();
-    let store = mocked_store(&[&get, &tx]).await;
-    let commit = RunCommit {
-        run_id: Uuid::now_v7(),
-        base: SessionVersion::EMPTY,
-        messages: &turn(),
-    };
-    let version = store.commit_run(&session(), commit).await.unwrap();
-    assert_ne!(version, SessionVersion::EMPTY);
+    let store = mocked_store(&[&get, &query, &tx]).await;
+    let reasoning = trace();
+    let messages = turn();
+    let committed = store
+        .commit(
+            &session(),
+            Commit::new(
+                reasoning.run_id,
+                SessionVersion::EMPTY,
+                &messages,
+                &reasoning,
+            ),
+        )
+        .await
+        .unwrap();
+    assert!(!committed.replayed);
+    assert_eq!((committed.seq, committed.run), (1, 1));
     assert_eq!(tx.num_calls(), 3, "two throttled attempts, then success");
-    assert_eq!(store.metrics().requests, 2 + 1 + 3);
 }
 
 #[tokio::test]
@@ -209,147 +226,190 @@ async fn persistent_throttling_is_a_typed_error_and_writes_nothing() {
         "ProvisionedThroughputExceededException",
         "ThrottlingException",
     ] {
-        let get = no_head();
+        let (get, query) = (no_head(), queries(Vec::new()));
         let put = mock!(Client::put_item).then_output(|| PutItemOutput::builder().build());
         let tx = mock!(Client::transact_write_items)
             .sequence()
             .http_status(400, Some(dynamodb_error(code)))
             .repeatedly()
             .build();
-        let store = mocked_store(&[&get, &put, &tx]).await;
-        let commit = RunCommit {
-            run_id: Uuid::now_v7(),
-            base: SessionVersion::EMPTY,
-            messages: &turn(),
-        };
+        let store = mocked_store(&[&get, &query, &put, &tx]).await;
         let session = session();
-        let error = store.commit_run(&session, commit).await.unwrap_err();
+        let (reasoning, messages) = (trace(), turn());
+        let error = store
+            .commit(
+                &session,
+                Commit::new(
+                    reasoning.run_id,
+                    SessionVersion::EMPTY,
+                    &messages,
+                    &reasoning,
+                ),
+            )
+            .await
+            .unwrap_err();
         assert_eq!(error.kind(), SessionErrorKind::Throttled, "{code}: {error}");
         assert!(error.is_retryable());
+        assert!(
+            !error.maybe_applied(),
+            "a throttled request was not applied"
+        );
         assert_eq!(error.session(), Some(session.as_str()));
         assert_eq!(tx.num_calls(), 3, "every attempt the retry policy allows");
         assert_eq!(
             put.num_calls(),
             0,
-            "no item was written outside the transaction"
+            "nothing was written outside the transaction"
         );
     }
 }
 
 #[tokio::test]
 async fn throttled_reads_are_retried() {
-    let run_id = Uuid::now_v7();
-    let created = now_ms();
-    let query = mock!(Client::query)
+    let life = now_ms() as u64;
+    let get = mock!(Client::get_item)
         .sequence()
         .http_status(400, Some(dynamodb_error("ThrottlingException")))
         .times(2)
         .output(move || {
-            QueryOutput::builder()
-                .items(head(1, created))
-                .items(entry(1, run_id))
+            GetItemOutput::builder()
+                .set_item(Some(head(life, 1, 1)))
                 .build()
         })
         .build();
-    let store = mocked_store(&[&query]).await;
-    let loaded = store.load(&session()).await.unwrap();
-    assert_eq!(loaded.messages, turn());
-    assert_eq!(query.num_calls(), 3);
+    let store = mocked_store(&[&get]).await;
+    let head = store.head(&session()).await.unwrap();
+    assert_eq!(head.version, SessionVersion::new(life, 1));
+    assert_eq!(get.num_calls(), 3);
 }
 
 #[tokio::test]
-async fn cancellations_for_throttling_or_conflicts_are_retried() {
-    let get = no_head();
+async fn cancellations_for_throttling_or_conflicts_are_resent() {
+    let (get, query) = (no_head(), queries(Vec::new()));
     let tx = mock!(Client::transact_write_items)
         .sequence()
-        .error(|| canceled(vec![reason("ThrottlingError"), reason("None")]))
-        .error(|| canceled(vec![reason("TransactionConflict"), reason("None")]))
+        .error(|| cancelled(vec![reason("ThrottlingError"), reason("None")]))
+        .error(|| cancelled(vec![reason("TransactionConflict"), reason("None")]))
         .output(|| TransactWriteItemsOutput::builder().build())
         .build();
-    let store = mocked_store(&[&get, &tx]).await;
-    let commit = RunCommit {
-        run_id: Uuid::now_v7(),
-        base: SessionVersion::EMPTY,
-        messages: &turn(),
-    };
-    store.commit_run(&session(), commit).await.unwrap();
+    let store = mocked_store(&[&get, &query, &tx]).await;
+    let (reasoning, messages) = (trace(), turn());
+    let commit = Commit::new(
+        reasoning.run_id,
+        SessionVersion::EMPTY,
+        &messages,
+        &reasoning,
+    );
+    store.commit(&session(), commit).await.unwrap();
     assert_eq!(tx.num_calls(), 3);
 
-    let tx = mock!(Client::transact_write_items)
-        .sequence()
-        .error(|| canceled(vec![reason("ThrottlingError"), reason("None")]))
-        .repeatedly()
-        .build();
-    let get = no_head();
-    let store = mocked_store(&[&get, &tx]).await;
-    let error = store.commit_run(&session(), commit).await.unwrap_err();
-    assert_eq!(error.kind(), SessionErrorKind::Throttled, "{error}");
+    for (code, kind) in [
+        ("ThrottlingError", SessionErrorKind::Throttled),
+        ("TransactionConflict", SessionErrorKind::Unavailable),
+    ] {
+        let tx = mock!(Client::transact_write_items)
+            .sequence()
+            .error(move || cancelled(vec![reason(code), reason("None")]))
+            .repeatedly()
+            .build();
+        let (get, query) = (no_head(), queries(Vec::new()));
+        let store = mocked_store(&[&get, &query, &tx]).await;
+        let error = store.commit(&session(), commit).await.unwrap_err();
+        assert_eq!(error.kind(), kind, "{error}");
+        assert!(error.is_retryable());
+        assert!(tx.num_calls() >= 3, "resent with backoff");
+    }
 }
 
 #[tokio::test]
-async fn a_lost_response_is_recognised_as_our_own_write() {
-    let run_id = Uuid::now_v7();
-    let created = now_ms() - 10_000;
-    // The write lands, but the response is lost (a 500); the SDK retries, and the retry fails
-    // its condition because the head has moved to version 1 — by our own write.
+async fn a_lost_response_says_maybe_applied_and_its_retry_is_recognised() {
+    let (reasoning, messages) = (trace(), turn());
+    let run_id = reasoning.run_id;
+    let life = now_ms() as u64 - 10_000;
+    // The write lands, but every response is lost (500s): the outcome is unknown.
     let tx = mock!(Client::transact_write_items)
         .sequence()
         .http_status(500, None)
+        .times(3)
+        // The retry fails its condition: the head moved — by our own write.
         .error(move || {
-            canceled(vec![
+            cancelled(vec![
                 CancellationReason::builder()
                     .code("ConditionalCheckFailed")
-                    .set_item(Some(head(1, created)))
+                    .set_item(Some(head(life, 1, 1)))
                     .build(),
+                reason("None"),
                 reason("None"),
             ])
         })
         .build();
-    let get = mock!(Client::get_item).then_compute_output(move |request| {
-        let sk = request.key().and_then(|k| k.get("sk")).cloned();
-        match sk {
-            Some(AttributeValue::N(sk)) if sk == "1" => GetItemOutput::builder()
-                .set_item(Some(entry(1, run_id)))
-                .build(),
-            _ => GetItemOutput::builder().build(),
-        }
-    });
-    let store = mocked_store(&[&get, &tx]).await;
-    let commit = RunCommit {
-        run_id,
-        base: SessionVersion::EMPTY,
-        messages: &turn(),
-    };
-    let version = store.commit_run(&session(), commit).await.unwrap();
-    let epoch = (created / 1000) as u64;
-    assert_eq!(version, SessionVersion((epoch << 32) | 1));
-    assert_eq!(tx.num_calls(), 2);
+    let (get, query) = (no_head(), queries(vec![entry(1, run_id, 1)]));
+    let store = mocked_store(&[&get, &query, &tx]).await;
+    let session = session();
+    let commit = Commit::new(run_id, SessionVersion::EMPTY, &messages, &reasoning);
+    let error = store.commit(&session, commit).await.unwrap_err();
+    assert!(error.maybe_applied(), "{error}");
+    assert_eq!(error.kind(), SessionErrorKind::Unavailable);
+    let again = store.commit(&session, commit).await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(
+        (again.version, again.seq, again.run),
+        (SessionVersion::new(life, 1), 1, 1)
+    );
+    assert_eq!(tx.num_calls(), 4);
 
-    // Someone else's write at that place is a conflict.
-    let other = RunCommit {
-        run_id: Uuid::now_v7(),
-        ..commit
-    };
+    // Someone else's write in that place is a conflict.
+    let other = trace();
     let tx = mock!(Client::transact_write_items).then_error(move || {
-        canceled(vec![
+        cancelled(vec![
             CancellationReason::builder()
                 .code("ConditionalCheckFailed")
-                .set_item(Some(head(1, created)))
+                .set_item(Some(head(life, 1, 1)))
                 .build(),
+            reason("None"),
             reason("None"),
         ])
     });
-    let get = mock!(Client::get_item).then_compute_output(move |request| {
-        match request.key().and_then(|k| k.get("sk")) {
-            Some(AttributeValue::N(sk)) if sk == "1" => GetItemOutput::builder()
-                .set_item(Some(entry(1, run_id)))
-                .build(),
-            _ => GetItemOutput::builder().build(),
-        }
-    });
-    let store = mocked_store(&[&get, &tx]).await;
-    let error = store.commit_run(&session(), other).await.unwrap_err();
+    let (get, query) = (no_head(), queries(vec![entry(1, run_id, 1)]));
+    let store = mocked_store(&[&get, &query, &tx]).await;
+    let error = store
+        .commit(
+            &session,
+            Commit::new(other.run_id, SessionVersion::EMPTY, &messages, &other),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(error.kind(), SessionErrorKind::Conflict, "{error}");
+    assert!(!error.maybe_applied());
+}
+
+#[tokio::test]
+async fn an_idempotency_mismatch_is_an_unknown_outcome_not_a_conflict() {
+    let (get, query) = (no_head(), queries(Vec::new()));
+    let tx = mock!(Client::transact_write_items).then_error(|| {
+        TransactWriteItemsError::IdempotentParameterMismatchException(
+            IdempotentParameterMismatchException::builder()
+                .message("mocked mismatch")
+                .build(),
+        )
+    });
+    let store = mocked_store(&[&get, &query, &tx]).await;
+    let (reasoning, messages) = (trace(), turn());
+    let error = store
+        .commit(
+            &session(),
+            Commit::new(
+                reasoning.run_id,
+                SessionVersion::EMPTY,
+                &messages,
+                &reasoning,
+            ),
+        )
+        .await
+        .unwrap_err();
+    assert!(error.maybe_applied(), "{error}");
+    assert!(!error.is_conflict());
+    assert_eq!(tx.num_calls(), 1);
 }
 
 #[tokio::test]
@@ -377,11 +437,16 @@ async fn the_client_gets_explicit_retries_and_timeouts() {
         .unwrap();
     let retry = store.client().config().retry_config().unwrap().clone();
     assert_eq!(retry.max_attempts(), 5, "the default policy");
+    assert_eq!(store.ttl(), agent_session::DEFAULT_SESSION_TTL);
+    assert_eq!(
+        store.compress_above(),
+        agent_session_dynamo::DEFAULT_COMPRESS_ABOVE
+    );
 }
 
 #[tokio::test]
 async fn timeouts_fire_within_the_budget() {
-    // A server that accepts connections and never answers.
+    // A server that accepts connections and never answers (loopback only).
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let silent = tokio::spawn(async move {

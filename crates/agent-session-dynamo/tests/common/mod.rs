@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use agent_core::{Message, Reasoning};
-use agent_session::{RunCommit, SessionId, SessionStore, SessionVersion};
+use agent_session::{Commit, Committed, SessionId, SessionStore, SessionVersion};
 use agent_session_dynamo::DynamoSessionStore;
 use agent_session_dynamo::aws_config::{self, BehaviorVersion, SdkConfig};
 use agent_session_dynamo::aws_sdk_dynamodb::Client;
@@ -109,24 +109,33 @@ pub fn run(user: &str, assistant: &str) -> Vec<Message> {
     vec![Message::user_text(user), Message::assistant_text(assistant)]
 }
 
-/// Commits a run on `base` with a new run id.
+/// Commits a run on `base` with a new run id (and a finished trace).
 pub async fn commit(
     store: &impl SessionStore,
     session: &SessionId,
     base: SessionVersion,
     messages: &[Message],
-) -> SessionVersion {
+) -> Committed {
+    let trace = reasoning(session, &messages[0].text());
     store
-        .commit_run(
-            session,
-            RunCommit {
-                run_id: Uuid::now_v7(),
-                base,
-                messages,
-            },
-        )
+        .commit(session, Commit::new(trace.run_id, base, messages, &trace))
         .await
         .expect("commit")
+}
+
+/// Every message of the session's current life.
+pub async fn messages(store: &impl SessionStore, session: &SessionId) -> Vec<Message> {
+    let head = store.head(session).await.expect("head");
+    if head.version.is_empty() {
+        return Vec::new();
+    }
+    store
+        .entries(session, head.first_seq, head.last_seq())
+        .await
+        .expect("entries")
+        .into_iter()
+        .flat_map(|entry| entry.body.messages().to_vec())
+        .collect()
 }
 
 /// Incompressible text of `len` ASCII characters (a fixed pseudo-random sequence, so a longer
@@ -152,32 +161,44 @@ pub fn reasoning(session: &SessionId, query: &str) -> Reasoning {
     reasoning
 }
 
-/// Every item of a partition, read directly.
+/// Every item of a partition, read directly (the SDK's paginator).
 pub async fn raw_items(
     client: &Client,
     table: &str,
     pk: &str,
 ) -> Vec<std::collections::HashMap<String, AttributeValue>> {
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = client
-            .query()
-            .table_name(table)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", "pk")
-            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("raw query");
-        items.extend(page.items.unwrap_or_default());
-        match page.last_evaluated_key {
-            Some(key) if !key.is_empty() => start = Some(key),
-            _ => return items,
-        }
-    }
+    client
+        .query()
+        .table_name(table)
+        .key_condition_expression("#pk = :pk")
+        .expression_attribute_names("#pk", "pk")
+        .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+        .consistent_read(true)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .expect("raw query")
+}
+
+/// One item, read directly.
+pub async fn raw_item(
+    client: &Client,
+    table: &str,
+    pk: &str,
+    sk: i128,
+) -> Option<std::collections::HashMap<String, AttributeValue>> {
+    client
+        .get_item()
+        .table_name(table)
+        .key("pk", s(pk))
+        .key("sk", n(sk))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("raw get")
+        .item
 }
 
 /// The sort key of a raw item.
@@ -218,4 +239,65 @@ pub fn n(value: impl ToString) -> AttributeValue {
 /// Seconds since the Unix epoch.
 pub fn now_secs() -> i64 {
     jiff::Timestamp::now().as_second()
+}
+
+/// A clock the test moves by hand (shared by the stores built with it).
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<jiff::Timestamp>);
+
+impl ManualClock {
+    /// A clock at the wall-clock time now.
+    pub fn new() -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self(std::sync::Mutex::new(jiff::Timestamp::now())))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        let mut now = self.0.lock().unwrap();
+        *now = now
+            .checked_add(jiff::SignedDuration::try_from(by).unwrap())
+            .unwrap();
+    }
+}
+
+impl agent_session::Clock for ManualClock {
+    fn now(&self) -> jiff::Timestamp {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// A store on the shared table with this TTL and clock.
+pub async fn store_with_clock(
+    ttl: Duration,
+    clock: std::sync::Arc<ManualClock>,
+) -> DynamoSessionStore {
+    builder(SHARED_TABLE)
+        .await
+        .ttl(ttl)
+        .clock(clock)
+        .build()
+        .await
+        .expect("store on DynamoDB Local")
+}
+
+/// A finished trace with one tool step.
+pub fn reasoning_with_tool(session: &SessionId, query: &str, tool: &str) -> Reasoning {
+    let mut trace = reasoning(session, query);
+    trace.steps.push(agent_core::ReasoningStep {
+        step_number: 1,
+        timestamp: Some(jiff::Timestamp::now()),
+        thinking: Some(format!("I should call {tool}")),
+        tools: vec![agent_core::ToolInvocation {
+            name: tool.to_owned(),
+            tool_use_id: format!("tooluse_{tool}"),
+            inputs: serde_json::json!({"city": "Seattle"}),
+            result: Some(serde_json::json!({"temp_f": 60, "sky": "cloudy"})),
+            status: agent_core::ToolCallStatus::Succeeded,
+            error: None,
+            duration_ms: Some(120),
+        }],
+        usage: Default::default(),
+    });
+    trace.total_steps = 1;
+    trace
 }

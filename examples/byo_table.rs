@@ -61,10 +61,10 @@ async fn main() -> anyhow::Result<()> {
         .build()
         .await?;
     let session_id = format!("byo-{}", std::process::id());
-    let (response, _) = agent
+    let result = agent
         .run_in_session("Please process the word 'hello'.", &session_id)
         .await?;
-    println!("Answer: {response}");
+    println!("Answer: {}", result.response);
     println!(
         "Reasoning records in {TABLE} for {session_id}: {}",
         agent.get_reasoning_history(&session_id).await?.len()

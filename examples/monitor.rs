@@ -1,30 +1,26 @@
-//! Monitoring a long-running operation from another process, as the session guide shows: one
-//! process runs the agent with real-time reasoning; this one polls the session and prints each
-//! step, tool call and result as it appears, then the final answer, and exits when the run ends.
+//! Monitoring a long-running operation from another process: a worker process runs the agent
+//! with real-time reasoning; this process follows the session and prints each step, tool call
+//! and result as it lands, then the run's end. It survives its own restart: halfway through it
+//! stops following and starts again from the last position it printed, with no event missed or
+//! repeated. It ends when the run completes or is interrupted.
 //!
 //! ```sh
-//! cargo xtask example monitor        # offline: Converse stand-in (slowed down) + DynamoDB Local
-//! cargo run --example monitor        # Bedrock + DynamoDB with credentials
+//! cargo run --example monitor        # offline: Converse stand-in + a SQLite file both processes share
+//! cargo xtask example monitor        # the same, with DynamoDB Local
 //! ```
 //!
-//! It starts the worker itself (this program with `--worker SESSION_ID`) so that the watched run
-//! really happens in another process. Without DynamoDB at hand there is no store two processes
-//! can share, so the worker then runs as a task in this process with an in-memory store.
+//! The worker is this program started again with `--worker SESSION_ID`. A monitor needs no model:
+//! it reads the store through `Sessions`.
 
 #![allow(clippy::print_stdout)] // An example talks to its user on stdout.
 
 #[path = "common/mod.rs"]
 mod common;
 
-use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use minimalagent::{Agent, RunStatus, ToolCallStatus, tool};
-
-/// How often the monitor polls.
-const POLL_EVERY: Duration = Duration::from_millis(300);
-/// How long the monitor waits for the run at most.
-const GIVE_UP_AFTER: Duration = Duration::from_secs(180);
+use futures::StreamExt;
+use minimalagent::{Agent, AgentEvent, FollowPosition, Sessions, tool};
 
 /// Search the sales database.
 ///
@@ -32,7 +28,7 @@ const GIVE_UP_AFTER: Duration = Duration::from_secs(180);
 /// * `query` - What to search for
 #[tool]
 async fn search_database(query: String) -> serde_json::Value {
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     serde_json::json!({"query": query, "rows": 1284, "top_region": "EMEA"})
 }
 
@@ -42,149 +38,131 @@ async fn search_database(query: String) -> serde_json::Value {
 /// * `topic` - What to analyse
 #[tool]
 async fn complex_analysis(topic: String) -> serde_json::Value {
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
     serde_json::json!({"topic": topic, "trend": "up 12% quarter on quarter"})
 }
 
-async fn worker_agent(
-    model: minimalagent::BedrockModel,
-    builder: minimalagent::AgentBuilder,
-) -> anyhow::Result<Agent> {
-    Ok(builder
-        .model(model)
+/// The store both processes use: DynamoDB when at hand, else a SQLite file.
+fn store_url() -> String {
+    if common::dynamodb_available() {
+        "dynamodb://minimalagent-session-table".to_owned()
+    } else {
+        common::sqlite_url("monitor")
+    }
+}
+
+async fn work(session_id: &str) -> anyhow::Result<()> {
+    let example = common::example_model().await?;
+    if let Some(standin) = &example.standin {
+        // Slow the model down so that the monitor sees the run unfold.
+        standin.set_latency(Duration::from_millis(400));
+    }
+    let agent = Agent::builder()
+        .model(example.model)
         .tool(SearchDatabase)
         .tool(ComplexAnalysis)
+        .session_store_url(store_url())
         .real_time_reasoning(true)
         .show_reasoning(false)
         .build()
-        .await?)
+        .await?;
+    agent
+        .run_in_session(
+            "Analyse the latest sales data and generate a comprehensive report",
+            session_id,
+        )
+        .await?;
+    Ok(())
 }
 
-const QUERY: &str =
-    "Search the database for the latest sales data, then run a complex analysis and report.";
+/// Prints one event the way a dashboard would show it; returns whether the run ended.
+fn show(event: &AgentEvent) -> bool {
+    match event {
+        AgentEvent::RunStarted { query, .. } => println!("run started: {query}"),
+        AgentEvent::ModelReply { step, message, .. } if message.tool_uses().next().is_some() => {
+            println!(
+                "step {step}: the model asks for {} tool(s)",
+                message.tool_uses().count()
+            );
+        }
+        AgentEvent::ToolInputComplete { name, input, .. } => println!("  tool {name} with {input}"),
+        AgentEvent::ToolResult { invocation, .. } => println!(
+            "  result of {} ({} ms): {}",
+            invocation.name,
+            invocation.duration_ms.unwrap_or_default(),
+            invocation
+                .result
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        ),
+        AgentEvent::RunFinished { result } => {
+            println!(
+                "run completed after {} steps: {}",
+                result.reasoning.total_steps, result.response
+            );
+            return true;
+        }
+        AgentEvent::RunEnded { reasoning } => {
+            println!("run ended: {}", reasoning.status);
+            return true;
+        }
+        _ => {}
+    }
+    false
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     common::init_logging();
-    let args: Vec<String> = std::env::args().collect();
-    if let [_, flag, session_id] = args.as_slice()
-        && flag == "--worker"
-    {
-        return run_worker(session_id).await;
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() == Some("--worker") {
+        let session_id = args
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("--worker SESSION_ID"))?;
+        return work(&session_id).await;
     }
+
     let session_id = format!("report-task-{}", std::process::id());
-    let example = common::example_model().await?;
-    if let Some(standin) = &example.standin {
-        // Slow the stand-in down so that the steps are visible one by one.
-        standin.set_latency(Duration::from_millis(700));
-    }
-    let shared_store = common::dynamodb_available();
-    let reader = worker_agent(
-        example.model.clone(),
-        common::with_sessions(Agent::builder()),
-    )
-    .await?;
-    let mut worker_process = None;
-    let mut worker_task = None;
-    if shared_store {
-        println!("Starting the worker process for session {session_id} …");
-        worker_process = Some(
-            std::process::Command::new(std::env::current_exe()?)
-                .args(["--worker", &session_id])
-                .spawn()?,
-        );
-    } else {
-        println!("Starting the worker as a task in this process (in-memory store) …");
-        let agent = reader.clone();
-        let session = session_id.clone();
-        worker_task = Some(tokio::spawn(async move {
-            agent.run_in_session(QUERY, &session).await.map(|_| ())
-        }));
-    }
-    let outcome = monitor_progress(&reader, &session_id).await;
-    if let Some(mut child) = worker_process {
-        let status = child.wait()?;
-        anyhow::ensure!(status.success(), "the worker process failed: {status}");
-    }
-    if let Some(task) = worker_task {
-        task.await??;
-    }
-    outcome
-}
+    let mut worker = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["--worker", &session_id])
+        .kill_on_drop(true)
+        .spawn()?;
+    println!(
+        "worker process {} runs session {session_id}",
+        worker.id().unwrap_or_default()
+    );
 
-/// The worker: runs the long operation with real-time reasoning, then exits.
-async fn run_worker(session_id: &str) -> anyhow::Result<()> {
-    let example = common::example_model().await?;
-    if let Some(standin) = &example.standin {
-        standin.set_latency(Duration::from_millis(700));
-    }
-    let agent = worker_agent(example.model, common::with_sessions(Agent::builder())).await?;
-    agent.run_in_session(QUERY, session_id).await?;
-    Ok(())
-}
-
-/// Polls the session's latest reasoning and prints what is new until the run ends.
-async fn monitor_progress(agent: &Agent, session_id: &str) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let mut shown_steps = HashSet::new();
-    let mut shown_results = HashSet::new();
-    loop {
-        anyhow::ensure!(
-            started.elapsed() < GIVE_UP_AFTER,
-            "the run did not finish within {GIVE_UP_AFTER:?}"
-        );
-        if let Some(reasoning) = agent.get_reasoning(session_id).await? {
-            for step in &reasoning.steps {
-                if shown_steps.insert(step.step_number) {
-                    println!(
-                        "[{:>5.1}s] Step {}: {}",
-                        started.elapsed().as_secs_f32(),
-                        step.step_number,
-                        step.thinking.as_deref().unwrap_or("(no thinking)")
-                    );
-                    for tool in &step.tools {
-                        println!(
-                            "         Tool used: {} with inputs: {}",
-                            tool.name, tool.inputs
-                        );
-                    }
+    let sessions = Sessions::open(&store_url()).await?;
+    let mut position = FollowPosition::start();
+    let mut printed = 0usize;
+    let mut restarted = false;
+    let ended = tokio::time::timeout(Duration::from_secs(180), async {
+        'follow: loop {
+            let mut events = sessions.follow(&session_id, position.clone())?;
+            while let Some(item) = events.next().await {
+                let item = item?;
+                let done = show(&item.event);
+                // Save the position after each event, as a monitor that may restart would.
+                position = item.position;
+                printed += 1;
+                if done {
+                    return anyhow::Ok(());
                 }
-                for tool in &step.tools {
-                    if tool.status != ToolCallStatus::Running
-                        && shown_results.insert(tool.tool_use_id.clone())
-                    {
-                        let result = match (&tool.result, &tool.error) {
-                            (Some(result), _) => result.to_string(),
-                            (None, Some(error)) => format!("error: {}", error.message),
-                            (None, None) => "(none)".to_owned(),
-                        };
-                        println!(
-                            "[{:>5.1}s]   Result of {}: {result}",
-                            started.elapsed().as_secs_f32(),
-                            tool.name
-                        );
-                    }
-                }
-            }
-            match reasoning.status {
-                RunStatus::Running => {}
-                RunStatus::Completed => {
-                    println!(
-                        "[{:>5.1}s] Completed after {} steps: {}",
-                        started.elapsed().as_secs_f32(),
-                        reasoning.total_steps,
-                        reasoning.final_response.unwrap_or_default()
-                    );
-                    return Ok(());
-                }
-                RunStatus::Failed => {
-                    anyhow::bail!(
-                        "the run failed: {}",
-                        reasoning.error.map(|e| e.message).unwrap_or_default()
-                    );
+                if printed == 4 && !restarted {
+                    restarted = true;
+                    println!("(monitor restarts, resuming from position {position})");
+                    continue 'follow;
                 }
             }
         }
-        tokio::time::sleep(POLL_EVERY).await;
+    })
+    .await;
+    match ended {
+        Ok(result) => result?,
+        Err(_) => anyhow::bail!("the run did not end within 3 minutes"),
     }
+    let status = worker.wait().await?;
+    println!("worker exited: {status}");
+    Ok(())
 }

@@ -39,7 +39,7 @@ async fn get_weather(location: String) -> Conditions {
 async fn main() -> anyhow::Result<()> {
     common::init_logging();
     let example = common::example_model().await?;
-    let agent = common::with_sessions(Agent::builder())
+    let agent = common::with_sessions(Agent::builder(), "reasoning_example")
         .model(example.model)
         .tool(GetWeather)
         .show_reasoning(false)

@@ -37,7 +37,7 @@ async fn main() -> anyhow::Result<()> {
     let example = common::example_model().await?;
 
     // Create an agent with sessions enabled.
-    let agent = common::with_sessions(Agent::builder())
+    let agent = common::with_sessions(Agent::builder(), "session_example")
         .model(example.model)
         .tool(AnswerQuestion)
         .show_reasoning(true)
@@ -48,16 +48,16 @@ async fn main() -> anyhow::Result<()> {
     let session_id = format!("example-{}", uuid_like());
 
     // First interaction.
-    let (response1, _reasoning1) = agent
+    let first = agent
         .run_in_session("What is the meaning of life?", &session_id)
         .await?;
-    println!("First answer: {response1}");
+    println!("First answer: {}", first.response);
 
     // Second interaction, referring to the first.
-    let (response2, _reasoning2) = agent
+    let second = agent
         .run_in_session("Can you elaborate on that?", &session_id)
         .await?;
-    println!("Second answer: {response2}");
+    println!("Second answer: {}", second.response);
 
     // The reasoning history: one record per run, oldest first.
     let history = agent.get_reasoning_history(&session_id).await?;

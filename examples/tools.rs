@@ -107,10 +107,11 @@ async fn main() -> anyhow::Result<()> {
         )
         .build()
         .await?;
-    let (response, reasoning) = agent
+    let result = agent
         .run("What's the weather in Seattle and in Paris, and what is the city population of each?")
         .await?;
-    println!("{response}");
+    println!("{}", result.response);
+    let reasoning = &result.reasoning;
     let calls: usize = reasoning.steps.iter().map(|step| step.tools.len()).sum();
     println!(
         "({} steps, {calls} tool calls, {} tokens)",

@@ -127,19 +127,34 @@ pub(crate) fn dynamodb_available() -> bool {
         || (!offline && aws_credentials_configured())
 }
 
-/// Turns sessions on: in DynamoDB when it is at hand (the seed's `use_session_memory`), else in
-/// memory, saying which on a line of its own.
-pub(crate) fn with_sessions(builder: minimalagent::AgentBuilder) -> minimalagent::AgentBuilder {
+/// A SQLite file for an example's sessions, under the workspace's `target/` directory, so that
+/// a second run of the example finds the first run's sessions.
+pub(crate) fn sqlite_url(name: &str) -> String {
+    let target = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+        });
+    format!(
+        "sqlite://{}",
+        target.join(format!("{name}-sessions.db")).display()
+    )
+}
+
+/// Turns sessions on, as the seed does: in DynamoDB (`use_session_memory`) when it is at hand,
+/// else in a SQLite file under `target/`, saying which on a line of its own.
+pub(crate) fn with_sessions(
+    builder: minimalagent::AgentBuilder,
+    name: &str,
+) -> minimalagent::AgentBuilder {
     if dynamodb_available() {
-        println!(
-            "Sessions: DynamoDB table `{}`.",
-            minimalagent::DEFAULT_SESSION_TABLE_NAME
-        );
+        println!("Sessions: DynamoDB table `minimalagent-session-table`.");
         builder.use_session_memory(true)
     } else {
-        println!(
-            "Sessions: in memory (no DynamoDB endpoint or AWS credentials; `cargo xtask example NAME` runs DynamoDB Local)."
-        );
-        builder.session_store(minimalagent::session::InMemorySessionStore::new())
+        let url = sqlite_url(name);
+        println!("Sessions: {url} (no DynamoDB endpoint or AWS credentials).");
+        builder.session_store_url(url)
     }
 }

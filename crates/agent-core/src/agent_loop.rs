@@ -392,7 +392,7 @@ struct PendingStep {
 }
 
 enum Ended {
-    Answered(ModelResponse, Option<Value>),
+    Answered(Box<ModelResponse>, Option<Value>),
     Failed(RunError),
 }
 
@@ -558,7 +558,7 @@ impl<'a> RunState<'a> {
 
     async fn drive(&mut self) -> Ended {
         if let Some(response) = self.resumed_final.take() {
-            return Ended::Answered(response, None);
+            return Ended::Answered(Box::new(response), None);
         }
         if let Some(pending) = self.resumed_tools.take() {
             let calls: Vec<ToolUse> = pending.message.tool_uses().cloned().collect();
@@ -582,7 +582,9 @@ impl<'a> RunState<'a> {
             let calls: Vec<ToolUse> = response.message.tool_uses().cloned().collect();
             if let Some(answer) = self.structured.clone() {
                 match self.structured_reply(&answer, &response, &calls) {
-                    StructuredStep::Done(value) => return Ended::Answered(response, Some(value)),
+                    StructuredStep::Done(value) => {
+                        return Ended::Answered(Box::new(response), Some(value));
+                    }
                     StructuredStep::Failed(error) => return Ended::Failed(error),
                     StructuredStep::AskAgain(prompt) => {
                         self.emit_reply(&response);
@@ -594,7 +596,7 @@ impl<'a> RunState<'a> {
                 }
             }
             if calls.is_empty() || self.reasoning.step_limit_reached {
-                return Ended::Answered(response, None);
+                return Ended::Answered(Box::new(response), None);
             }
             let step = self.step;
             self.emit_reply(&response);
@@ -1056,6 +1058,7 @@ impl<'a> RunState<'a> {
     fn end(mut self, ended: Ended) -> Result<RunResult, FailedRun> {
         match ended {
             Ended::Answered(response, structured) => {
+                let response = *response;
                 let message = match &structured {
                     Some(value) => structured_message(&response.message, value),
                     None => final_message(response.message),

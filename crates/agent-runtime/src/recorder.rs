@@ -23,7 +23,7 @@ use tokio_util::task::AbortOnDropHandle;
 const APPEND_ATTEMPTS: u32 = 5;
 
 enum Command {
-    Event(AgentEvent),
+    Event(Box<AgentEvent>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -41,7 +41,7 @@ impl EventSink for RecorderSink {
                 AgentEvent::TextDelta { .. } | AgentEvent::ThinkingDelta { .. }
             );
         if wanted {
-            let _ = self.queue.send(Command::Event(event.clone()));
+            let _ = self.queue.send(Command::Event(Box::new(event.clone())));
         }
     }
 }
@@ -191,6 +191,7 @@ async fn write_events(
         while let Some(next) = command {
             match next {
                 Command::Event(event) => {
+                    let event = *event;
                     let (thinking, step, text) = match &event {
                         AgentEvent::TextDelta { step, text } => (false, *step, text),
                         AgentEvent::ThinkingDelta { step, text } => (true, *step, text),

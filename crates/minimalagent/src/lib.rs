@@ -171,6 +171,14 @@ pub mod sqlite {
     pub use agent_session_sqlite::*;
 }
 
+/// Tools from Model Context Protocol servers.
+#[cfg(feature = "mcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mcp")))]
+pub mod mcp {
+    #[doc(inline)]
+    pub use agent_tools_mcp::*;
+}
+
 /// Used by code that `#[tool]` generates. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {

@@ -36,6 +36,17 @@ pub(super) fn reply(request: &ConverseRequest) -> Reply {
     let asked_to_finish = !last_results.is_empty()
         && last.is_some_and(|message| !message_text(message).trim().is_empty());
     let called = called_tools(turn);
+    // A follow-up such as "What about tomorrow?" names no place: the demo remembers the one the
+    // conversation was about, as a model with the history would.
+    let earlier_place = match capitalised_phrase(&question) {
+        Some(_) => None,
+        None => messages[..turn_start.unwrap_or(0)]
+            .iter()
+            .rev()
+            .filter(|message| message.get("role").and_then(Value::as_str) == Some("user"))
+            .find_map(|message| capitalised_phrase(&message_text(message))),
+    };
+    let forced = forced_tool(&request.body, &tools);
     let next_tool = matching_tools(&tools, &question)
         .into_iter()
         .find(|tool| !called.contains(tool.name.as_str()));
@@ -54,11 +65,17 @@ pub(super) fn reply(request: &ConverseRequest) -> Reply {
                     })
                     .collect()
             } else {
-                vec![input_for(&tool.input_schema, &question)]
+                let place = capitalised_phrase(&question).or_else(|| earlier_place.clone());
+                vec![input_for_place(&tool.input_schema, &question, place)]
             };
             let ids = fresh_tool_use_ids(messages, inputs.len());
+            let remembered = earlier_place
+                .as_ref()
+                .filter(|_| has_place_field(&tool.input_schema))
+                .map(|place| format!(" Earlier in our conversation they asked about {place}."))
+                .unwrap_or_default();
             let mut content = vec![ContentBlock::Text(format!(
-                "<thinking>The user asks \"{}\". The {} tool can help, so I will call it{}.</thinking>",
+                "<thinking>The user asks \"{}\".{remembered} The {} tool can help, so I will call it{}.</thinking>",
                 one_line(&question),
                 tool.name,
                 if inputs.len() > 1 {
@@ -74,6 +91,37 @@ pub(super) fn reply(request: &ConverseRequest) -> Reply {
                     input,
                 })
             }));
+            (content, StopReason::ToolUse)
+        }
+        _ if forced.is_some() => {
+            // A forced tool choice (a typed answer's final tool): answer through it, with an
+            // input made from its schema and what the conversation said.
+            let place = capitalised_phrase(&question).or_else(|| earlier_place.clone());
+            let schema = forced.map_or(&Value::Null, |tool| &tool.input_schema);
+            let mut input = input_for_place(schema, &question, place);
+            if !last_results.is_empty()
+                && let Some(object) = input.as_object_mut()
+            {
+                // Free-text fields carry the gathered results rather than the question.
+                let gathered = summary(turn);
+                for value in object.values_mut() {
+                    if value.as_str() == Some(one_line(&question).as_str()) {
+                        *value = Value::String(gathered.clone());
+                    }
+                }
+            }
+            let ids = fresh_tool_use_ids(messages, 1);
+            let content = ids
+                .into_iter()
+                .zip(forced)
+                .map(|(id, tool)| {
+                    ContentBlock::ToolUse(ToolUse {
+                        tool_use_id: id,
+                        name: tool.name.clone(),
+                        input: input.clone(),
+                    })
+                })
+                .collect();
             (content, StopReason::ToolUse)
         }
         _ if !last_results.is_empty() => {
@@ -121,6 +169,20 @@ pub(super) fn reply(request: &ConverseRequest) -> Reply {
     };
     let usage = estimate_usage(&request.body, &message);
     Reply::Respond(ModelResponse::new(message, stop_reason).with_usage(usage))
+}
+
+/// The tool a forced `toolChoice` names: `tool{name}`, or for `any` the one whose name says
+/// it gives an answer (else the last).
+fn forced_tool<'a>(body: &Value, tools: &'a [ToolSpec]) -> Option<&'a ToolSpec> {
+    let choice = body.pointer("/toolConfig/toolChoice")?;
+    if let Some(name) = choice.pointer("/tool/name").and_then(Value::as_str) {
+        return tools.iter().find(|tool| tool.name == name);
+    }
+    choice.get("any")?;
+    tools
+        .iter()
+        .find(|tool| tool.name.contains("answer"))
+        .or_else(|| tools.last())
 }
 
 /// The signature the demo gives its reasoning (base64, as real signatures are).
@@ -479,11 +541,6 @@ fn is_place_field(name: &str) -> bool {
     PLACE_WORDS.iter().any(|word| name.contains(word))
 }
 
-/// An input for a tool, made from its input schema and the question.
-pub(super) fn input_for(schema: &Value, question: &str) -> Value {
-    input_for_place(schema, question, capitalised_phrase(question))
-}
-
 /// Whether the schema has a top-level string field named like a place.
 fn has_place_field(schema: &Value) -> bool {
     schema
@@ -727,7 +784,11 @@ mod tests {
                 "required": ["lat"]
             }}
         });
-        let input = input_for(&schema, "Weather in Seattle for the week?");
+        let input = input_for_place(
+            &schema,
+            "Weather in Seattle for the week?",
+            Some("Seattle".to_owned()),
+        );
         assert_eq!(
             input,
             json!({
@@ -760,6 +821,40 @@ mod tests {
         assert_eq!(best.name, "get_weather");
         let fallback = best_tool(&tools, "Hello there").unwrap();
         assert_eq!(fallback.name, "get_time");
+    }
+
+    #[test]
+    fn a_follow_up_without_a_place_uses_the_place_of_an_earlier_turn() {
+        let body = json!({
+            "messages": [
+                {"role": "user", "content": [{"text": "What's the weather in Seattle?"}]},
+                {"role": "assistant", "content": [{"text": "Sunny in Seattle."}]},
+                {"role": "user", "content": [{"text": "What about tomorrow?"}]}
+            ],
+            "toolConfig": {"tools": [{"toolSpec": {
+                "name": "get_weather",
+                "description": "Get the weather for a location",
+                "inputSchema": {"json": {"type": "object",
+                    "properties": {"location": {"type": "string"}}, "required": ["location"]}}
+            }}]}
+        });
+        let request = ConverseRequest {
+            index: 0,
+            model_id: "m".into(),
+            body,
+            streamed: false,
+        };
+        let Reply::Respond(response) = reply(&request) else {
+            panic!("the demo answers");
+        };
+        let call = response.message.tool_uses().next().unwrap().clone();
+        assert_eq!(call.input, json!({"location": "Seattle"}));
+        assert!(
+            response
+                .message
+                .text()
+                .contains("Earlier in our conversation they asked about Seattle")
+        );
     }
 
     #[test]

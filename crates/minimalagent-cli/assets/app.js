@@ -91,12 +91,15 @@
     return text;
   }
 
-  // A value as text: strings as they are, anything else as indented JSON.
+  // A value as text: strings as they are, anything else as JSON — on one line when short,
+  // indented otherwise.
   function valueText(value) {
     if (typeof value === "string") return value;
     if (value === undefined) return "";
     try {
-      return JSON.stringify(value, null, 2);
+      // JSON.stringify escapes newlines in strings, so every newline here is layout.
+      const compact = JSON.stringify(value, null, 1).replace(/\n */g, " ");
+      return compact.length <= 72 ? compact : JSON.stringify(value, null, 2);
     } catch (_) {
       return String(value);
     }
@@ -284,7 +287,9 @@
         const page = await load(null);
         if (mine !== generation) return;
         const ids = new Set(page.sessions.map((s) => s.id));
-        shown = page.sessions.concat(shown.filter((s) => !ids.has(s.id) && shown.indexOf(s) >= page.sessions.length));
+        const fresh = page.sessions.concat(shown.filter((s) => !ids.has(s.id) && shown.indexOf(s) >= page.sessions.length));
+        if (JSON.stringify(fresh) === JSON.stringify(shown)) return;
+        shown = fresh;
         if (!next) next = page.next;
         render();
       } catch (_) {
@@ -370,8 +375,10 @@
       h("div", { class: "run-card-head" },
         statusBadge(run.status),
         link(runHref(sessionId, run.run_id), "Run " + (index + 1)),
-        h("span", { class: "meta" }, [time(run.started_at), runDuration(run), plural(run.total_steps || 0, "step"),
-          plural(toolCalls, "tool call"), "tokens " + usage(run.usage)].filter(Boolean).join(" · "))),
+        h("span", { class: "meta" },
+          time(run.started_at) ? time(run.started_at) + " · " : "",
+          h("span", { class: "run-duration" }, runDuration(run)),
+          " · " + [plural(run.total_steps || 0, "step"), plural(toolCalls, "tool call"), "tokens " + usage(run.usage)].join(" · "))),
       h("div", { class: "query" }, run.query),
       now ? h("div", { class: "now" }, now) : null,
       run.final_response ? h("div", { class: "answer" }, run.final_response) : null,
@@ -442,8 +449,14 @@
         }, 300);
       }
     });
+    // Running runs' durations tick without re-rendering anything else.
     every(1000, () => {
-      if (runs.some((run) => run.status === "running")) render();
+      for (const run of runs) {
+        if (run.status !== "running") continue;
+        const card = Array.from(runList.querySelectorAll(".run-card")).find((c) => c.dataset.runId === run.run_id);
+        const duration = card && card.querySelector(".run-duration");
+        if (duration) duration.textContent = runDuration(run);
+      }
     });
   }
 
@@ -457,14 +470,15 @@
         h("code", { class: "tool-id" }, tool.tool_use_id || ""),
         statusBadge(status === "succeeded" ? "succeeded" : status),
         tool.duration_ms !== undefined && tool.duration_ms !== null ? h("span", { class: "duration" }, millis(tool.duration_ms)) : null),
-      h("div", { class: "io" }, h("span", { class: "label" }, "Input"), h("pre", { class: "tool-input" }, valueText(tool.inputs))),
-      tool.result !== null && tool.result !== undefined
-        ? h("div", { class: "io" }, h("span", { class: "label" }, "Result"), h("pre", { class: "tool-result" }, valueText(tool.result)))
-        : null,
-      tool.error
-        ? h("div", { class: "io failed" }, h("span", { class: "label" }, "Error"), h("pre", { class: "tool-error" }, tool.error.kind + ": " + tool.error.message))
-        : null,
-      status === "running" ? h("div", { class: "io pending" }, "Running…") : null);
+      h("div", { class: "io-pair" },
+        h("div", { class: "io" }, h("span", { class: "label" }, "Input"), h("pre", { class: "tool-input" }, valueText(tool.inputs))),
+        tool.result !== null && tool.result !== undefined
+          ? h("div", { class: "io" }, h("span", { class: "label" }, "Result"), h("pre", { class: "tool-result" }, valueText(tool.result)))
+          : null,
+        tool.error
+          ? h("div", { class: "io failed" }, h("span", { class: "label" }, "Error"), h("pre", { class: "tool-error" }, tool.error.kind + ": " + tool.error.message))
+          : null,
+        status === "running" ? h("div", { class: "io pending" }, h("span", { class: "label" }, "Result"), h("div", null, "Running…")) : null));
   }
 
   function pendingTool(tool) {
@@ -494,7 +508,10 @@
         live.text ? h("div", { class: "streaming" }, h("div", { class: "text" }, live.text)) : null,
         (live.tools || []).map(pendingTool)));
     } else if (run.status === "running") {
-      items.push(h("li", { class: "event waiting" }, "Waiting for the model…"));
+      const steps = run.steps || [];
+      const last = steps.length ? steps[steps.length - 1] : null;
+      const toolsRunning = last && (last.tools || []).some((tool) => tool.status === "running");
+      if (!toolsRunning) items.push(h("li", { class: "event waiting" }, "Waiting for the model…"));
     }
     if (run.step_limit_reached) {
       items.push(h("li", { class: "event warn" }, "The step limit was reached: the model was asked for its final answer."));
@@ -515,18 +532,22 @@
     return h("ol", { class: "timeline" }, items);
   }
 
+  function fact(name, value) {
+    return h("div", { class: "fact" }, h("span", { class: "fact-name" }, name), h("span", { class: "fact-value" }, value));
+  }
+
   function runView(sessionId, run, index, live) {
     const toolCalls = (run.steps || []).reduce((n, step) => n + (step.tools || []).length, 0);
     const header = h("div", { class: "run-header", dataset: { runId: run.run_id, status: run.status } },
       h("h1", null, "Run " + index + " ", statusBadge(run.status)),
-      h("dl", { class: "facts" },
-        h("dt", null, "Session"), h("dd", null, link(sessionHref(sessionId), sessionId)),
-        h("dt", null, "Run id"), h("dd", null, h("code", null, run.run_id)),
-        h("dt", null, "Started"), h("dd", null, time(run.started_at) || "—"),
-        h("dt", null, "Duration"), h("dd", { class: "run-duration" }, runDuration(run) || "—"),
-        h("dt", null, "Steps"), h("dd", null, String(run.total_steps || 0) + " (" + plural(toolCalls, "tool call") + ")"),
-        h("dt", null, "Tokens"), h("dd", { class: "run-usage" }, usage(run.usage)),
-        run.stop_reason ? [h("dt", null, "Stop reason"), h("dd", null, String(run.stop_reason))] : null));
+      h("div", { class: "facts" },
+        fact("Session", link(sessionHref(sessionId), sessionId)),
+        fact("Started", time(run.started_at) || "—"),
+        fact("Duration", h("span", { class: "run-duration" }, runDuration(run) || "—")),
+        fact("Steps", String(run.total_steps || 0) + " (" + plural(toolCalls, "tool call") + ")"),
+        fact("Tokens", h("span", { class: "run-usage" }, usage(run.usage))),
+        run.stop_reason ? fact("Stop reason", String(run.stop_reason)) : null,
+        fact("Run id", h("code", null, run.run_id))));
     const banners = [];
     if (run.status === "interrupted") {
       banners.push(h("div", { class: "banner banner-interrupted", role: "status" },

@@ -19,7 +19,10 @@ pub(crate) const DEFAULT_TABLE: &str = "minimalagent-session-table";
 #[derive(Clone, Debug)]
 pub(crate) struct OpenStore {
     pub(crate) sessions: Sessions,
+    /// What messages call the store (``SQLite file `x.db` ``).
     pub(crate) label: String,
+    /// The store's URL.
+    pub(crate) url: String,
 }
 
 /// The store URL the arguments and the environment name: `--store`, else the DynamoDB
@@ -74,7 +77,11 @@ pub(crate) async fn open(url: &str) -> Result<OpenStore, Failure> {
         _ => format!("store `{}`", one_line(url)),
     };
     match Sessions::open(url).await {
-        Ok(sessions) => Ok(OpenStore { sessions, label }),
+        Ok(sessions) => Ok(OpenStore {
+            sessions,
+            label,
+            url: url.to_owned(),
+        }),
         Err(error) => Err(Failure::from_error(&error, &label)),
     }
 }

@@ -61,6 +61,7 @@ const DELETE_HEADER: &str = "x-minimalagent-delete";
 struct AppState {
     sessions: Sessions,
     label: String,
+    url: String,
     allow_delete: bool,
     /// The Host header values accepted, when on loopback (`None`: any).
     hosts: Option<Vec<String>>,
@@ -94,6 +95,7 @@ pub(crate) async fn serve(store: OpenStore, args: &UiArgs) -> Result<(), Failure
     let state = AppState {
         sessions: store.sessions,
         label: store.label,
+        url: store.url,
         allow_delete: args.allow_delete,
         hosts,
         shutdown,
@@ -202,7 +204,7 @@ async fn not_found() -> Response {
 
 async fn config(State(state): State<AppState>) -> Response {
     axum::Json(json!({
-        "store": state.label,
+        "store": state.url,
         "allow_delete": state.allow_delete,
         "version": env!("CARGO_PKG_VERSION"),
     }))

@@ -1,7 +1,13 @@
 //! Shared by the CLI's integration tests: tools, agents that write real sessions with a
 //! scripted model, and running the `minimalagent` binary with bounded waits.
 // Test helpers: a failed unwrap is a failed test.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;

@@ -345,13 +345,13 @@ async fn a_run_in_progress_appears_and_updates_without_reload() {
         .with_latency(Duration::from_millis(300))
         .then_tools(
             Some("The archive is slow; start with the regional totals."),
-            &[("slow_lookup", json!({"millis": 2500}))],
+            &[("slow_lookup", json!({"millis": 3000}))],
         )
         .then_tools(
             Some("Now the details for EMEA."),
             &[
                 ("lookup", json!({"query": "EMEA drivers"})),
-                ("slow_lookup", json!({"millis": 2500})),
+                ("slow_lookup", json!({"millis": 3000})),
             ],
         )
         .then_text("EMEA grew fastest, on new enterprise contracts.");
@@ -387,7 +387,7 @@ async fn a_run_in_progress_appears_and_updates_without_reload() {
         )
         .await;
     assert_eq!(in_progress["tools"][0]["name"], "slow_lookup");
-    assert_shows(&in_progress["tools"][0]["input"], &json!({"millis": 2500}));
+    assert_shows(&in_progress["tools"][0]["input"], &json!({"millis": 3000}));
     browser.screenshot("viewer-live.png").await;
 
     // …and then its end, with every tool call's result, on the same page.

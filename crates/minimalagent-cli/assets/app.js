@@ -1,0 +1,662 @@
+// The MinimalAgent trace viewer.
+//
+// Everything shown comes from the session store and is untrusted (tool results above all): the
+// DOM is built with createElement and text nodes only — never innerHTML, never HTML strings —
+// and the server's Content-Security-Policy allows no inline script. Links are built from
+// session and run ids, which the server has validated, and always start with "#/".
+"use strict";
+
+(() => {
+  const app = document.getElementById("app");
+  const crumbs = document.getElementById("crumbs");
+  const connection = document.getElementById("connection");
+  const storeLabel = document.getElementById("store");
+  const dialog = document.getElementById("confirm-delete");
+
+  let config = { allow_delete: false, store: "" };
+  // What the current view holds open: an EventSource, timers.
+  let cleanups = [];
+  // Bumped on every navigation, so that answers for a page left behind are dropped.
+  let generation = 0;
+
+  // ------------------------------------------------------------------ DOM helpers
+
+  // h("div", {class: "x", dataset: {a: 1}}, "text", child, [more]) — text is always text.
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "class") el.className = value;
+      else if (key === "dataset") {
+        for (const [name, data] of Object.entries(value)) el.dataset[name] = String(data);
+      } else if (key === "onclick") el.addEventListener("click", value);
+      else el.setAttribute(key, value === true ? "" : String(value));
+    }
+    append(el, children);
+    return el;
+  }
+
+  function append(el, children) {
+    for (const child of children.flat(Infinity)) {
+      if (child === null || child === undefined || child === false) continue;
+      el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+  }
+
+  function replace(el, ...children) {
+    el.replaceChildren();
+    append(el, children);
+  }
+
+  function link(href, ...children) {
+    return h("a", { href }, ...children);
+  }
+
+  function sessionHref(id) {
+    return "#/sessions/" + encodeURIComponent(id);
+  }
+
+  function runHref(id, runId) {
+    return sessionHref(id) + "/runs/" + encodeURIComponent(runId);
+  }
+
+  // ------------------------------------------------------------------ formatting
+
+  function time(at) {
+    if (!at) return "";
+    const date = new Date(at);
+    if (Number.isNaN(date.getTime())) return String(at);
+    return date.toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
+  }
+
+  function millis(ms) {
+    if (ms === null || ms === undefined || Number.isNaN(ms)) return "";
+    if (ms < 1000) return Math.max(0, Math.round(ms)) + " ms";
+    if (ms < 60000) return (ms / 1000).toFixed(2) + " s";
+    const minutes = Math.floor(ms / 60000);
+    const seconds = Math.floor((ms % 60000) / 1000);
+    return minutes + " min " + String(seconds).padStart(2, "0") + " s";
+  }
+
+  function between(start, end) {
+    if (!start || !end) return null;
+    return new Date(end).getTime() - new Date(start).getTime();
+  }
+
+  function usage(u) {
+    if (!u) return "";
+    let text = (u.input_tokens || 0) + " in / " + (u.output_tokens || 0) + " out";
+    if (u.cache_read_input_tokens) text += " / " + u.cache_read_input_tokens + " cache read";
+    if (u.cache_write_input_tokens) text += " / " + u.cache_write_input_tokens + " cache write";
+    return text;
+  }
+
+  // A value as text: strings as they are, anything else as JSON — on one line when short,
+  // indented otherwise.
+  function valueText(value) {
+    if (typeof value === "string") return value;
+    if (value === undefined) return "";
+    try {
+      // JSON.stringify escapes newlines in strings, so every newline here is layout.
+      const compact = JSON.stringify(value, null, 1).replace(/\n */g, " ");
+      return compact.length <= 72 ? compact : JSON.stringify(value, null, 2);
+    } catch (_) {
+      return String(value);
+    }
+  }
+
+  function plural(n, word, many) {
+    return n + " " + (n === 1 ? word : many || word + "s");
+  }
+
+  function statusBadge(status) {
+    const name = typeof status === "string" ? status : "unknown";
+    return h("span", { class: "status status-" + name.replace(/[^a-z_]/g, ""), dataset: { status: name } }, name);
+  }
+
+  function runDuration(run) {
+    if (run.started_at && run.ended_at) return millis(between(run.started_at, run.ended_at));
+    if (run.status === "running" && run.started_at) {
+      return "running for " + millis(Date.now() - new Date(run.started_at).getTime());
+    }
+    return "";
+  }
+
+  // ------------------------------------------------------------------ data
+
+  async function api(path, options) {
+    const response = await fetch(path, Object.assign({ headers: { Accept: "application/json" } }, options || {}));
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (_) {
+      body = null;
+    }
+    if (!response.ok) {
+      const message = body && typeof body.error === "string" ? body.error : response.status + " " + response.statusText;
+      const error = new Error(message);
+      error.status = response.status;
+      throw error;
+    }
+    return body;
+  }
+
+  function setConnection(state, title) {
+    connection.dataset.state = state;
+    connection.textContent = { live: "live", connecting: "connecting…", reconnecting: "reconnecting…", idle: "" }[state] || state;
+    connection.title = title || "";
+  }
+
+  // Follows a session: calls onRun(update) for every server-sent run update.
+  function followSession(id, onRun) {
+    const source = new EventSource("/api/sessions/" + encodeURIComponent(id) + "/events");
+    setConnection("connecting");
+    source.addEventListener("open", () => setConnection("live", "Updating as the runs of this session progress"));
+    source.addEventListener("error", () => setConnection("reconnecting"));
+    source.addEventListener("run", (message) => {
+      let update;
+      try {
+        update = JSON.parse(message.data);
+      } catch (_) {
+        return;
+      }
+      onRun(update);
+    });
+    source.addEventListener("store-error", (message) => {
+      let detail = "";
+      try {
+        detail = JSON.parse(message.data).message;
+      } catch (_) {
+        detail = "";
+      }
+      setConnection("reconnecting", "The store failed: " + detail);
+    });
+    const close = () => {
+      source.close();
+      setConnection("idle");
+    };
+    cleanups.push(close);
+    return close;
+  }
+
+  function every(ms, fn) {
+    const timer = setInterval(fn, ms);
+    cleanups.push(() => clearInterval(timer));
+  }
+
+  // ------------------------------------------------------------------ navigation
+
+  function setCrumbs(...items) {
+    replace(crumbs, items.map((item, i) => [i > 0 ? h("span", { class: "sep" }, "/") : null, item]));
+  }
+
+  function showError(error) {
+    replace(app, h("div", { class: "notice error", role: "alert" }, error.message || String(error)));
+  }
+
+  function route() {
+    for (const cleanup of cleanups) cleanup();
+    cleanups = [];
+    generation += 1;
+    const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map((part) => {
+      try {
+        return decodeURIComponent(part);
+      } catch (_) {
+        return part;
+      }
+    });
+    window.scrollTo(0, 0);
+    if (parts[0] === "sessions" && parts[1] && parts[2] === "runs" && parts[3]) {
+      showRun(parts[1], parts[3]);
+    } else if (parts[0] === "sessions" && parts[1]) {
+      showSession(parts[1]);
+    } else {
+      showList();
+    }
+  }
+
+  // ------------------------------------------------------------------ the list of sessions
+
+  function runRow(sessionId, run, index) {
+    return h("li", { class: "run-row", dataset: { runId: run.run_id, status: run.status } },
+      statusBadge(run.status),
+      link(runHref(sessionId, run.run_id), "Run " + (index + 1)),
+      h("span", { class: "query", title: run.query }, run.query),
+      h("span", { class: "meta" },
+        [time(run.started_at), runDuration(run), plural(run.total_steps || 0, "step"), plural(run.tool_calls || 0, "tool call")]
+          .filter(Boolean).join(" · ")));
+  }
+
+  function sessionCard(session) {
+    const runs = session.run_list || (session.latest_run ? [session.latest_run] : []);
+    return h("article", { class: "session-card", dataset: { sessionId: session.id } },
+      h("header", null,
+        h("h2", null, link(sessionHref(session.id), session.id)),
+        h("span", { class: "meta" },
+          plural(session.runs || 0, "run") + " · " + plural(session.entries || 0, "entry", "entries") +
+          (session.expires_at ? " · expires " + time(session.expires_at) : ""))),
+      runs.length
+        ? h("ol", { class: "run-rows" }, runs.map((run, i) => runRow(session.id, run, i)))
+        : h("p", { class: "empty" }, "No runs."));
+  }
+
+  async function showList() {
+    const mine = generation;
+    setCrumbs(h("span", null, "Sessions"));
+    const list = h("div", { class: "session-list" });
+    const more = h("div", { class: "more" });
+    replace(app, h("h1", null, "Sessions"), list, more);
+    let shown = [];
+    let next = null;
+
+    const render = () => {
+      replace(list, shown.length ? shown.map(sessionCard) : h("p", { class: "empty" }, "No sessions in this store yet."));
+      replace(more, next ? h("button", { type: "button", onclick: loadMore }, "More sessions") : null);
+    };
+
+    async function load(after) {
+      const query = after ? "?after=" + encodeURIComponent(after) : "";
+      return api("/api/sessions" + query);
+    }
+
+    async function loadMore() {
+      try {
+        const page = await load(next);
+        if (mine !== generation) return;
+        shown = shown.concat(page.sessions);
+        next = page.next;
+        render();
+      } catch (error) {
+        showError(error);
+      }
+    }
+
+    try {
+      const page = await load(null);
+      if (mine !== generation) return;
+      shown = page.sessions;
+      next = page.next;
+      render();
+    } catch (error) {
+      if (mine === generation) showError(error);
+      return;
+    }
+    // The first page follows new sessions and runs without a reload.
+    every(5000, async () => {
+      try {
+        const page = await load(null);
+        if (mine !== generation) return;
+        const ids = new Set(page.sessions.map((s) => s.id));
+        const fresh = page.sessions.concat(shown.filter((s) => !ids.has(s.id) && shown.indexOf(s) >= page.sessions.length));
+        if (JSON.stringify(fresh) === JSON.stringify(shown)) return;
+        shown = fresh;
+        if (!next) next = page.next;
+        render();
+      } catch (_) {
+        // Keep what is shown; the next refresh tries again.
+      }
+    });
+  }
+
+  // ------------------------------------------------------------------ a session
+
+  function messageBlocks(message) {
+    const blocks = [];
+    for (const block of message.content || []) {
+      if (typeof block.text === "string") {
+        blocks.push(h("div", { class: "block text" }, block.text));
+      } else if (block.toolUse) {
+        const use = block.toolUse;
+        blocks.push(h("div", { class: "block tool-use" },
+          h("span", { class: "label" }, "Tool call "), h("span", { class: "tool-name" }, use.name), " ",
+          h("code", { class: "tool-id" }, use.toolUseId),
+          h("pre", { class: "json" }, valueText(use.input))));
+      } else if (block.toolResult) {
+        const result = block.toolResult;
+        const failed = result.status === "error";
+        blocks.push(h("div", { class: "block tool-result-block" + (failed ? " failed" : "") },
+          h("span", { class: "label" }, failed ? "Tool error " : "Tool result "),
+          h("code", { class: "tool-id" }, result.toolUseId),
+          (result.content || []).map((content) => {
+            if (content.json !== undefined) return h("pre", { class: "json" }, valueText(content.json));
+            if (typeof content.text === "string") return h("pre", { class: "json" }, content.text);
+            if (content.image) return h("span", { class: "media" }, "[image " + (content.image.format || "") + "]");
+            if (content.document) return h("span", { class: "media" }, "[document " + (content.document.name || "") + "]");
+            return h("pre", { class: "json" }, valueText(content));
+          })));
+      } else if (block.reasoningContent) {
+        const reasoning = block.reasoningContent;
+        const text = reasoning.reasoningText ? reasoning.reasoningText.text : "[redacted thinking]";
+        blocks.push(h("div", { class: "block thinking" }, h("span", { class: "label" }, "Thinking"), h("div", { class: "text" }, text)));
+      } else if (block.image) {
+        blocks.push(h("div", { class: "block media" }, "[image " + (block.image.format || "") + "]"));
+      } else if (block.document) {
+        blocks.push(h("div", { class: "block media" }, "[document " + (block.document.name || "") + " " + (block.document.format || "") + "]"));
+      } else if (block.cachePoint) {
+        // Not content.
+      } else {
+        blocks.push(h("pre", { class: "block json" }, valueText(block)));
+      }
+    }
+    return blocks;
+  }
+
+  function conversationView(entries) {
+    if (!entries.length) return h("p", { class: "empty" }, "No conversation entries: no run of this session has committed yet.");
+    return h("ol", { class: "conversation" }, entries.map((entry) => {
+      const body = entry.body || {};
+      if (body.type === "summary") {
+        return h("li", { class: "entry summary", dataset: { seq: entry.seq } },
+          h("div", { class: "entry-head" }, "#" + entry.seq + " summary of #" + body.through_seq + " and before (" + plural(body.messages || 0, "message") + ")"),
+          h("div", { class: "text" }, body.text || ""));
+      }
+      if (body.type !== "turn") {
+        return h("li", { class: "entry", dataset: { seq: entry.seq } }, "#" + entry.seq + " (an entry this version does not show)");
+      }
+      return h("li", { class: "entry turn", dataset: { seq: entry.seq } },
+        h("div", { class: "entry-head" }, "#" + entry.seq + " turn" + (entry.written_at ? " · " + time(entry.written_at) : "")),
+        (body.messages || []).map((message) => h("div", { class: "message role-" + (message.role === "assistant" ? "assistant" : "user") },
+          h("div", { class: "role" }, message.role === "assistant" ? "assistant" : "user"),
+          h("div", { class: "blocks" }, messageBlocks(message)))));
+    }));
+  }
+
+  function runCard(sessionId, run, index, live) {
+    const toolCalls = (run.steps || []).reduce((n, step) => n + (step.tools || []).length, 0);
+    const running = (run.steps || []).flatMap((step) => step.tools || []).filter((tool) => tool.status === "running");
+    let now = null;
+    if (run.status === "running") {
+      if (running.length) now = "running " + running.map((tool) => tool.name).join(", ");
+      else if (live && live.tools && live.tools.length) now = "calling " + live.tools.map((tool) => tool.name).join(", ");
+      else if (live && (live.text || live.thinking)) now = "writing…";
+      else now = "waiting for the model…";
+    }
+    return h("li", { class: "run-card", dataset: { runId: run.run_id, status: run.status } },
+      h("div", { class: "run-card-head" },
+        statusBadge(run.status),
+        link(runHref(sessionId, run.run_id), "Run " + (index + 1)),
+        h("span", { class: "meta" },
+          time(run.started_at) ? time(run.started_at) + " · " : "",
+          h("span", { class: "run-duration" }, runDuration(run)),
+          " · " + [plural(run.total_steps || 0, "step"), plural(toolCalls, "tool call"), "tokens " + usage(run.usage)].join(" · "))),
+      h("div", { class: "query" }, run.query),
+      now ? h("div", { class: "now" }, now) : null,
+      run.final_response ? h("div", { class: "answer" }, run.final_response) : null,
+      run.error ? h("div", { class: "run-error" }, run.error.kind + ": " + run.error.message) : null);
+  }
+
+  async function showSession(id) {
+    const mine = generation;
+    setCrumbs(link("#/", "Sessions"), h("span", null, id));
+    replace(app, h("p", { class: "empty" }, "Loading session…"));
+    let data;
+    try {
+      data = await api("/api/sessions/" + encodeURIComponent(id));
+    } catch (error) {
+      if (error.status !== 404) {
+        if (mine === generation) showError(error);
+        return;
+      }
+      // Not (or no longer) in the store: show it empty, and follow it for its first run.
+      data = { id, head: null, conversation: [], runs: [] };
+    }
+    if (mine !== generation) return;
+    const runs = data.runs.slice();
+    const lives = new Map();
+    const runList = h("ol", { class: "run-cards" });
+    const conversation = h("div", null, conversationView(data.conversation));
+    const meta = h("p", { class: "meta" });
+    const actions = h("div", { class: "actions" });
+    if (config.allow_delete) {
+      actions.append(h("button", { type: "button", id: "delete-session", class: "danger", onclick: () => confirmDelete(id) }, "Delete session…"));
+    }
+    const render = () => {
+      replace(meta, plural(runs.length, "run") + " · " + plural(data.conversation.length, "entry", "entries") +
+        (data.head && data.head.expires_at ? " · expires " + time(data.head.expires_at) : ""));
+      replace(runList, runs.length
+        ? runs.map((run, i) => runCard(id, run, i, lives.get(run.run_id)))
+        : h("p", { class: "empty" }, "This session has no runs in the store (yet): its runs appear here as they start."));
+    };
+    replace(app,
+      h("div", { class: "title-row" }, h("h1", null, "Session ", h("code", null, id)), actions),
+      meta,
+      h("h2", null, "Runs"), runList,
+      h("h2", null, "Conversation"), conversation);
+    render();
+    let refetch = null;
+    followSession(id, (update) => {
+      if (mine !== generation) return;
+      const at = runs.findIndex((run) => run.run_id === update.run_id);
+      const before = at >= 0 ? runs[at].status : null;
+      if (at >= 0) runs[at] = update.reasoning;
+      else runs.push(update.reasoning);
+      lives.set(update.run_id, update.live);
+      render();
+      // A run that ended may have added a turn to the conversation.
+      if (update.reasoning.status !== "running" && before !== update.reasoning.status) {
+        clearTimeout(refetch);
+        refetch = setTimeout(async () => {
+          try {
+            const fresh = await api("/api/sessions/" + encodeURIComponent(id));
+            if (mine !== generation) return;
+            data.conversation = fresh.conversation;
+            data.head = fresh.head;
+            replace(conversation, conversationView(fresh.conversation));
+            render();
+          } catch (_) {
+            // The live view stays; the conversation updates on the next run.
+          }
+        }, 300);
+      }
+    });
+    // Running runs' durations tick without re-rendering anything else.
+    every(1000, () => {
+      for (const run of runs) {
+        if (run.status !== "running") continue;
+        const card = Array.from(runList.querySelectorAll(".run-card")).find((c) => c.dataset.runId === run.run_id);
+        const duration = card && card.querySelector(".run-duration");
+        if (duration) duration.textContent = runDuration(run);
+      }
+    });
+  }
+
+  // ------------------------------------------------------------------ a run
+
+  function toolCall(tool) {
+    const status = tool.status || "succeeded";
+    return h("div", { class: "tool-call", dataset: { toolUseId: tool.tool_use_id || "", toolStatus: status } },
+      h("div", { class: "tool-head" },
+        h("span", { class: "tool-name" }, tool.name),
+        h("code", { class: "tool-id" }, tool.tool_use_id || ""),
+        statusBadge(status === "succeeded" ? "succeeded" : status),
+        tool.duration_ms !== undefined && tool.duration_ms !== null ? h("span", { class: "duration" }, millis(tool.duration_ms)) : null),
+      h("div", { class: "io-pair" },
+        h("div", { class: "io" }, h("span", { class: "label" }, "Input"), h("pre", { class: "tool-input" }, valueText(tool.inputs))),
+        tool.result !== null && tool.result !== undefined
+          ? h("div", { class: "io" }, h("span", { class: "label" }, "Result"), h("pre", { class: "tool-result" }, valueText(tool.result)))
+          : null,
+        tool.error
+          ? h("div", { class: "io failed" }, h("span", { class: "label" }, "Error"), h("pre", { class: "tool-error" }, tool.error.kind + ": " + tool.error.message))
+          : null,
+        status === "running" ? h("div", { class: "io pending" }, h("span", { class: "label" }, "Result"), h("div", null, "Running…")) : null));
+  }
+
+  function pendingTool(tool) {
+    return h("div", { class: "tool-call pending", dataset: { toolUseId: tool.tool_use_id, toolStatus: "pending" } },
+      h("div", { class: "tool-head" }, h("span", { class: "tool-name" }, tool.name), h("code", { class: "tool-id" }, tool.tool_use_id), statusBadge("requested")),
+      tool.input !== null && tool.input !== undefined
+        ? h("div", { class: "io" }, h("span", { class: "label" }, "Input"), h("pre", { class: "tool-input" }, valueText(tool.input)))
+        : h("div", { class: "io pending" }, "The model is writing the input…"),
+      tool.input_error ? h("div", { class: "io failed" }, h("span", { class: "label" }, "Bad input"), h("pre", { class: "tool-error" }, tool.input_error)) : null);
+  }
+
+  function timeline(run, live) {
+    const items = [];
+    items.push(h("li", { class: "event query-event" }, h("div", { class: "event-head" }, "Query", h("span", { class: "meta" }, time(run.started_at))), h("div", { class: "text" }, run.query)));
+    for (const step of run.steps || []) {
+      const offset = between(run.started_at, step.timestamp);
+      items.push(h("li", { class: "event step", dataset: { step: step.step_number } },
+        h("div", { class: "event-head" }, "Step " + step.step_number,
+          h("span", { class: "meta" }, [offset !== null ? "+" + millis(offset) : "", "tokens " + usage(step.usage)].filter(Boolean).join(" · "))),
+        step.thinking ? h("div", { class: "thinking" }, h("span", { class: "label" }, "Thinking"), h("div", { class: "text" }, step.thinking)) : null,
+        (step.tools || []).map(toolCall)));
+    }
+    if (live && run.status === "running" && (live.text || live.thinking || (live.tools && live.tools.length))) {
+      items.push(h("li", { class: "event step live", dataset: { step: live.step } },
+        h("div", { class: "event-head" }, "Step " + live.step, h("span", { class: "meta" }, "the model is writing…")),
+        live.thinking ? h("div", { class: "thinking" }, h("span", { class: "label" }, "Thinking"), h("div", { class: "text" }, live.thinking)) : null,
+        live.text ? h("div", { class: "streaming" }, h("div", { class: "text" }, live.text)) : null,
+        (live.tools || []).map(pendingTool)));
+    } else if (run.status === "running") {
+      const steps = run.steps || [];
+      const last = steps.length ? steps[steps.length - 1] : null;
+      const toolsRunning = last && (last.tools || []).some((tool) => tool.status === "running");
+      if (!toolsRunning) items.push(h("li", { class: "event waiting" }, "Waiting for the model…"));
+    }
+    if (run.step_limit_reached) {
+      items.push(h("li", { class: "event warn" }, "The step limit was reached: the model was asked for its final answer."));
+    }
+    if (run.final_thinking) {
+      items.push(h("li", { class: "event final-thinking" }, h("div", { class: "event-head" }, "Final thinking"), h("div", { class: "thinking" }, h("div", { class: "text" }, run.final_thinking))));
+    }
+    if (run.final_response !== null && run.final_response !== undefined) {
+      items.push(h("li", { class: "event answer" }, h("div", { class: "event-head" }, "Answer"), h("div", { class: "text final-response" }, run.final_response)));
+    }
+    if (run.status !== "running") {
+      const end = h("li", { class: "event run-end", dataset: { status: run.status } },
+        h("div", { class: "event-head" }, statusBadge(run.status),
+          h("span", { class: "meta" }, [run.ended_at ? time(run.ended_at) : "", runDuration(run)].filter(Boolean).join(" · "))));
+      if (run.error) end.append(h("div", { class: "run-error" }, run.error.kind + ": " + run.error.message));
+      items.push(end);
+    }
+    return h("ol", { class: "timeline" }, items);
+  }
+
+  function fact(name, value) {
+    return h("div", { class: "fact" }, h("span", { class: "fact-name" }, name), h("span", { class: "fact-value" }, value));
+  }
+
+  function runView(sessionId, run, index, live) {
+    const toolCalls = (run.steps || []).reduce((n, step) => n + (step.tools || []).length, 0);
+    const header = h("div", { class: "run-header", dataset: { runId: run.run_id, status: run.status } },
+      h("h1", null, "Run " + index + " ", statusBadge(run.status)),
+      h("div", { class: "facts" },
+        fact("Session", link(sessionHref(sessionId), sessionId)),
+        fact("Started", time(run.started_at) || "—"),
+        fact("Duration", h("span", { class: "run-duration" }, runDuration(run) || "—")),
+        fact("Steps", String(run.total_steps || 0) + " (" + plural(toolCalls, "tool call") + ")"),
+        fact("Tokens", h("span", { class: "run-usage" }, usage(run.usage))),
+        run.stop_reason ? fact("Stop reason", String(run.stop_reason)) : null,
+        fact("Run id", h("code", null, run.run_id))));
+    const banners = [];
+    if (run.status === "interrupted") {
+      banners.push(h("div", { class: "banner banner-interrupted", role: "status" },
+        h("strong", null, "Interrupted. "),
+        "The process running this run stopped heart-beating before the run ended (it died, was killed or lost the network). An agent can continue it with Agent::resume.",
+        run.error ? h("div", { class: "run-error" }, run.error.message) : null));
+    } else if (run.status === "failed") {
+      banners.push(h("div", { class: "banner banner-failed", role: "status" }, h("strong", null, "Failed. "), run.error ? run.error.kind + ": " + run.error.message : ""));
+    } else if (run.status === "cancelled") {
+      banners.push(h("div", { class: "banner banner-cancelled", role: "status" }, h("strong", null, "Cancelled. "), "The trace keeps what the run produced before it was cancelled."));
+    } else if (run.status === "running") {
+      banners.push(h("div", { class: "banner banner-running", role: "status" }, h("strong", null, "Running. "), "This page updates as the run progresses."));
+    }
+    return [header, banners, timeline(run, live)];
+  }
+
+  async function showRun(sessionId, runId) {
+    const mine = generation;
+    setCrumbs(link("#/", "Sessions"), link(sessionHref(sessionId), sessionId), h("span", null, "run"));
+    replace(app, h("p", { class: "empty" }, "Loading run…"));
+    let runs = [];
+    try {
+      runs = (await api("/api/sessions/" + encodeURIComponent(sessionId))).runs;
+    } catch (error) {
+      if (error.status !== 404) {
+        if (mine === generation) showError(error);
+        return;
+      }
+    }
+    if (mine !== generation) return;
+    let index = runs.findIndex((run) => run.run_id === runId);
+    let run = index >= 0 ? runs[index] : null;
+    let live = null;
+    const render = () => {
+      if (!run) {
+        replace(app, h("p", { class: "empty" }, "Waiting for run " + runId + "…"));
+        return;
+      }
+      replace(app, runView(sessionId, run, index + 1, live));
+    };
+    render();
+    const seen = new Set(runs.map((r) => r.run_id));
+    const close = followSession(sessionId, (update) => {
+      if (mine !== generation) return;
+      if (!seen.has(update.run_id)) {
+        seen.add(update.run_id);
+        runs.push(update.reasoning);
+      }
+      if (update.run_id !== runId) return;
+      index = runs.findIndex((r) => r.run_id === runId);
+      run = update.reasoning;
+      live = update.live;
+      render();
+      if (run.status !== "running") close();
+    });
+    every(1000, () => {
+      if (run && run.status === "running") {
+        const duration = app.querySelector(".run-duration");
+        if (duration) duration.textContent = runDuration(run);
+      }
+    });
+  }
+
+  // ------------------------------------------------------------------ deleting
+
+  function confirmDelete(id) {
+    if (!config.allow_delete) return;
+    const ok = document.getElementById("confirm-delete-ok");
+    const cancel = document.getElementById("confirm-delete-cancel");
+    const message = document.getElementById("confirm-delete-error");
+    document.getElementById("confirm-delete-id").textContent = id;
+    message.hidden = true;
+    const onOk = async () => {
+      ok.disabled = true;
+      try {
+        await api("/api/sessions/" + encodeURIComponent(id), { method: "DELETE", headers: { Accept: "application/json", "X-Minimalagent-Delete": id } });
+        dialog.close();
+        location.hash = "#/";
+      } catch (error) {
+        message.textContent = error.message;
+        message.hidden = false;
+      } finally {
+        ok.disabled = false;
+      }
+    };
+    const onCancel = () => dialog.close();
+    ok.addEventListener("click", onOk);
+    cancel.addEventListener("click", onCancel);
+    dialog.addEventListener("close", () => {
+      ok.removeEventListener("click", onOk);
+      cancel.removeEventListener("click", onCancel);
+    }, { once: true });
+    dialog.showModal();
+  }
+
+  // ------------------------------------------------------------------ start
+
+  async function start() {
+    try {
+      config = await api("/api/config");
+      storeLabel.textContent = config.store;
+      storeLabel.title = "The session store this viewer reads" + (config.allow_delete ? " (deleting allowed)" : " (read-only)");
+    } catch (error) {
+      showError(error);
+      return;
+    }
+    window.addEventListener("hashchange", route);
+    route();
+  }
+
+  start();
+})();

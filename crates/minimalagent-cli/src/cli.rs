@@ -1,0 +1,158 @@
+//! The command line.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use minimalagent::FollowPosition;
+
+/// Read, follow, export and delete MinimalAgent sessions, and watch runs live in a local web
+/// viewer.
+///
+/// The store is `--store URL`, else the environment variable MINIMALAGENT_STORE, else the
+/// library's default DynamoDB table (minimalagent-session-table; --table, --region and
+/// --endpoint change it, and the standard AWS settings apply). Store URLs:
+/// sqlite://relative/path.db, sqlite:///absolute/path.db,
+/// dynamodb://TABLE?region=REGION&endpoint=URL.
+///
+/// Exit codes: 0 success; 1 the store failed while the command ran; 2 a wrong command line
+/// (arguments, store URL, session id, follow position); 3 no such session; 4 the store cannot
+/// be used (a missing file or table, a file that is not a session store, credentials or
+/// permissions); 5 a deletion was not confirmed.
+#[derive(Debug, Parser)]
+#[command(name = "minimalagent", version, max_term_width = 100)]
+pub(crate) struct Cli {
+    /// Where the sessions are.
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// When to colour the output.
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+    pub(crate) color: ColorWhen,
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Which store to read.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct StoreArgs {
+    /// The session store: sqlite://PATH or dynamodb://TABLE?region=…&endpoint=… [env:
+    /// MINIMALAGENT_STORE]
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) store: Option<String>,
+    /// The DynamoDB table, when no store URL is given [default: minimalagent-session-table]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub(crate) table: Option<String>,
+    /// The table's AWS region [default: the AWS environment's or profile's]
+    #[arg(long, global = true, value_name = "REGION")]
+    pub(crate) region: Option<String>,
+    /// The DynamoDB endpoint, e.g. DynamoDB Local [default: AWS_ENDPOINT_URL_DYNAMODB, or
+    /// the region's]
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) endpoint: Option<String>,
+}
+
+/// When to colour the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorWhen {
+    /// When the output is a terminal and NO_COLOR is not set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl ColorWhen {
+    /// Applies the choice to everything printed through `anstream`.
+    pub(crate) fn apply(self) {
+        let choice = match self {
+            ColorWhen::Auto => anstream::ColorChoice::Auto,
+            ColorWhen::Always => anstream::ColorChoice::Always,
+            ColorWhen::Never => anstream::ColorChoice::Never,
+        };
+        choice.write_global();
+    }
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// List, show, follow, export and delete sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+    /// Serve the live trace viewer on http://127.0.0.1:PORT/.
+    Ui(UiArgs),
+}
+
+/// The `sessions` commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum SessionsCommand {
+    /// The store's live sessions, with their runs and latest run.
+    List {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// List at most this many sessions.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
+    /// A session's conversation and the reasoning of every run.
+    Show {
+        /// The session id.
+        id: String,
+        /// One JSON document (head, conversation entries, runs) instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Show long texts, tool inputs and results in full.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Print a session's run events as they happen, each with the position to resume from.
+    Follow {
+        /// The session id.
+        id: String,
+        /// Resume after the event that printed this position [default: from the first run]
+        #[arg(long, value_name = "POSITION")]
+        from: Option<FollowPosition>,
+        /// Exit once no run is in progress (after printing what the store holds).
+        #[arg(long, conflicts_with = "once")]
+        until_idle: bool,
+        /// Exit after the first run that ends (the run in progress, or the next one).
+        #[arg(long)]
+        once: bool,
+        /// One JSON object per event: {"run","run_id","event","position"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a session's conversation and runs (asks first).
+    Delete {
+        /// The session id.
+        id: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Write a session as JSON Lines: one line per conversation entry, then one per run.
+    Export {
+        /// The session id.
+        id: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+/// The `ui` command.
+#[derive(Debug, Args)]
+pub(crate) struct UiArgs {
+    /// The port (0: any free port).
+    #[arg(long, default_value_t = 7878)]
+    pub(crate) port: u16,
+    /// The address to listen on. The viewer has no authentication: keep it on loopback.
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    pub(crate) bind: IpAddr,
+    /// Let the page delete sessions (it asks for confirmation first).
+    #[arg(long)]
+    pub(crate) allow_delete: bool,
+}

@@ -1,0 +1,181 @@
+//! What the command reports when it fails: one line on stderr, and an exit code.
+
+use std::fmt;
+use std::process::ExitCode;
+
+use minimalagent::session::SessionErrorKind;
+use minimalagent::{ConfigError, ErrorKind};
+
+use crate::text::one_line;
+
+/// The exit codes (documented in docs/cli.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// 1: the store failed while the command ran (unreachable, throttled, damaged data), or
+    /// something else went wrong.
+    Failed = 1,
+    /// 2: the command line is wrong (arguments, store URL, session id, follow position).
+    Usage = 2,
+    /// 3: the session does not exist (never written, expired or deleted).
+    NotFound = 3,
+    /// 4: the store cannot be used: a missing SQLite file or DynamoDB table, a file that is
+    /// not a session store, a table of the wrong shape, missing credentials or permissions.
+    StoreUnusable = 4,
+    /// 5: a deletion was not confirmed.
+    NotConfirmed = 5,
+}
+
+/// A failure: what to print, and how to exit.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    exit: Exit,
+    message: String,
+    /// Nothing to report, and success: the reader of the output went away (`… | head`).
+    quiet: bool,
+}
+
+impl Failure {
+    pub(crate) fn new(exit: Exit, message: impl Into<String>) -> Self {
+        Self {
+            exit,
+            message: message.into(),
+            quiet: false,
+        }
+    }
+
+    /// The reader of the output went away: stop, report nothing, and exit 0.
+    pub(crate) fn reader_gone() -> Self {
+        Self {
+            exit: Exit::Failed,
+            message: String::new(),
+            quiet: true,
+        }
+    }
+
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
+        Self::new(Exit::Usage, message)
+    }
+
+    pub(crate) fn unusable(message: impl Into<String>) -> Self {
+        Self::new(Exit::StoreUnusable, message)
+    }
+
+    pub(crate) fn failed(message: impl Into<String>) -> Self {
+        Self::new(Exit::Failed, message)
+    }
+
+    pub(crate) fn not_found(session: &str, store: &str) -> Self {
+        Self::new(
+            Exit::NotFound,
+            format!(
+                "session `{}` not found in {store}: check the id with `minimalagent sessions list` \
+                 (sessions expire an hour after their last run unless the agent sets another TTL)",
+                one_line(session)
+            ),
+        )
+    }
+
+    /// A failure of the store used by a command that is already running.
+    pub(crate) fn from_error(error: &minimalagent::Error, store: &str) -> Self {
+        match error.kind() {
+            ErrorKind::InvalidSessionId => Self::usage(error.to_string()),
+            ErrorKind::Config => match error.config_error() {
+                Some(config) => from_config(config, store),
+                None => Self::unusable(error.to_string()),
+            },
+            ErrorKind::Store => match error.session_error() {
+                Some(session) => {
+                    let exit = match session.kind() {
+                        SessionErrorKind::NotFound => Exit::NotFound,
+                        SessionErrorKind::Misconfigured | SessionErrorKind::Unsupported => {
+                            Exit::StoreUnusable
+                        }
+                        _ => Exit::Failed,
+                    };
+                    let hint = match session.kind() {
+                        SessionErrorKind::Unavailable | SessionErrorKind::Throttled => {
+                            " (try again; check the network, the endpoint and the region)"
+                        }
+                        SessionErrorKind::Incompatible => {
+                            " (written by a newer version: update minimalagent)"
+                        }
+                        _ => "",
+                    };
+                    Self::new(exit, format!("{store}: {session}{hint}"))
+                }
+                None => Self::failed(format!("{store}: {error}")),
+            },
+            _ => Self::failed(error.to_string()),
+        }
+    }
+
+    pub(crate) fn exit(&self) -> Exit {
+        self.exit
+    }
+
+    pub(crate) fn exit_code(&self) -> ExitCode {
+        if self.quiet {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(self.exit as u8)
+        }
+    }
+
+    /// Prints the failure as one line on stderr.
+    pub(crate) fn report(&self) {
+        if self.quiet {
+            return;
+        }
+        let style = anstyle::Style::new()
+            .bold()
+            .fg_color(Some(anstyle::AnsiColor::Red.into()));
+        anstream::eprintln!("{style}error:{style:#} {}", one_line(&self.message));
+    }
+}
+
+impl Failure {
+    /// Prints the failure as a warning, for errors a command goes on after.
+    pub(crate) fn warn(&self) {
+        let style = anstyle::Style::new()
+            .bold()
+            .fg_color(Some(anstyle::AnsiColor::Yellow.into()));
+        anstream::eprintln!("{style}warning:{style:#} {}", one_line(&self.message));
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A store that could not be opened.
+fn from_config(error: &ConfigError, store: &str) -> Failure {
+    match error {
+        ConfigError::InvalidStoreUrl { .. } => Failure::usage(format!(
+            "{error} (see `minimalagent --help` for store URLs)"
+        )),
+        ConfigError::FeatureDisabled { feature, .. } => Failure::usage(format!(
+            "{store} needs the `{feature}` feature, which this build of minimalagent does not \
+             have: install it with `cargo install minimalagent-cli --features {feature}`"
+        )),
+        ConfigError::InvalidTableName(name) => Failure::usage(format!(
+            "invalid DynamoDB table name `{}`: 3 to 255 characters of A-Z a-z 0-9 _ . -",
+            one_line(name)
+        )),
+        ConfigError::Store(session) => {
+            let exit = match session.kind() {
+                SessionErrorKind::Unavailable | SessionErrorKind::Throttled => Exit::Failed,
+                _ => Exit::StoreUnusable,
+            };
+            Failure::new(
+                exit,
+                format!(
+                    "{store} cannot be used as a session store: {}",
+                    session.message()
+                ),
+            )
+        }
+        other => Failure::unusable(format!("{store}: {other}")),
+    }
+}

@@ -1,0 +1,287 @@
+//! Shared by the CLI's integration tests: tools, agents that write real sessions with a
+//! scripted model, and running the `minimalagent` binary with bounded waits.
+// Test helpers: a failed unwrap is a failed test.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use agent_testkit::ScriptedModel;
+use minimalagent::{Agent, tool};
+use serde_json::{Value, json};
+
+/// The longest any one CLI command may take in a test.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A script tag a hostile tool result carries.
+pub const XSS_SCRIPT: &str = "<script>alert(1)</script>";
+/// An element with an event handler a hostile tool result carries.
+pub const XSS_IMG: &str = "<img src=x onerror=\"window.__xss = 1; alert(2)\">";
+/// A terminal escape sequence a hostile tool result carries (it would turn the text red).
+pub const ESCAPE: &str = "\u{1b}[31mred\u{1b}[0m";
+
+/// Look rows up in the sales database.
+///
+/// # Arguments
+/// * `query` - What to look up
+#[tool]
+pub async fn lookup(query: String) -> Value {
+    json!({"query": query, "rows": 3, "top_region": "EMEA"})
+}
+
+/// Look rows up slowly.
+///
+/// # Arguments
+/// * `millis` - How long the lookup takes, in milliseconds
+#[tool]
+pub async fn slow_lookup(millis: u64) -> Value {
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+    json!({"waited_ms": millis, "rows": 7})
+}
+
+/// A tool that always fails.
+///
+/// # Arguments
+/// * `reason` - Why it fails
+#[tool]
+pub async fn broken(reason: String) -> Result<Value, String> {
+    Err(reason)
+}
+
+/// Fetch a web page (whose content is hostile).
+///
+/// # Arguments
+/// * `url` - The page
+#[tool]
+pub async fn fetch_page(url: String) -> Value {
+    json!({"url": url, "body": format!("{XSS_SCRIPT} and {XSS_IMG}"), "terminal": ESCAPE})
+}
+
+/// A temporary SQLite session store file.
+pub struct SqliteFile {
+    pub dir: tempfile::TempDir,
+    pub path: PathBuf,
+    pub url: String,
+}
+
+/// A new, empty SQLite store (the file is created, as an agent would).
+pub async fn sqlite_store() -> SqliteFile {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessions.db");
+    let url = format!("sqlite://{}", path.display());
+    minimalagent::Sessions::open(&url).await.unwrap();
+    assert!(path.exists());
+    SqliteFile { dir, path, url }
+}
+
+/// An agent with the test tools on a scripted model, in the store `url`.
+pub async fn agent(url: &str, model: ScriptedModel, real_time: bool) -> Agent {
+    Agent::builder()
+        .model(model)
+        .tool(Lookup)
+        .tool(SlowLookup)
+        .tool(Broken)
+        .tool(FetchPage)
+        .session_store_url(url)
+        .real_time_reasoning(real_time)
+        .show_reasoning(false)
+        .max_steps(10)
+        .build()
+        .await
+        .unwrap()
+}
+
+/// Writes two sessions: `weather` (a run with a tool call and a failed tool call, then a run
+/// without tools) and `hostile` (a run whose tool returns hostile content).
+pub async fn populate(url: &str) {
+    let model = ScriptedModel::new()
+        .then_tools(
+            Some("I need the sales data first."),
+            &[
+                ("lookup", json!({"query": "sales 2025"})),
+                ("broken", json!({"reason": "the archive is offline"})),
+            ],
+        )
+        .then_text("Sales were up in EMEA.")
+        .then_text("You are welcome.");
+    let first = agent(url, model, false).await;
+    first
+        .run_in_session("How were sales in 2025?", "weather")
+        .await
+        .unwrap();
+    first.run_in_session("Thanks!", "weather").await.unwrap();
+    let model = ScriptedModel::new()
+        .then_tools(
+            None,
+            &[("fetch_page", json!({"url": "https://example.test/"}))],
+        )
+        .then_text(format!("The page says {XSS_SCRIPT} in {ESCAPE}"));
+    let second = agent(url, model, false).await;
+    second
+        .run_in_session(format!("Summarise {XSS_IMG}"), "hostile")
+        .await
+        .unwrap();
+}
+
+/// The `minimalagent` binary, with no store from the environment and no colours.
+pub fn cli() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_minimalagent"));
+    command
+        .env_remove("MINIMALAGENT_STORE")
+        .env_remove("CLICOLOR_FORCE")
+        .env("NO_COLOR", "1")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    command
+}
+
+/// Runs the binary to its end (killed after [`COMMAND_TIMEOUT`]), with `stdin` as input.
+pub fn run(mut command: Command, stdin: &str) -> Output {
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).unwrap();
+    drop(input);
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        stdout.read_to_end(&mut text).map(|_| text)
+    });
+    let err = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        stderr.read_to_end(&mut text).map(|_| text)
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > COMMAND_TIMEOUT {
+            let _ = child.kill();
+            panic!("{command:?} did not end within {COMMAND_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap().unwrap(),
+        stderr: err.join().unwrap().unwrap(),
+    }
+}
+
+/// Runs `minimalagent --store URL ARGS…`.
+pub fn run_on(url: &str, args: &[&str]) -> Output {
+    let mut command = cli();
+    command.arg("--store").arg(url).args(args);
+    run(command, "")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+/// Asserts that a command failed with `code` and one line on stderr containing each of
+/// `needles`, and no panic or backtrace.
+pub fn assert_one_line_error(output: &Output, code: i32, needles: &[&str]) {
+    assert_error_line(output, code, &stderr(output), needles);
+}
+
+/// Like [`assert_one_line_error`], for a command that asked a question on stderr first: the
+/// last line is the error.
+pub fn assert_last_line_error(output: &Output, code: i32, needles: &[&str]) {
+    let err = stderr(output);
+    let last = err.lines().last().unwrap_or_default().to_owned() + "\n";
+    assert_error_line(output, code, &last, needles);
+}
+
+fn assert_error_line(output: &Output, code: i32, err: &str, needles: &[&str]) {
+    let err = err.to_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "exit code; stderr: {err}; stdout: {}",
+        stdout(output)
+    );
+    assert_eq!(err.lines().count(), 1, "one line expected, got: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    for needle in needles {
+        assert!(err.contains(needle), "`{needle}` missing from: {err}");
+    }
+    for word in ["panicked", "backtrace", "RUST_BACKTRACE"] {
+        assert!(!err.contains(word), "{err}");
+    }
+}
+
+/// A child process whose stdout lines are read with bounded waits.
+pub struct Lines {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Lines {
+    pub fn spawn(mut command: Command) -> Self {
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().unwrap();
+        let stdout: ChildStdout = child.stdout.take().unwrap();
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// The next line, or `None` when the process closed its output.
+    pub fn next(&self, timeout: Duration) -> Option<String> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(line) => Some(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => None,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("no output within {timeout:?}"),
+        }
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if started.elapsed() > timeout {
+                let _ = self.child.kill();
+                panic!("the process did not exit within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Lines {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

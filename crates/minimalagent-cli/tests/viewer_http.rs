@@ -1,0 +1,314 @@
+//! The trace viewer's server over plain HTTP (no browser): its security headers, the Host
+//! check that keeps other sites' pages out (DNS rebinding), the JSON API, and that deleting
+//! needs `--allow-delete`, the page's header and the same origin.
+#![cfg(feature = "sqlite")]
+// The helpers below are part of the tests: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+struct Viewer {
+    _process: Lines,
+    port: u16,
+}
+
+fn start_viewer(store_url: &str, extra: &[&str]) -> Viewer {
+    let mut command = cli();
+    command
+        .args(["--store", store_url, "ui", "--port", "0"])
+        .args(extra);
+    let process = Lines::spawn(command);
+    let line = process.next(Duration::from_secs(30)).unwrap();
+    assert!(
+        line.contains("read-only") != extra.contains(&"--allow-delete"),
+        "{line}"
+    );
+    let port = line
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    Viewer {
+        _process: process,
+        port,
+    }
+}
+
+/// A response: status, headers (lower-case names), body.
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.body))
+    }
+}
+
+/// One HTTP/1.1 request on loopback, with these extra header lines.
+fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let host = format!("127.0.0.1:{port}");
+    let mut text = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
+        text.push_str(&format!("Host: {host}\r\n"));
+    }
+    for (name, value) in headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    text.push_str("\r\n");
+    stream.write_all(text.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect::<Vec<_>>();
+    let body = if headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v == "chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_and_data_come_with_a_strict_content_security_policy() {
+    let store = sqlite_store().await;
+    populate(&store.url).await;
+    let viewer = start_viewer(&store.url, &[]);
+    for path in [
+        "/",
+        "/assets/app.js",
+        "/assets/app.css",
+        "/api/sessions",
+        "/api/config",
+    ] {
+        let response = request(viewer.port, "GET", path, &[]);
+        assert_eq!(response.status, 200, "{path}: {}", response.body);
+        let policy = response.header("content-security-policy").unwrap();
+        assert!(policy.contains("default-src 'none'"), "{policy}");
+        assert!(policy.contains("script-src 'self'"), "{policy}");
+        assert!(!policy.contains("unsafe-inline"), "{policy}");
+        assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(response.header("x-frame-options"), Some("DENY"));
+    }
+    let page = request(viewer.port, "GET", "/", &[]);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    // The page runs no inline script and loads nothing from elsewhere.
+    assert!(
+        page.body
+            .contains("<script src=\"/assets/app.js\" defer></script>")
+    );
+    assert_eq!(page.body.matches("<script").count(), 1);
+    assert!(!page.body.contains("http://") && !page.body.contains("https://"));
+    let script = request(viewer.port, "GET", "/assets/app.js", &[]);
+    assert!(
+        script
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(
+        !script.body.contains(".innerHTML"),
+        "the page must not build HTML from strings"
+    );
+    assert!(!script.body.contains("insertAdjacentHTML"));
+    assert!(!script.body.contains("document.write"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_for_other_hosts_are_refused() {
+    let store = sqlite_store().await;
+    let viewer = start_viewer(&store.url, &[]);
+    let port = viewer.port.to_string();
+    let evil = format!("attacker.example:{port}");
+    let response = request(viewer.port, "GET", "/api/sessions", &[("Host", &evil)]);
+    assert_eq!(response.status, 421, "{}", response.body);
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        let response = request(viewer.port, "GET", "/api/config", &[("Host", &host)]);
+        assert_eq!(response.status, 200, "{host}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_serves_sessions_runs_and_conversations() {
+    let store = sqlite_store().await;
+    populate(&store.url).await;
+    let viewer = start_viewer(&store.url, &[]);
+    let config = request(viewer.port, "GET", "/api/config", &[]).json();
+    assert_eq!(config["allow_delete"], false);
+    assert_eq!(config["store"], store.url);
+
+    let list = request(viewer.port, "GET", "/api/sessions", &[]).json();
+    let sessions = list["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2);
+    let weather = sessions.iter().find(|s| s["id"] == "weather").unwrap();
+    assert_eq!(weather["run_list"].as_array().unwrap().len(), 2);
+    assert_eq!(weather["run_list"][0]["tool_calls"], 2);
+    assert_eq!(list["next"], Value::Null);
+
+    let session = request(viewer.port, "GET", "/api/sessions/weather", &[]).json();
+    assert_eq!(session["runs"].as_array().unwrap().len(), 2);
+    assert_eq!(session["conversation"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        session["runs"][0]["steps"][0]["tools"][1]["status"],
+        "failed"
+    );
+
+    let missing = request(viewer.port, "GET", "/api/sessions/nobody", &[]);
+    assert_eq!(missing.status, 404);
+    assert!(
+        missing.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("not found")
+    );
+    let invalid = request(viewer.port, "GET", "/api/sessions/bad%20id", &[]);
+    assert_eq!(invalid.status, 400);
+    assert_eq!(
+        request(viewer.port, "GET", "/nothing/here", &[]).status,
+        404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_feed_sends_each_run_as_its_current_trace() {
+    let store = sqlite_store().await;
+    populate(&store.url).await;
+    let viewer = start_viewer(&store.url, &[]);
+    let mut stream = TcpStream::connect(("127.0.0.1", viewer.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /api/sessions/weather/events HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: text/event-stream\r\n\r\n",
+        viewer.port
+    )
+    .unwrap();
+    let mut seen = String::new();
+    let mut buffer = [0_u8; 4096];
+    while seen.matches("event: run").count() < 2 {
+        let n = stream.read(&mut buffer).unwrap();
+        assert!(n > 0, "the feed ended: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
+    }
+    assert!(seen.contains("content-type: text/event-stream"), "{seen}");
+    let updates: Vec<Value> = seen
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect();
+    assert_eq!(updates.len(), 2, "one update per finished run: {seen}");
+    assert_eq!(updates[0]["run"], 1);
+    assert_eq!(updates[0]["last_event"], "run_finished");
+    assert_eq!(updates[0]["reasoning"]["status"], "completed");
+    assert_eq!(
+        updates[0]["reasoning"]["steps"][0]["tools"][0]["name"],
+        "lookup"
+    );
+    assert_eq!(
+        updates[1]["reasoning"]["final_response"],
+        "You are welcome."
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_needs_the_flag_the_page_header_and_the_same_origin() {
+    let store = sqlite_store().await;
+    populate(&store.url).await;
+    let read_only = start_viewer(&store.url, &[]);
+    let header = [("X-Minimalagent-Delete", "weather")];
+    let response = request(read_only.port, "DELETE", "/api/sessions/weather", &header);
+    assert_eq!(response.status, 403);
+    assert!(response.body.contains("--allow-delete"));
+
+    let viewer = start_viewer(&store.url, &["--allow-delete"]);
+    let response = request(viewer.port, "DELETE", "/api/sessions/weather", &[]);
+    assert_eq!(response.status, 403, "no header: {}", response.body);
+    let response = request(
+        viewer.port,
+        "DELETE",
+        "/api/sessions/weather",
+        &[
+            ("X-Minimalagent-Delete", "weather"),
+            ("Origin", "http://attacker.example"),
+        ],
+    );
+    assert_eq!(response.status, 403, "another origin: {}", response.body);
+    assert_eq!(
+        request(viewer.port, "GET", "/api/sessions/weather", &[]).status,
+        200
+    );
+    let origin = format!("http://127.0.0.1:{}", viewer.port);
+    let response = request(
+        viewer.port,
+        "DELETE",
+        "/api/sessions/weather",
+        &[("X-Minimalagent-Delete", "weather"), ("Origin", &origin)],
+    );
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(
+        request(viewer.port, "GET", "/api/sessions/weather", &[]).status,
+        404
+    );
+}

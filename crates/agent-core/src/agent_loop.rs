@@ -237,6 +237,10 @@ pub struct RunInput {
     pub run_id: Uuid,
     /// The session the run belongs to, if any.
     pub session_id: Option<String>,
+    /// When the run started, if the caller already recorded its start (a session store's
+    /// real-time record); `None` means now. Readers then see one start time, whichever record
+    /// they read.
+    pub started_at: Option<Timestamp>,
     /// The conversation the run continues (empty without a session).
     pub history: Vec<Message>,
     /// The user's turn: text, and any images or documents.
@@ -276,6 +280,7 @@ impl RunInput {
         Self {
             run_id: Uuid::now_v7(),
             session_id: None,
+            started_at: None,
             history: Vec::new(),
             query,
             context_notes: Vec::new(),
@@ -401,6 +406,7 @@ impl<'a> RunState<'a> {
         let RunInput {
             run_id,
             session_id,
+            started_at,
             history,
             query,
             context_notes,
@@ -452,7 +458,7 @@ impl<'a> RunState<'a> {
                 run_id,
                 session_id,
                 query: Message::user(query).text(),
-                started_at: Timestamp::now(),
+                started_at: started_at.unwrap_or_else(Timestamp::now),
             });
         } else {
             state.replay(&resume);

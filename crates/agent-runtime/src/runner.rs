@@ -297,6 +297,7 @@ impl SessionRunner {
             None if options.real_time => {
                 let mut start = Reasoning::start(input.query_text(), Some(session.to_string()));
                 start.run_id = run_id;
+                input.started_at = start.started_at;
                 match store.begin_run(session, &start).await {
                     Ok(lease) => (Some(lease), 1),
                     Err(error) => {

@@ -765,12 +765,13 @@ mod tests {
         };
         let events = response_events(ModelResponse::new(message, StopReason::ToolUse));
         assert_eq!(events.len(), 1 + 3 + 2 + 3 + 2);
+        // MessageStart; reasoning text, signature, stop; text, stop; tool start, input, stop; …
         assert!(matches!(
-            &events[5],
+            &events[4],
             ModelStreamEvent::BlockDelta { index: 1, delta: BlockDelta::Text(text) } if text == "hi"
         ));
         assert!(matches!(
-            &events[8],
+            &events[7],
             ModelStreamEvent::BlockDelta { index: 2, delta: BlockDelta::ToolInput(json) } if json == "{\"a\":1}"
         ));
     }

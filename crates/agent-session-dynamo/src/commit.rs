@@ -122,6 +122,9 @@ impl DynamoSessionStore {
                 commit.run_id
             )));
         }
+        // The cached head saves a read when this process made the last commit; any other
+        // outcome than appending is only decided on a head read from the table.
+        let mut fresh = self.cached_head(session).is_none();
         let mut head = self.known_head(session).await?;
         let mut backoff = Backoff::contention();
         loop {
@@ -139,7 +142,13 @@ impl DynamoSessionStore {
             {
                 base = SessionVersion::new(h.life, base.seq());
             }
-            let (prev, append_to) = match decide(head.as_ref(), base, now) {
+            let decision = decide(head.as_ref(), base, now);
+            if !fresh && !matches!(decision, Decision::Append { .. }) {
+                head = self.load_head(session).await?;
+                fresh = true;
+                continue;
+            }
+            let (prev, append_to) = match decision {
                 Decision::Fail(kind, message) => return Err(error(kind, message)),
                 Decision::Moved { head, from } => {
                     return self.replay_or_conflict(session, &head, from, &commit).await;
@@ -171,6 +180,7 @@ impl DynamoSessionStore {
                 Ok(committed) => return Ok(committed),
                 Err(current) => {
                     head = current;
+                    fresh = true;
                     if !backoff.wait().await {
                         return Err(error(
                             SessionErrorKind::Unavailable,

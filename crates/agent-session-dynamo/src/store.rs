@@ -154,6 +154,14 @@ impl DynamoSessionStore {
             .unwrap_or_else(PoisonError::into_inner);
         match head {
             Some(head) => {
+                // Concurrent tasks finish their reads in any order: an older head of the same
+                // life never replaces a newer one.
+                if heads
+                    .get(session.as_str())
+                    .is_some_and(|known| known.life == head.life && known.last_seq > head.last_seq)
+                {
+                    return;
+                }
                 if heads.len() >= CACHE_LIMIT && !heads.contains_key(session.as_str()) {
                     heads.clear();
                 }

@@ -1,4 +1,5 @@
-//! The `agent-session` conformance suite on a SQLite file in a temporary directory.
+//! The `agent-session` conformance suite and the run-level suite of `agent-runtime` on a SQLite
+//! file in a temporary directory.
 
 // Helpers outside `#[test]` functions fail the test the same way: by panicking.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -34,6 +35,11 @@ async fn store_on_a_file(ttl: Duration) -> OnTempFile {
 }
 
 agent_session::session_store_conformance!(store_on_a_file);
+
+/// The run-level checks: real agent runs (sustained writers, followers, crashes, resume).
+mod runs {
+    agent_runtime::session_runs_conformance!(super::store_on_a_file);
+}
 
 #[async_trait]
 impl SessionStore for OnTempFile {

@@ -50,8 +50,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_core::{
-    AgentEvent, ContentBlock, ImageBlock, ImageFormat, Message, Reasoning, Role, RunFailure,
-    RunStatus, ToolResult, ToolResultContent, ToolUse,
+    AgentEvent, CachePoint, ContentBlock, DocumentBlock, DocumentFormat, ImageBlock, ImageFormat,
+    Message, Reasoning, ReasoningContent, ReasoningText, Role, RunFailure, RunStatus, ToolResult,
+    ToolResultContent, ToolUse,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -834,8 +835,8 @@ pub async fn ttl_counts_from_the_last_write(store: Arc<dyn SessionStore>) {
     assert!(store.head(&session).await.unwrap().version.is_empty());
 }
 
-/// A megabyte of tool output, an image, multibyte text and a large trace come back byte for
-/// byte.
+/// A megabyte of tool output, images and documents (inline and in S3), cache points, signed and
+/// redacted reasoning, multibyte text and a large trace come back byte for byte.
 pub async fn large_and_multibyte_values_round_trip(store: Arc<dyn SessionStore>) {
     let session = session_for("large");
     let big: String = (0..1_050_000)
@@ -849,14 +850,33 @@ pub async fn large_and_multibyte_values_round_trip(store: Arc<dyn SessionStore>)
         Message::user(vec![
             ContentBlock::Text(multibyte.clone()),
             ContentBlock::Image(ImageBlock::from_bytes(ImageFormat::Png, image)),
+            ContentBlock::Image(ImageBlock::from_s3(
+                ImageFormat::Jpeg,
+                "s3://bucket/photos/1.jpg",
+            )),
+            ContentBlock::Document(DocumentBlock::from_bytes(
+                DocumentFormat::Pdf,
+                "Quarterly report (Q3)",
+                b"%PDF-1.7 not really".to_vec(),
+            )),
+            ContentBlock::CachePoint(CachePoint::default()),
         ]),
         Message {
             role: Role::Assistant,
-            content: vec![ContentBlock::ToolUse(ToolUse {
-                tool_use_id: "t".into(),
-                name: "fetch".into(),
-                input: json!({"url": "https://example.com"}),
-            })],
+            content: vec![
+                ContentBlock::ReasoningContent(ReasoningContent::ReasoningText(ReasoningText {
+                    text: multibyte.clone(),
+                    signature: Some("c2lnbmF0dXJl".into()),
+                })),
+                ContentBlock::ReasoningContent(ReasoningContent::RedactedContent(
+                    "cmVkYWN0ZWQ=".into(),
+                )),
+                ContentBlock::ToolUse(ToolUse {
+                    tool_use_id: "t".into(),
+                    name: "fetch".into(),
+                    input: json!({"url": "https://example.com"}),
+                }),
+            ],
         },
         Message::user(vec![ContentBlock::ToolResult(ToolResult {
             tool_use_id: "t".into(),

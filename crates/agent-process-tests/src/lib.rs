@@ -16,13 +16,29 @@ use minimalagent::{
 };
 use serde_json::{Value, json};
 
-/// The model of the worker's agents (see the crate docs).
+/// The model of the worker's agents (see the crate docs). It remembers how many questions
+/// the last request it answered held, earlier turns' and the current one.
 #[derive(Debug, Default)]
-pub struct EchoModel;
+pub struct EchoModel {
+    questions_seen: AtomicUsize,
+}
+
+impl EchoModel {
+    /// How many questions (user text messages) the last request held.
+    pub fn questions_seen(&self) -> usize {
+        self.questions_seen.load(Ordering::SeqCst)
+    }
+}
 
 #[async_trait]
 impl Model for EchoModel {
     async fn converse(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
+        let questions = request
+            .messages
+            .iter()
+            .filter(|m| m.role == Role::User && m.has_text())
+            .count();
+        self.questions_seen.store(questions, Ordering::SeqCst);
         let question = request
             .messages
             .iter()

@@ -3,6 +3,8 @@
 //!
 //! - 4 processes × 4 tasks each run 20 turns on one session: every run succeeds and is kept
 //!   exactly once, with no torn turn and one completed record per run;
+//! - two long-lived processes taking turns on one session each see every earlier turn, though
+//!   each has the session cached from its previous turn;
 //! - a worker killed with SIGKILL mid-run is reported `interrupted` to a follower in another
 //!   process within the heartbeat limit; the session goes on, and the run resumes from its
 //!   last recorded step in another process without running that step's tool again.
@@ -11,6 +13,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -69,6 +72,7 @@ fn session_id(name: &str) -> String {
 fn worker(args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_session-worker"))
         .args(args)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -216,7 +220,7 @@ async fn a_killed_worker_reads_as_interrupted_and_resumes(store: Store) {
     let echo = CountingTool::echo();
     let hang = CountingTool::hang(false);
     let agent = Agent::builder()
-        .model(EchoModel)
+        .model(EchoModel::default())
         .show_reasoning(false)
         .tool(echo.clone())
         .tool(hang.clone())
@@ -241,6 +245,43 @@ async fn a_killed_worker_reads_as_interrupted_and_resumes(store: Store) {
         statuses.iter().all(|s| *s == RunStatus::Completed),
         "{statuses:?}"
     );
+}
+
+/// Two processes alternate turns: each run is sent every earlier question and its own.
+async fn processes_taking_turns_see_every_earlier_turn(store: Store) {
+    const TURNS: usize = 10;
+    let session = session_id("alternate");
+    open_store(&store.url, None).await.unwrap();
+    let mut workers: Vec<(Worker, _)> = (0..2)
+        .map(|_| {
+            let mut child = worker(&["turns", &store.url, &session]);
+            let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+            (Worker(child), lines)
+        })
+        .collect();
+    let url = store.url.clone();
+    tokio::task::spawn_blocking(move || {
+        for turn in 1..=TURNS {
+            let (worker, lines) = &mut workers[turn % 2];
+            let stdin = worker.0.stdin.as_mut().unwrap();
+            writeln!(stdin, "question {turn}").unwrap();
+            stdin.flush().unwrap();
+            let line = lines.next().expect("the worker answers").unwrap();
+            assert_eq!(line, format!("saw {turn}"), "turn {turn} on {url}");
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_taking_turns_see_every_earlier_turn_on_sqlite() {
+    processes_taking_turns_see_every_earlier_turn(sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_taking_turns_see_every_earlier_turn_on_dynamodb() {
+    processes_taking_turns_see_every_earlier_turn(dynamodb()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,6 +27,7 @@ use crate::model::{
 };
 use crate::reasoning::{Reasoning, RunStatus, ToolCallError, ToolCallStatus, ToolInvocation};
 use crate::result::{FailedRun, RunError, RunOutcome, RunResult};
+use crate::telemetry;
 use crate::tool::{Extensions, Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput, ToolSet};
 
 /// The text sent with the "not run" tool results when a run reaches its step limit.
@@ -194,20 +195,11 @@ impl AgentLoop {
     /// does, once it has done what it must with the result (a session commits it first).
     pub async fn run(&self, input: RunInput, sink: &dyn EventSink) -> Result<RunResult, FailedRun> {
         let c = &self.config;
-        let span = tracing::info_span!(
-            "invoke_agent",
-            otel.name = %format!("invoke_agent {}", c.name),
-            otel.kind = "internal",
-            otel.status_code = tracing::field::Empty,
-            gen_ai.operation.name = "invoke_agent",
-            gen_ai.system = %c.identity.provider,
-            gen_ai.agent.name = %c.name,
-            gen_ai.request.model = %c.identity.model_id,
-            gen_ai.conversation.id = input.session_id.as_deref().unwrap_or(""),
-            minimalagent.run_id = %input.run_id,
-            gen_ai.usage.input_tokens = tracing::field::Empty,
-            gen_ai.usage.output_tokens = tracing::field::Empty,
-            error.type = tracing::field::Empty,
+        let span = telemetry::invoke_agent(
+            &c.identity,
+            &c.name,
+            input.session_id.as_deref(),
+            input.run_id,
         );
         let run = async {
             let mut state = RunState::start(c, input, sink);
@@ -215,15 +207,13 @@ impl AgentLoop {
             state.end(outcome)
         };
         let result = run.instrument(span.clone()).await;
-        let usage = match &result {
-            Ok(result) => result.usage,
-            Err(failed) => failed.reasoning.usage,
-        };
-        span.record("gen_ai.usage.input_tokens", usage.input_tokens);
-        span.record("gen_ai.usage.output_tokens", usage.output_tokens);
-        if let Err(failed) = &result {
-            span.record("otel.status_code", "ERROR");
-            span.record("error.type", failed.error.kind_name().as_str());
+        match &result {
+            Ok(result) => telemetry::record_run_end(&span, &result.usage, None),
+            Err(failed) => telemetry::record_run_end(
+                &span,
+                &failed.reasoning.usage,
+                Some(failed.error.kind_name().as_str()),
+            ),
         }
         result
     }
@@ -752,65 +742,23 @@ impl<'a> RunState<'a> {
 
     async fn call_once(&mut self) -> Result<ModelResponse, CallError> {
         let c = self.config;
-        let span = tracing::info_span!(
-            "chat",
-            otel.name = %format!("chat {}", c.identity.model_id),
-            otel.kind = "client",
-            otel.status_code = tracing::field::Empty,
-            gen_ai.operation.name = "chat",
-            gen_ai.system = %c.identity.provider,
-            gen_ai.request.model = %c.identity.model_id,
-            gen_ai.request.max_tokens = self.request.inference.max_tokens.map(u64::from),
-            gen_ai.request.temperature = self.request.inference.temperature.map(f64::from),
-            gen_ai.request.top_p = self.request.inference.top_p.map(f64::from),
-            gen_ai.conversation.id = self.reasoning.session_id.as_deref().unwrap_or(""),
-            gen_ai.response.finish_reasons = tracing::field::Empty,
-            gen_ai.usage.input_tokens = tracing::field::Empty,
-            gen_ai.usage.output_tokens = tracing::field::Empty,
-            gen_ai.usage.cache_read.input_tokens = tracing::field::Empty,
-            gen_ai.usage.cache_creation.input_tokens = tracing::field::Empty,
-            gen_ai.input.messages = tracing::field::Empty,
-            gen_ai.output.messages = tracing::field::Empty,
-            minimalagent.step = self.step,
-            error.type = tracing::field::Empty,
+        let capture = c
+            .capture_content
+            .then_some((self.request.system.as_slice(), self.request.messages.as_slice()));
+        let span = telemetry::chat(
+            &c.identity,
+            &self.request.inference,
+            self.reasoning.session_id.as_deref(),
+            self.step,
+            capture,
         );
-        if c.capture_content {
-            span.record(
-                "gen_ai.input.messages",
-                serde_json::to_string(&self.request.messages).unwrap_or_default(),
-            );
-        }
         let outcome = self.stream_reply().instrument(span.clone()).await;
         match &outcome {
-            Ok(response) => {
-                span.record(
-                    "gen_ai.response.finish_reasons",
-                    format!("[\"{}\"]", response.stop_reason).as_str(),
-                );
-                span.record("gen_ai.usage.input_tokens", response.usage.input_tokens);
-                span.record("gen_ai.usage.output_tokens", response.usage.output_tokens);
-                span.record(
-                    "gen_ai.usage.cache_read.input_tokens",
-                    response.usage.cache_read_input_tokens,
-                );
-                span.record(
-                    "gen_ai.usage.cache_creation.input_tokens",
-                    response.usage.cache_write_input_tokens,
-                );
-                if c.capture_content {
-                    span.record(
-                        "gen_ai.output.messages",
-                        serde_json::to_string(&response.message).unwrap_or_default(),
-                    );
-                }
-            }
+            Ok(response) => telemetry::record_reply(&span, response, c.capture_content),
             Err(CallError::Model(error) | CallError::Request(error)) => {
-                span.record("otel.status_code", "ERROR");
-                span.record("error.type", error.kind().as_str());
+                telemetry::record_error(&span, error.kind().as_str());
             }
-            Err(CallError::Cancelled) => {
-                span.record("error.type", "cancelled");
-            }
+            Err(CallError::Cancelled) => telemetry::record_error(&span, "cancelled"),
         }
         outcome
     }
@@ -935,26 +883,8 @@ impl<'a> RunState<'a> {
                 .with_session(self.reasoning.session_id.clone())
                 .with_cancellation(tool_cancellation.clone())
                 .with_extensions(self.config.extensions.clone());
-            let span = tracing::info_span!(
-                "execute_tool",
-                otel.name = %format!("execute_tool {}", call.name),
-                otel.kind = "internal",
-                otel.status_code = tracing::field::Empty,
-                gen_ai.operation.name = "execute_tool",
-                gen_ai.system = %self.config.identity.provider,
-                gen_ai.tool.name = %call.name,
-                gen_ai.tool.call.id = %call.tool_use_id,
-                gen_ai.tool.type = "function",
-                gen_ai.tool.call.arguments = tracing::field::Empty,
-                gen_ai.tool.call.result = tracing::field::Empty,
-                error.type = tracing::field::Empty,
-            );
-            if self.config.capture_content {
-                span.record(
-                    "gen_ai.tool.call.arguments",
-                    call.input.to_string().as_str(),
-                );
-            }
+            let span =
+                telemetry::execute_tool(&self.config.identity, call, self.config.capture_content);
             let capture = self.config.capture_content;
             let input = call.input.clone();
             let handle = tasks
@@ -1237,19 +1167,9 @@ async fn call_tool(
 ) -> (Result<ToolOutput, ToolError>, u64) {
     let started = Instant::now();
     let result = tool.call(input, &context).await;
-    match &result {
-        Ok(output) if capture => {
-            span.record(
-                "gen_ai.tool.call.result",
-                output.to_trace_value().to_string().as_str(),
-            );
-        }
-        Ok(_) => {}
-        Err(error) => {
-            span.record("otel.status_code", "ERROR");
-            span.record("error.type", error.kind().to_string().as_str());
-            tracing::warn!(%error, "tool call failed");
-        }
+    telemetry::record_tool_result(&span, &result, capture);
+    if let Err(error) = &result {
+        tracing::warn!(%error, "tool call failed");
     }
     (
         result,

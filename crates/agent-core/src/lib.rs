@@ -44,6 +44,7 @@ mod message;
 mod model;
 mod reasoning;
 mod result;
+mod telemetry;
 mod thinking;
 mod tool;
 

@@ -310,6 +310,24 @@ pub enum ToolErrorKind {
     Other(String),
 }
 
+impl ToolErrorKind {
+    /// The kind's stable name, as it serialises (`invalid_input`, `failed`, …): for logs,
+    /// metrics and span attributes (`error.type`).
+    pub fn as_str(&self) -> &str {
+        match self {
+            ToolErrorKind::InvalidInput => "invalid_input",
+            ToolErrorKind::Failed => "failed",
+            ToolErrorKind::Panicked => "panicked",
+            ToolErrorKind::UnknownTool => "unknown_tool",
+            ToolErrorKind::NotRun => "not_run",
+            ToolErrorKind::Timeout => "timeout",
+            ToolErrorKind::Unavailable => "unavailable",
+            ToolErrorKind::Cancelled => "cancelled",
+            ToolErrorKind::Other(other) => other,
+        }
+    }
+}
+
 impl fmt::Display for ToolErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -460,6 +478,23 @@ mod tests {
     use super::*;
     use crate::message::{ImageBlock, ImageFormat};
     use serde_json::json;
+
+    #[test]
+    fn error_kind_names_are_their_serialised_names() {
+        for kind in [
+            ToolErrorKind::InvalidInput,
+            ToolErrorKind::Failed,
+            ToolErrorKind::Panicked,
+            ToolErrorKind::UnknownTool,
+            ToolErrorKind::NotRun,
+            ToolErrorKind::Timeout,
+            ToolErrorKind::Unavailable,
+            ToolErrorKind::Cancelled,
+            ToolErrorKind::Other("quota".into()),
+        ] {
+            assert_eq!(json!(kind), json!(kind.as_str()));
+        }
+    }
 
     #[test]
     fn extensions_hold_one_value_per_type() {

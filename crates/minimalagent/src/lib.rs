@@ -179,6 +179,21 @@ pub mod mcp {
     pub use agent_tools_mcp::*;
 }
 
+/// OpenTelemetry, in the versions the agent's spans are made for (feature `otel`).
+///
+/// The agent's runs, model calls and tool calls are `tracing` spans named and attributed as the
+/// OpenTelemetry semantic conventions for generative AI say (`invoke_agent`, `chat`,
+/// `execute_tool`; `gen_ai.*`). Install `tracing_opentelemetry`'s layer with the tracer of the
+/// exporter you chose, and they reach your collector; see `docs/observability.md`.
+#[cfg(feature = "otel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+pub mod otel {
+    #[doc(no_inline)]
+    pub use opentelemetry;
+    #[doc(no_inline)]
+    pub use tracing_opentelemetry;
+}
+
 /// Used by code that `#[tool]` generates. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {

@@ -1,0 +1,276 @@
+//! The agent's spans, exported through `tracing-opentelemetry` to an in-memory OpenTelemetry
+//! exporter: names, nesting, kinds and the `gen_ai.*` attributes of the GenAI semantic
+//! conventions, with message content only when asked for. The model is `BedrockModel` through
+//! the real SDK client, against the Converse stand-in.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code.
+
+use std::time::Duration;
+
+use agent_testkit::{ConverseStandIn, Reply};
+use minimalagent::bedrock::BedrockModel;
+use minimalagent::otel::opentelemetry::trace::{SpanKind, Status, TracerProvider as _};
+use minimalagent::otel::opentelemetry::{Array, Value as OtelValue};
+use minimalagent::otel::tracing_opentelemetry;
+use minimalagent::session::InMemorySessionStore;
+use minimalagent::{Agent, TokenUsage, Tool, ToolContext, ToolError, ToolOutput, async_trait};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use serde_json::{Value, json};
+use tracing_subscriber::layer::SubscriberExt;
+
+const MODEL_ID: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+
+struct Lookup;
+
+#[async_trait]
+impl Tool for Lookup {
+    fn name(&self) -> &str {
+        "lookup"
+    }
+    fn description(&self) -> &str {
+        "Looks a query up; fails for `broken`."
+    }
+    fn input_schema(&self) -> Value {
+        json!({"type": "object", "properties": {"q": {"type": "string"}}})
+    }
+    async fn call(&self, input: Value, _context: &ToolContext) -> Result<ToolOutput, ToolError> {
+        if input["q"] == "broken" {
+            return Err(ToolError::failed("the archive is offline"));
+        }
+        Ok(json!({"rows": 3}).into())
+    }
+}
+
+fn usage(input: u64, output: u64, cache_read: u64, cache_write: u64) -> TokenUsage {
+    let mut usage = TokenUsage::new(input, output);
+    usage.cache_read_input_tokens = cache_read;
+    usage.cache_write_input_tokens = cache_write;
+    usage
+}
+
+/// Runs `query` in session `user123` on an agent named `researcher` with `lookup`, the model
+/// answering with `replies`, and returns the spans exported.
+async fn spans_of_a_run(replies: Vec<Reply>, query: &str, content: bool) -> Vec<SpanData> {
+    let exporter = InMemorySpanExporter::default();
+    // The AWS SDK's own spans (serialisation, attempts, the HTTP call) come too, under `chat`:
+    // the tests look at the agent's.
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("otel-test")));
+    // This thread's subscriber: the test runtime has one thread, so every task sees it.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let standin = ConverseStandIn::scripted(replies).await.unwrap();
+    let model = BedrockModel::builder()
+        .model_id(MODEL_ID)
+        .region("us-west-2")
+        .endpoint_url(standin.endpoint_url())
+        .credentials_provider(aws_credential_types::Credentials::for_tests())
+        .build()
+        .await
+        .unwrap();
+    let agent = Agent::builder()
+        .model(model)
+        .name("researcher")
+        .tool(Lookup)
+        .sessions(InMemorySessionStore::new())
+        .content_in_spans(content)
+        .show_reasoning(false)
+        .build()
+        .await
+        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        agent.run_in_session(query, "user123"),
+    )
+    .await
+    .expect("the run ends")
+    .unwrap();
+    provider.force_flush().unwrap();
+    exporter
+        .get_finished_spans()
+        .unwrap()
+        .into_iter()
+        .filter(|span| attr(span, "gen_ai.operation.name").is_some())
+        .collect()
+}
+
+fn span<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
+    spans
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no span `{name}` in {:?}", names(spans)))
+}
+
+fn names(spans: &[SpanData]) -> Vec<&str> {
+    spans.iter().map(|s| s.name.as_ref()).collect()
+}
+
+fn attr(span: &SpanData, key: &str) -> Option<OtelValue> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.clone())
+}
+
+fn text(span: &SpanData, key: &str) -> String {
+    match attr(span, key) {
+        Some(OtelValue::String(value)) => value.to_string(),
+        other => panic!("`{key}` of `{}` is {other:?}, not a string", span.name),
+    }
+}
+
+fn int(span: &SpanData, key: &str) -> i64 {
+    match attr(span, key) {
+        Some(OtelValue::I64(value)) => value,
+        other => panic!("`{key}` of `{}` is {other:?}, not an integer", span.name),
+    }
+}
+
+fn tool_then_answer() -> Vec<Reply> {
+    vec![
+        Reply::tool_use(Some("Look it up"), &[("lookup", json!({"q": "sales"}))])
+            .with_usage(usage(100, 20, 50, 10)),
+        Reply::text("Found it.").with_usage(usage(130, 5, 0, 0)),
+    ]
+}
+
+#[tokio::test]
+async fn spans_are_named_nested_and_attributed_as_the_genai_conventions_say() {
+    let spans = spans_of_a_run(tool_then_answer(), "find the sales", false).await;
+    assert_eq!(spans.len(), 4, "{:?}", names(&spans));
+    let run = span(&spans, "invoke_agent researcher");
+    let tool = span(&spans, "execute_tool lookup");
+    let chats: Vec<&SpanData> = spans
+        .iter()
+        .filter(|s| s.name == format!("chat {MODEL_ID}"))
+        .collect();
+    assert_eq!(chats.len(), 2);
+
+    // One trace: the model and tool calls are children of the run.
+    let run_id = run.span_context.span_id();
+    for child in chats.iter().copied().chain([tool]) {
+        assert_eq!(
+            child.parent_span_id, run_id,
+            "{} is not under the run",
+            child.name
+        );
+        assert_eq!(child.span_context.trace_id(), run.span_context.trace_id());
+    }
+    assert_eq!(run.span_kind, SpanKind::Internal);
+    assert_eq!(chats[0].span_kind, SpanKind::Client);
+    assert_eq!(tool.span_kind, SpanKind::Internal);
+
+    assert_eq!(text(run, "gen_ai.operation.name"), "invoke_agent");
+    assert_eq!(text(run, "gen_ai.provider.name"), "aws.bedrock");
+    assert_eq!(text(run, "gen_ai.agent.name"), "researcher");
+    assert_eq!(text(run, "gen_ai.request.model"), MODEL_ID);
+    assert_eq!(text(run, "gen_ai.conversation.id"), "user123");
+    // The run's tokens are its model calls'. (The stand-in's prompt cache fills in the second
+    // call's cache counts.)
+    for key in [
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.output_tokens",
+        "gen_ai.usage.cache_read.input_tokens",
+        "gen_ai.usage.cache_creation.input_tokens",
+    ] {
+        assert_eq!(int(run, key), int(chats[0], key) + int(chats[1], key), "{key}");
+    }
+
+    let first = chats[0];
+    assert_eq!(text(first, "gen_ai.operation.name"), "chat");
+    assert_eq!(text(first, "gen_ai.provider.name"), "aws.bedrock");
+    assert_eq!(text(first, "gen_ai.request.model"), MODEL_ID);
+    assert_eq!(text(first, "gen_ai.conversation.id"), "user123");
+    assert_eq!(
+        attr(first, "gen_ai.response.finish_reasons"),
+        Some(OtelValue::Array(Array::String(vec!["tool_use".into()])))
+    );
+    // Input tokens include cached ones, as the conventions count them.
+    assert_eq!(int(first, "gen_ai.usage.input_tokens"), 100 + 50 + 10);
+    assert_eq!(int(first, "gen_ai.usage.output_tokens"), 20);
+    assert_eq!(int(first, "gen_ai.usage.cache_read.input_tokens"), 50);
+    assert_eq!(int(first, "gen_ai.usage.cache_creation.input_tokens"), 10);
+    assert_eq!(
+        attr(chats[1], "gen_ai.response.finish_reasons"),
+        Some(OtelValue::Array(Array::String(vec!["end_turn".into()])))
+    );
+
+    assert_eq!(text(tool, "gen_ai.operation.name"), "execute_tool");
+    assert_eq!(text(tool, "gen_ai.tool.name"), "lookup");
+    assert_eq!(text(tool, "gen_ai.tool.type"), "function");
+    assert!(!text(tool, "gen_ai.tool.call.id").is_empty());
+    assert_ne!(tool.status, Status::error(""));
+
+    // Content is opt-in: none of it by default.
+    for span in &spans {
+        for key in [
+            "gen_ai.input.messages",
+            "gen_ai.output.messages",
+            "gen_ai.system_instructions",
+            "gen_ai.tool.call.arguments",
+            "gen_ai.tool.call.result",
+        ] {
+            assert_eq!(attr(span, key), None, "{key} on {}", span.name);
+        }
+    }
+}
+
+#[tokio::test]
+async fn message_content_is_recorded_only_when_asked_for() {
+    let spans = spans_of_a_run(tool_then_answer(), "find the sales", true).await;
+    let chats: Vec<&SpanData> = spans
+        .iter()
+        .filter(|s| s.name.starts_with("chat "))
+        .collect();
+    let input: Value = serde_json::from_str(&text(chats[0], "gen_ai.input.messages")).unwrap();
+    assert_eq!(
+        input,
+        json!([{"role": "user", "parts": [{"type": "text", "content": "find the sales"}]}])
+    );
+    let output: Value = serde_json::from_str(&text(chats[0], "gen_ai.output.messages")).unwrap();
+    assert_eq!(output[0]["role"], "assistant");
+    assert_eq!(output[0]["finish_reason"], "tool_use");
+    assert!(
+        output[0]["parts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|part| part["type"] == "tool_call" && part["arguments"] == json!({"q": "sales"})),
+        "{output}"
+    );
+    let system: Value =
+        serde_json::from_str(&text(chats[0], "gen_ai.system_instructions")).unwrap();
+    assert_eq!(system[0]["type"], "text");
+
+    let tool = span(&spans, "execute_tool lookup");
+    let arguments: Value = serde_json::from_str(&text(tool, "gen_ai.tool.call.arguments")).unwrap();
+    assert_eq!(arguments, json!({"q": "sales"}));
+    let result: Value = serde_json::from_str(&text(tool, "gen_ai.tool.call.result")).unwrap();
+    assert_eq!(result, json!({"rows": 3}));
+}
+
+#[tokio::test]
+async fn a_failed_tool_call_is_an_error_span_with_its_type() {
+    let spans = spans_of_a_run(
+        vec![
+            Reply::tool_use(None, &[("lookup", json!({"q": "broken"}))]),
+            Reply::text("The archive is offline."),
+        ],
+        "find it",
+        false,
+    )
+    .await;
+    let tool = span(&spans, "execute_tool lookup");
+    assert!(
+        matches!(tool.status, Status::Error { .. }),
+        "{:?}",
+        tool.status
+    );
+    assert_eq!(text(tool, "error.type"), "failed");
+    // The run itself answered: it is not an error.
+    let run = span(&spans, "invoke_agent researcher");
+    assert!(!matches!(run.status, Status::Error { .. }));
+    assert_eq!(attr(run, "error.type"), None);
+}

@@ -7,6 +7,7 @@
 //! ([`Reasoning::apply`](crate::Reasoning::apply)).
 
 use jiff::Timestamp;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -21,7 +22,7 @@ use crate::result::RunResult;
 /// `step` numbers the run's model calls from 1; a call that asked for tools is the reasoning
 /// step of the same number, and the call that gave the final answer is the one after the last
 /// step. Events of one run arrive in order; tool results of one step arrive as the tools end.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AgentEvent {
@@ -35,6 +36,7 @@ pub enum AgentEvent {
         /// The user's query (its text).
         query: String,
         /// When it started.
+        #[schemars(schema_with = "crate::schema::timestamp")]
         started_at: Timestamp,
     },
     /// Text the model wrote, as it arrives.
@@ -86,6 +88,7 @@ pub enum AgentEvent {
         /// Tokens the call used.
         usage: TokenUsage,
         /// When the reply was complete.
+        #[schemars(schema_with = "crate::schema::timestamp")]
         at: Timestamp,
     },
     /// The run reached its step limit: the tools of this step are not run, and the model is
@@ -141,6 +144,7 @@ pub enum AgentEvent {
     },
     /// An event this version does not know (written by a newer version).
     #[serde(other)]
+    #[schemars(skip)]
     Unknown,
 }
 

@@ -44,6 +44,7 @@ mod message;
 mod model;
 mod reasoning;
 mod result;
+mod schema;
 mod telemetry;
 mod thinking;
 mod tool;

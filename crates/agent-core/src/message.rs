@@ -14,11 +14,12 @@
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// The user, or the agent speaking for the user (tool results are user messages).
@@ -28,7 +29,7 @@ pub enum Role {
 }
 
 /// One message of a conversation: a role and its content blocks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Message {
     /// Who wrote it.
     pub role: Role,
@@ -105,7 +106,7 @@ impl Message {
 /// Serialises as Converse's single-key objects: `{"text": …}`, `{"toolUse": …}`,
 /// `{"toolResult": …}`, `{"reasoningContent": …}`, `{"image": …}`, `{"document": …}`,
 /// `{"cachePoint": …}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub enum ContentBlock {
@@ -126,6 +127,7 @@ pub enum ContentBlock {
     /// A block this version does not know, kept as the JSON it was read from and written back
     /// unchanged. Models that cannot send it leave it out of their requests.
     #[serde(untagged)]
+    #[schemars(skip)]
     Unknown(Value),
 }
 
@@ -152,7 +154,7 @@ impl ContentBlock {
 }
 
 /// A request from the model to run one tool.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolUse {
     /// The id the matching `toolResult` must carry.
@@ -164,7 +166,7 @@ pub struct ToolUse {
 }
 
 /// The answer to one `toolUse`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolResult {
     /// The id of the `toolUse` this answers.
@@ -208,7 +210,7 @@ impl ToolResult {
 }
 
 /// One block of a tool result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub enum ToolResultContent {
@@ -222,11 +224,12 @@ pub enum ToolResultContent {
     Document(DocumentBlock),
     /// A block this version does not know, kept as read (see [`ContentBlock::Unknown`]).
     #[serde(untagged)]
+    #[schemars(skip)]
     Unknown(Value),
 }
 
 /// Whether a tool result is a success or an error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ToolResultStatus {
     /// The tool succeeded.
@@ -236,7 +239,7 @@ pub enum ToolResultStatus {
 }
 
 /// The model's native reasoning (for example Claude's extended thinking).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub enum ReasoningContent {
@@ -246,11 +249,12 @@ pub enum ReasoningContent {
     RedactedContent(String),
     /// A kind of reasoning this version does not know, kept as read.
     #[serde(untagged)]
+    #[schemars(skip)]
     Unknown(Value),
 }
 
 /// Readable reasoning text.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReasoningText {
     /// The reasoning.
@@ -261,7 +265,7 @@ pub struct ReasoningText {
 }
 
 /// A prompt-cache checkpoint (`{"type": "default"}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CachePoint {
     /// The kind of checkpoint; Converse knows `default`.
     #[serde(rename = "type")]
@@ -277,7 +281,7 @@ impl Default for CachePoint {
 }
 
 /// An image: its format and where its bytes are.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ImageBlock {
     /// The image format.
     pub format: ImageFormat,
@@ -307,7 +311,7 @@ impl ImageBlock {
 }
 
 /// A document: its format, a name the model sees, and where its bytes are.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct DocumentBlock {
     /// The document format.
     pub format: DocumentFormat,
@@ -350,16 +354,21 @@ impl DocumentBlock {
 }
 
 /// Where a medium's bytes are. Inline bytes serialise as base64, as Converse's JSON has them.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub enum MediaSource {
     /// The bytes themselves.
-    Bytes(#[serde(with = "base64_bytes")] Vec<u8>),
+    Bytes(
+        #[serde(with = "base64_bytes")]
+        #[schemars(schema_with = "crate::schema::base64_bytes")]
+        Vec<u8>,
+    ),
     /// An object in Amazon S3.
     S3Location(S3Location),
     /// A source this version does not know, kept as read.
     #[serde(untagged)]
+    #[schemars(skip)]
     Unknown(Value),
 }
 
@@ -388,7 +397,7 @@ impl MediaSource {
 }
 
 /// An object in Amazon S3.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct S3Location {
     /// `s3://bucket/key`.
@@ -399,7 +408,7 @@ pub struct S3Location {
 }
 
 /// Image formats Converse accepts.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum ImageFormat {
@@ -413,6 +422,7 @@ pub enum ImageFormat {
     Webp,
     /// A format this version does not know, kept as written.
     #[serde(untagged)]
+    #[schemars(skip)]
     Other(String),
 }
 
@@ -430,7 +440,7 @@ impl ImageFormat {
 }
 
 /// Document formats Converse accepts.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum DocumentFormat {
@@ -454,6 +464,7 @@ pub enum DocumentFormat {
     Md,
     /// A format this version does not know, kept as written.
     #[serde(untagged)]
+    #[schemars(skip)]
     Other(String),
 }
 

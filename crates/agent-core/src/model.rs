@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use futures::Stream;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -201,7 +202,7 @@ impl ConversionCache {
 }
 
 /// How the model must choose among the offered tools (Converse's `toolChoice`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ToolChoice {
@@ -221,7 +222,7 @@ impl ToolChoice {
 }
 
 /// A tool as the model sees it: Converse's `toolSpec`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolSpec {
     /// The name the model uses to call it.
@@ -233,7 +234,7 @@ pub struct ToolSpec {
 }
 
 /// Inference settings. Unset fields leave the choice to the model (or its provider's default).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InferenceConfig {
     /// The most tokens the model may write in one reply.
@@ -308,7 +309,7 @@ impl ModelResponse {
 }
 
 /// A tool call whose input arrived as text that is not valid JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct MalformedToolInput {
     /// The call's id.
     pub tool_use_id: String,
@@ -460,7 +461,7 @@ pub fn response_events(response: ModelResponse) -> Vec<ModelStreamEvent> {
 }
 
 /// Why the model stopped writing. Serialises with Converse's names (`end_turn`, `tool_use`, …).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum StopReason {
@@ -480,6 +481,7 @@ pub enum StopReason {
     ModelContextWindowExceeded,
     /// A reason this version does not know, kept as the provider wrote it.
     #[serde(untagged)]
+    #[schemars(skip)]
     Other(String),
 }
 
@@ -520,7 +522,7 @@ impl fmt::Display for StopReason {
 }
 
 /// Token counts of one model call, or summed over a run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TokenUsage {
     /// Tokens in the request that were not read from or written to the prompt cache.
     pub input_tokens: u64,

@@ -8,6 +8,7 @@
 //! records still deserialise.
 
 use jiff::Timestamp;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -18,7 +19,7 @@ use crate::thinking::thinking_and_answer;
 use crate::tool::ToolErrorKind;
 
 /// The trace of one run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Reasoning {
     /// A unique, time-ordered id of the run (UUID v7).
     #[serde(default = "Uuid::nil")]
@@ -33,9 +34,11 @@ pub struct Reasoning {
     pub status: RunStatus,
     /// When the run started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::optional_timestamp")]
     pub started_at: Option<Timestamp>,
     /// When the run ended, once it has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::optional_timestamp")]
     pub ended_at: Option<Timestamp>,
     /// One step per model reply that asked for tools, in order.
     #[serde(default)]
@@ -182,7 +185,7 @@ impl Reasoning {
 }
 
 /// The state of a run.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RunStatus {
@@ -200,6 +203,7 @@ pub enum RunStatus {
     Interrupted,
     /// A status this version does not know, kept as written.
     #[serde(untagged)]
+    #[schemars(skip)]
     Other(String),
 }
 
@@ -230,7 +234,7 @@ impl RunStatus {
 }
 
 /// Why a run failed, as stored in its trace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RunFailure {
     /// A short, stable name of the kind of error (for example `model.throttled`).
     pub kind: String,
@@ -239,12 +243,13 @@ pub struct RunFailure {
 }
 
 /// One step: a model reply that asked for tools, and what those tools gave.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ReasoningStep {
     /// 1 for the first step.
     pub step_number: u32,
     /// When the model's reply arrived.
     #[serde(default, with = "lenient_timestamp")]
+    #[schemars(schema_with = "crate::schema::optional_timestamp")]
     pub timestamp: Option<Timestamp>,
     /// The model's thinking in this step: `<thinking>` text and native reasoning blocks.
     #[serde(default)]
@@ -258,7 +263,7 @@ pub struct ReasoningStep {
 }
 
 /// One tool call of a step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ToolInvocation {
     /// The tool's name as the model wrote it.
     pub name: String,
@@ -283,7 +288,7 @@ pub struct ToolInvocation {
 }
 
 /// The state of one tool call.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ToolCallStatus {
@@ -295,6 +300,7 @@ pub enum ToolCallStatus {
     Failed,
     /// A status this version does not know, kept as written.
     #[serde(untagged)]
+    #[schemars(skip)]
     Other(String),
 }
 
@@ -320,7 +326,7 @@ impl ToolInvocation {
 }
 
 /// Why a tool call failed, as stored in the trace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ToolCallError {
     /// The kind of failure.
     pub kind: ToolErrorKind,

@@ -1,5 +1,6 @@
 //! What a run gives back: [`RunResult`] when it completes, [`FailedRun`] when it does not.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -11,7 +12,7 @@ use crate::reasoning::{Reasoning, RunFailure, RunStatus};
 ///
 /// `#[non_exhaustive]`: fields are added as the agent learns to report more, without breaking
 /// code that reads the ones it knows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[non_exhaustive]
 pub struct RunResult {
     /// The final answer, with any `<thinking>` removed. Empty when the model gave no text:
@@ -66,7 +67,7 @@ impl RunResult {
 
 /// How a completed run ended. Anything but an answer is said here, never hidden behind an empty
 /// string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RunOutcome {

@@ -285,7 +285,7 @@ pub struct ToolError {
 }
 
 /// The kinds of [`ToolError`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ToolErrorKind {
@@ -307,6 +307,7 @@ pub enum ToolErrorKind {
     Cancelled,
     /// A kind this version does not know, kept as written.
     #[serde(untagged)]
+    #[schemars(skip)]
     Other(String),
 }
 

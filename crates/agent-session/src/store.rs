@@ -123,7 +123,7 @@ impl Entry {
 }
 
 /// What a conversation entry holds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum EntryBody {
@@ -141,6 +141,7 @@ pub enum EntryBody {
     /// An entry of a kind this version does not know (written by a newer version): skipped by
     /// readers.
     #[serde(other)]
+    #[schemars(skip)]
     Unknown,
 }
 
@@ -155,7 +156,7 @@ impl EntryBody {
 }
 
 /// A summary of a conversation's earlier turns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[non_exhaustive]
 pub struct Summary {
     /// The summary, as the model wrote it.

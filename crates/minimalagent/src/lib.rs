@@ -199,3 +199,16 @@ pub mod otel {
 pub mod __private {
     pub use agent_core::__private::*;
 }
+
+/// The Rust snippets of the workspace's README and guides, compiled as doctests so that they
+/// cannot drift from the API: `cargo test -p minimalagent --doc --all-features` builds every
+/// ```` ```rust ```` block of these pages (and runs those not marked `no_run`). A page whose
+/// snippets need an optional feature is tested when that feature is on.
+#[cfg(doctest)]
+mod guides {
+    #[doc = include_str!("../../../README.md")]
+    mod readme {}
+
+    #[doc = include_str!("../README.md")]
+    mod crate_readme {}
+}

@@ -211,4 +211,11 @@ mod guides {
 
     #[doc = include_str!("../README.md")]
     mod crate_readme {}
+
+    #[doc = include_str!("../../../docs/getting-started.md")]
+    mod getting_started {}
+
+    #[cfg(all(feature = "bedrock", feature = "dynamodb"))]
+    #[doc = include_str!("../../../docs/configuration.md")]
+    mod configuration {}
 }

@@ -218,4 +218,8 @@ mod guides {
     #[cfg(all(feature = "bedrock", feature = "dynamodb"))]
     #[doc = include_str!("../../../docs/configuration.md")]
     mod configuration {}
+
+    #[cfg(feature = "dynamodb")]
+    #[doc = include_str!("../../../docs/sessions.md")]
+    mod sessions {}
 }

@@ -219,6 +219,9 @@ mod guides {
     #[doc = include_str!("../../../docs/configuration.md")]
     mod configuration {}
 
+    #[doc = include_str!("../../../docs/tools.md")]
+    mod tools {}
+
     #[cfg(feature = "dynamodb")]
     #[doc = include_str!("../../../docs/sessions.md")]
     mod sessions {}

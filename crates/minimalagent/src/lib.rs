@@ -225,4 +225,8 @@ mod guides {
     #[cfg(feature = "dynamodb")]
     #[doc = include_str!("../../../docs/sessions.md")]
     mod sessions {}
+
+    #[cfg(all(feature = "bedrock", feature = "dynamodb"))]
+    #[doc = include_str!("../../../docs/testing.md")]
+    mod testing {}
 }

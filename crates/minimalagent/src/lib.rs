@@ -229,4 +229,8 @@ mod guides {
     #[cfg(all(feature = "bedrock", feature = "dynamodb"))]
     #[doc = include_str!("../../../docs/testing.md")]
     mod testing {}
+
+    #[cfg(feature = "otel")]
+    #[doc = include_str!("../../../docs/observability.md")]
+    mod observability {}
 }

@@ -233,4 +233,8 @@ mod guides {
     #[cfg(feature = "otel")]
     #[doc = include_str!("../../../docs/observability.md")]
     mod observability {}
+
+    #[cfg(feature = "bedrock")]
+    #[doc = include_str!("../../../docs/streaming.md")]
+    mod streaming {}
 }

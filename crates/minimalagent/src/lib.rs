@@ -237,4 +237,7 @@ mod guides {
     #[cfg(feature = "bedrock")]
     #[doc = include_str!("../../../docs/streaming.md")]
     mod streaming {}
+
+    #[doc = include_str!("../../../docs/context.md")]
+    mod context {}
 }

@@ -240,4 +240,8 @@ mod guides {
 
     #[doc = include_str!("../../../docs/context.md")]
     mod context {}
+
+    #[cfg(feature = "sqlite")]
+    #[doc = include_str!("../../../docs/sqlite.md")]
+    mod sqlite {}
 }

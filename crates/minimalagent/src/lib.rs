@@ -244,4 +244,8 @@ mod guides {
     #[cfg(feature = "sqlite")]
     #[doc = include_str!("../../../docs/sqlite.md")]
     mod sqlite {}
+
+    #[cfg(feature = "bedrock")]
+    #[doc = include_str!("../../../docs/bedrock-features.md")]
+    mod bedrock_features {}
 }

@@ -248,4 +248,8 @@ mod guides {
     #[cfg(feature = "bedrock")]
     #[doc = include_str!("../../../docs/bedrock-features.md")]
     mod bedrock_features {}
+
+    #[cfg(feature = "mcp")]
+    #[doc = include_str!("../../../docs/mcp.md")]
+    mod mcp {}
 }

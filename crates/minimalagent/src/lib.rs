@@ -252,4 +252,7 @@ mod guides {
     #[cfg(feature = "mcp")]
     #[doc = include_str!("../../../docs/mcp.md")]
     mod mcp {}
+
+    #[doc = include_str!("../../../docs/migrating-from-python.md")]
+    mod migrating_from_python {}
 }

@@ -200,10 +200,11 @@ pub mod __private {
     pub use agent_core::__private::*;
 }
 
-/// The Rust snippets of the workspace's README and guides, compiled as doctests so that they
-/// cannot drift from the API: `cargo test -p minimalagent --doc --all-features` builds every
-/// ```` ```rust ```` block of these pages (and runs those not marked `no_run`). A page whose
-/// snippets need an optional feature is tested when that feature is on.
+/// The Rust snippets of the workspace's README, its guides and the READMEs of the crates this one
+/// composes, compiled as doctests so that they cannot drift from the API:
+/// `cargo test -p minimalagent --doc --all-features` builds every ```` ```rust ```` block of
+/// these pages (and runs those not marked `no_run`). A page whose snippets need an optional
+/// feature is tested when that feature is on.
 #[cfg(doctest)]
 mod guides {
     #[doc = include_str!("../../../README.md")]
@@ -255,4 +256,24 @@ mod guides {
 
     #[doc = include_str!("../../../docs/migrating-from-python.md")]
     mod migrating_from_python {}
+
+    #[doc = include_str!("../../agent-core/README.md")]
+    mod agent_core_readme {}
+
+    #[doc = include_str!("../../agent-session/README.md")]
+    mod agent_session_readme {}
+
+    #[doc = include_str!("../../agent-runtime/README.md")]
+    mod agent_runtime_readme {}
+
+    #[doc = include_str!("../../agent-tools/README.md")]
+    mod agent_tools_readme {}
+
+    #[cfg(feature = "bedrock")]
+    #[doc = include_str!("../../agent-llm-bedrock/README.md")]
+    mod agent_llm_bedrock_readme {}
+
+    #[cfg(feature = "bedrock")]
+    #[doc = include_str!("../../agent-testkit/README.md")]
+    mod agent_testkit_readme {}
 }

@@ -199,3 +199,81 @@ pub mod otel {
 pub mod __private {
     pub use agent_core::__private::*;
 }
+
+/// The Rust snippets of the workspace's README, its guides and the READMEs of the crates this one
+/// composes, compiled as doctests so that they cannot drift from the API:
+/// `cargo test -p minimalagent --doc --all-features` builds every ```` ```rust ```` block of
+/// these pages (and runs those not marked `no_run`). A page whose snippets need an optional
+/// feature is tested when that feature is on.
+#[cfg(doctest)]
+mod guides {
+    #[doc = include_str!("../../../README.md")]
+    mod readme {}
+
+    #[doc = include_str!("../README.md")]
+    mod crate_readme {}
+
+    #[doc = include_str!("../../../docs/getting-started.md")]
+    mod getting_started {}
+
+    #[cfg(all(feature = "bedrock", feature = "dynamodb"))]
+    #[doc = include_str!("../../../docs/configuration.md")]
+    mod configuration {}
+
+    #[doc = include_str!("../../../docs/tools.md")]
+    mod tools {}
+
+    #[cfg(feature = "dynamodb")]
+    #[doc = include_str!("../../../docs/sessions.md")]
+    mod sessions {}
+
+    #[cfg(all(feature = "bedrock", feature = "dynamodb"))]
+    #[doc = include_str!("../../../docs/testing.md")]
+    mod testing {}
+
+    #[cfg(feature = "otel")]
+    #[doc = include_str!("../../../docs/observability.md")]
+    mod observability {}
+
+    #[cfg(feature = "bedrock")]
+    #[doc = include_str!("../../../docs/streaming.md")]
+    mod streaming {}
+
+    #[doc = include_str!("../../../docs/context.md")]
+    mod context {}
+
+    #[cfg(feature = "sqlite")]
+    #[doc = include_str!("../../../docs/sqlite.md")]
+    mod sqlite {}
+
+    #[cfg(feature = "bedrock")]
+    #[doc = include_str!("../../../docs/bedrock-features.md")]
+    mod bedrock_features {}
+
+    #[cfg(feature = "mcp")]
+    #[doc = include_str!("../../../docs/mcp.md")]
+    mod mcp {}
+
+    #[doc = include_str!("../../../docs/migrating-from-python.md")]
+    mod migrating_from_python {}
+
+    #[doc = include_str!("../../agent-core/README.md")]
+    mod agent_core_readme {}
+
+    #[doc = include_str!("../../agent-session/README.md")]
+    mod agent_session_readme {}
+
+    #[doc = include_str!("../../agent-runtime/README.md")]
+    mod agent_runtime_readme {}
+
+    #[doc = include_str!("../../agent-tools/README.md")]
+    mod agent_tools_readme {}
+
+    #[cfg(feature = "bedrock")]
+    #[doc = include_str!("../../agent-llm-bedrock/README.md")]
+    mod agent_llm_bedrock_readme {}
+
+    #[cfg(feature = "bedrock")]
+    #[doc = include_str!("../../agent-testkit/README.md")]
+    mod agent_testkit_readme {}
+}

@@ -454,7 +454,7 @@ impl Figures {
             (
                 "runs kept per second",
                 "runs/s",
-                (self.runs - self.not_kept) as f64 / self.seconds,
+                (self.runs - self.not_kept - self.unknown) as f64 / self.seconds,
             ),
             ("real-time runs kept", "runs", self.real_time_runs as f64),
             ("plain runs kept", "runs", self.plain_runs as f64),

@@ -306,6 +306,11 @@ pub(crate) fn run(root: &Path) -> Result<()> {
     fs::write(&summary_path, text + "\n")
         .with_context(|| format!("writing {}", summary_path.display()))?;
     eprintln!("xtask: wrote {}", summary_path.display());
+    let markdown_path = out_dir.join("summary.md");
+    let plain_rows: Vec<Row> = rows.iter().map(|(_, row)| row.clone()).collect();
+    fs::write(&markdown_path, markdown_tables(&plain_rows))
+        .with_context(|| format!("writing {}", markdown_path.display()))?;
+    eprintln!("xtask: wrote {} (the tables for docs/performance.md)", markdown_path.display());
     if !failed.is_empty() {
         bail!(
             "benchmarks failed or wrote no figures: {}",
@@ -408,6 +413,68 @@ fn print_table(rows: &[(&str, Row)], machine: &Machine, quick: bool, skipped: &[
     {
         println!("{out}");
     }
+}
+
+/// The rows as Markdown tables, one per section with its baselines, for
+/// `docs/performance.md`.
+fn markdown_tables(rows: &[Row]) -> String {
+    let mut out = String::new();
+    let mut start = 0;
+    while start < rows.len() {
+        let section = &rows[start].section;
+        let end = rows[start..]
+            .iter()
+            .position(|row| &row.section != section)
+            .map_or(rows.len(), |offset| start + offset);
+        out.push_str(&format!("#### {section}\n\n"));
+        let mut labels: Vec<&str> = Vec::new();
+        for row in &rows[start..end] {
+            if let Some(label) = row.baseline_label.as_deref()
+                && !labels.contains(&label)
+            {
+                labels.push(label);
+            }
+        }
+        for label in &labels {
+            out.push_str(&format!("Baseline: {label}.\n"));
+        }
+        if !labels.is_empty() {
+            out.push('\n');
+        }
+        out.push_str("| case | metric | value | baseline | unit | × base | target |\n");
+        out.push_str("|---|---|--:|--:|---|--:|---|\n");
+        let mut notes: Vec<&str> = Vec::new();
+        for row in &rows[start..end] {
+            let figure = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), bench_support::number);
+            let target = match (&row.target, row.met) {
+                (Some(target), Some(true)) => format!("{target}: **met**"),
+                (Some(target), _) => format!("{target}: **MISSED**"),
+                _ => String::new(),
+            };
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                row.case,
+                row.metric,
+                figure(row.value),
+                figure(row.baseline),
+                row.unit,
+                row.ratio().map_or_else(String::new, |r| format!("{r:.2}")),
+                target
+            ));
+            if let Some(note) = row.note.as_deref()
+                && !notes.contains(&note)
+            {
+                notes.push(note);
+            }
+        }
+        out.push('\n');
+        for note in notes {
+            out.push_str(&format!("- {note}\n"));
+        }
+        out.push('\n');
+        start = end;
+    }
+    out
 }
 
 /// What the figures were measured on.

@@ -14,8 +14,8 @@ mod common;
 use std::alloc::System;
 use std::hint::black_box;
 
+use bench_support::{Report, quick, run_by_cargo_bench};
 use common::fixture::{SHAPES, Shape, agent_loop, direct_calls, run_once};
-use common::report::{Report, quick, run_by_cargo_bench};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, Stats, StatsAlloc};
 
 #[global_allocator]

@@ -18,8 +18,8 @@ use std::hint::black_box;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use bench_support::{Report, micros, quick, run_by_cargo_bench};
 use common::fixture::{SHAPES, Shape, agent_loop, direct_calls, run_once};
-use common::report::{Report, micros, quick, run_by_cargo_bench};
 use cpu_time::ProcessTime;
 use criterion::Criterion;
 

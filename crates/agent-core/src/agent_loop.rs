@@ -742,9 +742,10 @@ impl<'a> RunState<'a> {
 
     async fn call_once(&mut self) -> Result<ModelResponse, CallError> {
         let c = self.config;
-        let capture = c
-            .capture_content
-            .then_some((self.request.system.as_slice(), self.request.messages.as_slice()));
+        let capture = c.capture_content.then_some((
+            self.request.system.as_slice(),
+            self.request.messages.as_slice(),
+        ));
         let span = telemetry::chat(
             &c.identity,
             &self.request.inference,

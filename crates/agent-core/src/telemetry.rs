@@ -18,9 +18,7 @@ use tracing::Span;
 use tracing::field::Empty;
 use uuid::Uuid;
 
-use crate::message::{
-    ContentBlock, Message, ReasoningContent, Role, ToolResultContent, ToolUse,
-};
+use crate::message::{ContentBlock, Message, ReasoningContent, Role, ToolResultContent, ToolUse};
 use crate::model::{InferenceConfig, ModelIdentity, ModelResponse, TokenUsage};
 use crate::tool::{ToolError, ToolOutput};
 
@@ -135,7 +133,10 @@ pub(crate) fn execute_tool(identity: &ModelIdentity, call: &ToolUse, capture: bo
         error.type = Empty,
     );
     if capture {
-        span.record("gen_ai.tool.call.arguments", call.input.to_string().as_str());
+        span.record(
+            "gen_ai.tool.call.arguments",
+            call.input.to_string().as_str(),
+        );
     }
     span
 }

@@ -24,8 +24,9 @@ use std::time::Duration;
 
 use agent_session_dynamo::DynamoSessionStore;
 use agent_testkit::{ConverseStandIn, Policy, Reply};
-use common::report::{Report, loopback_url, median, millis, quick, run_by_cargo_bench};
-use common::{ROLE_ENV, run_self, sdk_child_env, sdk_config};
+use bench_support::child::{ROLE_ENV, run_self};
+use bench_support::{Report, loopback_url, median, millis, quick, run_by_cargo_bench};
+use common::{sdk_child_env, sdk_config};
 use minimalagent::Agent;
 
 /// The model's own latency in the stand-in; subtracted from the figure.
@@ -62,7 +63,7 @@ fn cold_start_child() {
         match table {
             None => {
                 let agent = builder.build().await.expect("the agent builds");
-                agent.run(QUERY).await.expect("the run completes").0
+                agent.run(QUERY).await.expect("the run completes").response
             }
             Some(table) => {
                 let agent = builder
@@ -74,7 +75,7 @@ fn cold_start_child() {
                     .run_in_session(QUERY, "cold-start")
                     .await
                     .expect("the session run completes")
-                    .0
+                    .response
             }
         }
     });

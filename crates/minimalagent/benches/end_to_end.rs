@@ -1,15 +1,18 @@
-//! End to end through the real SDK clients: `Agent::run_in_session` with `BedrockModel` against
-//! the Converse stand-in on loopback (0 ms and 200 ms model latency), with the in-memory store
-//! and with the DynamoDB store on DynamoDB Local, at 1, 64 and 512 concurrent sessions.
+//! End to end through the real SDK clients: `Agent::run_in_session` with `BedrockModel`
+//! (streaming, as by default) against the Converse stand-in on loopback (0 ms and 200 ms model
+//! latency), with the in-memory store, the SQLite store (a file in the temporary directory,
+//! `Synchronous::Full`) and the DynamoDB store on DynamoDB Local, at 1, 64 and 512 concurrent
+//! sessions.
 //!
 //! Run by `cargo bench`, this binary hosts the stand-in and spawns itself once per
 //! configuration: each child is the "one process" of the figure (its own runs per second,
 //! latencies, CPU and RSS), driving a closed loop of `sessions` tasks for a fixed window. The
-//! baseline child makes the bare SDK Converse call instead, with the same conversation each
-//! session would send. Writes `end_to_end.json`.
+//! baseline child makes the bare SDK `converse_stream` call instead (reading every event with
+//! the SDK's receiver), with the same conversation each session would send. Writes
+//! `end_to_end.json`.
 //!
 //! DynamoDB Local is used when `AWS_ENDPOINT_URL_DYNAMODB` is set (`cargo xtask bench` starts
-//! it); without it, only the in-memory store is measured.
+//! it); without it, the DynamoDB cases are left out.
 //!
 //! `cargo bench -p minimalagent --bench end_to_end`.
 
@@ -25,10 +28,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use agent_session_dynamo::DynamoSessionStore;
+use agent_session_sqlite::SqliteSessionStore;
 use agent_testkit::{ConverseStandIn, Policy, Reply};
-use common::report::{Report, loopback_url, micros, quantile, quick, run_by_cargo_bench};
-use common::{MODEL_ID, ROLE_ENV, run_self, sdk_child_env, sdk_config, status_kib, thread_cpu};
+use bench_support::child::{ROLE_ENV, run_self};
+use bench_support::process::{status_kib, thread_cpu};
+use bench_support::{Report, loopback_url, micros, quantile, quick, run_by_cargo_bench};
+use common::{MODEL_ID, sdk_child_env, sdk_config};
 use cpu_time::ProcessTime;
+use minimalagent::bedrock::PromptCaching;
 use minimalagent::bedrock::aws_sdk_bedrockruntime::{Client, types as sdk};
 use minimalagent::session::InMemorySessionStore;
 use minimalagent::{Agent, BedrockModel};
@@ -56,6 +63,7 @@ const ENV_SESSIONS: &str = "MINIMALAGENT_BENCH_E2E_SESSIONS";
 const ENV_WARMUP_MS: &str = "MINIMALAGENT_BENCH_E2E_WARMUP_MS";
 const ENV_MEASURE_MS: &str = "MINIMALAGENT_BENCH_E2E_MEASURE_MS";
 const ENV_TABLE: &str = "MINIMALAGENT_BENCH_E2E_TABLE";
+const ENV_SQLITE_FILE: &str = "MINIMALAGENT_BENCH_E2E_SQLITE_FILE";
 const ENV_ONLY: &str = "MINIMALAGENT_BENCH_E2E_ONLY";
 const DYNAMODB_ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL_DYNAMODB";
 
@@ -72,6 +80,7 @@ fn main() {
 enum Mode {
     Sdk,
     Memory,
+    Sqlite,
     Dynamo,
 }
 
@@ -80,20 +89,22 @@ impl Mode {
         match self {
             Mode::Sdk => "sdk",
             Mode::Memory => "memory",
+            Mode::Sqlite => "sqlite",
             Mode::Dynamo => "dynamodb",
         }
     }
 
     fn from_name(name: &str) -> Option<Self> {
-        [Mode::Sdk, Mode::Memory, Mode::Dynamo]
+        [Mode::Sdk, Mode::Memory, Mode::Sqlite, Mode::Dynamo]
             .into_iter()
             .find(|mode| mode.name() == name)
     }
 
     fn label(self) -> &'static str {
         match self {
-            Mode::Sdk => "bare SDK Converse",
+            Mode::Sdk => "bare SDK converse_stream",
             Mode::Memory => "in-memory store",
+            Mode::Sqlite => "SQLite store",
             Mode::Dynamo => "DynamoDB Local store",
         }
     }
@@ -146,7 +157,7 @@ fn parent() {
         });
     }
 
-    let mut modes = vec![Mode::Sdk, Mode::Memory];
+    let mut modes = vec![Mode::Sdk, Mode::Memory, Mode::Sqlite];
     if dynamodb.is_some() {
         modes.push(Mode::Dynamo);
     }
@@ -200,9 +211,16 @@ fn run_configs(
                 continue;
             }
             let mut baseline = Figures::default();
+            let mut in_memory = None;
             for &mode in modes {
                 let requests_before = standin.request_count();
                 let cpu_before = thread_cpu(std::process::id(), "standin");
+                // Each SQLite child gets a new file, so that one configuration's sessions do not
+                // weigh on the next.
+                let sqlite_file = std::env::temp_dir().join(format!(
+                    "minimalagent-bench-e2e-{}-{latency_ms}-{sessions}.db",
+                    std::process::id()
+                ));
                 let mut env = sdk_child_env(&standin.endpoint_url());
                 env.extend([
                     (ENV_MODE, mode.name().to_owned()),
@@ -210,14 +228,18 @@ fn run_configs(
                     (ENV_WARMUP_MS, warmup.as_millis().to_string()),
                     (ENV_MEASURE_MS, measure.as_millis().to_string()),
                     (ENV_TABLE, table.to_owned()),
+                    (ENV_SQLITE_FILE, sqlite_file.display().to_string()),
                 ]);
                 if let Some(endpoint) = dynamodb {
                     env.push((DYNAMODB_ENDPOINT_ENV, endpoint.to_owned()));
                 }
                 let child = run_self("e2e", &env, Duration::from_secs(120))
                     .expect("the benchmark child starts");
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", sqlite_file.display()));
+                }
                 assert!(child.success, "the {} child failed: {child:?}", mode.name());
-                let mut figures = parse_figures(&child.stdout);
+                let mut figures = parse_figures(child.json_line());
                 let requests = standin.request_count() - requests_before;
                 let cpu = thread_cpu(std::process::id(), "standin") - cpu_before;
                 if requests > 0 {
@@ -228,10 +250,31 @@ fn run_configs(
                     latency_ms,
                     mode.name()
                 );
-                if mode == Mode::Sdk {
-                    baseline = figures;
-                } else {
-                    add_rows(report, mode, latency_ms, sessions, &figures, &baseline);
+                match mode {
+                    Mode::Sdk => baseline = figures,
+                    _ => {
+                        add_rows(report, mode, latency_ms, sessions, &figures, &baseline);
+                        if mode == Mode::Memory {
+                            in_memory = Some(figures);
+                        } else if let Some(memory) = &in_memory {
+                            report.push(
+                                report
+                                    .row(
+                                        format!(
+                                            "{}, {latency_ms} ms, {sessions} sess.",
+                                            mode.label()
+                                        ),
+                                        "runs per second vs in-memory store",
+                                        "runs/s",
+                                        figures.runs_per_second,
+                                    )
+                                    .baseline(
+                                        memory.runs_per_second,
+                                        "the in-memory store's runs per second, same configuration",
+                                    ),
+                            );
+                        }
+                    }
                 }
             }
         }
@@ -247,12 +290,8 @@ fn selected(latency_ms: u64, sessions: usize) -> bool {
     })
 }
 
-fn parse_figures(stdout: &str) -> Figures {
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|line| line.starts_with('{'))
-        .expect("the child printed its figures");
+fn parse_figures(line: Option<&str>) -> Figures {
+    let line = line.expect("the child printed its figures");
     let value: Value = serde_json::from_str(line).expect("the child's figures are JSON");
     let number = |key: &str| value.get(key).and_then(Value::as_f64).unwrap_or(f64::NAN);
     Figures {
@@ -276,7 +315,8 @@ fn add_rows(
     figures: &Figures,
     sdk: &Figures,
 ) {
-    const BASELINE: &str = "bare SDK Converse calls, same latency, concurrency and conversation";
+    const BASELINE: &str =
+        "bare SDK converse_stream calls, same latency, concurrency and conversation";
     let case = format!("{}, {latency_ms} ms, {sessions} sess.", mode.label());
     let zero_latency_memory = mode == Mode::Memory && latency_ms == 0;
     let headline = mode == Mode::Memory && latency_ms == 200 && sessions == 512;
@@ -388,33 +428,39 @@ impl Driver {
         let endpoint = std::env::var("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
             .expect("the stand-in's endpoint is given");
         let config = sdk_config(&endpoint).await;
-        match mode {
-            Mode::Sdk => Driver::Sdk(Client::new(&config)),
-            Mode::Memory | Mode::Dynamo => {
-                let model = BedrockModel::from_sdk_config(&config, MODEL_ID);
-                let builder = Agent::builder()
-                    .model(model)
-                    .system_prompt(SYSTEM_PROMPT)
-                    .show_reasoning(false);
-                let builder = if mode == Mode::Memory {
-                    builder.session_store(InMemorySessionStore::new())
-                } else {
-                    let endpoint = loopback_url(DYNAMODB_ENDPOINT_ENV)
-                        .expect("a loopback DynamoDB endpoint")
-                        .expect("DynamoDB Local's endpoint is given");
-                    let config = sdk_config(&endpoint).await;
-                    let store = DynamoSessionStore::builder()
-                        .sdk_config(&config)
-                        .table_name(std::env::var(ENV_TABLE).expect("a table name"))
-                        .create_table_if_missing(false)
-                        .build()
-                        .await
-                        .expect("the DynamoDB store connects");
-                    builder.session_store(store)
-                };
-                Driver::Agent(builder.build().await.expect("the agent builds"))
+        let model = BedrockModel::from_sdk_config(&config, MODEL_ID)
+            // The bare SDK call sends no cache points; neither does the agent here.
+            .with_prompt_caching(PromptCaching::Off);
+        let builder = Agent::builder()
+            .model(model)
+            .system_prompt(SYSTEM_PROMPT)
+            .show_reasoning(false);
+        let builder = match mode {
+            Mode::Sdk => return Driver::Sdk(Client::new(&config)),
+            Mode::Memory => builder.sessions(InMemorySessionStore::new()),
+            Mode::Sqlite => {
+                let file = std::env::var(ENV_SQLITE_FILE).expect("a SQLite file is given");
+                let store = SqliteSessionStore::open(file)
+                    .await
+                    .expect("the SQLite store opens");
+                builder.sessions(store)
             }
-        }
+            Mode::Dynamo => {
+                let endpoint = loopback_url(DYNAMODB_ENDPOINT_ENV)
+                    .expect("a loopback DynamoDB endpoint")
+                    .expect("DynamoDB Local's endpoint is given");
+                let config = sdk_config(&endpoint).await;
+                let store = DynamoSessionStore::builder()
+                    .sdk_config(&config)
+                    .table_name(std::env::var(ENV_TABLE).expect("a table name"))
+                    .create_table_if_missing(false)
+                    .build()
+                    .await
+                    .expect("the DynamoDB store connects");
+                builder.sessions(store)
+            }
+        };
+        Driver::Agent(builder.build().await.expect("the agent builds"))
     }
 
     /// One run (or call) of the session named `session`, whose earlier turns `history` holds
@@ -431,19 +477,12 @@ impl Driver {
                     return false;
                 };
                 history.push(query);
-                let output = client
-                    .converse()
-                    .model_id(MODEL_ID)
-                    .set_messages(Some(history.clone()))
-                    .system(sdk::SystemContentBlock::Text(SYSTEM_PROMPT.to_owned()))
-                    .send()
-                    .await;
-                match output.ok().and_then(|o| o.output) {
-                    Some(sdk::ConverseOutput::Message(message)) => {
+                match converse_stream(client, history.clone()).await {
+                    Some(message) => {
                         history.push(message);
                         true
                     }
-                    _ => {
+                    None => {
                         history.pop();
                         false
                     }
@@ -451,6 +490,32 @@ impl Driver {
             }
         }
     }
+}
+
+/// The bare SDK call: `converse_stream`, every event read with the SDK's receiver, the
+/// answer's text gathered into the assistant message the conversation continues with.
+async fn converse_stream(client: &Client, messages: Vec<sdk::Message>) -> Option<sdk::Message> {
+    let mut output = client
+        .converse_stream()
+        .model_id(MODEL_ID)
+        .set_messages(Some(messages))
+        .system(sdk::SystemContentBlock::Text(SYSTEM_PROMPT.to_owned()))
+        .send()
+        .await
+        .ok()?;
+    let mut text = String::new();
+    while let Some(event) = output.stream.recv().await.ok()? {
+        if let sdk::ConverseStreamOutput::ContentBlockDelta(delta) = event
+            && let Some(sdk::ContentBlockDelta::Text(fragment)) = delta.delta
+        {
+            text.push_str(&fragment);
+        }
+    }
+    sdk::Message::builder()
+        .role(sdk::ConversationRole::Assistant)
+        .content(sdk::ContentBlock::Text(text))
+        .build()
+        .ok()
 }
 
 async fn drive(mode: Mode, sessions: usize, warmup: Duration, measure: Duration) -> Value {
@@ -540,7 +605,7 @@ async fn drive(mode: Mode, sessions: usize, warmup: Duration, measure: Duration)
     let sessions_held = match mode {
         // The bare SDK keeps no session; its idle cost is per concurrent caller.
         Mode::Sdk => sessions as u64,
-        Mode::Memory | Mode::Dynamo => sessions_held,
+        Mode::Memory | Mode::Sqlite | Mode::Dynamo => sessions_held,
     };
     json!({
         "runs_per_second": runs / seconds,

@@ -175,7 +175,11 @@ async fn spans_are_named_nested_and_attributed_as_the_genai_conventions_say() {
         "gen_ai.usage.cache_read.input_tokens",
         "gen_ai.usage.cache_creation.input_tokens",
     ] {
-        assert_eq!(int(run, key), int(chats[0], key) + int(chats[1], key), "{key}");
+        assert_eq!(
+            int(run, key),
+            int(chats[0], key) + int(chats[1], key),
+            "{key}"
+        );
     }
 
     let first = chats[0];

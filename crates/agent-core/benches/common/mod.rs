@@ -1,4 +1,3 @@
-//! What the agent-loop benchmarks share: the workload and the report.
+//! What the agent-loop benchmarks share: the workload. The report is `bench-support`'s.
 
 pub(crate) mod fixture;
-pub(crate) mod report;

@@ -251,10 +251,8 @@ fn install(root: &Path) -> Result<PathBuf> {
 /// The `version` of an installed npm package, from its `package.json`.
 fn installed_version(package: &Path) -> Option<String> {
     let text = fs::read_to_string(package.join("package.json")).ok()?;
-    let after = &text[text.find("\"version\"")? + "\"version\"".len()..];
-    let start = after.find('"')? + 1;
-    let end = start + after[start..].find('"')?;
-    Some(after[start..end].to_owned())
+    let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
+    manifest.get("version")?.as_str().map(str::to_owned)
 }
 
 /// A loopback port nobody listens on right now.

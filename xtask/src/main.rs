@@ -17,11 +17,16 @@ const HELP: &str = "\
 cargo xtask <task>
 
 Tasks:
-  test                 What CI runs: fmt check, clippy (-D warnings), every test with DynamoDB
-                       Local started for the DynamoDB store's tests, every example run offline,
-                       and cargo doc (-D warnings).
+  test                 What CI runs: fmt check; clippy (-D warnings) on the workspace and on the
+                       facade and the CLI with each feature alone and none; unused
+                       dependencies (cargo-machete); every test with DynamoDB Local started,
+                       headless Chromium and a Python with boto3; every example run offline;
+                       the quick start twice on SQLite (the second run remembers); cargo doc
+                       (-D warnings).
                        Needs Java 17+ and npm (the emulator comes from the npm package
-                       amplify-dynamodb-simulator, installed into .dynamodb-local/).
+                       amplify-dynamodb-simulator, installed into .dynamodb-local/), python3,
+                       cargo-machete and /usr/bin/chromium (scripts/install-chromium.sh).
+                       MINIMALAGENT_PYTHON picks the Python; else a venv under target/.
   dynamodb-local       Start DynamoDB Local on a free loopback port, print the endpoint and the
                        environment lines to use, and stop it on Enter or Ctrl-C.
   example NAME         Run examples/NAME.rs offline: against the built-in Converse stand-in,
@@ -119,11 +124,24 @@ fn test(root: &Path) -> Result<()> {
             "warnings",
         ]),
     )?;
+    feature_combinations(root)?;
+    unused_dependencies(root)?;
+    let chromium = Path::new(CHROMIUM);
+    if !chromium.is_file() {
+        bail!(
+            "{} is missing: the trace viewer's browser tests need Debian's Chromium; \
+             install it with `bash scripts/install-chromium.sh`",
+            chromium.display()
+        );
+    }
+    let python = python_with_boto3(root)?;
     let emulator = DynamoDbLocal::start(root)
         .context("DynamoDB Local did not start, so the DynamoDB store's tests cannot run")?;
     eprintln!("xtask: DynamoDB Local at {}", emulator.endpoint());
     let mut tests = cargo(root);
-    tests.args(["test", "--workspace", "--all-features", "--no-fail-fast"]);
+    tests
+        .args(["test", "--workspace", "--all-features", "--no-fail-fast"])
+        .env("MINIMALAGENT_PYTHON", &python);
     with_dynamodb_local(&mut tests, &emulator);
     step("cargo test", &mut tests)?;
     // The examples compiled with the tests; run each offline, as a newcomer would.
@@ -131,7 +149,180 @@ fn test(root: &Path) -> Result<()> {
         run_example(root, &name, Some(&emulator))?;
     }
     drop(emulator);
+    quickstart_remembers(root)?;
     doc(root)
+}
+
+/// Where the trace viewer's browser tests expect Chromium (Debian's package).
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Every feature of the crates users build, alone and with none, compiles without warnings:
+/// the facade and the CLI, with `--no-default-features`, so a feature that only builds next to
+/// another is caught. The features come from `cargo metadata`, so a new one is checked at once.
+fn feature_combinations(root: &Path) -> Result<()> {
+    let output = cargo(root)
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("could not run `cargo metadata`")?;
+    if !output.status.success() {
+        bail!("`cargo metadata` failed ({})", output.status);
+    }
+    let metadata: Metadata =
+        serde_json::from_slice(&output.stdout).context("reading `cargo metadata`'s output")?;
+    for name in ["minimalagent", "minimalagent-cli"] {
+        let package = metadata
+            .packages
+            .iter()
+            .find(|package| package.name == name)
+            .with_context(|| format!("the workspace has no package `{name}`"))?;
+        let mut combinations = vec![String::new()];
+        combinations.extend(
+            package
+                .features
+                .keys()
+                .filter(|feature| feature.as_str() != "default")
+                .cloned(),
+        );
+        for features in combinations {
+            let label = if features.is_empty() {
+                "no features".to_owned()
+            } else {
+                format!("feature {features}")
+            };
+            let mut command = cargo(root);
+            command.args(["clippy", "--quiet", "-p", name, "--no-default-features"]);
+            if !features.is_empty() {
+                command.args(["--features", &features]);
+            }
+            command.args(["--", "-D", "warnings"]);
+            step(&format!("{name} with {label}"), &mut command)?;
+        }
+    }
+    Ok(())
+}
+
+/// The part of `cargo metadata`'s output the feature check reads.
+#[derive(serde::Deserialize)]
+struct Metadata {
+    packages: Vec<MetadataPackage>,
+}
+
+/// One workspace package in `cargo metadata`'s output.
+#[derive(serde::Deserialize)]
+struct MetadataPackage {
+    name: String,
+    features: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// Dependencies no code uses, with cargo-machete (`cargo install cargo-machete --locked`;
+/// `.ci/run` installs it).
+fn unused_dependencies(root: &Path) -> Result<()> {
+    let found = Command::new("cargo-machete")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !found {
+        bail!(
+            "cargo-machete is missing: it checks for unused dependencies; install it with \
+             `cargo install cargo-machete --locked`"
+        );
+    }
+    step(
+        "cargo machete",
+        Command::new("cargo-machete").current_dir(root),
+    )
+}
+
+/// A Python with boto3, for the test that reads our DynamoDB items with the seed's own code:
+/// `MINIMALAGENT_PYTHON` when set, else a virtual environment made once under `target/`.
+fn python_with_boto3(root: &Path) -> Result<PathBuf> {
+    if let Some(python) = env::var_os("MINIMALAGENT_PYTHON").filter(|value| !value.is_empty()) {
+        return Ok(PathBuf::from(python));
+    }
+    let venv = root.join("target").join("xtask-python");
+    let python = venv.join("bin").join("python");
+    let has_boto3 = |python: &Path| {
+        Command::new(python)
+            .args(["-c", "import boto3"])
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    if python.is_file() && has_boto3(&python) {
+        return Ok(python);
+    }
+    step(
+        "python3 -m venv target/xtask-python",
+        Command::new("python3").arg("-m").arg("venv").arg(&venv),
+    )?;
+    step(
+        "pip install boto3",
+        Command::new(&python).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "boto3",
+        ]),
+    )?;
+    if !has_boto3(&python) {
+        bail!(
+            "boto3 did not import after `pip install boto3` in {}",
+            venv.display()
+        );
+    }
+    Ok(python)
+}
+
+/// The README's first command, `cargo run --example quickstart`, offline with no DynamoDB:
+/// the session lives in a SQLite file, and a second run finds the first run's interactions.
+fn quickstart_remembers(root: &Path) -> Result<()> {
+    let target = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let database = target.join("quickstart-sessions.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = database.clone().into_os_string();
+        path.push(suffix);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                return Err(error).with_context(|| format!("removing {}", path.display()));
+            }
+        }
+    }
+    let run = |attempt: &str| -> Result<String> {
+        eprintln!("xtask: quickstart with SQLite, {attempt} run");
+        let output = cargo(root)
+            .args(["run", "--quiet", "--example", "quickstart"])
+            .env("MINIMALAGENT_OFFLINE", "1")
+            .env_remove("AWS_ENDPOINT_URL_DYNAMODB")
+            .env_remove("AWS_ENDPOINT_URL")
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .context("could not run the quickstart example")?;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() {
+            bail!(
+                "the quickstart example failed ({}):\n{stdout}",
+                output.status
+            );
+        }
+        Ok(stdout)
+    };
+    let first = run("first")?;
+    if !first.contains("sqlite://") || !first.contains("is new") {
+        bail!("the quickstart's first run did not start a new SQLite session:\n{first}");
+    }
+    let second = run("second")?;
+    if !second.contains("already holds") {
+        bail!("the quickstart's second run did not find the first run's session:\n{second}");
+    }
+    Ok(())
 }
 
 /// The examples in `examples/`, by name.

@@ -26,8 +26,8 @@ fn python() -> String {
         _ => panic!(
             "MINIMALAGENT_PYTHON is not set. This test runs tests/seed_dashboard.py with a Python \
              that has boto3. `cargo xtask test` sets it up; by hand: \
-             `python3 -m venv /work/venv-boto3 && /work/venv-boto3/bin/pip install boto3`, then \
-             `export MINIMALAGENT_PYTHON=/work/venv-boto3/bin/python`."
+             `python3 -m venv VENV && VENV/bin/pip install boto3`, then \
+             `export MINIMALAGENT_PYTHON=VENV/bin/python`."
         ),
     }
 }

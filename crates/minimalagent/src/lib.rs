@@ -139,7 +139,21 @@ pub mod session {
 /// The pieces of the loop and the model contract, for implementing models and tools by hand.
 pub mod core {
     #[doc(inline)]
-    pub use agent_core::*;
+    pub use agent_core::{
+        AgentEvent, AgentLoop, AnswerCheck, BlockDelta, BlockStart, CachePoint, CancellationToken,
+        Compacted, ContentBlock, ContextCompactor, ConversionCache, DEFAULT_AWS_REGION,
+        DEFAULT_STREAM_RETRIES, DocumentBlock, DocumentFormat, EARLIER_RUN_NOT_RUN, EventSink,
+        Extensions, FailedRun, ImageBlock, ImageFormat, InferenceConfig, MalformedToolInput,
+        MediaSource, Message, Model, ModelError, ModelErrorKind, ModelEventStream, ModelIdentity,
+        ModelRequest, ModelResponse, ModelStreamEvent, NO_ANSWER, NO_REPLY, NoEvents, Reasoning,
+        ReasoningContent, ReasoningStep, ReasoningText, Role, RunError, RunFailure, RunInput,
+        RunOutcome, RunResult, RunStatus, S3Location, STEP_LIMIT_NOT_RUN, StopReason,
+        StructuredAnswer, TokenUsage, Tool, ToolCallError, ToolCallStatus, ToolChoice, ToolContext,
+        ToolError, ToolErrorKind, ToolExt, ToolInvocation, ToolOutput, ToolResult,
+        ToolResultContent, ToolResultStatus, ToolSet, ToolSetError, ToolSpec, ToolUse, async_trait,
+        estimate_tokens, is_valid_tool_name, response_events, split_thinking, step_limit_prompt,
+        thinking_and_answer,
+    };
 }
 
 /// The Amazon Bedrock Converse model.
@@ -147,7 +161,12 @@ pub mod core {
 #[cfg_attr(docsrs, doc(cfg(feature = "bedrock")))]
 pub mod bedrock {
     #[doc(inline)]
-    pub use agent_llm_bedrock::*;
+    pub use agent_llm_bedrock::{
+        BedrockConfigError, BedrockModel, BedrockModelBuilder, CachePoints,
+        DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_MAX_ATTEMPTS, DEFAULT_MODEL_ID, DEFAULT_OPERATION_TIMEOUT,
+        Guardrail, PROVIDER, PromptCaching, aws_config, aws_credential_types,
+        aws_sdk_bedrockruntime, supports_prompt_caching,
+    };
 }
 
 #[cfg(feature = "bedrock")]
@@ -160,7 +179,11 @@ pub use agent_llm_bedrock::BedrockModel;
 #[cfg_attr(docsrs, doc(cfg(feature = "dynamodb")))]
 pub mod dynamodb {
     #[doc(inline)]
-    pub use agent_session_dynamo::*;
+    pub use agent_session_dynamo::{
+        DEFAULT_COMPRESS_ABOVE, DEFAULT_TABLE_NAME, DynamoSessionStore, DynamoSessionStoreBuilder,
+        MAX_PAYLOAD_BYTES, StoreMetrics, aws_config, aws_sdk_dynamodb, default_retry_config,
+        default_timeout_config, size, validate_table_name,
+    };
 }
 
 /// The embedded SQLite session store.
@@ -168,7 +191,9 @@ pub mod dynamodb {
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub mod sqlite {
     #[doc(inline)]
-    pub use agent_session_sqlite::*;
+    pub use agent_session_sqlite::{
+        APPLICATION_ID, SCHEMA_VERSION, SqliteSessionStore, SqliteSessionStoreBuilder, Synchronous,
+    };
 }
 
 /// Tools from Model Context Protocol servers.
@@ -176,7 +201,10 @@ pub mod sqlite {
 #[cfg_attr(docsrs, doc(cfg(feature = "mcp")))]
 pub mod mcp {
     #[doc(inline)]
-    pub use agent_tools_mcp::*;
+    pub use agent_tools_mcp::{
+        DEFAULT_CALL_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, HttpServer, IoServer, MAX_MESSAGE_BYTES,
+        McpClient, McpError, McpErrorKind, McpServer, McpServerInfo, Stderr, StdioServer,
+    };
 }
 
 /// OpenTelemetry, in the versions the agent's spans are made for (feature `otel`).

@@ -1,8 +1,7 @@
-//! Measurements, not checks (ignored by default): commit, event and load latency with
-//! `synchronous=FULL` and `NORMAL`. Run with
+//! A benchmark: commit, event and load latency with `synchronous=FULL` and `NORMAL`. Run with
 //!
 //! ```text
-//! cargo test -p agent-session-sqlite --test measure -- --ignored --nocapture
+//! cargo bench -p agent-session-sqlite --bench sync_modes
 //! ```
 //!
 //! and under `strace -f -c -e trace=fsync,fdatasync` to count flushes per commit
@@ -118,9 +117,8 @@ async fn measure(synchronous: Synchronous) {
     report(&format!("head + entries ({COMMITS} turns)"), &mut loads);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement; run it by hand"]
-async fn commit_latency() {
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
     let only = std::env::var("MEASURE_SYNC").unwrap_or_default();
     if only != "normal" {
         measure(Synchronous::Full).await;

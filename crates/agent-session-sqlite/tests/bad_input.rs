@@ -146,6 +146,10 @@ async fn a_read_only_store_reads_and_refuses_every_write() {
     assert_eq!(reader.head(&session).await.unwrap().version, v2);
 }
 
+/// Set in the child that runs `a_write_protected_file_is_read_but_not_written` without the
+/// capability that lets root write through file permissions.
+const WITHOUT_DAC_OVERRIDE: &str = "MINIMALAGENT_TEST_WITHOUT_DAC_OVERRIDE";
+
 #[tokio::test]
 async fn a_write_protected_file_is_read_but_not_written() {
     use std::os::unix::fs::PermissionsExt;
@@ -160,9 +164,31 @@ async fn a_write_protected_file_is_read_but_not_written() {
     };
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
     if std::fs::OpenOptions::new().write(true).open(&db).is_ok() {
-        // Root (as in CI containers) writes through file permissions: nothing to test here.
-        // `a_read_only_store_reads_and_refuses_every_write` covers the read-only path.
-        eprintln!("SKIPPED: running with privileges that ignore file permissions");
+        // Root (as in CI containers) writes through file permissions by its capability
+        // CAP_DAC_OVERRIDE. Run this test again in a child without it (util-linux's setpriv),
+        // where the permissions hold as they do for any other user.
+        assert!(
+            std::env::var_os(WITHOUT_DAC_OVERRIDE).is_none(),
+            "the file is writable even without CAP_DAC_OVERRIDE"
+        );
+        let test = std::env::current_exe().unwrap();
+        let output = std::process::Command::new("setpriv")
+            .args(["--bounding-set=-dac_override", "--"])
+            .arg(test)
+            .args([
+                "--exact",
+                "a_write_protected_file_is_read_but_not_written",
+                "--nocapture",
+            ])
+            .env(WITHOUT_DAC_OVERRIDE, "1")
+            .output()
+            .expect("setpriv (util-linux) runs the test without CAP_DAC_OVERRIDE");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("1 passed"),
+            "the test without CAP_DAC_OVERRIDE failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         return;
     }
     let store = SqliteSessionStore::open(&db).await.unwrap();

@@ -127,15 +127,18 @@ impl Browser {
         let Value::Object(capabilities) = capabilities else {
             unreachable!()
         };
-        let client = tokio::time::timeout(
+        let Ok(connected) = tokio::time::timeout(
             WAIT,
             ClientBuilder::new(HttpConnector::new())
                 .capabilities(capabilities)
                 .connect(&format!("http://127.0.0.1:{port}")),
         )
         .await
-        .unwrap_or_else(|_| panic!("Chromium did not start within {WAIT:?}: {INSTALL_HINT}"))
-        .unwrap_or_else(|error| panic!("Chromium did not start: {error}: {INSTALL_HINT}"));
+        else {
+            panic!("Chromium did not start within {WAIT:?}: {INSTALL_HINT}")
+        };
+        let client = connected
+            .unwrap_or_else(|error| panic!("Chromium did not start: {error}: {INSTALL_HINT}"));
         client.set_window_size(1280, 1000).await.unwrap();
         browser.client = Some(client);
         browser

@@ -44,18 +44,18 @@ pub(crate) fn render(event: &AgentEvent) -> String {
         AgentEvent::RunStarted { query, .. } => format!("{HEADER}Query:{HEADER:#} {query}\n"),
         AgentEvent::TextDelta { text, .. } => text.clone(),
         AgentEvent::ThinkingDelta { text, .. } => format!("{THINKING}{text}{THINKING:#}"),
-        AgentEvent::ModelReply { message, .. } if message.tool_uses().next().is_some() => {
-            "\n".to_owned()
-        }
+        // A tool's input is complete while the reply is still streaming, often right after
+        // text on the same line: each tool line starts a line of its own, and the end of the
+        // reply ends the last one.
         AgentEvent::ModelReply { .. } => "\n".to_owned(),
         AgentEvent::ToolInputComplete {
             name, input, error, ..
         } => match error {
             None => format!(
-                "  {TOOL}Tool {name}{TOOL:#} {}\n",
+                "\n  {TOOL}Tool {name}{TOOL:#} {}",
                 shorten(input.to_string())
             ),
-            Some(error) => format!("  {FAILURE}Tool {name}: {error}{FAILURE:#}\n"),
+            Some(error) => format!("\n  {FAILURE}Tool {name}: {error}{FAILURE:#}"),
         },
         AgentEvent::ToolResult { invocation, .. } => {
             match (&invocation.status, &invocation.error) {
@@ -182,7 +182,7 @@ mod tests {
         );
         assert_eq!(
             plain(&input),
-            "  Tool get_weather {\"location\":\"Seattle\"}\n"
+            "\n  Tool get_weather {\"location\":\"Seattle\"}"
         );
         let result = AgentEvent::ToolResult {
             step: 1,

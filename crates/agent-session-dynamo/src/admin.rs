@@ -61,9 +61,15 @@ impl DynamoSessionStore {
                 break Some((h.last_seq, h.runs));
             }
             match self.db().update(spec).await? {
-                Ok(_) => {
-                    self.remember_head(session, Some(&tomb));
-                    break Some((tomb.last_seq, tomb.runs));
+                // The counts as stored: the tombstone does not set them (they are not in its
+                // condition), so a commit that landed since the read is counted and deleted.
+                Ok(item) => {
+                    let stored = match Head::parse(&mpk, &item)? {
+                        HeadItem::Current(stored) => stored,
+                        HeadItem::Schema2 => tomb,
+                    };
+                    self.remember_head(session, Some(&stored));
+                    break Some((stored.last_seq, stored.runs));
                 }
                 Err(old) => {
                     attempts += 1;

@@ -371,14 +371,21 @@ impl DynamoSessionStore {
                     }
                     return Err(error);
                 }
-                for index in 1..record_index {
-                    if failed_at(&reasons, index).is_some() {
-                        return Err(corrupted(
-                            &mpk,
-                            seq,
-                            "an entry is stored past the head's last entry",
-                        ));
+                if (1..record_index).any(|index| failed_at(&reasons, index).is_some()) {
+                    // An entry we would write exists although the head passed its check:
+                    // damaged data (an entry past the head), unless a head read afresh has
+                    // moved, which is a conflict to re-plan, not a verdict of corruption.
+                    let expected = append_to.map(|h| (h.life, h.last_seq));
+                    let current = self.load_head(session).await?;
+                    if current.as_ref().map(|h| (h.life, h.last_seq)) != expected {
+                        self.remember_head(session, current.as_ref());
+                        return Ok(Err(current));
                     }
+                    return Err(corrupted(
+                        &mpk,
+                        seq,
+                        "an entry is stored past the head's last entry",
+                    ));
                 }
                 Err(error(
                     SessionErrorKind::Unavailable,

@@ -242,10 +242,21 @@ impl Head {
 /// and DynamoDB bills the whole item anyway).
 pub(crate) fn write(pk: &str, new: &Head, ttl_s: i64, now_ms: i64, expect: Expect) -> UpdateSpec {
     let item = new.to_item(pk, ttl_s, now_ms);
+    // A write that does not pin the entry count (or the run count) in its condition must not
+    // set it either: another process may have moved it since `new` was read, and writing the
+    // old value back would hide its commit (or hand out its run number again).
+    let (pins_entries, pins_runs) = match &expect {
+        Expect::Same { last_seq, runs, .. } => (last_seq.is_some(), runs.is_some()),
+        _ => (true, true),
+    };
+    let unpinned = |name: &str| {
+        (!pins_entries && (name == attr::LAST_SEQ || name == attr::SUMMARY_SEQ))
+            || (!pins_runs && name == attr::RUNS)
+    };
     let mut e = Expr::default();
     let mut names: Vec<&String> = item
         .keys()
-        .filter(|name| *name != attr::PK && *name != attr::SK)
+        .filter(|name| *name != attr::PK && *name != attr::SK && !unpinned(name))
         .collect();
     names.sort();
     let sets: Vec<String> = names
@@ -258,7 +269,7 @@ pub(crate) fn write(pk: &str, new: &Head, ttl_s: i64, now_ms: i64, expect: Expec
         .collect();
     let removes: Vec<String> = [attr::SUMMARY_SEQ, attr::MIGRATED_FROM]
         .into_iter()
-        .filter(|name| !item.contains_key(*name))
+        .filter(|name| !item.contains_key(*name) && !unpinned(name))
         .map(|name| e.name(name))
         .collect();
     let mut update = format!("SET {}", sets.join(", "));

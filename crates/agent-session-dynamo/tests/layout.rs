@@ -673,3 +673,36 @@ async fn runs_that_begin_at_once_all_get_a_number() {
             .all(|r| r.reasoning.status == RunStatus::Completed)
     );
 }
+
+/// A process whose cached head is older than another process's commit starts a run (a head
+/// write that checks the run count, not the entry count): the commit stays in the head. Found
+/// by the run-level conformance check of two concurrent real-time runs, where the second run's
+/// start wrote the old entry count back and hid the first run's turn.
+#[tokio::test]
+async fn starting_a_run_on_a_stale_head_keeps_other_commits() {
+    let (first, second) = (store().await, store().await);
+    let session = session("stale-start");
+    let one = reasoning(&session, "one");
+    let lease = first.begin_run(&session, &one).await.unwrap();
+    // The second process reads the head now: no entry yet, one run.
+    assert!(second.head(&session).await.unwrap().version.is_empty());
+    let messages = run("one", "first answer");
+    let committed = first
+        .commit(
+            &session,
+            Commit::new(one.run_id, SessionVersion::EMPTY, &messages, &one).with_lease(Some(lease)),
+        )
+        .await
+        .unwrap();
+    // Its head still says no entry; its run start must not write that back.
+    second
+        .begin_run(&session, &reasoning(&session, "two"))
+        .await
+        .unwrap();
+    let fresh = store().await;
+    assert_eq!(
+        fresh.head(&session).await.unwrap().version,
+        committed.version
+    );
+    assert_eq!(messages_of(&fresh, &session).await, messages);
+}

@@ -182,6 +182,24 @@ fn open_pool(options: &OpenOptions, file: &str) -> Result<(Pool, Access), DbErro
     Ok((pool, access))
 }
 
+/// Whether the database file exists and this process may not write it. SQLite alone does not
+/// always say so: in WAL mode it opens a write-protected file through its `-wal` and `-shm`
+/// files (which it may create) and reports the database writable until the first write fails.
+fn file_is_write_protected(location: &Location) -> bool {
+    match location {
+        Location::File(path) => std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .is_err_and(|error| {
+                matches!(
+                    error.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                )
+            }),
+        Location::Memory => false,
+    }
+}
+
 /// Checks the file, sets up the writer and creates or migrates the schema.
 fn prepare_writer(
     writer: &Connection,
@@ -192,7 +210,7 @@ fn prepare_writer(
     let state = schema::inspect(writer, file)?;
     let access = if options.read_only {
         Access::ReadOnly
-    } else if writer.is_readonly(rusqlite::MAIN_DB)? {
+    } else if writer.is_readonly(rusqlite::MAIN_DB)? || file_is_write_protected(&options.location) {
         Access::WriteProtected
     } else {
         Access::Writable

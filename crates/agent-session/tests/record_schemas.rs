@@ -90,8 +90,29 @@ fn schemas_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/schemas")
 }
 
+/// The schema as committed: keys sorted at every level, so that the text is the same whether or
+/// not a dependency turns on serde_json's `preserve_order` (workspace-wide builds do).
 fn text_of(schema: &Schema) -> String {
-    let mut text = serde_json::to_string_pretty(schema).unwrap();
+    fn sorted(value: serde_json::Value) -> serde_json::Value {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut entries: Vec<(String, serde_json::Value)> = map.into_iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                serde_json::Value::Object(
+                    entries
+                        .into_iter()
+                        .map(|(key, value)| (key, sorted(value)))
+                        .collect(),
+                )
+            }
+            serde_json::Value::Array(items) => {
+                serde_json::Value::Array(items.into_iter().map(sorted).collect())
+            }
+            other => other,
+        }
+    }
+    let value = sorted(serde_json::to_value(schema).unwrap());
+    let mut text = serde_json::to_string_pretty(&value).unwrap();
     text.push('\n');
     text
 }

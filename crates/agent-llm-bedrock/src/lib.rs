@@ -52,10 +52,7 @@
 //!     .load()
 //!     .await;
 //! let model = BedrockModel::from_sdk_config(&config, "us.amazon.nova-pro-v1:0");
-//! let request = ModelRequest {
-//!     messages: vec![Message::user_text("Hi!")],
-//!     ..Default::default()
-//! };
+//! let request = ModelRequest::new(vec![Message::user_text("Hi!")]);
 //! let response = model.converse(&request).await?;
 //! assert_eq!(response.message.text(), "Hello from Converse.");
 //! assert_eq!(response.stop_reason, StopReason::EndTurn);

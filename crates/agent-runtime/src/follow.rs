@@ -13,7 +13,7 @@ use futures::{Stream, StreamExt};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
-use crate::reader::{PAGE, current_reasoning, events_of_record, is_interrupted};
+use crate::reader::{PAGE, current_reasoning, events_of_record, interrupted_in, is_interrupted};
 
 /// Where a follower is in a session's runs: opaque, small, printable and parseable
 /// (`Display`/`FromStr`, serde as a string), so a monitor can store it and resume exactly after
@@ -144,6 +144,10 @@ struct Follower {
     position: FollowPosition,
     options: FollowOptions,
     wait: Duration,
+    /// The soonest a run in progress would read as interrupted, from the last read: the
+    /// follower reads again by then, so a crashed run is reported at the limit, not up to one
+    /// poll interval later.
+    check_by: Option<Duration>,
 }
 
 /// The session's run events from `position` on, as any process writes them. The stream never
@@ -161,6 +165,7 @@ pub(crate) fn follow(
         position,
         options,
         wait,
+        check_by: None,
     };
     futures::stream::unfold(follower, |mut follower| async move {
         loop {
@@ -188,7 +193,11 @@ pub(crate) fn follow(
 
 impl Follower {
     async fn pause(&mut self) {
-        self.store.wait_for_changes(&self.session, self.wait).await;
+        // A little past the limit: a heartbeat exactly at it still counts as alive.
+        let wait = self.check_by.map_or(self.wait, |check_by| {
+            self.wait.min(check_by + Duration::from_millis(10))
+        });
+        self.store.wait_for_changes(&self.session, wait).await;
         self.wait = (self.wait * 2).min(self.options.max_poll);
     }
 
@@ -202,6 +211,7 @@ impl Follower {
     }
 
     async fn next_batch(&mut self) -> Result<Vec<FollowedEvent>, SessionError> {
+        self.check_by = None;
         let head = self.store.head(&self.session).await?;
         if self.position.is_start() || self.position.first_run != head.first_run {
             // The first read, or a new life of the session (after a delete or an expiry):
@@ -295,6 +305,16 @@ impl Follower {
         }
         let interrupted =
             !ended && is_interrupted(record, &*self.options.clock, self.options.interrupted_after);
+        if !ended
+            && !interrupted
+            && let Some(remaining) =
+                interrupted_in(record, &*self.options.clock, self.options.interrupted_after)
+        {
+            self.check_by = Some(
+                self.check_by
+                    .map_or(remaining, |soonest| soonest.min(remaining)),
+            );
+        }
         if ended || interrupted {
             let reasoning = current_reasoning(
                 &*self.store,

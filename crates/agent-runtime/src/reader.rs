@@ -22,6 +22,22 @@ pub(crate) fn is_interrupted(record: &RunRecord, clock: &dyn Clock, limit: Durat
     clock.now().duration_since(last) > limit
 }
 
+/// How long until a running run reads as interrupted if it does not beat again; `None` when it
+/// is not running or has no time to judge by.
+pub(crate) fn interrupted_in(
+    record: &RunRecord,
+    clock: &dyn Clock,
+    limit: Duration,
+) -> Option<Duration> {
+    if record.reasoning.status != RunStatus::Running {
+        return None;
+    }
+    let last = record.heartbeat_at.or(record.reasoning.started_at)?;
+    let limit = SignedDuration::try_from(limit).unwrap_or(SignedDuration::MAX);
+    let remaining = limit.saturating_sub(clock.now().duration_since(last));
+    Some(Duration::try_from(remaining).unwrap_or(Duration::ZERO))
+}
+
 /// Marks a trace as interrupted.
 pub(crate) fn mark_interrupted(reasoning: &mut Reasoning, record: &RunRecord) {
     reasoning.status = RunStatus::Interrupted;

@@ -625,7 +625,7 @@ impl SessionRunner {
     ///
     /// # Errors
     ///
-    /// The store's error; [`SessionErrorKind::NotFound`] for a page outside the session.
+    /// The store's error; [`SessionErrorKind::NotFound`](agent_session::SessionErrorKind::NotFound) for a page outside the session.
     pub async fn conversation(
         &self,
         session: &SessionId,

@@ -141,7 +141,13 @@ fn test(root: &Path) -> Result<()> {
     let mut tests = cargo(root);
     tests
         .args(["test", "--workspace", "--all-features", "--no-fail-fast"])
-        .env("MINIMALAGENT_PYTHON", &python);
+        .env("MINIMALAGENT_PYTHON", &python)
+        // The MCP tests' server, as this build makes it (agent-testkit's binary, built before
+        // any test runs), so that they need not build it again with other features.
+        .env(
+            "MCP_TEST_SERVER",
+            target_dir(root).join("debug").join("mcp-test-server"),
+        );
     with_dynamodb_local(&mut tests, &emulator);
     step("cargo test", &mut tests)?;
     // The examples compiled with the tests; run each offline, as a newcomer would.
@@ -151,6 +157,13 @@ fn test(root: &Path) -> Result<()> {
     drop(emulator);
     quickstart_remembers(root)?;
     doc(root)
+}
+
+/// Cargo's target directory.
+fn target_dir(root: &Path) -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
 }
 
 /// Where the trace viewer's browser tests expect Chromium (Debian's package).
@@ -280,10 +293,7 @@ fn python_with_boto3(root: &Path) -> Result<PathBuf> {
 /// The README's first command, `cargo run --example quickstart`, offline with no DynamoDB:
 /// the session lives in a SQLite file, and a second run finds the first run's interactions.
 fn quickstart_remembers(root: &Path) -> Result<()> {
-    let target = env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let database = target.join("quickstart-sessions.db");
+    let database = target_dir(root).join("quickstart-sessions.db");
     for suffix in ["", "-wal", "-shm"] {
         let mut path = database.clone().into_os_string();
         path.push(suffix);

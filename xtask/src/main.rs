@@ -141,6 +141,9 @@ fn test(root: &Path) -> Result<()> {
     let mut tests = cargo(root);
     tests
         .args(["test", "--workspace", "--all-features", "--no-fail-fast"])
+        // What passing tests print stays in the log: the sustained-writers, multi-process and
+        // soak tests print their figures (throughput, retries, detection time, memory).
+        .args(["--", "--show-output"])
         .env("MINIMALAGENT_PYTHON", &python)
         // The MCP tests' server, as this build makes it (agent-testkit's binary, built before
         // any test runs), so that they need not build it again with other features.

@@ -42,10 +42,11 @@ use agent_session_dynamo::aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ReturnConsumedCapacity, ScalarAttributeType,
 };
+use bench_support::aws::sdk_config;
 use bench_support::child::{self, ROLE_ENV};
 use bench_support::process::ProcessIo;
 use bench_support::{Report, median, micros, millis, quick, run_by_cargo_bench};
-use common::aws::{CountSent, SentCounter, dynamodb_endpoint, sdk_config};
+use common::aws::{CountSent, SentCounter, dynamodb_endpoint};
 use common::stores::{Meter, MeteredStore, OpenStore, StoreKind};
 use common::workload::{QUERY, StepsModel, agent_loop};
 use cpu_time::ProcessTime;

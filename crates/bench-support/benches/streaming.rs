@@ -37,8 +37,9 @@ use agent_core::{
 use agent_llm_bedrock::aws_sdk_bedrockruntime::{Client, types as sdk};
 use agent_llm_bedrock::{BedrockModel, PromptCaching};
 use agent_testkit::{ConverseStandIn, Policy, Reply};
+use bench_support::aws::{MODEL_ID, sdk_config};
 use bench_support::{Report, mean, micros, quantile, quick, run_by_cargo_bench};
-use common::aws::{CountSent, MODEL_ID, SentCounter, sdk_config};
+use common::aws::{CountSent, SentCounter};
 use common::workload::{QUERY, SYSTEM_PROMPT};
 use cpu_time::ThreadTime;
 use futures::StreamExt;

@@ -13,12 +13,16 @@
 //! - [`process`]: this process's (or another's) CPU time by thread, memory and I/O counters
 //!   from `/proc`;
 //! - [`child`]: spawning the benchmark's own executable in another role (several processes,
-//!   fresh processes per configuration).
+//!   fresh processes per configuration);
+//! - `aws` (feature `aws`): SDK settings for loopback endpoints. A feature, so that `xtask`,
+//!   which only reads the reports, does not build the AWS SDK.
 //!
 //! The benchmarks that span several crates (store cost, streaming, context growth, sustained
 //! writers) live in this crate's `benches/`; the others in the crate they measure, with this
 //! crate as a dev-dependency. Not published.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod child;
 pub mod process;
 mod report;

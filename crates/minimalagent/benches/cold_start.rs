@@ -24,9 +24,10 @@ use std::time::Duration;
 
 use agent_session_dynamo::DynamoSessionStore;
 use agent_testkit::{ConverseStandIn, Policy, Reply};
+use bench_support::aws::sdk_config;
 use bench_support::child::{ROLE_ENV, run_self};
 use bench_support::{Report, loopback_url, median, millis, quick, run_by_cargo_bench};
-use common::{sdk_child_env, sdk_config};
+use common::sdk_child_env;
 use minimalagent::Agent;
 
 /// The model's own latency in the stand-in; subtracted from the figure.

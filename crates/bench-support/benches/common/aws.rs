@@ -1,21 +1,11 @@
-//! SDK settings for loopback endpoints, and an interceptor that counts what a client sends.
+//! The DynamoDB Local endpoint, and an interceptor that counts what a client sends (the SDK
+//! settings themselves are `bench_support::aws`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
-use agent_llm_bedrock::aws_config::timeout::TimeoutConfig;
-use agent_llm_bedrock::aws_config::{self, BehaviorVersion, Region, SdkConfig};
-use agent_llm_bedrock::aws_credential_types::Credentials;
 use agent_llm_bedrock::aws_sdk_bedrockruntime::config::interceptors::BeforeTransmitInterceptorContextRef;
 use agent_llm_bedrock::aws_sdk_bedrockruntime::config::{ConfigBag, Intercept, RuntimeComponents};
-
-/// The region every client uses: explicit, so the SDK looks nowhere for one.
-pub(crate) const REGION: &str = "us-west-2";
-
-/// The model id sent to the stand-in (prompt caching is turned off explicitly where it
-/// matters).
-pub(crate) const MODEL_ID: &str = "us.amazon.nova-pro-v1:0";
 
 /// The DynamoDB Local endpoint's variable, set by `cargo xtask bench`.
 pub(crate) const DYNAMODB_ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL_DYNAMODB";
@@ -29,30 +19,6 @@ pub(crate) fn dynamodb_endpoint() -> Option<String> {
             std::process::exit(2);
         }
     }
-}
-
-/// SDK settings for a loopback endpoint: explicit region and static dummy credentials (so
-/// nothing probes instance metadata or reads profile files), and short timeouts.
-pub(crate) async fn sdk_config(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new(
-            "minimalagent",
-            "minimalagent",
-            None,
-            None,
-            "benchmark",
-        ))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(30))
-                .operation_timeout(Duration::from_secs(60))
-                .build(),
-        )
-        .endpoint_url(endpoint)
-        .load()
-        .await
 }
 
 /// Requests a client sent and the bytes of their bodies.

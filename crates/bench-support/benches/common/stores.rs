@@ -16,7 +16,7 @@ use agent_session_sqlite::SqliteSessionStore;
 use cpu_time::ThreadTime;
 use jiff::Timestamp;
 
-use super::aws::sdk_config;
+use bench_support::aws::sdk_config;
 
 /// Which store a run uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1,17 +1,14 @@
 //! # agent-core
 //!
-//! The core of MinimalAgent for Rust: Converse-shaped [`Message`]s, the [`Model`] and [`Tool`]
-//! traits, the reasoning loop ([`AgentLoop`]) and its trace ([`Reasoning`]).
+//! The core of MinimalAgent for Rust, the crate whose API changes least: Converse-shaped
+//! [`Message`]s, the [`Model`] and [`Tool`] traits, the [`AgentEvent`]s a run reports, and its
+//! trace ([`Reasoning`]), the fold of those events ([`Reasoning::apply`]).
 //!
-//! Most applications depend on the `minimalagent` facade instead; backends (models, session
-//! stores) and tool libraries depend on this crate, whose API changes least often.
+//! Models, tools and session stores depend on this crate alone. The loop that drives a model and
+//! its tools is `agent-loop`; applications use both through the `minimalagent` facade.
 //!
 //! ```
-//! use std::sync::Arc;
-//! use agent_core::{
-//!     async_trait, AgentLoop, Message, Model, ModelError, ModelRequest, ModelResponse,
-//!     NoEvents, RunInput, StopReason, ToolSet,
-//! };
+//! use agent_core::{async_trait, Message, Model, ModelError, ModelRequest, ModelResponse, StopReason};
 //!
 //! /// A model that answers every query with the same words.
 //! struct Parrot;
@@ -27,33 +24,22 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let agent_loop = AgentLoop::new(Arc::new(Parrot), ToolSet::default());
-//! let result = agent_loop.run(RunInput::new("hello"), &NoEvents).await?;
-//! assert_eq!(result.response, "You said: hello");
-//! assert_eq!(result.messages.len(), 2);
-//! assert!(result.is_answered());
+//! let reply = Parrot.converse(&ModelRequest::new(vec![Message::user_text("hello")])).await?;
+//! assert_eq!(reply.message.text(), "You said: hello");
 //! # Ok(())
 //! # }
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod agent_loop;
-mod assemble;
 mod event;
 mod message;
 mod model;
 mod reasoning;
 mod result;
 mod schema;
-mod telemetry;
 mod thinking;
 mod tool;
 
-pub use agent_loop::{
-    AgentLoop, AnswerCheck, Compacted, ContextCompactor, DEFAULT_STREAM_RETRIES,
-    EARLIER_RUN_NOT_RUN, NO_ANSWER, NO_REPLY, RunInput, STEP_LIMIT_NOT_RUN, StructuredAnswer,
-    estimate_tokens, step_limit_prompt,
-};
 pub use event::{AgentEvent, EventSink, NoEvents};
 pub use message::{
     CachePoint, ContentBlock, DocumentBlock, DocumentFormat, ImageBlock, ImageFormat, MediaSource,
@@ -68,7 +54,7 @@ pub use model::{
 pub use reasoning::{
     Reasoning, ReasoningStep, RunFailure, RunStatus, ToolCallError, ToolCallStatus, ToolInvocation,
 };
-pub use result::{FailedRun, RunError, RunOutcome, RunResult};
+pub use result::{RunOutcome, RunResult};
 pub use thinking::{split_thinking, thinking_and_answer};
 pub use tool::{
     Extensions, Tool, ToolContext, ToolError, ToolErrorKind, ToolExt, ToolOutput, ToolSet,
@@ -82,7 +68,7 @@ pub const DEFAULT_AWS_REGION: &str = "us-west-2";
 /// Re-exported so that `Model` and `Tool` can be implemented without adding `async-trait` as a
 /// dependency.
 pub use async_trait::async_trait;
-/// Re-exported for [`ToolContext::cancellation`] and [`RunInput::cancellation`].
+/// Re-exported for [`ToolContext::cancellation`] (and the loop's run input).
 pub use tokio_util::sync::CancellationToken;
 
 /// Re-exports used by code that `#[tool]` generates. Not part of the public API.

@@ -1,12 +1,12 @@
-//! What a run gives back: [`RunResult`] when it completes, [`FailedRun`] when it does not.
+//! What a completed run gives back: [`RunResult`] and its [`RunOutcome`].
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::message::Message;
-use crate::model::{ModelError, StopReason, TokenUsage};
-use crate::reasoning::{Reasoning, RunFailure, RunStatus};
+use crate::model::{StopReason, TokenUsage};
+use crate::reasoning::Reasoning;
 
 /// A completed run.
 ///
@@ -109,97 +109,6 @@ impl RunOutcome {
             RunOutcome::Truncated => "truncated",
             RunOutcome::GuardrailIntervened => "guardrail_intervened",
             RunOutcome::ContentFiltered => "content_filtered",
-        }
-    }
-}
-
-/// Why a run did not complete.
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum RunError {
-    /// A model call failed (after the client's retries and the loop's stream retries).
-    #[error("model call failed: {0}")]
-    Model(#[from] ModelError),
-    /// The conversation no longer fits the model's context window, and the context policy
-    /// could not make it fit.
-    #[error(
-        "the conversation ({messages} messages, about {estimated_tokens} tokens) exceeds the \
-         model's context window{}; choose a context policy that windows or summarises it",
-        session.as_deref().map(|s| format!(" in session `{s}`")).unwrap_or_default()
-    )]
-    ContextWindowExceeded {
-        /// The session, if the run had one.
-        session: Option<String>,
-        /// How many messages the request held.
-        messages: usize,
-        /// Their estimated size in tokens.
-        estimated_tokens: u64,
-    },
-    /// The run was cancelled.
-    #[error("the run was cancelled")]
-    Cancelled,
-    /// The model's structured answer did not fit the requested type, after every attempt.
-    #[error("the model's answer did not fit the requested type after {attempts} attempts: {error}")]
-    InvalidStructuredAnswer {
-        /// How many answers were tried.
-        attempts: u32,
-        /// Why the last one did not fit.
-        error: String,
-    },
-}
-
-impl RunError {
-    /// A short, stable name of the error's kind, as stored in a failed run's trace
-    /// (`model.throttled`, `run.cancelled`, …).
-    pub fn kind_name(&self) -> String {
-        match self {
-            RunError::Model(error) => format!("model.{}", error.kind().as_str()),
-            RunError::ContextWindowExceeded { .. } => "run.context_window_exceeded".to_owned(),
-            RunError::Cancelled => "run.cancelled".to_owned(),
-            RunError::InvalidStructuredAnswer { .. } => "run.invalid_structured_answer".to_owned(),
-        }
-    }
-
-    /// The status a trace ends with for this error.
-    pub fn status(&self) -> RunStatus {
-        match self {
-            RunError::Cancelled => RunStatus::Cancelled,
-            _ => RunStatus::Failed,
-        }
-    }
-
-    /// The error as stored in a trace.
-    pub fn to_failure(&self) -> RunFailure {
-        RunFailure {
-            kind: self.kind_name(),
-            message: self.to_string(),
-        }
-    }
-}
-
-/// A run that did not complete, with everything it produced.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{error}")]
-#[non_exhaustive]
-pub struct FailedRun {
-    /// Why it did not complete.
-    #[source]
-    pub error: RunError,
-    /// Its trace, `failed` or `cancelled`, with the error and whatever answer text it had
-    /// written so far.
-    pub reasoning: Box<Reasoning>,
-    /// The messages it added before it stopped (complete steps only: every `toolUse` has its
-    /// `toolResult`).
-    pub messages: Vec<Message>,
-}
-
-impl FailedRun {
-    /// A failed run from its parts.
-    pub fn new(error: RunError, reasoning: Reasoning, messages: Vec<Message>) -> Self {
-        Self {
-            error,
-            reasoning: Box::new(reasoning),
-            messages,
         }
     }
 }

@@ -12,13 +12,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agent_core::{
-    AgentLoop, ContentBlock, Message, Model, ModelErrorKind, ModelRequest, NoEvents, Role,
-    RunError, RunInput, RunStatus, STEP_LIMIT_NOT_RUN, StopReason, TokenUsage, Tool, ToolContext,
-    ToolError, ToolOutput, ToolSet, ToolUse, async_trait, step_limit_prompt,
+    ContentBlock, Message, Model, ModelErrorKind, ModelRequest, NoEvents, Role, RunStatus,
+    StopReason, TokenUsage, Tool, ToolContext, ToolError, ToolOutput, ToolSet, ToolUse,
+    async_trait,
 };
 use agent_llm_bedrock::BedrockModel;
 use agent_llm_bedrock::aws_config::retry::RetryConfig;
 use agent_llm_bedrock::aws_config::{self, BehaviorVersion, Region};
+use agent_loop::{AgentLoop, RunError, RunInput, STEP_LIMIT_NOT_RUN, step_limit_prompt};
 use agent_testkit::{BedrockErrorKind, ConverseStandIn, Policy, RecordedRequest, Reply};
 use aws_credential_types::Credentials;
 use serde_json::{Value, json};

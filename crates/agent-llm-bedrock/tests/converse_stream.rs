@@ -15,14 +15,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use agent_core::{
-    AgentEvent, AgentLoop, ContentBlock, DocumentBlock, DocumentFormat, EventSink, ImageBlock,
-    ImageFormat, Message, ModelErrorKind, NoEvents, ReasoningContent, RunError, RunInput,
-    RunOutcome, StopReason, StructuredAnswer, Tool, ToolChoice, ToolContext, ToolError,
-    ToolErrorKind, ToolOutput, ToolSet, async_trait,
+    AgentEvent, ContentBlock, DocumentBlock, DocumentFormat, EventSink, ImageBlock, ImageFormat,
+    Message, ModelErrorKind, NoEvents, ReasoningContent, RunOutcome, StopReason, Tool, ToolChoice,
+    ToolContext, ToolError, ToolErrorKind, ToolOutput, ToolSet, async_trait,
 };
 use agent_llm_bedrock::aws_config::retry::RetryConfig;
 use agent_llm_bedrock::aws_config::{self, BehaviorVersion, Region};
 use agent_llm_bedrock::{BedrockModel, BedrockModelBuilder, Guardrail, PromptCaching};
+use agent_loop::{AgentLoop, RunError, RunInput, StructuredAnswer};
 use agent_testkit::{ConverseStandIn, Reply, StreamErrorKind, StreamFault};
 use aws_credential_types::Credentials;
 use serde_json::{Value, json};

@@ -4,7 +4,7 @@
 use std::num::NonZeroUsize;
 use std::sync::{Mutex, PoisonError};
 
-use agent_core::estimate_tokens;
+use agent_loop::estimate_tokens;
 use agent_session::{
     Entry, EntryBody, SessionError, SessionHead, SessionId, SessionStore, SessionVersion, Summary,
 };

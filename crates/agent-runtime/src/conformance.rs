@@ -31,10 +31,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agent_core::{
-    AgentEvent, AgentLoop, ContentBlock, Message, Model, ModelError, ModelErrorKind, ModelRequest,
-    ModelResponse, NoEvents, RunError, RunInput, RunStatus, StopReason, Tool, ToolContext,
-    ToolError, ToolOutput, ToolSet, ToolUse, async_trait,
+    AgentEvent, ContentBlock, Message, Model, ModelError, ModelErrorKind, ModelRequest,
+    ModelResponse, NoEvents, RunStatus, StopReason, Tool, ToolContext, ToolError, ToolOutput,
+    ToolSet, ToolUse, async_trait,
 };
+use agent_loop::{AgentLoop, RunError, RunInput};
 use agent_session::conformance::{CountingStore, session_for};
 use agent_session::{SessionId, SessionStore};
 use agent_testkit::EchoTool;
@@ -44,7 +45,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::{ContextPolicy, Window};
 use crate::follow::{FollowPosition, FollowedEvent};
-use crate::runner::{SessionOptions, SessionRunError, SessionRunner, TurnState};
+use crate::options::SessionOptions;
+use crate::outcome::{SessionRunError, TurnState};
+use crate::runner::SessionRunner;
 
 /// The time to live most checks ask the constructor for.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);

@@ -3,10 +3,8 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use agent_core::{
-    Compacted, ContentBlock, ContextCompactor, Message, Model, ModelRequest, Role, async_trait,
-    estimate_tokens,
-};
+use agent_core::{ContentBlock, Message, Model, ModelRequest, Role, async_trait};
+use agent_loop::{Compacted, ContextCompactor, estimate_tokens};
 use agent_session::Summary;
 
 /// What the model sees of a session's conversation.

@@ -23,20 +23,27 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cache;
+mod commit;
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
 mod context;
 mod follow;
+mod options;
+mod outcome;
 mod reader;
+mod reads;
 mod recorder;
+mod resume;
 mod runner;
 
 pub use cache::{DEFAULT_CACHE_BYTES, DEFAULT_CACHED_SESSIONS};
 pub use context::{ContextPolicy, SUMMARY_INSTRUCTION, SummaryPolicy, Window};
 pub use follow::{FollowPosition, FollowedEvent, InvalidFollowPosition};
-pub use runner::{
-    ConversationPage, DEFAULT_COMMIT_TIMEOUT, DEFAULT_HEARTBEAT_INTERVAL,
-    DEFAULT_INTERRUPTED_AFTER, DEFAULT_TEXT_FLUSH_INTERVAL, SessionOptions, SessionRunError,
-    SessionRunOutput, SessionRunner, TurnState,
+pub use options::{
+    DEFAULT_COMMIT_TIMEOUT, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_INTERRUPTED_AFTER,
+    DEFAULT_TEXT_FLUSH_INTERVAL, SessionOptions,
 };
+pub use outcome::{SessionRunError, SessionRunOutput, TurnState};
+pub use reads::ConversationPage;
+pub use runner::SessionRunner;

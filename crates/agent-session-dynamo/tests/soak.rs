@@ -37,10 +37,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use agent_core::{
-    AgentLoop, ContentBlock, Message, Model, ModelError, ModelRequest, ModelResponse, NoEvents,
-    Reasoning, Role, RunInput, RunStatus, StopReason, Tool, ToolContext, ToolError, ToolOutput,
-    ToolSet, ToolUse, async_trait,
+    ContentBlock, Message, Model, ModelError, ModelRequest, ModelResponse, NoEvents, Reasoning,
+    Role, RunStatus, StopReason, Tool, ToolContext, ToolError, ToolOutput, ToolSet, ToolUse,
+    async_trait,
 };
+use agent_loop::{AgentLoop, RunInput};
 use agent_runtime::{ContextPolicy, SessionOptions, SessionRunError, SessionRunner, TurnState};
 use agent_session::{
     Commit, Committed, Entry, EntryBody, RunLease, RunRecord, SessionError, SessionErrorKind,

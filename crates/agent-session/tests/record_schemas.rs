@@ -11,10 +11,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use agent_core::{
-    AgentEvent, AgentLoop, CachePoint, ContentBlock, DocumentBlock, DocumentFormat, EventSink,
-    ImageBlock, ImageFormat, Message, Reasoning, ReasoningContent, ReasoningText, Role, RunInput,
-    ToolResult, ToolResultContent, ToolSet,
+    AgentEvent, CachePoint, ContentBlock, DocumentBlock, DocumentFormat, EventSink, ImageBlock,
+    ImageFormat, Message, Reasoning, ReasoningContent, ReasoningText, Role, ToolResult,
+    ToolResultContent, ToolSet,
 };
+use agent_loop::{AgentLoop, RunInput};
 use agent_session::{EntryBody, Summary};
 use agent_testkit::{EchoTool, ScriptedModel};
 use schemars::{JsonSchema, Schema, schema_for};

@@ -32,11 +32,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_core::{NoEvents, RunInput};
+use agent_core::NoEvents;
 use agent_llm_bedrock::aws_sdk_bedrockruntime::config::interceptors::BeforeTransmitInterceptorContextRef;
 use agent_llm_bedrock::aws_sdk_bedrockruntime::config::{ConfigBag, Intercept, RuntimeComponents};
 use agent_llm_bedrock::aws_sdk_bedrockruntime::{Client, types as sdk};
 use agent_llm_bedrock::{BedrockModel, PromptCaching};
+use agent_loop::RunInput;
 use agent_runtime::{ContextPolicy, SessionOptions, SessionRunner};
 use agent_session::SessionId;
 use agent_testkit::{ConverseStandIn, Policy, RecordedRequest, Reply};

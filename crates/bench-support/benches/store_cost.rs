@@ -33,7 +33,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agent_core::NoEvents;
-use agent_core::{Message, Reasoning, RunInput};
+use agent_core::{Message, Reasoning};
+use agent_loop::RunInput;
 use agent_runtime::{SessionOptions, SessionRunner};
 use agent_session::SessionId;
 use agent_session_dynamo::StoreMetrics;

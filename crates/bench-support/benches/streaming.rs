@@ -31,11 +31,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use agent_core::{
-    AgentEvent, AgentLoop, BlockDelta, EventSink, Message, Model, ModelRequest, ModelStreamEvent,
-    RunInput, ToolSet,
+    AgentEvent, BlockDelta, EventSink, Message, Model, ModelRequest, ModelStreamEvent, ToolSet,
 };
 use agent_llm_bedrock::aws_sdk_bedrockruntime::{Client, types as sdk};
 use agent_llm_bedrock::{BedrockModel, PromptCaching};
+use agent_loop::{AgentLoop, RunInput};
 use agent_testkit::{ConverseStandIn, Policy, Reply};
 use bench_support::aws::{MODEL_ID, sdk_config};
 use bench_support::{Report, mean, micros, quantile, quick, run_by_cargo_bench};

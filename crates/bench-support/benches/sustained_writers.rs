@@ -27,7 +27,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use agent_core::{AgentLoop, NoEvents, RunInput};
+use agent_core::NoEvents;
+use agent_loop::{AgentLoop, RunInput};
 use agent_runtime::{SessionOptions, SessionRunner};
 use agent_session::{SessionId, SessionStore};
 use bench_support::child::{self, self_command};

@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use agent_core::{
-    AgentEvent, AgentLoop, EventSink, Reasoning, RunInput, RunResult, StructuredAnswer,
-};
+use agent_core::{AgentEvent, EventSink, Reasoning, RunResult};
+use agent_loop::{AgentLoop, RunInput, StructuredAnswer};
 use agent_runtime::{ConversationPage, FollowPosition, SessionRunner};
 use agent_session::{SessionId, SessionStore};
 use tokio::sync::mpsc;

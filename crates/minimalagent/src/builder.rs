@@ -4,9 +4,8 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_core::{
-    AgentLoop, EventSink, Extensions, InferenceConfig, Model, Tool, ToolChoice, ToolSet,
-};
+use agent_core::{EventSink, Extensions, InferenceConfig, Model, Tool, ToolChoice, ToolSet};
+use agent_loop::AgentLoop;
 use agent_runtime::{ContextPolicy, SessionOptions, SessionRunner};
 use agent_session::SessionStore;
 

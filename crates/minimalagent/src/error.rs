@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use agent_core::{FailedRun, ModelError, Reasoning, RunError, RunResult, ToolSetError};
+use agent_core::{ModelError, Reasoning, RunResult, ToolSetError};
+use agent_loop::{FailedRun, RunError};
 use agent_runtime::{SessionRunError, TurnState};
 use agent_session::{InvalidSessionId, SessionError, SessionErrorKind};
 

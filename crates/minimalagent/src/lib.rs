@@ -114,11 +114,12 @@ pub use structured::{ANSWER_ATTEMPTS, ANSWER_TOOL, Structured};
 pub use agent_core::{
     AgentEvent, CancellationToken, ContentBlock, DocumentBlock, DocumentFormat, EventSink,
     Extensions, ImageBlock, ImageFormat, InferenceConfig, MediaSource, Message, Model, ModelError,
-    ModelErrorKind, ModelRequest, ModelResponse, Reasoning, ReasoningStep, Role, RunError,
-    RunOutcome, RunResult, RunStatus, StopReason, TokenUsage, Tool, ToolCallStatus, ToolChoice,
-    ToolContext, ToolError, ToolErrorKind, ToolExt, ToolInvocation, ToolOutput, ToolResultContent,
-    async_trait,
+    ModelErrorKind, ModelRequest, ModelResponse, Reasoning, ReasoningStep, Role, RunOutcome,
+    RunResult, RunStatus, StopReason, TokenUsage, Tool, ToolCallStatus, ToolChoice, ToolContext,
+    ToolError, ToolErrorKind, ToolExt, ToolInvocation, ToolOutput, ToolResultContent, async_trait,
 };
+#[doc(inline)]
+pub use agent_loop::RunError;
 #[doc(inline)]
 pub use agent_runtime::{
     ContextPolicy, ConversationPage, FollowPosition, FollowedEvent, SessionOptions, SummaryPolicy,
@@ -140,19 +141,22 @@ pub mod session {
 pub mod core {
     #[doc(inline)]
     pub use agent_core::{
-        AgentEvent, AgentLoop, AnswerCheck, BlockDelta, BlockStart, CachePoint, CancellationToken,
-        Compacted, ContentBlock, ContextCompactor, ConversionCache, DEFAULT_AWS_REGION,
-        DEFAULT_STREAM_RETRIES, DocumentBlock, DocumentFormat, EARLIER_RUN_NOT_RUN, EventSink,
-        Extensions, FailedRun, ImageBlock, ImageFormat, InferenceConfig, MalformedToolInput,
-        MediaSource, Message, Model, ModelError, ModelErrorKind, ModelEventStream, ModelIdentity,
-        ModelRequest, ModelResponse, ModelStreamEvent, NO_ANSWER, NO_REPLY, NoEvents, Reasoning,
-        ReasoningContent, ReasoningStep, ReasoningText, Role, RunError, RunFailure, RunInput,
-        RunOutcome, RunResult, RunStatus, S3Location, STEP_LIMIT_NOT_RUN, StopReason,
-        StructuredAnswer, TokenUsage, Tool, ToolCallError, ToolCallStatus, ToolChoice, ToolContext,
-        ToolError, ToolErrorKind, ToolExt, ToolInvocation, ToolOutput, ToolResult,
-        ToolResultContent, ToolResultStatus, ToolSet, ToolSetError, ToolSpec, ToolUse, async_trait,
-        estimate_tokens, is_valid_tool_name, response_events, split_thinking, step_limit_prompt,
-        thinking_and_answer,
+        AgentEvent, BlockDelta, BlockStart, CachePoint, CancellationToken, ContentBlock,
+        ConversionCache, DEFAULT_AWS_REGION, DocumentBlock, DocumentFormat, EventSink, Extensions,
+        ImageBlock, ImageFormat, InferenceConfig, MalformedToolInput, MediaSource, Message, Model,
+        ModelError, ModelErrorKind, ModelEventStream, ModelIdentity, ModelRequest, ModelResponse,
+        ModelStreamEvent, NoEvents, Reasoning, ReasoningContent, ReasoningStep, ReasoningText,
+        Role, RunFailure, RunOutcome, RunResult, RunStatus, S3Location, StopReason, TokenUsage,
+        Tool, ToolCallError, ToolCallStatus, ToolChoice, ToolContext, ToolError, ToolErrorKind,
+        ToolExt, ToolInvocation, ToolOutput, ToolResult, ToolResultContent, ToolResultStatus,
+        ToolSet, ToolSetError, ToolSpec, ToolUse, async_trait, is_valid_tool_name, response_events,
+        split_thinking, thinking_and_answer,
+    };
+    #[doc(inline)]
+    pub use agent_loop::{
+        AgentLoop, AnswerCheck, Compacted, ContextCompactor, DEFAULT_STREAM_RETRIES,
+        EARLIER_RUN_NOT_RUN, FailedRun, NO_ANSWER, NO_REPLY, RunError, RunInput,
+        STEP_LIMIT_NOT_RUN, StructuredAnswer, estimate_tokens, step_limit_prompt,
     };
 }
 
@@ -287,6 +291,9 @@ mod guides {
 
     #[doc = include_str!("../../agent-core/README.md")]
     mod agent_core_readme {}
+
+    #[doc = include_str!("../../agent-loop/README.md")]
+    mod agent_loop_readme {}
 
     #[doc = include_str!("../../agent-session/README.md")]
     mod agent_session_readme {}

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use agent_core::{AnswerCheck, RunResult, StructuredAnswer};
+use agent_core::RunResult;
+use agent_loop::{AnswerCheck, StructuredAnswer};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};

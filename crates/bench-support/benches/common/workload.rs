@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_core::{
-    AgentLoop, ContentBlock, Message, Model, ModelError, ModelRequest, ModelResponse, Role,
-    StopReason, TokenUsage, Tool, ToolContext, ToolError, ToolOutput, ToolSet, ToolUse,
-    async_trait,
+    ContentBlock, Message, Model, ModelError, ModelRequest, ModelResponse, Role, StopReason,
+    TokenUsage, Tool, ToolContext, ToolError, ToolOutput, ToolSet, ToolUse, async_trait,
 };
+use agent_loop::AgentLoop;
 use serde_json::{Value, json};
 
 /// The query of every run.

@@ -6,10 +6,11 @@
 use std::sync::Arc;
 
 use agent_core::{
-    AgentLoop, ContentBlock, FailedRun, Message, Model, ModelError, ModelRequest, ModelResponse,
-    NoEvents, Reasoning, Role, RunInput, StopReason, TokenUsage, Tool, ToolContext, ToolError,
-    ToolOutput, ToolSet, ToolUse, async_trait,
+    ContentBlock, Message, Model, ModelError, ModelRequest, ModelResponse, NoEvents, Reasoning,
+    Role, StopReason, TokenUsage, Tool, ToolContext, ToolError, ToolOutput, ToolSet, ToolUse,
+    async_trait,
 };
+use agent_loop::{AgentLoop, FailedRun, RunInput};
 use serde_json::{Value, json};
 
 /// How many tool steps a run takes and how many tool calls each step makes at once.

@@ -6,11 +6,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agent_core::{
-    AgentEvent, AgentLoop, AnswerCheck, BlockDelta, BlockStart, Compacted, ContentBlock,
-    ContextCompactor, EventSink, Message, Model, ModelError, ModelErrorKind, ModelEventStream,
-    ModelRequest, ModelResponse, ModelStreamEvent, NoEvents, Reasoning, Role, RunError, RunInput,
-    RunOutcome, RunStatus, StopReason, StructuredAnswer, TokenUsage, Tool, ToolCallStatus,
+    AgentEvent, BlockDelta, BlockStart, ContentBlock, EventSink, Message, Model, ModelError,
+    ModelErrorKind, ModelEventStream, ModelRequest, ModelResponse, ModelStreamEvent, NoEvents,
+    Reasoning, Role, RunOutcome, RunStatus, StopReason, TokenUsage, Tool, ToolCallStatus,
     ToolContext, ToolError, ToolErrorKind, ToolOutput, ToolResultStatus, ToolSet, async_trait,
+};
+use agent_loop::{
+    AgentLoop, AnswerCheck, Compacted, ContextCompactor, RunError, RunInput, StructuredAnswer,
 };
 use agent_testkit::ScriptedModel;
 use serde_json::{Value, json};

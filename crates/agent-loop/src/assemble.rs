@@ -16,12 +16,12 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::event::{AgentEvent, EventSink};
-use crate::message::{ContentBlock, Message, ReasoningContent, ReasoningText, Role, ToolUse};
-use crate::model::{
+use agent_core::{AgentEvent, EventSink};
+use agent_core::{
     BlockDelta, BlockStart, MalformedToolInput, ModelError, ModelErrorKind, ModelResponse,
     ModelStreamEvent, StopReason, TokenUsage,
 };
+use agent_core::{ContentBlock, Message, ReasoningContent, ReasoningText, Role, ToolUse};
 
 /// A block being received.
 #[derive(Debug)]
@@ -114,6 +114,12 @@ impl ReplyAssembler {
                         }
                     }
                     BlockStart::Whole(block) => Partial::Whole(block),
+                    other => {
+                        return Err(invalid(format!(
+                            "content block {index} starts in a way this client does not know: \
+                             {other:?}"
+                        )));
+                    }
                 };
                 self.blocks.insert(
                     index,
@@ -142,6 +148,8 @@ impl ReplyAssembler {
                     latency_ms,
                 });
             }
+            // An event of a newer model contract: nothing of it belongs in the reply.
+            _ => {}
         }
         Ok(())
     }
@@ -173,6 +181,12 @@ impl ReplyAssembler {
                     BlockDelta::ToolInput(_) => {
                         return Err(invalid(format!(
                             "tool input for content block {index}, which is not a tool call"
+                        )));
+                    }
+                    other => {
+                        return Err(invalid(format!(
+                            "a delta for content block {index} of a kind this client does not \
+                             know: {other:?}"
                         )));
                     }
                 };
@@ -315,17 +329,18 @@ impl ReplyAssembler {
                     }),
                 })
                 .collect();
-        Ok(ModelResponse {
-            message: Message {
+        let mut response = ModelResponse::new(
+            Message {
                 role: Role::Assistant,
                 content,
             },
             stop_reason,
-            usage: self.usage,
-            latency_ms: self.latency_ms,
-            malformed_tool_inputs: self.malformed,
-            trace: self.trace,
-        })
+        )
+        .with_usage(self.usage);
+        response.latency_ms = self.latency_ms;
+        response.malformed_tool_inputs = self.malformed;
+        response.trace = self.trace;
+        Ok(response)
     }
 }
 
@@ -363,7 +378,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::model::{ModelResponse, response_events};
+    use agent_core::{ModelResponse, response_events};
     use serde_json::json;
 
     #[derive(Default)]

@@ -18,9 +18,9 @@ use tracing::Span;
 use tracing::field::Empty;
 use uuid::Uuid;
 
-use crate::message::{ContentBlock, Message, ReasoningContent, Role, ToolResultContent, ToolUse};
-use crate::model::{InferenceConfig, ModelIdentity, ModelResponse, TokenUsage};
-use crate::tool::{ToolError, ToolOutput};
+use agent_core::{ContentBlock, Message, ReasoningContent, Role, ToolResultContent, ToolUse};
+use agent_core::{InferenceConfig, ModelIdentity, ModelResponse, TokenUsage};
+use agent_core::{ToolError, ToolOutput};
 
 /// The span around a run.
 pub(crate) fn invoke_agent(
@@ -246,7 +246,7 @@ fn part_json(block: &ContentBlock) -> Option<Value> {
                         "format": document.format.as_str(),
                         "source": document.source.describe(),
                     }),
-                    ToolResultContent::Unknown(_) => json!({"type": "unknown"}),
+                    _ => json!({"type": "unknown"}),
                 })
                 .collect();
             json!({"type": "tool_call_response", "id": result.tool_use_id, "response": response})
@@ -267,14 +267,14 @@ fn part_json(block: &ContentBlock) -> Option<Value> {
             "source": document.source.describe(),
         }),
         ContentBlock::CachePoint(_) => return None,
-        ContentBlock::Unknown(_) => json!({"type": "unknown"}),
+        _ => json!({"type": "unknown"}),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{ImageBlock, ImageFormat, ToolResult};
+    use agent_core::{ImageBlock, ImageFormat, ToolResult};
 
     #[test]
     fn messages_take_the_conventions_shape_and_media_show_no_bytes() {

@@ -1,0 +1,63 @@
+//! Keeping the conversation valid for Converse: the run's user turn, the step-limit prompt, and
+//! the final reply as it enters the conversation.
+
+use agent_core::{ContentBlock, Message, Role, ToolResult};
+
+/// The text sent with the "not run" tool results when a run reaches its step limit.
+pub fn step_limit_prompt(max_steps: u32) -> String {
+    format!(
+        "Maximum number of tool use iterations ({max_steps}) reached. \
+         Please provide a response with the information gathered so far, without calling tools."
+    )
+}
+
+/// The message given to the model for a tool call skipped at the step limit.
+pub const STEP_LIMIT_NOT_RUN: &str = "step limit reached; not run";
+
+/// The message given to the model for a tool call left unanswered by an earlier run.
+pub const EARLIER_RUN_NOT_RUN: &str = "the earlier run ended before this tool ran; not run";
+
+/// The text stored for a final reply that held nothing but tool requests.
+pub const NO_ANSWER: &str = "(no answer)";
+
+/// The assistant turn inserted between two user messages found in a stored history.
+pub const NO_REPLY: &str = "(no reply was recorded for the previous message)";
+
+/// A final reply as it enters the conversation: tool calls nobody will answer are dropped (only
+/// a reply to the step-limit prompt can still hold them).
+pub(crate) fn final_message(mut message: Message) -> Message {
+    let before = message.content.len();
+    message
+        .content
+        .retain(|block| !matches!(block, ContentBlock::ToolUse(_)));
+    if message.content.len() != before {
+        tracing::warn!(
+            dropped = before - message.content.len(),
+            "the model asked for tools after the step limit; those requests were dropped"
+        );
+    }
+    message
+}
+
+/// Appends the query as a user turn, keeping the conversation valid for Converse without
+/// changing the messages already there (stores append; they never rewrite history):
+/// toolUse blocks nobody answered (a run that stopped on its last allowed model reply) get
+/// "not run" results in the new turn, and a history that ends with a user message (written by
+/// another program) gets an empty-handed assistant reply first so that roles alternate.
+pub(crate) fn push_user_turn(history: &mut Vec<Message>, query: Vec<ContentBlock>) {
+    let mut blocks = Vec::new();
+    match history.last() {
+        Some(last) if last.role == Role::Assistant => {
+            blocks.extend(last.tool_uses().map(|tool_use| {
+                ContentBlock::ToolResult(ToolResult::error(
+                    &tool_use.tool_use_id,
+                    EARLIER_RUN_NOT_RUN,
+                ))
+            }));
+        }
+        Some(_) => history.push(Message::assistant_text(NO_REPLY)),
+        None => {}
+    }
+    blocks.extend(query);
+    history.push(Message::user(blocks));
+}

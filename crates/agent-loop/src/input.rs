@@ -1,0 +1,146 @@
+//! What one run is given: [`RunInput`], and the optional parts a caller plugs in (a typed
+//! answer, a compactor).
+
+use std::sync::Arc;
+
+use agent_core::{AgentEvent, ContentBlock, Message, async_trait};
+use jiff::Timestamp;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// One run's input.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct RunInput {
+    /// The run's id (UUID v7, time-ordered).
+    pub run_id: Uuid,
+    /// The session the run belongs to, if any.
+    pub session_id: Option<String>,
+    /// When the run started, if the caller already recorded its start (a session store's
+    /// real-time record); `None` means now. Readers then see one start time, whichever record
+    /// they read.
+    pub started_at: Option<Timestamp>,
+    /// The conversation the run continues (empty without a session).
+    pub history: Vec<Message>,
+    /// The user's turn: text, and any images or documents.
+    pub query: Vec<ContentBlock>,
+    /// Extra system prompt blocks for this run (a summary of earlier turns).
+    pub context_notes: Vec<String>,
+    /// Cancels the run.
+    pub cancellation: CancellationToken,
+    /// Asks for an answer of a given shape.
+    pub structured: Option<StructuredAnswer>,
+    /// Makes the history smaller when the model says the request is too long.
+    pub compactor: Option<Arc<dyn ContextCompactor>>,
+    /// The durable events of an interrupted run to continue (see [`RunInput::resuming`]).
+    pub resume: Vec<AgentEvent>,
+}
+
+impl std::fmt::Debug for RunInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunInput")
+            .field("run_id", &self.run_id)
+            .field("session_id", &self.session_id)
+            .field("history", &self.history.len())
+            .field("query", &self.query)
+            .field("resume", &self.resume.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunInput {
+    /// A run of a text query with a new run id and no history.
+    pub fn new(query: impl Into<String>) -> Self {
+        Self::with_content(vec![ContentBlock::Text(query.into())])
+    }
+
+    /// A run of a user turn made of these blocks (text, images, documents).
+    pub fn with_content(query: Vec<ContentBlock>) -> Self {
+        Self {
+            run_id: Uuid::now_v7(),
+            session_id: None,
+            started_at: None,
+            history: Vec::new(),
+            query,
+            context_notes: Vec::new(),
+            cancellation: CancellationToken::new(),
+            structured: None,
+            compactor: None,
+            resume: Vec::new(),
+        }
+    }
+
+    /// A run continuing an interrupted one from its durable events (its `RunStarted` first):
+    /// the steps whose tool results were all recorded are not run again.
+    pub fn resuming(events: Vec<AgentEvent>) -> Self {
+        let (run_id, session_id, query) = events
+            .iter()
+            .find_map(|event| match event {
+                AgentEvent::RunStarted {
+                    run_id,
+                    session_id,
+                    query,
+                    ..
+                } => Some((*run_id, session_id.clone(), query.clone())),
+                _ => None,
+            })
+            .unwrap_or_else(|| (Uuid::now_v7(), None, String::new()));
+        Self {
+            run_id,
+            session_id,
+            resume: events,
+            ..Self::new(query)
+        }
+    }
+
+    /// The query's text (its text blocks joined by newlines).
+    pub fn query_text(&self) -> String {
+        Message::user(self.query.clone()).text()
+    }
+}
+
+/// Checks a structured answer: `Err` says what does not fit, for the model to fix.
+pub type AnswerCheck = Arc<dyn Fn(&Value) -> Result<(), String> + Send + Sync>;
+
+/// An answer of a given shape: the model answers by calling a final tool whose input schema is
+/// the shape; an input that does not fit is sent back with the error, up to a bound.
+#[derive(Clone)]
+pub struct StructuredAnswer {
+    /// The final tool's name.
+    pub tool_name: String,
+    /// The final tool's description.
+    pub description: String,
+    /// The JSON Schema of the answer (type `object`).
+    pub schema: Value,
+    /// How many answers the model may give before the run fails.
+    pub max_attempts: u32,
+    /// Checks an answer: `Err` says what does not fit.
+    pub check: AnswerCheck,
+}
+
+impl std::fmt::Debug for StructuredAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StructuredAnswer")
+            .field("tool_name", &self.tool_name)
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Makes a conversation's history smaller when the model says a request is too long.
+#[async_trait]
+pub trait ContextCompactor: Send + Sync {
+    /// A smaller history to send instead of `history` (the messages before the run's own),
+    /// with system notes to add (a summary); `None` when it cannot be made smaller.
+    async fn compact(&self, history: &[Message]) -> Option<Compacted>;
+}
+
+/// A compacted history.
+#[derive(Debug, Clone, Default)]
+pub struct Compacted {
+    /// The messages to send instead of the history; they start with a user text message.
+    pub history: Vec<Message>,
+    /// System prompt blocks replacing the run's context notes (for example a summary).
+    pub context_notes: Vec<String>,
+}

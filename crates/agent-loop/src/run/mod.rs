@@ -1,0 +1,309 @@
+//! One run: its state, the driver that alternates model calls and tool steps, and its end.
+//!
+//! The run's jobs each live in a module of their own, so that what happens before and after a
+//! model call ([`model_call`]), around each tool call ([`tools`]), on resume ([`resume`]), for a
+//! typed answer ([`structured`]) and when the history is too long ([`compaction`]) has one
+//! place.
+
+mod compaction;
+mod model_call;
+mod resume;
+mod structured;
+mod tools;
+
+pub use compaction::estimate_tokens;
+
+use std::sync::Arc;
+
+use agent_core::{
+    AgentEvent, ContentBlock, EventSink, Message, ModelRequest, ModelResponse, Reasoning, Role,
+    RunOutcome, RunResult, RunStatus, ToolChoice, ToolError, ToolErrorKind, ToolSpec, ToolUse,
+};
+use jiff::Timestamp;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::LoopConfig;
+use crate::conversation::{
+    NO_ANSWER, STEP_LIMIT_NOT_RUN, final_message, push_user_turn, step_limit_prompt,
+};
+use crate::error::{FailedRun, RunError};
+use crate::input::{ContextCompactor, RunInput, StructuredAnswer};
+use resume::PendingStep;
+use structured::{StructuredStep, structured_message};
+use tools::{ended_invocation, invocation_result};
+
+/// Everything one run keeps while it goes.
+pub(crate) struct RunState<'a> {
+    config: &'a LoopConfig,
+    sink: &'a dyn EventSink,
+    reasoning: Reasoning,
+    request: ModelRequest,
+    /// Where the run's own messages start in `request.messages`.
+    first_new: usize,
+    cancellation: CancellationToken,
+    structured: Option<StructuredAnswer>,
+    structured_failures: u32,
+    compactor: Option<Arc<dyn ContextCompactor>>,
+    compactions: u32,
+    context_notes: Vec<String>,
+    /// The model call under way (1 for the first).
+    step: u32,
+    /// The text of the reply being received, kept for a cancelled run.
+    partial_text: String,
+    /// A final answer already recorded by an interrupted run (resume).
+    resumed_final: Option<ModelResponse>,
+    /// The tool results of an interrupted step that were recorded (resume).
+    resumed_tools: Option<PendingStep>,
+}
+
+pub(crate) enum Ended {
+    Answered(Box<ModelResponse>, Option<Value>),
+    Failed(RunError),
+}
+
+impl<'a> RunState<'a> {
+    pub(crate) fn start(config: &'a LoopConfig, input: RunInput, sink: &'a dyn EventSink) -> Self {
+        let RunInput {
+            run_id,
+            session_id,
+            started_at,
+            history,
+            query,
+            context_notes,
+            cancellation,
+            structured,
+            compactor,
+            resume,
+        } = input;
+        let mut tools: Vec<ToolSpec> = config.tools.specs().to_vec();
+        let mut tool_choice = config.tool_choice.clone();
+        if let Some(answer) = &structured {
+            tools.push(ToolSpec {
+                name: answer.tool_name.clone(),
+                description: answer.description.clone(),
+                input_schema: answer.schema.clone(),
+            });
+            tool_choice = Some(ToolChoice::Any);
+        }
+        let mut messages = history;
+        let first_new = messages.len();
+        push_user_turn(&mut messages, query.clone());
+        let mut state = Self {
+            config,
+            sink,
+            reasoning: Reasoning::start("", session_id.clone()),
+            request: ModelRequest::new(messages)
+                .with_tools(tools.into())
+                .with_tool_choice(tool_choice)
+                .with_inference(config.inference.clone()),
+            first_new,
+            cancellation,
+            structured,
+            structured_failures: 0,
+            compactor,
+            compactions: 0,
+            context_notes,
+            step: 0,
+            partial_text: String::new(),
+            resumed_final: None,
+            resumed_tools: None,
+        };
+        state.request.system = state.system_blocks();
+        if resume.is_empty() {
+            state.emit(AgentEvent::RunStarted {
+                run_id,
+                session_id,
+                query: Message::user(query).text(),
+                started_at: started_at.unwrap_or_else(Timestamp::now),
+            });
+        } else {
+            state.replay(&resume);
+        }
+        state
+    }
+
+    fn emit(&mut self, event: AgentEvent) {
+        self.reasoning.apply(&event);
+        self.sink.emit(&event);
+    }
+
+    fn system_blocks(&self) -> Vec<String> {
+        let now = Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ");
+        let mut system = format!("Current time: {now}");
+        if !self.config.system_prompt.is_empty() {
+            system.push('\n');
+            system.push_str(&self.config.system_prompt);
+        }
+        if let Some(answer) = &self.structured {
+            system.push_str(&format!(
+                "\nWhen you have the answer, give it by calling the `{}` tool; do not answer in text.",
+                answer.tool_name
+            ));
+        }
+        let mut blocks = vec![system];
+        blocks.extend(self.context_notes.iter().cloned());
+        blocks
+    }
+
+    pub(crate) async fn drive(&mut self) -> Ended {
+        if let Some(response) = self.resumed_final.take() {
+            return Ended::Answered(Box::new(response), None);
+        }
+        if let Some(pending) = self.resumed_tools.take() {
+            let calls: Vec<ToolUse> = pending.message.tool_uses().cloned().collect();
+            let result = self
+                .run_tools(pending.step, &calls, &[], Some(&pending.done))
+                .await;
+            match result {
+                Ok(blocks) => {
+                    self.emit(AgentEvent::StepFinished { step: pending.step });
+                    self.request.messages.push(Message::user(blocks));
+                }
+                Err(error) => return Ended::Failed(error),
+            }
+        }
+        loop {
+            self.step += 1;
+            let response = match self.call_model().await {
+                Ok(response) => response,
+                Err(error) => return Ended::Failed(error),
+            };
+            let calls: Vec<ToolUse> = response.message.tool_uses().cloned().collect();
+            if let Some(answer) = self.structured.clone() {
+                match self.structured_reply(&answer, &response, &calls) {
+                    StructuredStep::Done(value) => {
+                        return Ended::Answered(Box::new(response), Some(value));
+                    }
+                    StructuredStep::Failed(error) => return Ended::Failed(error),
+                    StructuredStep::AskAgain(prompt) => {
+                        self.emit_reply(&response);
+                        self.request.messages.push(response.message);
+                        self.request.messages.push(Message::user_text(prompt));
+                        continue;
+                    }
+                    StructuredStep::Continue => {}
+                }
+            }
+            if calls.is_empty() || self.reasoning.step_limit_reached {
+                return Ended::Answered(Box::new(response), None);
+            }
+            let step = self.step;
+            self.emit_reply(&response);
+            let at_limit = self.reasoning.steps.len() > self.config.max_steps as usize;
+            let ModelResponse {
+                message,
+                malformed_tool_inputs,
+                ..
+            } = response;
+            self.request.messages.push(message);
+            let blocks = if at_limit {
+                self.emit(AgentEvent::StepLimitReached {
+                    step,
+                    max_steps: self.config.max_steps,
+                });
+                let mut blocks = Vec::with_capacity(calls.len() + 1);
+                for call in &calls {
+                    let error = ToolError::new(ToolErrorKind::NotRun, STEP_LIMIT_NOT_RUN);
+                    let invocation = ended_invocation(call, Err(&error), 0);
+                    blocks.push(ContentBlock::ToolResult(invocation_result(
+                        call,
+                        &invocation,
+                    )));
+                    self.emit(AgentEvent::ToolResult { step, invocation });
+                }
+                blocks.push(ContentBlock::Text(step_limit_prompt(self.config.max_steps)));
+                blocks
+            } else {
+                match self
+                    .run_tools(step, &calls, &malformed_tool_inputs, None)
+                    .await
+                {
+                    Ok(blocks) => blocks,
+                    Err(error) => return Ended::Failed(error),
+                }
+            };
+            self.emit(AgentEvent::StepFinished { step });
+            self.request.messages.push(Message::user(blocks));
+        }
+    }
+
+    fn emit_reply(&mut self, response: &ModelResponse) {
+        self.emit(AgentEvent::ModelReply {
+            step: self.step,
+            message: response.message.clone(),
+            stop_reason: response.stop_reason.clone(),
+            usage: response.usage,
+            at: Timestamp::now(),
+        });
+    }
+
+    /// Ends the run: the result, or the failure with what the run produced.
+    pub(crate) fn end(mut self, ended: Ended) -> Result<RunResult, FailedRun> {
+        match ended {
+            Ended::Answered(response, structured) => {
+                let mut response = *response;
+                let reply = std::mem::replace(
+                    &mut response.message,
+                    Message {
+                        role: Role::Assistant,
+                        content: Vec::new(),
+                    },
+                );
+                response.message = match &structured {
+                    Some(value) => structured_message(&reply, value),
+                    None => final_message(reply),
+                };
+                self.emit_reply(&response);
+                let ModelResponse {
+                    mut message,
+                    stop_reason,
+                    ..
+                } = response;
+                if !message.content.iter().any(
+                    |block| !matches!(block, ContentBlock::Text(text) if text.trim().is_empty()),
+                ) {
+                    message
+                        .content
+                        .push(ContentBlock::Text(NO_ANSWER.to_owned()));
+                }
+                self.request.messages.push(message);
+                self.reasoning.status = RunStatus::Completed;
+                self.reasoning.ended_at = Some(Timestamp::now());
+                let response = self.reasoning.final_response.clone().unwrap_or_default();
+                let messages = self.request.messages.split_off(self.first_new);
+                let mut result = RunResult::new(response, self.reasoning, messages);
+                result.stop_reason = stop_reason;
+                result.outcome = RunOutcome::of(
+                    &result.response,
+                    &result.stop_reason,
+                    result.step_limit_reached,
+                );
+                result.structured = structured;
+                Ok(result)
+            }
+            Ended::Failed(error) => {
+                tracing::warn!(%error, "run did not complete");
+                self.reasoning.status = error.status();
+                self.reasoning.ended_at = Some(Timestamp::now());
+                self.reasoning.error = Some(error.to_failure());
+                if error.status() == RunStatus::Cancelled && !self.partial_text.is_empty() {
+                    let (thinking, answer) = agent_core::split_thinking(&self.partial_text);
+                    self.reasoning.final_response = Some(answer);
+                    if thinking.is_some() {
+                        self.reasoning.final_thinking = thinking;
+                    }
+                }
+                let mut messages = self.request.messages.split_off(self.first_new);
+                // Keep complete steps only: a reply whose tools did not all answer goes.
+                if messages
+                    .last()
+                    .is_some_and(|m| m.role == Role::Assistant && m.tool_uses().next().is_some())
+                {
+                    messages.pop();
+                }
+                Err(FailedRun::new(error, self.reasoning, messages))
+            }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Committing a run's turn without ever losing it: re-based after other runs' commits, repeated
+//! when an outcome is unknown, until the commit timeout; and saving a failed run's record.
+
+use std::time::Duration;
+
+use agent_core::{Reasoning, RunResult, RunStatus};
+use agent_session::{Commit, RunLease, SessionError, SessionId, SessionVersion};
+use uuid::Uuid;
+
+use crate::outcome::{SessionRunError, SessionRunOutput, TurnState};
+use crate::runner::SessionRunner;
+
+impl SessionRunner {
+    /// Saves a failed or cancelled run's record, trying a few times.
+    pub(crate) async fn save_failed(
+        &self,
+        session: &SessionId,
+        lease: Option<&RunLease>,
+        reasoning: &Reasoning,
+    ) -> Result<u64, SessionError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.inner.store.finish_run(session, lease, reasoning).await {
+                Err(error) if (error.is_retryable() || error.maybe_applied()) && attempt < 4 => {
+                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, run_id = %reasoning.run_id, "could not save the run's record");
+                    return Err(error);
+                }
+                Ok(run) => return Ok(run),
+            }
+        }
+    }
+
+    /// Commits the run's turn on `base`, re-basing it after other runs' commits (both turns
+    /// are kept, in commit order) and repeating a commit whose outcome was unknown (the store
+    /// recognises the run's own earlier commit), until the commit timeout.
+    pub(crate) async fn commit(
+        &self,
+        session: &SessionId,
+        mut base: SessionVersion,
+        mut result: RunResult,
+        summary: Option<&agent_session::Summary>,
+        lease: Option<RunLease>,
+    ) -> Result<SessionRunOutput, SessionRunError> {
+        let store = &self.inner.store;
+        let deadline = tokio::time::Instant::now() + self.inner.options.commit_timeout;
+        let mut conflicts = 0u32;
+        let mut unsure = false;
+        let mut pause = Duration::from_millis(50);
+        let run_id = result.reasoning.run_id;
+        loop {
+            result.reasoning.commit_conflicts = conflicts;
+            let commit = Commit::new(run_id, base, &result.messages, &result.reasoning)
+                .with_summary(summary)
+                .with_lease(lease);
+            let error = match store.commit(session, commit).await {
+                Ok(committed) => {
+                    if !committed.replayed {
+                        self.inner.cache.record_commit(
+                            session,
+                            base,
+                            committed.version,
+                            summary,
+                            &result.messages,
+                        );
+                    }
+                    if conflicts > 0 {
+                        tracing::debug!(conflicts, "the turn was committed after other runs'");
+                    }
+                    result.reasoning.status = RunStatus::Completed;
+                    return Ok(SessionRunOutput { result, committed });
+                }
+                Err(error) => error,
+            };
+            let now = tokio::time::Instant::now();
+            if error.is_conflict() {
+                match store.head(session).await {
+                    Ok(head) if head.version == base => {
+                        // Nothing moved: the conflict was the run's lease (another process
+                        // took the run over). The turn belongs to that process now.
+                        return Err(self.not_kept(error, result, TurnState::NotKept));
+                    }
+                    Ok(head) => {
+                        conflicts += 1;
+                        base = head.version;
+                        // Losers retry sooner the more often they lost, so none starves.
+                        let jitter = jitter_ms(40 / u64::from(conflicts.min(40)));
+                        tokio::time::sleep(Duration::from_millis(jitter)).await;
+                    }
+                    Err(head_error) => {
+                        unsure |= head_error.maybe_applied();
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(2));
+                    }
+                }
+            } else if error.is_retryable() || error.maybe_applied() {
+                unsure |= error.maybe_applied();
+                tracing::debug!(%error, "commit failed; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            } else {
+                let turn = if unsure {
+                    TurnState::Unknown
+                } else {
+                    TurnState::NotKept
+                };
+                return Err(self.not_kept(error, result, turn));
+            }
+            if now >= deadline {
+                let turn = if unsure || error.maybe_applied() {
+                    TurnState::Unknown
+                } else {
+                    TurnState::NotKept
+                };
+                return Err(self.not_kept(error, result, turn));
+            }
+        }
+    }
+
+    pub(crate) fn not_kept(
+        &self,
+        error: SessionError,
+        mut result: RunResult,
+        turn: TurnState,
+    ) -> SessionRunError {
+        tracing::warn!(%error, ?turn, "the run completed but its turn was not kept");
+        result.reasoning.status = RunStatus::Failed;
+        result.reasoning.error = Some(agent_core::RunFailure {
+            kind: format!("session.{}", error.kind().as_str()),
+            message: format!("the run's turn was not kept: {error}"),
+        });
+        SessionRunError::Commit {
+            error,
+            result: Box::new(result),
+            turn,
+        }
+    }
+}
+
+/// A pseudo-random number below `max` (at least 1), for backoff jitter.
+fn jitter_ms(max: u64) -> u64 {
+    let random = (Uuid::now_v7().as_u128() & 0xffff_ffff) as u64;
+    random % max.max(1)
+}

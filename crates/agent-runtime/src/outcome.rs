@@ -1,0 +1,82 @@
+//! What a run in a session gives back: [`SessionRunOutput`], or a [`SessionRunError`] that says
+//! whether the turn is kept ([`TurnState`]).
+
+use agent_core::RunResult;
+use agent_loop::FailedRun;
+use agent_session::{Committed, SessionError};
+
+/// Whether a run's turn is in its session's conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TurnState {
+    /// The turn is in the conversation.
+    Kept,
+    /// The turn is not in the conversation; running the query again adds it once.
+    NotKept,
+    /// The store did not answer whether the turn was kept before the commit timeout (its
+    /// responses were lost). Running the query again may add it twice; read the conversation
+    /// first.
+    Unknown,
+}
+
+/// A run in a session that completed and whose turn is kept.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SessionRunOutput {
+    /// The run's result; its trace is the one stored.
+    pub result: RunResult,
+    /// What the commit did.
+    pub committed: Committed,
+}
+
+/// Why a run in a session did not give a kept answer. Each variant says what happened to the
+/// conversation ([`turn`](Self::turn)) and keeps whatever the run produced.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionRunError {
+    /// The session could not be read; the run did not start and nothing was written.
+    #[error("could not load the session: {0}")]
+    Load(#[source] SessionError),
+    /// The run did not complete (the model failed, it was cancelled, …); the conversation is
+    /// unchanged and the run's record says why.
+    #[error("{}", .failed.error)]
+    Run {
+        /// The failed run, with its trace and the messages it produced.
+        failed: Box<FailedRun>,
+        /// Whether its record could be saved.
+        record: Option<SessionError>,
+    },
+    /// The run completed but its turn could not be committed before the commit timeout; the
+    /// answer is in `result`.
+    #[error("the run completed but its turn was not kept: {error}")]
+    Commit {
+        /// The store's last error.
+        error: SessionError,
+        /// The completed run.
+        result: Box<RunResult>,
+        /// Whether the turn is in the conversation: `NotKept` or `Unknown`.
+        turn: TurnState,
+    },
+    /// There is no interrupted run to resume, or it cannot be resumed; the reason says which.
+    #[error("cannot resume: {0}")]
+    NotResumable(String),
+}
+
+impl SessionRunError {
+    /// Whether the run's turn is in the session's conversation.
+    pub fn turn(&self) -> TurnState {
+        match self {
+            SessionRunError::Commit { turn, .. } => *turn,
+            _ => TurnState::NotKept,
+        }
+    }
+
+    /// The store's error, when the store failed.
+    pub fn session_error(&self) -> Option<&SessionError> {
+        match self {
+            SessionRunError::Load(error) | SessionRunError::Commit { error, .. } => Some(error),
+            SessionRunError::Run { record, .. } => record.as_ref(),
+            SessionRunError::NotResumable(_) => None,
+        }
+    }
+}

@@ -7,6 +7,10 @@
 //! - With `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` set, the example talks to that endpoint (for
 //!   example a stand-in started with `cargo run -p agent-testkit --bin converse-standin`).
 //! - Otherwise it uses Amazon Bedrock with your credentials, region and model access.
+//!
+//! `MINIMALAGENT_MODEL_ID` picks the model (default: Amazon Nova Pro through the Region's
+//! cross-region profile); offline, the stand-in plays that model's family and enforces its
+//! rules, so `cargo xtask test` runs every example as Nova and as Claude.
 
 #![allow(dead_code)] // Not every example uses every helper.
 
@@ -68,8 +72,15 @@ pub(crate) async fn example_model() -> anyhow::Result<ExampleModel> {
     let endpoint = env::var("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
         .ok()
         .filter(|v| !v.is_empty());
+    let model_id = env::var("MINIMALAGENT_MODEL_ID")
+        .ok()
+        .filter(|id| !id.trim().is_empty());
     if !offline_asked && endpoint.is_none() && aws_credentials_configured() {
-        let model = BedrockModel::builder().build().await?;
+        let mut builder = BedrockModel::builder();
+        if let Some(model_id) = &model_id {
+            builder = builder.model_id(model_id);
+        }
+        let model = builder.build().await?;
         println!(
             "Using Amazon Bedrock: model {} (set MINIMALAGENT_OFFLINE=1 to run offline).",
             model.model_id()
@@ -112,8 +123,9 @@ pub(crate) async fn example_model() -> anyhow::Result<ExampleModel> {
         .endpoint_url(endpoint)
         .load()
         .await;
+    let model_id = model_id.unwrap_or_else(|| minimalagent::bedrock::DEFAULT_MODEL_ID.to_owned());
     Ok(ExampleModel {
-        model: BedrockModel::from_sdk_config(&config, minimalagent::bedrock::DEFAULT_MODEL_ID),
+        model: BedrockModel::from_sdk_config(&config, model_id),
         standin,
     })
 }

@@ -153,9 +153,12 @@ fn test(root: &Path) -> Result<()> {
         );
     with_dynamodb_local(&mut tests, &emulator);
     step("cargo test", &mut tests)?;
-    // The examples compiled with the tests; run each offline, as a newcomer would.
-    for name in example_names(root)? {
-        run_example(root, &name, Some(&emulator))?;
+    // The examples compiled with the tests; run each offline, as a newcomer would, once as
+    // each model family the stand-in plays (its rules differ per family).
+    for model_id in EXAMPLE_MODELS {
+        for name in example_names(root)? {
+            run_example(root, &name, Some(&emulator), Some(model_id))?;
+        }
     }
     drop(emulator);
     quickstart_remembers(root)?;
@@ -168,6 +171,13 @@ fn target_dir(root: &Path) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))
 }
+
+/// The models every example runs as in `cargo xtask test`: the default (Amazon Nova Pro) and a
+/// Claude 4 model. The Converse stand-in enforces each family's rules.
+const EXAMPLE_MODELS: [&str; 2] = [
+    "us.amazon.nova-pro-v1:0",
+    "us.anthropic.claude-sonnet-4-20250514-v1:0",
+];
 
 /// Where the trace viewer's browser tests expect Chromium (Debian's package).
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -363,12 +373,18 @@ fn doc(root: &Path) -> Result<()> {
 }
 
 fn example(root: &Path, name: &str) -> Result<()> {
-    run_example(root, name, None)
+    run_example(root, name, None, None)
 }
 
-/// Runs one example offline (the Converse stand-in), with DynamoDB Local when it uses sessions:
-/// `emulator` when given, else one started for it.
-fn run_example(root: &Path, name: &str, emulator: Option<&DynamoDbLocal>) -> Result<()> {
+/// Runs one example offline (the Converse stand-in), as `model_id` when given (else the
+/// default), with DynamoDB Local when it uses sessions: `emulator` when given, else one started
+/// for it.
+fn run_example(
+    root: &Path,
+    name: &str,
+    emulator: Option<&DynamoDbLocal>,
+    model_id: Option<&str>,
+) -> Result<()> {
     let path = root.join("examples").join(format!("{name}.rs"));
     if !path.exists() {
         bail!("no example `{name}` (looked for {})", path.display());
@@ -379,6 +395,9 @@ fn run_example(root: &Path, name: &str, emulator: Option<&DynamoDbLocal>) -> Res
     command
         .args(["run", "--quiet", "--example", name])
         .env("MINIMALAGENT_OFFLINE", "1");
+    if let Some(model_id) = model_id {
+        command.env("MINIMALAGENT_MODEL_ID", model_id);
+    }
     let uses_sessions = ["with_sessions", "use_session_memory", "session_table_name"]
         .iter()
         .any(|marker| source.contains(marker));
@@ -394,5 +413,9 @@ fn run_example(root: &Path, name: &str, emulator: Option<&DynamoDbLocal>) -> Res
         };
         with_dynamodb_local(&mut command, emulator);
     }
-    step(&format!("example {name}"), &mut command)
+    let label = match model_id {
+        Some(model_id) => format!("example {name} as {model_id}"),
+        None => format!("example {name}"),
+    };
+    step(&label, &mut command)
 }

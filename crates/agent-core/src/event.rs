@@ -121,6 +121,17 @@ pub enum AgentEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         latency_ms: Option<u64>,
     },
+    /// The model client left an optional feature out of this call, and leaves it out of later
+    /// calls to the same model, because the provider refused it (see
+    /// [`DroppedFeature`](crate::DroppedFeature)).
+    FeatureDropped {
+        /// The model call.
+        step: u32,
+        /// Which feature.
+        feature: String,
+        /// Why.
+        reason: String,
+    },
     /// A model call broke off before its reply was complete and is being made again: discard
     /// the text and thinking deltas of this step received so far.
     ModelRetry {
@@ -162,6 +173,7 @@ impl AgentEvent {
             AgentEvent::ToolResult { .. } => "tool_result",
             AgentEvent::StepFinished { .. } => "step_finished",
             AgentEvent::Usage { .. } => "usage",
+            AgentEvent::FeatureDropped { .. } => "feature_dropped",
             AgentEvent::ModelRetry { .. } => "model_retry",
             AgentEvent::RunFinished { .. } => "run_finished",
             AgentEvent::RunEnded { .. } => "run_ended",
@@ -190,6 +202,7 @@ impl AgentEvent {
                 | AgentEvent::StepLimitReached { .. }
                 | AgentEvent::ToolResult { .. }
                 | AgentEvent::StepFinished { .. }
+                | AgentEvent::FeatureDropped { .. }
         )
     }
 }

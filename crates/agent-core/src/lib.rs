@@ -31,6 +31,7 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod clock;
 mod event;
 mod message;
 mod model;
@@ -40,6 +41,7 @@ mod schema;
 mod thinking;
 mod tool;
 
+pub use clock::{Clock, SystemClock, TokioClock};
 pub use event::{AgentEvent, EventSink, NoEvents};
 pub use message::{
     CachePoint, ContentBlock, DocumentBlock, DocumentFormat, ImageBlock, ImageFormat, MediaSource,
@@ -47,12 +49,12 @@ pub use message::{
     ToolResultStatus, ToolUse,
 };
 pub use model::{
-    BlockDelta, BlockStart, ConversionCache, InferenceConfig, MalformedToolInput, Model,
+    BlockDelta, BlockStart, ConversionCache, DroppedFeature, InferenceConfig, MalformedToolInput, Model,
     ModelError, ModelErrorKind, ModelEventStream, ModelIdentity, ModelRequest, ModelResponse,
     ModelStreamEvent, StopReason, TokenUsage, ToolChoice, ToolSpec, response_events,
 };
 pub use reasoning::{
-    Reasoning, ReasoningStep, RunFailure, RunStatus, ToolCallError, ToolCallStatus, ToolInvocation,
+    Reasoning, ReasoningStep, RunFailure, RunStatus, StepFeatureDropped, ToolCallError, ToolCallStatus, ToolInvocation,
 };
 pub use result::{RunOutcome, RunResult};
 pub use thinking::{split_thinking, thinking_and_answer};

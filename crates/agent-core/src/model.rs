@@ -114,6 +114,12 @@ pub struct ModelRequest {
     pub tools: Arc<[ToolSpec]>,
     /// How the model must choose among the tools; `None` leaves it to the model (`auto`).
     pub tool_choice: Option<ToolChoice>,
+    /// Whether [`tool_choice`](Self::tool_choice) is a preference rather than a demand: the
+    /// loop forces the answer tool of a typed answer this way, and also checks an answer given
+    /// in text. A model that cannot force a tool leaves an optional choice out (and says so with
+    /// a [`DroppedFeature`]); a demanded one it cannot honour is an
+    /// [`Unsupported`](ModelErrorKind::Unsupported) error.
+    pub optional_tool_choice: bool,
     /// Inference settings; unset fields fall back to the model's own defaults.
     pub inference: InferenceConfig,
     /// Where a model keeps what it derived from this request's messages (their wire form), so
@@ -152,6 +158,15 @@ impl ModelRequest {
         self
     }
 
+    /// The same request with this tool choice as a preference (see
+    /// [`optional_tool_choice`](Self::optional_tool_choice)).
+    #[must_use]
+    pub fn with_optional_tool_choice(mut self, choice: ToolChoice) -> Self {
+        self.tool_choice = Some(choice);
+        self.optional_tool_choice = true;
+        self
+    }
+
     /// The same request with these inference settings.
     #[must_use]
     pub fn with_inference(mut self, inference: InferenceConfig) -> Self {
@@ -167,6 +182,7 @@ impl PartialEq for ModelRequest {
             && self.system == other.system
             && self.tools == other.tools
             && self.tool_choice == other.tool_choice
+            && self.optional_tool_choice == other.optional_tool_choice
             && self.inference == other.inference
     }
 }
@@ -285,6 +301,9 @@ pub struct ModelResponse {
     pub malformed_tool_inputs: Vec<MalformedToolInput>,
     /// The provider's trace of the call (for example Bedrock's guardrail assessment), as JSON.
     pub trace: Option<Value>,
+    /// Optional features the model left out of this call, or of every call from now on,
+    /// because the provider refused them (see [`DroppedFeature`]).
+    pub dropped_features: Vec<DroppedFeature>,
 }
 
 impl ModelResponse {
@@ -297,6 +316,7 @@ impl ModelResponse {
             latency_ms: None,
             malformed_tool_inputs: Vec::new(),
             trace: None,
+            dropped_features: Vec::new(),
         }
     }
 
@@ -305,6 +325,30 @@ impl ModelResponse {
     pub fn with_usage(mut self, usage: TokenUsage) -> Self {
         self.usage = usage;
         self
+    }
+}
+
+/// An optional feature a model client added to its requests on its own (a prompt-cache
+/// checkpoint, a default output limit, a forced tool choice for a typed answer, …) and then left
+/// out, because the provider refused it. The call was made again without it, and the client
+/// leaves it out of later calls for the same model. Runs record it in their trace, so that a
+/// degraded feature is seen, never silent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[non_exhaustive]
+pub struct DroppedFeature {
+    /// Which feature, in the client's words (`cache_point.tools`, `max_tokens`, …).
+    pub feature: String,
+    /// Why: the provider's answer, and the rule it implies.
+    pub reason: String,
+}
+
+impl DroppedFeature {
+    /// A feature left out, and why.
+    pub fn new(feature: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            feature: feature.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -356,6 +400,9 @@ pub enum ModelStreamEvent {
         /// Why the model stopped.
         stop_reason: StopReason,
     },
+    /// The client left an optional feature out of this call (see [`DroppedFeature`]); sent
+    /// before the reply's first event.
+    FeatureDropped(DroppedFeature),
     /// Token usage and timing of the call, after `MessageStop`.
     Metadata {
         /// Tokens the call used.
@@ -400,7 +447,15 @@ pub enum BlockDelta {
 
 /// The events a whole reply stands for: what [`Model::converse_stream`]'s default sends.
 pub fn response_events(response: ModelResponse) -> Vec<ModelStreamEvent> {
-    let mut events = Vec::with_capacity(response.message.content.len() * 3 + 3);
+    let mut events = Vec::with_capacity(
+        response.message.content.len() * 3 + 3 + response.dropped_features.len(),
+    );
+    events.extend(
+        response
+            .dropped_features
+            .into_iter()
+            .map(ModelStreamEvent::FeatureDropped),
+    );
     events.push(ModelStreamEvent::MessageStart {
         role: response.message.role,
     });
@@ -573,6 +628,10 @@ pub enum ModelErrorKind {
     Throttled,
     /// The request was malformed (`ValidationException`).
     Validation,
+    /// The model does not support something the request explicitly asked for (a tool on a model
+    /// without tool use, an image for a text-only model, a kind of extended thinking it does
+    /// not take, …). The message says which rule, and where it comes from.
+    Unsupported,
     /// The request is longer than the model's context window.
     ContextWindowExceeded,
     /// The caller may not use this model (`AccessDeniedException`).
@@ -604,6 +663,7 @@ impl ModelErrorKind {
         match self {
             ModelErrorKind::Throttled => "throttled",
             ModelErrorKind::Validation => "validation",
+            ModelErrorKind::Unsupported => "unsupported",
             ModelErrorKind::ContextWindowExceeded => "context_window_exceeded",
             ModelErrorKind::AccessDenied => "access_denied",
             ModelErrorKind::ModelNotReady => "model_not_ready",
@@ -624,6 +684,7 @@ impl fmt::Display for ModelErrorKind {
         f.write_str(match self {
             ModelErrorKind::Throttled => "throttled",
             ModelErrorKind::Validation => "invalid request",
+            ModelErrorKind::Unsupported => "not supported by the model",
             ModelErrorKind::ContextWindowExceeded => "context window exceeded",
             ModelErrorKind::AccessDenied => "access denied",
             ModelErrorKind::ModelNotReady => "model not ready",

@@ -19,7 +19,11 @@ use crate::thinking::thinking_and_answer;
 use crate::tool::ToolErrorKind;
 
 /// The trace of one run.
+///
+/// `#[non_exhaustive]`: made with [`Reasoning::start`] or folded from events
+/// ([`Reasoning::from_events`]); fields are added as runs learn to report more.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[non_exhaustive]
 pub struct Reasoning {
     /// A unique, time-ordered id of the run (UUID v7).
     #[serde(default = "Uuid::nil")]
@@ -68,6 +72,10 @@ pub struct Reasoning {
     /// session committed first (both turns are kept, in commit order).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub commit_conflicts: u32,
+    /// Optional features the model client left out during the run because the provider
+    /// refused them (a cache checkpoint where the model takes none, …), with the step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped_features: Vec<StepFeatureDropped>,
     /// Kept for compatibility: the original cut large traces; this implementation never does.
     #[serde(default)]
     pub truncated: bool,
@@ -99,6 +107,7 @@ impl Reasoning {
             usage: TokenUsage::default(),
             error: None,
             commit_conflicts: 0,
+            dropped_features: Vec::new(),
             truncated: false,
             exceeded_size_limit: false,
         }
@@ -162,6 +171,15 @@ impl Reasoning {
                 }
             }
             AgentEvent::StepLimitReached { .. } => self.step_limit_reached = true,
+            AgentEvent::FeatureDropped {
+                step,
+                feature,
+                reason,
+            } => self.dropped_features.push(StepFeatureDropped {
+                step: *step,
+                feature: feature.clone(),
+                reason: reason.clone(),
+            }),
             AgentEvent::ToolResult { step, invocation } => {
                 if let Some(tool) = self
                     .steps
@@ -182,6 +200,19 @@ impl Reasoning {
             _ => {}
         }
     }
+}
+
+/// An optional feature the model client left out during a run (see
+/// [`AgentEvent::FeatureDropped`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[non_exhaustive]
+pub struct StepFeatureDropped {
+    /// The model call it happened on.
+    pub step: u32,
+    /// Which feature.
+    pub feature: String,
+    /// Why.
+    pub reason: String,
 }
 
 /// The state of a run.

@@ -78,38 +78,6 @@ pub(crate) fn cache_point() -> Result<sdk::CachePointBlock, ConversionError> {
         .build()?)
 }
 
-pub(crate) fn message_to_sdk(message: &Message) -> Result<sdk::Message, ConversionError> {
-    let role = match message.role {
-        Role::User => sdk::ConversationRole::User,
-        Role::Assistant => sdk::ConversationRole::Assistant,
-    };
-    // Converse rejects blank text blocks ("The text field in the ContentBlock object at
-    // messages.N.content.M is blank"), yet models write them (a bare "\n\n" before a toolUse).
-    // They are left out on the wire when the message holds anything else; the stored
-    // conversation keeps the model's reply as it was. Blocks this version does not know
-    // (written by a newer one) cannot be sent and are left out too.
-    let has_other_content = message
-        .content
-        .iter()
-        .any(|block| !is_blank_text(block) && !matches!(block, ContentBlock::Unknown(_)));
-    let mut content = Vec::with_capacity(message.content.len());
-    for block in &message.content {
-        if (has_other_content && is_blank_text(block)) || matches!(block, ContentBlock::Unknown(_))
-        {
-            continue;
-        }
-        content.push(block_to_sdk(block)?);
-    }
-    Ok(sdk::Message::builder()
-        .role(role)
-        .set_content(Some(content))
-        .build()?)
-}
-
-fn is_blank_text(block: &ContentBlock) -> bool {
-    matches!(block, ContentBlock::Text(text) if text.trim().is_empty())
-}
-
 fn media_source_bytes(source: &MediaSource) -> Result<MediaBytes, ConversionError> {
     match source {
         MediaSource::Bytes(bytes) => Ok(MediaBytes::Bytes(Blob::new(bytes.clone()))),
@@ -130,7 +98,7 @@ enum MediaBytes {
     S3(sdk::S3Location),
 }
 
-fn image_to_sdk(image: &ImageBlock) -> Result<sdk::ImageBlock, ConversionError> {
+pub(crate) fn image_to_sdk(image: &ImageBlock) -> Result<sdk::ImageBlock, ConversionError> {
     let source = match media_source_bytes(&image.source)? {
         MediaBytes::Bytes(blob) => sdk::ImageSource::Bytes(blob),
         MediaBytes::S3(location) => sdk::ImageSource::S3Location(location),
@@ -141,7 +109,7 @@ fn image_to_sdk(image: &ImageBlock) -> Result<sdk::ImageBlock, ConversionError> 
         .build()?)
 }
 
-fn document_to_sdk(document: &DocumentBlock) -> Result<sdk::DocumentBlock, ConversionError> {
+pub(crate) fn document_to_sdk(document: &DocumentBlock) -> Result<sdk::DocumentBlock, ConversionError> {
     let source = match media_source_bytes(&document.source)? {
         MediaBytes::Bytes(blob) => sdk::DocumentSource::Bytes(blob),
         MediaBytes::S3(location) => sdk::DocumentSource::S3Location(location),
@@ -153,7 +121,7 @@ fn document_to_sdk(document: &DocumentBlock) -> Result<sdk::DocumentBlock, Conve
         .build()?)
 }
 
-fn block_to_sdk(block: &ContentBlock) -> Result<sdk::ContentBlock, ConversionError> {
+pub(crate) fn block_to_sdk(block: &ContentBlock) -> Result<sdk::ContentBlock, ConversionError> {
     Ok(match block {
         ContentBlock::Text(text) => sdk::ContentBlock::Text(text.clone()),
         ContentBlock::ToolUse(tool_use) => sdk::ContentBlock::ToolUse(
@@ -338,11 +306,14 @@ fn block_from_sdk(block: &sdk::ContentBlock) -> Option<ContentBlock> {
     })
 }
 
-/// The tool configuration, with a cache point after the tools when asked.
+/// The tool configuration, with a cache point after the tools when asked, and schemas cut to
+/// `type`, `properties` and `required` at the top (with the `$defs` their references need) for a
+/// family that takes no more (Nova's tool guide, see `families`).
 pub(crate) fn tool_config_to_sdk(
     tools: &[ToolSpec],
     choice: Option<&ToolChoice>,
     cache_tools: bool,
+    full_schemas: bool,
 ) -> Result<Option<sdk::ToolConfiguration>, ConversionError> {
     if tools.is_empty() {
         return Ok(None);
@@ -354,7 +325,11 @@ pub(crate) fn tool_config_to_sdk(
                 .name(&spec.name)
                 .description(&spec.description)
                 .input_schema(sdk::ToolInputSchema::Json(json_to_document(
-                    &spec.input_schema,
+                    &if full_schemas {
+                        spec.input_schema.clone()
+                    } else {
+                        top_level_schema(&spec.input_schema)
+                    },
                 )))
                 .build()?,
         ));
@@ -380,6 +355,24 @@ pub(crate) fn tool_config_to_sdk(
             .set_tool_choice(choice)
             .build()?,
     ))
+}
+
+/// A schema with only `type`, `properties`, `required` (and `$defs`, when a reference needs it)
+/// at its top level.
+fn top_level_schema(schema: &Value) -> Value {
+    let Value::Object(map) = schema else {
+        return schema.clone();
+    };
+    let needs_defs = schema.to_string().contains("\"#/$defs/");
+    Value::Object(
+        map.iter()
+            .filter(|(key, _)| {
+                matches!(key.as_str(), "type" | "properties" | "required")
+                    || (needs_defs && key.as_str() == "$defs")
+            })
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect(),
+    )
 }
 
 pub(crate) fn inference_to_sdk(config: &InferenceConfig) -> Option<sdk::InferenceConfiguration> {
@@ -424,6 +417,20 @@ mod tests {
     fn json_documents_round_trip() {
         let value = json!({"a": [1, -2, 2.5, "x", null, true], "b": {"c": {}}});
         assert_eq!(document_to_json(&json_to_document(&value)), value);
+    }
+
+    fn message_to_sdk(message: &Message) -> Result<sdk::Message, ConversionError> {
+        let rules = crate::plan::WireRules {
+            system_block: true,
+            tool_result_status: true,
+            mixed_tool_result_turn: true,
+            mixed_tool_use_turn: true,
+            reasoning: crate::families::ReasoningReplay::Signed,
+            original_tool_call_ids: true,
+            media_in_tool_results: true,
+            full_tool_schemas: true,
+        };
+        crate::wire::message_to_wire(message, &rules, true, &mut Default::default())
     }
 
     #[test]
@@ -492,18 +499,38 @@ mod tests {
 
     #[test]
     fn tool_configs_carry_the_choice_and_a_cache_point() {
-        assert!(tool_config_to_sdk(&[], None, true).unwrap().is_none());
+        assert!(tool_config_to_sdk(&[], None, true, true).unwrap().is_none());
         let spec = ToolSpec {
             name: "t".into(),
             description: "d".into(),
             input_schema: json!({"type": "object"}),
         };
-        let config = tool_config_to_sdk(&[spec], Some(&ToolChoice::Tool("t".into())), true)
-            .unwrap()
-            .unwrap();
+        let config =
+            tool_config_to_sdk(&[spec.clone()], Some(&ToolChoice::Tool("t".into())), true, true)
+                .unwrap()
+                .unwrap();
         assert_eq!(config.tools().len(), 2);
         assert!(config.tools()[1].is_cache_point());
         assert!(config.tool_choice().unwrap().is_tool());
         assert!(inference_to_sdk(&InferenceConfig::default()).is_none());
+    }
+
+    #[test]
+    fn schemas_keep_only_type_properties_and_required_at_the_top_where_asked() {
+        let schema = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "Args",
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {"a": {"$ref": "#/$defs/A"}},
+            "required": ["a"],
+            "$defs": {"A": {"type": "string"}}
+        });
+        let cut = top_level_schema(&schema);
+        let mut keys: Vec<&String> = cut.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["$defs", "properties", "required", "type"]);
+        let plain = json!({"type": "object", "additionalProperties": false, "properties": {}});
+        assert_eq!(top_level_schema(&plain), json!({"type": "object", "properties": {}}));
     }
 }

@@ -3,7 +3,13 @@
 //! Amazon Bedrock's Converse API as an [`agent_core::Model`], on the official
 //! `aws-sdk-bedrockruntime` client.
 //!
-//! - Model id: [`DEFAULT_MODEL_ID`] unless given.
+//! - Model id: Amazon Nova Pro through the Region's cross-region profile unless given
+//!   ([`DEFAULT_MODEL_ID`] in US Regions, [`default_model_id`]).
+//! - What each model family takes: one capability table ([`families`]), every cell with its
+//!   source; optional features (cache checkpoints, a default output limit, greedy tool
+//!   decoding, a typed answer's forced tool choice) are sent only where it says the family
+//!   takes them, requests are shaped to the family's rules, and a refusal of a feature the
+//!   client added on its own drops it (once, visibly: a warning and the run's trace).
 //! - Region: the AWS environment's (`AWS_REGION`, `AWS_PROFILE`'s), else
 //!   [`agent_core::DEFAULT_AWS_REGION`].
 //! - Endpoint: the standard AWS settings (`AWS_ENDPOINT_URL_BEDROCK_RUNTIME`,
@@ -62,16 +68,24 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod builder;
+mod cache_points;
 mod convert;
 mod error;
+pub mod families;
 mod model;
+mod plan;
+mod recovery;
 mod stream;
+mod wire;
 
-pub use model::{
-    BedrockConfigError, BedrockModel, BedrockModelBuilder, CachePoints, DEFAULT_ATTEMPT_TIMEOUT,
-    DEFAULT_MAX_ATTEMPTS, DEFAULT_MODEL_ID, DEFAULT_OPERATION_TIMEOUT, Guardrail, PROVIDER,
-    PromptCaching, supports_prompt_caching,
+pub use builder::{
+    BedrockConfigError, BedrockModelBuilder, CachePoints, DEFAULT_ATTEMPT_TIMEOUT,
+    DEFAULT_MAX_ATTEMPTS, DEFAULT_MODEL_ID, DEFAULT_OPERATION_TIMEOUT, Guardrail, PromptCaching,
+    ReasoningEffort, default_model_id, supports_prompt_caching,
 };
+pub use families::{ModelFamily, ModelInfo};
+pub use model::{BedrockModel, PROVIDER};
 
 /// The SDK crates this model is built on, for configuring them without a version mismatch.
 pub use {aws_config, aws_credential_types, aws_sdk_bedrockruntime};

@@ -1,117 +1,42 @@
 //! [`BedrockModel`]: the Converse and ConverseStream APIs as an [`agent_core::Model`].
+//!
+//! Each call is planned from the capability table (`families`): what the model family takes,
+//! what the user asked for, and what this process learned from Bedrock's refusals. A refusal
+//! that names a feature the client added on its own drops that feature, the call is made once
+//! more (before any tool runs: nothing runs twice), the process remembers it, a warning is
+//! logged once, and the run's trace records it ([`agent_core::DroppedFeature`]). A refusal of
+//! something the user asked for explicitly is returned, typed, saying which rule.
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use agent_core::{
-    ContentBlock, InferenceConfig, Message, Model, ModelError, ModelErrorKind, ModelEventStream,
-    ModelIdentity, ModelRequest, ModelResponse, ReasoningContent, StopReason, ToolChoice,
-    async_trait,
+    ContentBlock, DroppedFeature, InferenceConfig, MediaSource, Model, ModelError,
+    ModelErrorKind, ModelEventStream, ModelIdentity, ModelRequest, ModelResponse,
+    ModelStreamEvent, StopReason, ToolChoice, ToolResultContent, async_trait,
 };
-use aws_config::meta::region::RegionProviderChain;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_config::SdkConfig;
 use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::types as sdk;
 use aws_smithy_types::Document;
 use serde_json::{Value, json};
 
+use crate::builder::{
+    BedrockModelBuilder, DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_MODEL_ID, DEFAULT_OPERATION_TIMEOUT,
+    Guardrail, PromptCaching, ReasoningEffort, Thinking, default_timeouts,
+};
+use crate::cache_points::{self, Checkpoints, PrefixSizes};
 use crate::convert::{
     ConversionError, cache_point, inference_to_sdk, json_to_document, message_from_sdk,
-    message_to_sdk, tool_config_to_sdk, usage_from_sdk,
+    tool_config_to_sdk, usage_from_sdk,
 };
 use crate::error::model_error;
-
-/// The model used when none is named: Amazon Nova Pro through its US cross-region profile.
-pub const DEFAULT_MODEL_ID: &str = "us.amazon.nova-pro-v1:0";
-
-/// How long one HTTP attempt may take. Long answers from large models take well over a minute,
-/// so this is generous; the SDK itself sets no limit at all.
-pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// How long one call may take, retries included.
-pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// How many attempts a call gets (the first plus retries of throttling, 5xx and timeouts).
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+use crate::families::{ModelInfo, ReasoningShape, Sampling};
+use crate::plan::{self, AutoFeature, CacheChoice, Plan, PlanOptions, WireRules};
+use crate::recovery::read_refusal;
+use crate::wire::{WireState, fold_system, message_to_wire};
 
 /// The provider name traces give Bedrock (OpenTelemetry's `gen_ai.system`).
 pub const PROVIDER: &str = "aws.bedrock";
-
-/// Where prompt-cache checkpoints go (Bedrock's `cachePoint` blocks).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum PromptCaching {
-    /// After the system prompt, after the tools and at the end of the history, for models known
-    /// to support prompt caching (Anthropic Claude, Amazon Nova); none for others. The default.
-    #[default]
-    Auto,
-    /// At the places chosen, whatever the model.
-    On(CachePoints),
-    /// None.
-    Off,
-}
-
-/// Which cache checkpoints a request gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CachePoints {
-    /// After the system prompt.
-    pub system: bool,
-    /// After the tool definitions.
-    pub tools: bool,
-    /// At the end of the conversation so far (never right after a reasoning block, which
-    /// Bedrock rejects).
-    pub history: bool,
-}
-
-impl CachePoints {
-    /// Every place.
-    pub const ALL: CachePoints = CachePoints {
-        system: true,
-        tools: true,
-        history: true,
-    };
-    /// None.
-    pub const NONE: CachePoints = CachePoints {
-        system: false,
-        tools: false,
-        history: false,
-    };
-}
-
-/// Whether Bedrock supports prompt caching for this model id (by model family).
-pub fn supports_prompt_caching(model_id: &str) -> bool {
-    let id = model_id.to_ascii_lowercase();
-    id.contains("anthropic.claude-3-5-haiku")
-        || id.contains("anthropic.claude-3-7")
-        || id.contains("anthropic.claude-sonnet-4")
-        || id.contains("anthropic.claude-opus-4")
-        || id.contains("anthropic.claude-haiku-4")
-        || id.contains("amazon.nova")
-}
-
-/// A Bedrock guardrail applied to every request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Guardrail {
-    /// The guardrail's identifier or ARN.
-    pub identifier: String,
-    /// Its version (`DRAFT` or a number).
-    pub version: String,
-    /// Whether Bedrock sends its assessment back (`enabled`), for the trace.
-    pub trace: bool,
-}
-
-impl Guardrail {
-    /// A guardrail of this identifier and version, with its trace on.
-    pub fn new(identifier: impl Into<String>, version: impl Into<String>) -> Self {
-        Self {
-            identifier: identifier.into(),
-            version: version.into(),
-            trace: true,
-        }
-    }
-}
 
 /// Amazon Bedrock's Converse API as a [`Model`], streaming by default.
 ///
@@ -121,49 +46,58 @@ impl Guardrail {
 pub struct BedrockModel {
     client: Client,
     model_id: String,
-    options: ModelOptions,
+    info: Arc<ModelInfo>,
+    pub(crate) options: ModelOptions,
 }
 
-#[derive(Debug, Clone, Default)]
-struct ModelOptions {
-    inference: InferenceConfig,
-    streaming: bool,
-    caching: CachePoints,
-    thinking_budget: Option<u32>,
-    guardrail: Option<Guardrail>,
-    additional_fields: Option<Value>,
+#[derive(Debug, Clone)]
+pub(crate) struct ModelOptions {
+    pub(crate) inference: InferenceConfig,
+    pub(crate) streaming: bool,
+    /// Whether the user asked for streaming explicitly (never switched off then).
+    pub(crate) streaming_explicit: bool,
+    pub(crate) caching: PromptCaching,
+    pub(crate) thinking: Option<Thinking>,
+    pub(crate) guardrail: Option<Guardrail>,
+    pub(crate) additional_fields: Option<Value>,
+    pub(crate) greedy_tool_decoding: bool,
 }
 
-impl Default for CachePoints {
+impl Default for ModelOptions {
     fn default() -> Self {
-        CachePoints::NONE
+        Self {
+            inference: InferenceConfig::default(),
+            streaming: true,
+            streaming_explicit: false,
+            caching: PromptCaching::Auto,
+            thinking: None,
+            guardrail: None,
+            additional_fields: None,
+            greedy_tool_decoding: true,
+        }
     }
-}
-
-/// Why a [`BedrockModel`] could not be built.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BedrockConfigError {
-    /// The model id is empty.
-    #[error("the Bedrock model id must not be empty")]
-    EmptyModelId,
-    /// The endpoint URL is not an http(s) URL.
-    #[error("the Bedrock endpoint URL `{0}` must start with http:// or https://")]
-    InvalidEndpoint(String),
-    /// The thinking budget is below Bedrock's minimum.
-    #[error("the thinking budget must be at least 1024 tokens, not {0}")]
-    ThinkingBudgetTooSmall(u32),
-    /// Extra request fields that are not a JSON object.
-    #[error("additional model request fields must be a JSON object")]
-    InvalidAdditionalFields,
 }
 
 /// The cached wire form of a run's messages (see [`agent_core::ConversionCache`]).
 #[derive(Default)]
 struct Converted {
+    /// The rules the messages were converted with; other rules convert them again.
+    rules: Option<(WireRules, bool)>,
     /// How many of the request's messages `messages` holds.
     count: usize,
     messages: Vec<sdk::Message>,
+    /// The running total of the messages' sizes, in rough tokens.
+    sizes: Vec<u64>,
+    state: WireState,
+}
+
+/// A request ready for the SDK.
+struct Prepared {
+    messages: Vec<sdk::Message>,
+    system: Option<Vec<sdk::SystemContentBlock>>,
+    tool_config: Option<sdk::ToolConfiguration>,
+    inference: Option<sdk::InferenceConfiguration>,
+    additional: Option<Document>,
 }
 
 impl BedrockModel {
@@ -191,15 +125,11 @@ impl BedrockModel {
     /// [`PromptCaching::Auto`] decides.
     pub fn from_client(client: Client, model_id: impl Into<String>) -> Self {
         let model_id = model_id.into();
-        let caching = caching_for(PromptCaching::Auto, &model_id);
         Self {
             client,
+            info: Arc::new(ModelInfo::resolve(&model_id)),
             model_id,
-            options: ModelOptions {
-                streaming: true,
-                caching,
-                ..ModelOptions::default()
-            },
+            options: ModelOptions::default(),
         }
     }
 
@@ -210,17 +140,20 @@ impl BedrockModel {
         self
     }
 
-    /// The same model calling ConverseStream (`true`, the default) or Converse (`false`).
+    /// The same model calling ConverseStream (`true`, the default) or Converse (`false`). Set
+    /// explicitly, streaming is kept even for tool use on a family that refuses tool use while
+    /// streaming (Bedrock's refusal is then returned).
     #[must_use]
     pub fn with_streaming(mut self, streaming: bool) -> Self {
         self.options.streaming = streaming;
+        self.options.streaming_explicit = streaming;
         self
     }
 
     /// The same model with these prompt-cache checkpoints.
     #[must_use]
     pub fn with_prompt_caching(mut self, caching: PromptCaching) -> Self {
-        self.options.caching = caching_for(caching, &self.model_id);
+        self.options.caching = caching;
         self
     }
 
@@ -229,7 +162,14 @@ impl BedrockModel {
         &self.model_id
     }
 
-    /// Whether the model streams its replies.
+    /// The model as the capability table knows it (its family and what it accepts), or an
+    /// unknown model.
+    pub fn model_info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Whether the model streams its replies (a family that cannot stream tool use is still
+    /// called with Converse when tools are offered).
     pub fn is_streaming(&self) -> bool {
         self.options.streaming
     }
@@ -239,97 +179,251 @@ impl BedrockModel {
         &self.client
     }
 
-    /// The request's messages in the SDK's types: those converted by earlier calls of the same
-    /// run are reused, and only the messages added since are converted.
-    fn messages(&self, request: &ModelRequest) -> Result<Vec<sdk::Message>, ConversionError> {
-        let mut messages = request.cache.with(|converted: &mut Converted| {
-            if converted.count > request.messages.len() {
-                // The run's messages were rewritten: start again.
-                *converted = Converted::default();
-            }
-            for message in &request.messages[converted.count..] {
-                converted.messages.push(message_to_sdk(message)?);
-                converted.count += 1;
-            }
-            Ok::<_, ConversionError>(converted.messages.clone())
-        })?;
-        if self.options.caching.history
-            && let Some(last) = request.messages.last()
-            && history_cache_point_allowed(last)
-            && let Some(wire) = messages.last_mut()
-        {
-            let mut content = wire.content().to_vec();
-            content.push(sdk::ContentBlock::CachePoint(cache_point()?));
-            *wire = sdk::Message::builder()
-                .role(wire.role().clone())
-                .set_content(Some(content))
-                .build()?;
+    fn plan_options(&self) -> PlanOptions {
+        PlanOptions {
+            streaming: self.options.streaming,
+            greedy_tool_decoding: self.options.greedy_tool_decoding,
+            cache: match self.options.caching {
+                PromptCaching::Auto => CacheChoice::Auto,
+                PromptCaching::Off => CacheChoice::Off,
+                PromptCaching::On(points) => CacheChoice::Explicit {
+                    system: points.system,
+                    tools: points.tools,
+                    messages: points.history,
+                },
+            },
+            thinking: self.thinking_on(),
+            own_inference_fields: self
+                .options
+                .additional_fields
+                .as_ref()
+                .is_some_and(|fields| fields.get("inferenceConfig").is_some()),
         }
-        Ok(messages)
     }
 
-    fn system(
+    /// Whether the request asks the model to reason (extended thinking), by this model's
+    /// options or the user's own additional fields.
+    fn thinking_on(&self) -> bool {
+        self.options.thinking.is_some()
+            || self.options.additional_fields.as_ref().is_some_and(|f| {
+                f.get("thinking")
+                    .and_then(|t| t.get("type"))
+                    .and_then(Value::as_str)
+                    .is_some_and(|kind| kind != "disabled")
+            })
+    }
+
+    /// Refuses, before anything is sent, what the request asks for explicitly and the table
+    /// says the model does not take.
+    fn check_request(&self, request: &ModelRequest) -> Result<(), ModelError> {
+        let c = self.info.capabilities();
+        let unsupported = |what: &str, source: &str| {
+            Err(ModelError::new(
+                ModelErrorKind::Unsupported,
+                format!(
+                    "{} does not take {what} on the Converse API (source: {source})",
+                    self.info.name()
+                ),
+            ))
+        };
+        if !request.tools.is_empty() && !c.tools.value {
+            return unsupported("tool use", c.tools.source);
+        }
+        if let Some(choice) = &request.tool_choice
+            && choice.is_forced()
+            && !request.optional_tool_choice
+            && self.info.known.is_some()
+        {
+            let (takes, source) = match choice {
+                ToolChoice::Tool(_) => (c.tool_choice_tool.value, c.tool_choice_tool.source),
+                _ => (c.tool_choice_any.value, c.tool_choice_any.source),
+            };
+            if !takes {
+                return unsupported("a forced tool choice (`any` or `tool`)", source);
+            }
+        }
+        let inference = request.inference.or(&self.options.inference);
+        if self.info.known.is_some() && self.options.thinking.is_none() {
+            match c.sampling.value {
+                Sampling::NoTemperature if inference.temperature.is_some() => {
+                    return unsupported("a temperature", c.sampling.source);
+                }
+                Sampling::TemperatureOrTopP
+                    if inference.temperature.is_some() && inference.top_p.is_some() =>
+                {
+                    return unsupported("a temperature and a top_p together", c.sampling.source);
+                }
+                _ => {}
+            }
+        }
+        let mut media = MediaUse::default();
+        for message in &request.messages {
+            for block in &message.content {
+                media.add_block(block);
+            }
+        }
+        if media.images && !c.images.value {
+            return unsupported("images", c.images.source);
+        }
+        if media.documents && !c.documents.value {
+            return unsupported("documents", c.documents.source);
+        }
+        if media.s3 && !c.s3_media.value {
+            return unsupported("images or documents from S3 locations", c.s3_media.source);
+        }
+        if let Some(format) = media.unknown_image_format {
+            // "Value at '…image.format' failed to satisfy constraint" (hermes-agent#55429).
+            return Err(ModelError::new(
+                ModelErrorKind::Validation,
+                format!(
+                    "image format `{format}` is not one Converse takes: png, jpeg, gif or webp"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The request's messages on the wire: those converted by earlier calls of the same run
+    /// are reused and only the messages added since are converted, with the running size of
+    /// each prefix.
+    fn wire_messages(
         &self,
         request: &ModelRequest,
-    ) -> Result<Option<Vec<sdk::SystemContentBlock>>, ConversionError> {
-        if request.system.is_empty() {
-            return Ok(None);
-        }
-        let mut system: Vec<sdk::SystemContentBlock> = request
-            .system
-            .iter()
-            .map(|text| sdk::SystemContentBlock::Text(text.clone()))
-            .collect();
-        if self.options.caching.system {
-            // Before the last block when there are several: the first blocks (the prompt) stay
-            // the same from run to run, while later ones (a summary) change.
-            let at = if system.len() > 1 {
-                system.len() - 1
-            } else {
-                system.len()
-            };
-            system.insert(at, sdk::SystemContentBlock::CachePoint(cache_point()?));
-        }
-        Ok(Some(system))
+        rules: WireRules,
+    ) -> Result<(Vec<sdk::Message>, Vec<u64>), ConversionError> {
+        let tools_offered = !request.tools.is_empty();
+        request.cache.with(|converted: &mut Converted| {
+            if converted.count > request.messages.len()
+                || converted.rules != Some((rules, tools_offered))
+            {
+                // The run's messages were rewritten, or the rules changed: start again.
+                *converted = Converted {
+                    rules: Some((rules, tools_offered)),
+                    ..Converted::default()
+                };
+            }
+            for message in &request.messages[converted.count..] {
+                let wire =
+                    message_to_wire(message, &rules, tools_offered, &mut converted.state)?;
+                converted.messages.push(wire);
+                let before = converted.sizes.last().copied().unwrap_or(0);
+                converted
+                    .sizes
+                    .push(before + cache_points::approx_tokens(message));
+                converted.count += 1;
+            }
+            Ok((converted.messages.clone(), converted.sizes.clone()))
+        })
     }
 
-    /// Extended thinking and any extra fields, as `additionalModelRequestFields`.
-    fn additional_fields(&self) -> Option<Document> {
+    /// The request as the SDK takes it, per `plan`.
+    fn prepare(&self, request: &ModelRequest, plan: &Plan) -> Result<Prepared, ConversionError> {
+        let (mut messages, sizes) = self.wire_messages(request, plan.wire)?;
+        let system_text: &[String] = &request.system;
+        if !plan.wire.system_block {
+            fold_system(&mut messages, system_text)?;
+        }
+        let has_system = plan.wire.system_block && !system_text.is_empty();
+        let sizes = PrefixSizes {
+            tools: if plan.cache.tools {
+                request
+                    .tools
+                    .iter()
+                    .map(|spec| (spec.description.len() + spec.input_schema.to_string().len()) as u64 / 4)
+                    .sum()
+            } else {
+                0
+            },
+            system: if has_system {
+                system_text.iter().map(|s| s.len() as u64 / 4).sum()
+            } else {
+                0
+            },
+            messages: &sizes,
+        };
+        let points = cache_points::place(
+            &plan.cache,
+            has_system,
+            !request.tools.is_empty(),
+            &messages,
+            sizes,
+        );
+        add_message_points(&mut messages, &points)?;
+        let system = if has_system {
+            let mut system: Vec<sdk::SystemContentBlock> = system_text
+                .iter()
+                .map(|text| sdk::SystemContentBlock::Text(text.clone()))
+                .collect();
+            if points.system {
+                // Before the last block when there are several: the first blocks (the prompt)
+                // stay the same from run to run, while later ones (a summary) change.
+                let at = if system.len() > 1 {
+                    system.len() - 1
+                } else {
+                    system.len()
+                };
+                system.insert(at, sdk::SystemContentBlock::CachePoint(cache_point()?));
+            }
+            Some(system)
+        } else {
+            None
+        };
+        let tool_config = tool_config_to_sdk(
+            &request.tools,
+            plan.tool_choice.as_ref(),
+            points.tools,
+            plan.wire.full_tool_schemas,
+        )?;
+        Ok(Prepared {
+            messages,
+            system,
+            tool_config,
+            inference: inference_to_sdk(&self.inference(request, plan)),
+            additional: self.additional_fields(plan),
+        })
+    }
+
+    /// Extended thinking, greedy tool decoding and the user's own fields, as
+    /// `additionalModelRequestFields`, in the shape the family takes.
+    fn additional_fields(&self, plan: &Plan) -> Option<Document> {
         let mut fields = match &self.options.additional_fields {
             Some(Value::Object(map)) => map.clone(),
             _ => serde_json::Map::new(),
         };
-        if let Some(budget) = self.options.thinking_budget {
-            fields.insert(
-                "thinking".to_owned(),
-                json!({"type": "enabled", "budget_tokens": budget}),
-            );
+        if let Some(thinking) = self.options.thinking {
+            let shape = self.info.capabilities().reasoning.value;
+            for (key, value) in thinking_fields(thinking, shape) {
+                fields.insert(key.to_owned(), value);
+            }
+        }
+        if plan.greedy {
+            // Greedy decoding for tool calls, as Nova's tool guide advises.
+            fields.insert("inferenceConfig".to_owned(), json!({"topK": 1}));
         }
         (!fields.is_empty()).then(|| json_to_document(&Value::Object(fields)))
     }
 
-    /// The tool choice to send: a forced choice is never combined with extended thinking,
-    /// which Bedrock rejects; the model then chooses (`auto`).
-    fn tool_choice<'a>(&self, request: &'a ModelRequest) -> Option<&'a ToolChoice> {
-        match &request.tool_choice {
-            Some(choice) if choice.is_forced() && self.options.thinking_budget.is_some() => {
-                tracing::debug!(
-                    "extended thinking is on: the forced tool choice is sent as `auto`"
-                );
-                None
-            }
-            other => other.as_ref(),
-        }
-    }
-
-    fn inference(&self, request: &ModelRequest) -> InferenceConfig {
+    fn inference(&self, request: &ModelRequest, plan: &Plan) -> InferenceConfig {
         let mut inference = request.inference.or(&self.options.inference);
-        if let Some(budget) = self.options.thinking_budget {
+        let max_output = self.info.capabilities().max_output_tokens.value;
+        if inference.max_tokens.is_none() && !self.nova_high_effort() {
+            inference.max_tokens = plan.default_max_tokens;
+        }
+        if let Some(Thinking::Budget(budget)) = self.options.thinking {
             // The reply must have room for the thinking and the answer.
-            let floor = budget.saturating_add(1024);
+            let floor = budget.saturating_add(1024).max(4096);
+            let floor = if max_output > 0 {
+                floor.min(max_output)
+            } else {
+                floor
+            };
             if inference.max_tokens.is_none_or(|max| max <= budget) {
-                inference.max_tokens = Some(floor.max(4096));
+                inference.max_tokens = Some(floor);
             }
+        }
+        if self.options.thinking.is_some()
+            && self.info.family() == Some(crate::families::ModelFamily::AnthropicClaude)
+        {
             // Extended thinking does not take a temperature or top_p of its own.
             inference.temperature = None;
             inference.top_p = None;
@@ -337,18 +431,16 @@ impl BedrockModel {
         inference
     }
 
-    fn conversion_failed(error: ConversionError) -> ModelError {
-        ModelError::new(ModelErrorKind::Validation, error.0.clone()).with_source(error)
+    /// Nova 2's high reasoning effort: `maxTokens` must be left unset.
+    fn nova_high_effort(&self) -> bool {
+        self.info.capabilities().reasoning.value == ReasoningShape::NovaReasoningConfig
+            && self.options.thinking == Some(Thinking::Effort(ReasoningEffort::High))
     }
 
-    async fn converse_whole(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
-        let messages = self.messages(request).map_err(Self::conversion_failed)?;
-        let tool_config = tool_config_to_sdk(
-            &request.tools,
-            self.tool_choice(request),
-            self.options.caching.tools,
-        )
-        .map_err(Self::conversion_failed)?;
+    async fn send_whole(
+        &self,
+        prepared: Prepared,
+    ) -> Result<ModelResponse, ModelError> {
         let guardrail = self.options.guardrail.as_ref().map(|g| {
             sdk::GuardrailConfiguration::builder()
                 .guardrail_identifier(&g.identifier)
@@ -364,11 +456,11 @@ impl BedrockModel {
             .client
             .converse()
             .model_id(&self.model_id)
-            .set_messages(Some(messages))
-            .set_system(self.system(request).map_err(Self::conversion_failed)?)
-            .set_tool_config(tool_config)
-            .set_inference_config(inference_to_sdk(&self.inference(request)))
-            .set_additional_model_request_fields(self.additional_fields())
+            .set_messages(Some(prepared.messages))
+            .set_system(prepared.system)
+            .set_tool_config(prepared.tool_config)
+            .set_inference_config(prepared.inference)
+            .set_additional_model_request_fields(prepared.additional)
             .set_guardrail_config(guardrail)
             .send()
             .await
@@ -399,17 +491,7 @@ impl BedrockModel {
         Ok(response)
     }
 
-    async fn converse_streamed(
-        &self,
-        request: &ModelRequest,
-    ) -> Result<ModelEventStream, ModelError> {
-        let messages = self.messages(request).map_err(Self::conversion_failed)?;
-        let tool_config = tool_config_to_sdk(
-            &request.tools,
-            self.tool_choice(request),
-            self.options.caching.tools,
-        )
-        .map_err(Self::conversion_failed)?;
+    async fn send_streamed(&self, prepared: Prepared) -> Result<ModelEventStream, ModelError> {
         let guardrail = self.options.guardrail.as_ref().map(|g| {
             sdk::GuardrailStreamConfiguration::builder()
                 .guardrail_identifier(&g.identifier)
@@ -425,38 +507,266 @@ impl BedrockModel {
             .client
             .converse_stream()
             .model_id(&self.model_id)
-            .set_messages(Some(messages))
-            .set_system(self.system(request).map_err(Self::conversion_failed)?)
-            .set_tool_config(tool_config)
-            .set_inference_config(inference_to_sdk(&self.inference(request)))
-            .set_additional_model_request_fields(self.additional_fields())
+            .set_messages(Some(prepared.messages))
+            .set_system(prepared.system)
+            .set_tool_config(prepared.tool_config)
+            .set_inference_config(prepared.inference)
+            .set_additional_model_request_fields(prepared.additional)
             .set_guardrail_config(guardrail)
             .send()
             .await
             .map_err(|error| model_error(error, false))?;
         Ok(crate::stream::events(output.stream))
     }
-}
 
-/// Whether a cache point may follow `message` (Bedrock rejects one right after a reasoning
-/// block).
-fn history_cache_point_allowed(message: &Message) -> bool {
-    !matches!(
-        message.content.last(),
-        Some(ContentBlock::ReasoningContent(
-            ReasoningContent::ReasoningText(_)
-        )) | Some(ContentBlock::ReasoningContent(_))
-            | Some(ContentBlock::CachePoint(_))
-            | None
-    )
-}
-
-fn caching_for(caching: PromptCaching, model_id: &str) -> CachePoints {
-    match caching {
-        PromptCaching::Auto if supports_prompt_caching(model_id) => CachePoints::ALL,
-        PromptCaching::Auto | PromptCaching::Off => CachePoints::NONE,
-        PromptCaching::On(points) => points,
+    /// One call, planned, made, and made once more without the features a refusal names.
+    async fn call(&self, request: &ModelRequest, streamed: bool) -> Result<Reply, ModelError> {
+        self.check_request(request)?;
+        let capabilities = self.info.capabilities();
+        let mut dropped: Vec<DroppedFeature> = Vec::new();
+        let mut retried = false;
+        loop {
+            let learned = plan::learned(&self.model_id);
+            let plan = Plan::new(capabilities, self.plan_options(), &learned, request);
+            let prepared = self.prepare(request, &plan).map_err(conversion_failed)?;
+            let outcome = if streamed && plan.streaming {
+                self.send_streamed(prepared).await.map(Reply::Stream)
+            } else {
+                self.send_whole(prepared).await.map(Reply::Whole)
+            };
+            let error = match outcome {
+                Ok(reply) => return Ok(reply.with_dropped(dropped)),
+                Err(error) => error,
+            };
+            if !retried && let Some(now_dropped) = self.recover(&error, &plan) {
+                retried = true;
+                dropped.extend(now_dropped);
+                continue;
+            }
+            return Err(self.explain(error, &plan));
+        }
     }
+
+    /// Learns from a refusal that names features the client added on its own: the features
+    /// dropped, or `None` when the refusal names none of them.
+    fn recover(&self, error: &ModelError, plan: &Plan) -> Option<Vec<DroppedFeature>> {
+        if !matches!(
+            error.kind(),
+            ModelErrorKind::Validation | ModelErrorKind::AccessDenied
+        ) {
+            return None;
+        }
+        let refusal = read_refusal(error.message());
+        let mut features: Vec<AutoFeature> = refusal
+            .features
+            .iter()
+            .copied()
+            .filter(|feature| plan.automatic.contains(feature))
+            .collect();
+        let mut limit = None;
+        if let Some(max) = refusal.max_tokens
+            && plan.automatic.contains(&AutoFeature::DefaultMaxTokens)
+            && plan.default_max_tokens != Some(max)
+        {
+            // Keep sending a limit: the one Bedrock named.
+            features.retain(|feature| *feature != AutoFeature::DefaultMaxTokens);
+            limit = Some(max);
+        }
+        if features.is_empty() && limit.is_none() {
+            return None;
+        }
+        let newly = plan::learn(&self.model_id, &features, limit);
+        let mut dropped: Vec<DroppedFeature> = features
+            .iter()
+            .map(|feature| {
+                DroppedFeature::new(
+                    feature.name(),
+                    format!(
+                        "Bedrock refused it for {}: {}",
+                        self.model_id,
+                        error.message()
+                    ),
+                )
+            })
+            .collect();
+        if let Some(max) = limit {
+            dropped.push(DroppedFeature::new(
+                AutoFeature::DefaultMaxTokens.name(),
+                format!(
+                    "Bedrock refused {} output tokens for {}; {max} from now on: {}",
+                    plan.default_max_tokens.unwrap_or(0),
+                    self.model_id,
+                    error.message()
+                ),
+            ));
+        }
+        for feature in newly {
+            tracing::warn!(
+                model_id = %self.model_id,
+                feature = feature.name(),
+                error = %error.message(),
+                "Bedrock refused an optional feature; it is left out for this model from now on"
+            );
+        }
+        if limit.is_some() {
+            tracing::warn!(
+                model_id = %self.model_id,
+                limit,
+                "Bedrock refused the default output limit; its own limit is used from now on"
+            );
+        }
+        Some(dropped)
+    }
+
+    /// A refusal of something the user asked for explicitly, said as such.
+    fn explain(&self, error: ModelError, plan: &Plan) -> ModelError {
+        if error.kind() != ModelErrorKind::Validation && error.kind() != ModelErrorKind::AccessDenied
+        {
+            return error;
+        }
+        let refusal = read_refusal(error.message());
+        let explicit: Vec<&str> = refusal
+            .features
+            .iter()
+            .filter(|feature| !plan.automatic.contains(feature))
+            .filter_map(|feature| match feature {
+                AutoFeature::CacheSystem | AutoFeature::CacheTools | AutoFeature::CacheMessages
+                    if matches!(self.options.caching, PromptCaching::On(_)) =>
+                {
+                    Some("prompt-cache checkpoints (PromptCaching::On)")
+                }
+                AutoFeature::StreamingWithTools if self.options.streaming_explicit => {
+                    Some("streaming (streaming(true)) with tools")
+                }
+                AutoFeature::ForcedToolChoice => Some("a forced tool choice"),
+                AutoFeature::DefaultMaxTokens => Some("this maxTokens"),
+                _ => None,
+            })
+            .collect();
+        if explicit.is_empty() {
+            return error;
+        }
+        let message = format!(
+            "{}: the request asked for {} explicitly, so it was not left out: {}",
+            self.info.name(),
+            explicit.join(" and "),
+            error.message()
+        );
+        ModelError::new(ModelErrorKind::Unsupported, message).with_source(error)
+    }
+}
+
+/// A reply: whole (Converse) or streamed.
+enum Reply {
+    Whole(ModelResponse),
+    Stream(ModelEventStream),
+}
+
+impl Reply {
+    fn with_dropped(self, dropped: Vec<DroppedFeature>) -> Self {
+        if dropped.is_empty() {
+            return self;
+        }
+        match self {
+            Reply::Whole(mut response) => {
+                response.dropped_features = dropped;
+                Reply::Whole(response)
+            }
+            Reply::Stream(stream) => {
+                let first = futures::stream::iter(
+                    dropped
+                        .into_iter()
+                        .map(|feature| Ok(ModelStreamEvent::FeatureDropped(feature))),
+                );
+                Reply::Stream(Box::pin(futures::StreamExt::chain(first, stream)))
+            }
+        }
+    }
+}
+
+/// The `additionalModelRequestFields` that ask a family to reason.
+fn thinking_fields(thinking: Thinking, shape: ReasoningShape) -> Vec<(&'static str, Value)> {
+    match (thinking, shape) {
+        (Thinking::Effort(effort), ReasoningShape::NovaReasoningConfig) => vec![(
+            "reasoningConfig",
+            json!({"type": "enabled", "maxReasoningEffort": effort.as_str()}),
+        )],
+        (Thinking::Effort(effort), ReasoningShape::ReasoningEffort) => {
+            vec![("reasoning_effort", Value::from(effort.as_str()))]
+        }
+        (Thinking::Effort(effort), _) => vec![
+            ("thinking", json!({"type": "adaptive"})),
+            ("output_config", json!({"effort": effort.as_str()})),
+        ],
+        (Thinking::Budget(budget), _) => vec![(
+            "thinking",
+            json!({"type": "enabled", "budget_tokens": budget}),
+        )],
+    }
+}
+
+/// Appends a checkpoint to the messages `points` names.
+fn add_message_points(
+    messages: &mut [sdk::Message],
+    points: &Checkpoints,
+) -> Result<(), ConversionError> {
+    for &index in &points.messages {
+        if let Some(wire) = messages.get_mut(index) {
+            let mut content = wire.content().to_vec();
+            content.push(sdk::ContentBlock::CachePoint(cache_point()?));
+            *wire = sdk::Message::builder()
+                .role(wire.role().clone())
+                .set_content(Some(content))
+                .build()?;
+        }
+    }
+    Ok(())
+}
+
+/// Which media a request holds.
+#[derive(Debug, Default)]
+struct MediaUse {
+    images: bool,
+    documents: bool,
+    s3: bool,
+    unknown_image_format: Option<String>,
+}
+
+impl MediaUse {
+    fn add_block(&mut self, block: &ContentBlock) {
+        match block {
+            ContentBlock::Image(image) => {
+                self.images = true;
+                self.s3 |= matches!(image.source, MediaSource::S3Location(_));
+                let format = image.format.as_str();
+                if !["png", "jpeg", "gif", "webp"].contains(&format) {
+                    self.unknown_image_format = Some(format.to_owned());
+                }
+            }
+            ContentBlock::Document(document) => {
+                self.documents = true;
+                self.s3 |= matches!(document.source, MediaSource::S3Location(_));
+            }
+            ContentBlock::ToolResult(result) => {
+                for item in &result.content {
+                    match item {
+                        ToolResultContent::Image(image) => {
+                            self.s3 |= matches!(image.source, MediaSource::S3Location(_));
+                        }
+                        ToolResultContent::Document(document) => {
+                            self.s3 |= matches!(document.source, MediaSource::S3Location(_));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn conversion_failed(error: ConversionError) -> ModelError {
+    ModelError::new(ModelErrorKind::Validation, error.0.clone()).with_source(error)
 }
 
 impl From<Client> for BedrockModel {
@@ -469,20 +779,25 @@ impl From<Client> for BedrockModel {
 #[async_trait]
 impl Model for BedrockModel {
     async fn converse(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
-        self.converse_whole(request).await
+        match self.call(request, false).await? {
+            Reply::Whole(response) => Ok(response),
+            // Not asked to stream: unreachable, but an answer is an answer.
+            Reply::Stream(_) => Err(ModelError::new(
+                ModelErrorKind::InvalidResponse,
+                "a streamed reply to a Converse call",
+            )),
+        }
     }
 
     async fn converse_stream(
         &self,
         request: &ModelRequest,
     ) -> Result<ModelEventStream, ModelError> {
-        if self.options.streaming {
-            self.converse_streamed(request).await
-        } else {
-            let response = self.converse_whole(request).await?;
-            Ok(Box::pin(futures::stream::iter(
+        match self.call(request, true).await? {
+            Reply::Stream(stream) => Ok(stream),
+            Reply::Whole(response) => Ok(Box::pin(futures::stream::iter(
                 agent_core::response_events(response).into_iter().map(Ok),
-            )))
+            ))),
         }
     }
 
@@ -491,196 +806,15 @@ impl Model for BedrockModel {
     }
 }
 
-fn default_timeouts(attempt: Duration, operation: Duration) -> TimeoutConfig {
-    TimeoutConfig::builder()
-        .connect_timeout(Duration::from_millis(3100))
-        .operation_attempt_timeout(attempt)
-        .operation_timeout(operation)
-        .build()
-}
-
-/// Builds a [`BedrockModel`] from the AWS environment (credentials, region, profile, endpoint
-/// settings) with explicit overrides.
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct BedrockModelBuilder {
-    model_id: String,
-    region: Option<String>,
-    endpoint_url: Option<String>,
-    attempt_timeout: Duration,
-    operation_timeout: Duration,
-    retry_config: RetryConfig,
-    caching: PromptCaching,
-    credentials: Option<SharedCredentialsProvider>,
-    options: ModelOptions,
-}
-
-impl Default for BedrockModelBuilder {
-    fn default() -> Self {
+impl BedrockModel {
+    /// A model from its parts (the builder's).
+    pub(crate) fn assemble(client: Client, model_id: String, options: ModelOptions) -> Self {
         Self {
-            model_id: DEFAULT_MODEL_ID.to_owned(),
-            region: None,
-            endpoint_url: None,
-            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
-            operation_timeout: DEFAULT_OPERATION_TIMEOUT,
-            retry_config: RetryConfig::standard().with_max_attempts(DEFAULT_MAX_ATTEMPTS),
-            caching: PromptCaching::Auto,
-            credentials: None,
-            options: ModelOptions {
-                streaming: true,
-                ..ModelOptions::default()
-            },
+            client,
+            info: Arc::new(ModelInfo::resolve(&model_id)),
+            model_id,
+            options,
         }
-    }
-}
-
-impl BedrockModelBuilder {
-    /// The model id or inference profile (default [`DEFAULT_MODEL_ID`]).
-    pub fn model_id(mut self, model_id: impl Into<String>) -> Self {
-        self.model_id = model_id.into();
-        self
-    }
-
-    /// The region; by default the AWS environment's (`AWS_REGION`, profile), else
-    /// [`agent_core::DEFAULT_AWS_REGION`].
-    pub fn region(mut self, region: impl Into<String>) -> Self {
-        self.region = Some(region.into());
-        self
-    }
-
-    /// The endpoint, overriding `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` and `AWS_ENDPOINT_URL`.
-    pub fn endpoint_url(mut self, url: impl Into<String>) -> Self {
-        self.endpoint_url = Some(url.into());
-        self
-    }
-
-    /// Default inference settings (max tokens, temperature, top_p, stop sequences).
-    pub fn inference(mut self, inference: InferenceConfig) -> Self {
-        self.options.inference = inference;
-        self
-    }
-
-    /// Whether to call ConverseStream (`true`, the default: text arrives as it is written) or
-    /// Converse.
-    pub fn streaming(mut self, streaming: bool) -> Self {
-        self.options.streaming = streaming;
-        self
-    }
-
-    /// Prompt-cache checkpoints (default [`PromptCaching::Auto`]).
-    pub fn prompt_caching(mut self, caching: PromptCaching) -> Self {
-        self.caching = caching;
-        self
-    }
-
-    /// Turns on extended thinking with this budget of tokens (at least 1024), sent as
-    /// `additionalModelRequestFields.thinking`. Reasoning blocks and their signatures are kept
-    /// in the conversation and sent back exactly; a forced tool choice is sent as `auto`, since
-    /// Bedrock does not combine the two.
-    pub fn thinking(mut self, budget_tokens: u32) -> Self {
-        self.options.thinking_budget = Some(budget_tokens);
-        self
-    }
-
-    /// Applies a guardrail to every request; an intervention ends the run with the outcome
-    /// `GuardrailIntervened` and the guardrail's assessment in the trace.
-    pub fn guardrail(mut self, guardrail: Guardrail) -> Self {
-        self.options.guardrail = Some(guardrail);
-        self
-    }
-
-    /// Extra model-specific fields (`additionalModelRequestFields`), a JSON object.
-    pub fn additional_request_fields(mut self, fields: Value) -> Self {
-        self.options.additional_fields = Some(fields);
-        self
-    }
-
-    /// The credentials to sign requests with, instead of the AWS environment's (an assumed
-    /// role's provider, or fixed test credentials).
-    pub fn credentials_provider(
-        mut self,
-        provider: impl aws_credential_types::provider::ProvideCredentials + 'static,
-    ) -> Self {
-        self.credentials = Some(SharedCredentialsProvider::new(provider));
-        self
-    }
-
-    /// How long one HTTP attempt may take (default [`DEFAULT_ATTEMPT_TIMEOUT`]).
-    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt_timeout = timeout;
-        self
-    }
-
-    /// How long a call may take with its retries (default [`DEFAULT_OPERATION_TIMEOUT`]).
-    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
-        self.operation_timeout = timeout;
-        self
-    }
-
-    /// The retry policy (default: standard, [`DEFAULT_MAX_ATTEMPTS`] attempts, exponential
-    /// backoff with jitter).
-    pub fn retry_config(mut self, retry_config: RetryConfig) -> Self {
-        self.retry_config = retry_config;
-        self
-    }
-
-    /// Loads the AWS configuration and builds the model.
-    ///
-    /// # Errors
-    ///
-    /// A [`BedrockConfigError`] for an empty model id, an endpoint that is not http(s), a
-    /// thinking budget below 1024, or extra fields that are not an object.
-    pub async fn build(self) -> Result<BedrockModel, BedrockConfigError> {
-        if self.model_id.trim().is_empty() {
-            return Err(BedrockConfigError::EmptyModelId);
-        }
-        if let Some(url) = &self.endpoint_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(BedrockConfigError::InvalidEndpoint(url.clone()));
-        }
-        if let Some(budget) = self.options.thinking_budget
-            && budget < 1024
-        {
-            return Err(BedrockConfigError::ThinkingBudgetTooSmall(budget));
-        }
-        if self
-            .options
-            .additional_fields
-            .as_ref()
-            .is_some_and(|fields| !fields.is_object())
-        {
-            return Err(BedrockConfigError::InvalidAdditionalFields);
-        }
-        let region = RegionProviderChain::first_try(self.region.clone().map(Region::new))
-            .or_default_provider()
-            .or_else(Region::new(agent_core::DEFAULT_AWS_REGION));
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(region)
-            .retry_config(self.retry_config.clone())
-            .timeout_config(default_timeouts(
-                self.attempt_timeout,
-                self.operation_timeout,
-            ));
-        if let Some(url) = &self.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        if let Some(credentials) = self.credentials.clone() {
-            loader = loader.credentials_provider(credentials);
-        }
-        let config = loader.load().await;
-        tracing::debug!(
-            model_id = %self.model_id,
-            region = ?config.region(),
-            endpoint = ?config.endpoint_url(),
-            "Bedrock model ready"
-        );
-        let mut model = BedrockModel::from_sdk_config(&config, self.model_id);
-        model.options = ModelOptions {
-            caching: caching_for(self.caching, &model.model_id),
-            ..self.options
-        };
-        Ok(model)
     }
 }
 
@@ -689,35 +823,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prompt_caching_follows_the_model_family() {
-        assert!(supports_prompt_caching(
-            "us.anthropic.claude-sonnet-4-20250514-v1:0"
-        ));
-        assert!(supports_prompt_caching("us.amazon.nova-pro-v1:0"));
-        assert!(!supports_prompt_caching("meta.llama3-70b-instruct-v1:0"));
-        assert_eq!(
-            caching_for(PromptCaching::Auto, "meta.llama3"),
-            CachePoints::NONE
-        );
-        assert_eq!(
-            caching_for(PromptCaching::Auto, "amazon.nova-lite-v1:0"),
-            CachePoints::ALL
-        );
-        assert_eq!(
-            caching_for(PromptCaching::Off, "amazon.nova-lite-v1:0"),
-            CachePoints::NONE
-        );
-    }
-
-    #[test]
-    fn no_cache_point_right_after_reasoning() {
-        let reasoning = Message {
-            role: agent_core::Role::Assistant,
-            content: vec![ContentBlock::ReasoningContent(
-                ReasoningContent::RedactedContent("eA==".into()),
-            )],
+    fn thinking_takes_the_shape_of_its_family() {
+        let keys = |thinking, shape| {
+            thinking_fields(thinking, shape)
+                .into_iter()
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect::<Vec<_>>()
         };
-        assert!(!history_cache_point_allowed(&reasoning));
-        assert!(history_cache_point_allowed(&Message::user_text("hi")));
+        assert_eq!(
+            keys(Thinking::Budget(2048), ReasoningShape::AnthropicBudget),
+            [r#"thinking={"budget_tokens":2048,"type":"enabled"}"#]
+        );
+        assert_eq!(
+            keys(
+                Thinking::Effort(ReasoningEffort::High),
+                ReasoningShape::AnthropicAdaptive
+            ),
+            [
+                r#"thinking={"type":"adaptive"}"#,
+                r#"output_config={"effort":"high"}"#
+            ]
+        );
+        assert_eq!(
+            keys(
+                Thinking::Effort(ReasoningEffort::Low),
+                ReasoningShape::NovaReasoningConfig
+            ),
+            [r#"reasoningConfig={"maxReasoningEffort":"low","type":"enabled"}"#]
+        );
+        assert_eq!(
+            keys(
+                Thinking::Effort(ReasoningEffort::Medium),
+                ReasoningShape::ReasoningEffort
+            ),
+            [r#"reasoning_effort="medium""#]
+        );
     }
 }

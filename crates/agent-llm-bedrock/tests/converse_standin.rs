@@ -117,26 +117,37 @@ impl Tool for FnTool {
     }
 }
 
-/// Whether every request carries cache points after the system prompt, after the tools and at
-/// the end of the conversation.
-fn requests_have_cache_points(requests: &[RecordedRequest]) -> bool {
+/// A system prompt long enough to be cached (Nova caches prefixes of at least 1,000 tokens).
+fn long_system_prompt() -> String {
+    let mut prompt = String::from("You are a test agent.\n");
+    for n in 0..300 {
+        prompt.push_str(&format!("Rule {n}: answer with the facts the tools give.\n"));
+    }
+    prompt
+}
+
+/// Whether every request carries checkpoints where Amazon Nova takes them: after the system
+/// prompt and in messages, never in the tools, never in a turn of tool calls or results.
+fn requests_have_nova_cache_points(requests: &[RecordedRequest]) -> bool {
+    let has_point = |items: &Value| {
+        items
+            .as_array()
+            .is_some_and(|items| items.iter().any(|item| item.get("cachePoint").is_some()))
+    };
     requests.iter().all(|request| {
         let body = &request.body;
-        let last_block = |items: &Value| {
-            items
-                .as_array()
-                .and_then(|items| items.last())
-                .is_some_and(|item| item.get("cachePoint").is_some())
+        let messages = body["messages"].as_array().unwrap();
+        let tool_turn = |message: &Value| {
+            message["content"].as_array().unwrap().iter().any(|block| {
+                block.get("toolUse").is_some() || block.get("toolResult").is_some()
+            })
         };
-        let system = body["system"]
-            .as_array()
-            .is_some_and(|blocks| blocks.iter().any(|block| block.get("cachePoint").is_some()));
-        let tools = last_block(&body["toolConfig"]["tools"]);
-        let history = body["messages"]
-            .as_array()
-            .and_then(|messages| messages.last())
-            .is_some_and(|message| last_block(&message["content"]));
-        system && tools && history
+        has_point(&body["system"])
+            && !has_point(&body["toolConfig"]["tools"])
+            && messages.iter().any(|m| has_point(&m["content"]))
+            && !messages
+                .iter()
+                .any(|m| tool_turn(m) && has_point(&m["content"]))
     })
 }
 
@@ -186,7 +197,8 @@ async fn a_three_step_tool_conversation_runs_through_the_real_client() {
             model_for(&standin).await,
             vec![Arc::new(weather), Arc::new(convert), Arc::new(clock)],
             5,
-        );
+        )
+        .with_system_prompt(long_system_prompt());
 
         let output = agent
             .run(input("Weather in Seattle, in Fahrenheit, and the time?", Vec::new()), &NoEvents)
@@ -203,7 +215,7 @@ async fn a_three_step_tool_conversation_runs_through_the_real_client() {
         // Nova caches prompts: the first request wrote the cache, the later ones read it.
         assert!(reasoning.usage.cache_write_input_tokens > 0, "{:?}", reasoning.usage);
         assert!(reasoning.usage.cache_read_input_tokens > 0, "{:?}", reasoning.usage);
-        assert!(requests_have_cache_points(&standin.requests()));
+        assert!(requests_have_nova_cache_points(&standin.requests()));
 
         let requests = standin.requests();
         assert_eq!(requests.len(), 4);
@@ -450,7 +462,9 @@ async fn a_request_without_tools_has_no_tool_config() {
         assert_eq!(requests.len(), 1);
         let body = requests[0].body.as_object().unwrap();
         assert!(!body.contains_key("toolConfig"), "{body:?}");
-        assert!(!body.contains_key("inferenceConfig"), "{body:?}");
+        // Nova Pro's documented maximum output is asked for: without it, Converse may stop
+        // the answer early (it stops Claude at 4,096 tokens).
+        assert_eq!(body["inferenceConfig"], json!({"maxTokens": 5000}), "{body:?}");
         assert_eq!(requests[0].model_id, MODEL_ID);
     })
     .await;

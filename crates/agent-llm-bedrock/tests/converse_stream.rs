@@ -462,21 +462,38 @@ async fn images_and_documents_go_on_the_wire_and_cache_points_follow_the_model()
         let standin = ConverseStandIn::scripted([Reply::text("A chart."), Reply::text("Again.")])
             .await
             .unwrap();
-        let mut input = RunInput::with_content(vec![
-            ContentBlock::Text("What is this?".into()),
-            ContentBlock::Image(ImageBlock::from_bytes(
-                ImageFormat::Png,
-                vec![0x89, b'P', b'N', b'G'],
-            )),
-            ContentBlock::Document(DocumentBlock::from_s3(
-                DocumentFormat::Pdf,
-                "Q3 report",
-                "s3://bucket/q3.pdf",
-            )),
-        ]);
-        input.history = Vec::new();
-        agent(model(&standin).await, &[])
-            .run(input, &NoEvents)
+        let media = || {
+            RunInput::with_content(vec![
+                ContentBlock::Text("What is this?".into()),
+                ContentBlock::Image(ImageBlock::from_bytes(
+                    ImageFormat::Png,
+                    vec![0x89, b'P', b'N', b'G'],
+                )),
+                ContentBlock::Document(DocumentBlock::from_s3(
+                    DocumentFormat::Pdf,
+                    "Q3 report",
+                    "s3://bucket/q3.pdf",
+                )),
+            ])
+        };
+        // Claude takes no media from S3: refused, typed, before anything is sent.
+        let refused = agent(model(&standin).await, &[])
+            .run(media(), &NoEvents)
+            .await
+            .unwrap_err();
+        let RunError::Model(error) = &refused.error else {
+            panic!("{}", refused.error);
+        };
+        assert_eq!(error.kind(), ModelErrorKind::Unsupported, "{error}");
+        assert!(error.message().contains("S3"), "{error}");
+        assert!(standin.requests().is_empty());
+
+        // Amazon Nova takes them.
+        let nova = built(builder(&standin).model_id("us.amazon.nova-pro-v1:0")).await;
+        let system = "You describe what you are shown.\n".repeat(200);
+        AgentLoop::new(Arc::new(nova), ToolSet::default())
+            .with_system_prompt(system)
+            .run(media(), &NoEvents)
             .await
             .unwrap();
         let request = &standin.requests()[0];
@@ -493,7 +510,8 @@ async fn images_and_documents_go_on_the_wire_and_cache_points_follow_the_model()
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|b| b.get("cachePoint").is_some())
+                .any(|b| b.get("cachePoint").is_some()),
+            "a system prompt past the family's minimum gets a checkpoint"
         );
 
         // Caching off: no checkpoints at all.

@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use agent_core::{AgentEvent, EventSink};
+use agent_core::{
+    DroppedFeature,AgentEvent, EventSink};
 use agent_core::{
     BlockDelta, BlockStart, MalformedToolInput, ModelError, ModelErrorKind, ModelResponse,
     ModelStreamEvent, StopReason, TokenUsage,
@@ -59,6 +60,7 @@ pub(crate) struct ReplyAssembler {
     latency_ms: Option<u64>,
     trace: Option<Value>,
     malformed: Vec<MalformedToolInput>,
+    dropped: Vec<DroppedFeature>,
     /// The reply's text so far, for a run cancelled mid-reply.
     text: String,
 }
@@ -78,6 +80,7 @@ impl ReplyAssembler {
             latency_ms: None,
             trace: None,
             malformed: Vec::new(),
+            dropped: Vec::new(),
             text: String::new(),
         }
     }
@@ -96,6 +99,14 @@ impl ReplyAssembler {
         let step = self.step;
         match event {
             ModelStreamEvent::MessageStart { .. } => self.started = true,
+            ModelStreamEvent::FeatureDropped(dropped) => {
+                sink.emit(&AgentEvent::FeatureDropped {
+                    step,
+                    feature: dropped.feature.clone(),
+                    reason: dropped.reason.clone(),
+                });
+                self.dropped.push(dropped);
+            }
             ModelStreamEvent::BlockStart { index, start } => {
                 if self.blocks.contains_key(&index) {
                     return Err(invalid(format!("content block {index} started twice")));
@@ -340,6 +351,7 @@ impl ReplyAssembler {
         response.latency_ms = self.latency_ms;
         response.malformed_tool_inputs = self.malformed;
         response.trace = self.trace;
+        response.dropped_features = self.dropped;
         Ok(response)
     }
 }

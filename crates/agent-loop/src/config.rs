@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use agent_core::{
-    EventSink, Extensions, InferenceConfig, Model, ModelIdentity, RunResult, ToolChoice, ToolSet,
+    Clock, EventSink, Extensions, InferenceConfig, Model, ModelIdentity, RunResult, SystemClock,
+    ToolChoice, ToolSet,
 };
 use tracing::Instrument;
 
@@ -34,6 +35,7 @@ pub(crate) struct LoopConfig {
     pub(crate) extensions: Extensions,
     pub(crate) capture_content: bool,
     pub(crate) name: String,
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for AgentLoop {
@@ -66,6 +68,7 @@ impl AgentLoop {
                 extensions: Extensions::default(),
                 capture_content: false,
                 name: "minimalagent".to_owned(),
+                clock: Arc::new(SystemClock),
             }),
         }
     }
@@ -75,7 +78,9 @@ impl AgentLoop {
         self
     }
 
-    /// The system prompt, sent after a line with the current UTC time.
+    /// The system prompt. The current UTC time is not part of it (a prompt that changes on
+    /// every run could never be read from the prompt cache): it ends each run's user turn
+    /// instead (see [`time_line`](crate::time_line)).
     #[must_use]
     pub fn with_system_prompt(self, prompt: impl Into<String>) -> Self {
         let prompt = prompt.into();
@@ -125,6 +130,13 @@ impl AgentLoop {
     pub fn with_name(self, name: impl Into<String>) -> Self {
         let name = name.into();
         self.configure(|c| c.name = name)
+    }
+
+    /// Where runs take the time from (the time of each user turn, event times); the system
+    /// clock by default.
+    #[must_use]
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        self.configure(|c| c.clock = clock)
     }
 
     /// The model.

@@ -2,6 +2,23 @@
 //! the final reply as it enters the conversation.
 
 use agent_core::{ContentBlock, Message, Role, ToolResult};
+use jiff::Timestamp;
+
+/// The line that tells the model the time of a user turn: `Current time: 2026-12-07T11:00:00Z`,
+/// as the Python MinimalAgent wrote it.
+///
+/// The Python original put it at the start of the system prompt, so the prompt changed every
+/// second and no request could read an earlier one's prompt cache (the cached prefix is tools,
+/// then system, then messages). Here it is the last block of each run's user turn and is kept
+/// with the turn: the prefix every later turn sends is the one this turn cached.
+pub fn time_line(now: Timestamp) -> String {
+    format!("Current time: {}", now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+}
+
+/// Whether a content block is a user turn's [`time_line`].
+pub fn is_time_line(block: &ContentBlock) -> bool {
+    matches!(block, ContentBlock::Text(text) if text.starts_with("Current time: ") && text.len() <= 40)
+}
 
 /// The text sent with the "not run" tool results when a run reaches its step limit.
 pub fn step_limit_prompt(max_steps: u32) -> String {
@@ -43,8 +60,9 @@ pub(crate) fn final_message(mut message: Message) -> Message {
 /// changing the messages already there (stores append; they never rewrite history):
 /// toolUse blocks nobody answered (a run that stopped on its last allowed model reply) get
 /// "not run" results in the new turn, and a history that ends with a user message (written by
-/// another program) gets an empty-handed assistant reply first so that roles alternate.
-pub(crate) fn push_user_turn(history: &mut Vec<Message>, query: Vec<ContentBlock>) {
+/// another program) gets an empty-handed assistant reply first so that roles alternate. The
+/// turn ends with the [`time_line`].
+pub(crate) fn push_user_turn(history: &mut Vec<Message>, query: Vec<ContentBlock>, now: Timestamp) {
     let mut blocks = Vec::new();
     match history.last() {
         Some(last) if last.role == Role::Assistant => {
@@ -59,5 +77,6 @@ pub(crate) fn push_user_turn(history: &mut Vec<Message>, query: Vec<ContentBlock
         None => {}
     }
     blocks.extend(query);
+    blocks.push(ContentBlock::Text(time_line(now)));
     history.push(Message::user(blocks));
 }

@@ -56,7 +56,8 @@ mod telemetry;
 
 pub use config::{AgentLoop, DEFAULT_STREAM_RETRIES};
 pub use conversation::{
-    EARLIER_RUN_NOT_RUN, NO_ANSWER, NO_REPLY, STEP_LIMIT_NOT_RUN, step_limit_prompt,
+    EARLIER_RUN_NOT_RUN, NO_ANSWER, NO_REPLY, STEP_LIMIT_NOT_RUN, is_time_line, step_limit_prompt,
+    time_line,
 };
 pub use error::{FailedRun, RunError};
 pub use input::{AnswerCheck, Compacted, ContextCompactor, RunInput, StructuredAnswer};

@@ -119,8 +119,45 @@ async fn answers_without_tools_and_sends_no_tool_specs() {
     assert_eq!(result.messages.len(), 2);
     let request = &model.requests()[0];
     assert!(request.tools.is_empty());
-    assert!(request.system[0].starts_with("Current time: "));
-    assert!(request.system[0].ends_with("Be brief."));
+    // The system prompt is the agent's own, the same on every run: the time of the turn ends
+    // the user turn instead, where it does not change the cached prefix of later runs.
+    assert_eq!(request.system, vec!["Be brief.".to_owned()]);
+    let turn = &request.messages[0];
+    assert_eq!(turn.content.len(), 2);
+    assert!(agent_loop::is_time_line(&turn.content[1]), "{turn:?}");
+    assert_eq!(result.messages[0], *turn, "the time line is kept with the turn");
+}
+
+#[tokio::test]
+async fn no_system_block_is_sent_when_there_is_no_prompt() {
+    let model = ScriptedModel::new().then_text("Hello!");
+    AgentLoop::new(Arc::new(model.clone()), ToolSet::default())
+        .run(RunInput::new("hi"), &NoEvents)
+        .await
+        .unwrap();
+    assert!(model.requests()[0].system.is_empty());
+}
+
+#[tokio::test]
+async fn the_time_line_comes_from_the_loop_clock() {
+    #[derive(Debug)]
+    struct Fixed;
+    impl agent_core::Clock for Fixed {
+        fn now(&self) -> jiff::Timestamp {
+            "2026-12-07T11:00:00Z".parse().unwrap()
+        }
+    }
+    let model = ScriptedModel::new().then_text("Hello!");
+    let result = AgentLoop::new(Arc::new(model.clone()), ToolSet::default())
+        .with_clock(Arc::new(Fixed))
+        .run(RunInput::new("hi"), &NoEvents)
+        .await
+        .unwrap();
+    assert_eq!(
+        result.messages[0].content[1],
+        ContentBlock::Text("Current time: 2026-12-07T11:00:00Z".into())
+    );
+    assert_eq!(result.reasoning.started_at, Some("2026-12-07T11:00:00Z".parse().unwrap()));
 }
 
 #[tokio::test]

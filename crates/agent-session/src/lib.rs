@@ -43,7 +43,6 @@
 
 use std::time::Duration;
 
-mod clock;
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
@@ -55,7 +54,8 @@ mod memory;
 mod store;
 mod version;
 
-pub use clock::{Clock, SystemClock, TokioClock};
+/// The time source of session code, defined with the messages and events in `agent-core`.
+pub use agent_core::{Clock, SystemClock, TokioClock};
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub use counting::{CountingStore, StoreCalls};

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::DEFAULT_SESSION_TTL;
-use crate::clock::{Clock, TokioClock};
+use agent_core::{Clock, TokioClock};
 use crate::error::{SessionError, SessionErrorKind};
 use crate::id::SessionId;
 use crate::store::{

@@ -667,7 +667,10 @@ async fn the_prompt_cache_writes_a_prefix_once_then_reads_it() {
             .unwrap();
         let url = standin.endpoint_url();
         let cache_point = json!({"cachePoint": {"type": "default"}});
-        let system = json!([{"text": "You are a meticulous weather assistant."}, cache_point]);
+        // Long enough for the models' minimum cache checkpoint (1,024 tokens for Claude
+        // Sonnet 4, 1K for Nova): shorter prefixes are not cached.
+        let instructions = "You are a meticulous weather assistant. ".repeat(120);
+        let system = json!([{"text": instructions}, cache_point]);
         let first = json!({"system": system, "messages": [user("Seattle?")]});
         let second = json!({"system": system, "messages": [
             user("Seattle?"),

@@ -183,11 +183,11 @@ fn accepted_cases() -> Vec<(&'static str, Value)> {
             user_blocks(json!([
                 {"text": "Compare these."},
                 image("png", bytes(b"\x89PNG")),
-                image("jpeg", s3("s3://bucket/photo.jpg")),
+                image("jpeg", bytes(b"\xff\xd8")),
                 image("gif", bytes(b"GIF89a")),
                 image("webp", bytes(b"RIFF")),
                 document("pdf", "Report 2026", bytes(b"%PDF")),
-                document("md", "Notes (draft) [v2]", s3("s3://bucket/notes.md")),
+                document("md", "Notes (draft) [v2]", bytes(b"# Notes")),
                 document("xlsx", "Q1-results", bytes(b"PK"))
             ])),
         ),

@@ -19,7 +19,6 @@ use agent_core::{
     AgentEvent, ContentBlock, EventSink, Message, ModelRequest, ModelResponse, Reasoning, Role,
     RunOutcome, RunResult, RunStatus, ToolChoice, ToolError, ToolErrorKind, ToolSpec, ToolUse,
 };
-use jiff::Timestamp;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -86,17 +85,24 @@ impl<'a> RunState<'a> {
             });
             tool_choice = Some(ToolChoice::Any);
         }
+        let structured_choice = structured.is_some();
         let mut messages = history;
         let first_new = messages.len();
-        push_user_turn(&mut messages, query.clone());
+        push_user_turn(&mut messages, query.clone(), config.clock.now());
         let mut state = Self {
             config,
             sink,
             reasoning: Reasoning::start("", session_id.clone()),
-            request: ModelRequest::new(messages)
-                .with_tools(tools.into())
-                .with_tool_choice(tool_choice)
-                .with_inference(config.inference.clone()),
+            request: {
+                let mut request = ModelRequest::new(messages)
+                    .with_tools(tools.into())
+                    .with_tool_choice(tool_choice)
+                    .with_inference(config.inference.clone());
+                // The answer tool is forced where the model can force a tool; elsewhere the
+                // instruction in the system prompt and the check of a text answer do the work.
+                request.optional_tool_choice = structured_choice;
+                request
+            },
             first_new,
             cancellation,
             structured,
@@ -115,7 +121,7 @@ impl<'a> RunState<'a> {
                 run_id,
                 session_id,
                 query: Message::user(query).text(),
-                started_at: started_at.unwrap_or_else(Timestamp::now),
+                started_at: started_at.unwrap_or_else(|| config.clock.now()),
             });
         } else {
             state.replay(&resume);
@@ -128,20 +134,24 @@ impl<'a> RunState<'a> {
         self.sink.emit(&event);
     }
 
+    /// The system prompt blocks: the agent's prompt (with the typed answer's instruction),
+    /// then the context notes (a summary). None at all when there is nothing to say, so a model
+    /// that takes no system prompt is not sent an empty one.
     fn system_blocks(&self) -> Vec<String> {
-        let now = Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ");
-        let mut system = format!("Current time: {now}");
-        if !self.config.system_prompt.is_empty() {
-            system.push('\n');
-            system.push_str(&self.config.system_prompt);
-        }
+        let mut system = self.config.system_prompt.clone();
         if let Some(answer) = &self.structured {
+            if !system.is_empty() {
+                system.push('\n');
+            }
             system.push_str(&format!(
-                "\nWhen you have the answer, give it by calling the `{}` tool; do not answer in text.",
+                "When you have the answer, give it by calling the `{}` tool; do not answer in text.",
                 answer.tool_name
             ));
         }
-        let mut blocks = vec![system];
+        let mut blocks = Vec::with_capacity(1 + self.context_notes.len());
+        if !system.trim().is_empty() {
+            blocks.push(system);
+        }
         blocks.extend(self.context_notes.iter().cloned());
         blocks
     }
@@ -234,7 +244,7 @@ impl<'a> RunState<'a> {
             message: response.message.clone(),
             stop_reason: response.stop_reason.clone(),
             usage: response.usage,
-            at: Timestamp::now(),
+            at: self.config.clock.now(),
         });
     }
 
@@ -269,7 +279,7 @@ impl<'a> RunState<'a> {
                 }
                 self.request.messages.push(message);
                 self.reasoning.status = RunStatus::Completed;
-                self.reasoning.ended_at = Some(Timestamp::now());
+                self.reasoning.ended_at = Some(self.config.clock.now());
                 let response = self.reasoning.final_response.clone().unwrap_or_default();
                 let messages = self.request.messages.split_off(self.first_new);
                 let mut result = RunResult::new(response, self.reasoning, messages);
@@ -285,7 +295,7 @@ impl<'a> RunState<'a> {
             Ended::Failed(error) => {
                 tracing::warn!(%error, "run did not complete");
                 self.reasoning.status = error.status();
-                self.reasoning.ended_at = Some(Timestamp::now());
+                self.reasoning.ended_at = Some(self.config.clock.now());
                 self.reasoning.error = Some(error.to_failure());
                 if error.status() == RunStatus::Cancelled && !self.partial_text.is_empty() {
                     let (thinking, answer) = agent_core::split_thinking(&self.partial_text);

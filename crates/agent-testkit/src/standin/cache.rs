@@ -3,8 +3,9 @@
 //! Bedrock caches a request up to each of its `cachePoint`s, in the order the model reads it:
 //! tools, then system, then messages. A request reads the longest prefix an earlier request
 //! cached (`cacheReadInputTokens`) and writes the rest up to its last checkpoint
-//! (`cacheWriteInputTokens`). The stand-in keeps a hash of each prefix seen, per model id;
-//! unlike the service it has no minimum prefix length and no expiry.
+//! (`cacheWriteInputTokens`). The stand-in keeps a hash of each prefix seen, per model id, and
+//! no expiry. The model's minimum prefix length (a shorter checkpoint is not cached) is applied
+//! by the caller for the models it knows.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 

@@ -8,6 +8,7 @@ use agent_core::{
 };
 use serde_json::{Map, Value};
 
+use super::family::{self, Model};
 use super::reply::Reply;
 use super::request::{ConverseRequest, message_text, tool_specs};
 
@@ -18,6 +19,13 @@ const MAX_SCHEMA_DEPTH: usize = 12;
 const MAX_QUOTED_CHARS: usize = 400;
 
 pub(super) fn reply(request: &ConverseRequest) -> Reply {
+    // The demo plays the model the request names, keeping its replies valid for that model's
+    // family: no text beside tool calls where the family takes them alone (Llama, Mistral),
+    // tool-call ids of the family's shape (Mistral: 9 alphanumerics), no reasoning blocks
+    // unless Claude thinking is on.
+    let model = family::resolve(&request.model_id).model;
+    let model = model.as_ref();
+    let tool_use_alone = model.is_some_and(|model| model.tool_turns_alone().1);
     let messages: &[Value] = request
         .body
         .get("messages")
@@ -68,7 +76,7 @@ pub(super) fn reply(request: &ConverseRequest) -> Reply {
                 let place = capitalised_phrase(&question).or_else(|| earlier_place.clone());
                 vec![input_for_place(&tool.input_schema, &question, place)]
             };
-            let ids = fresh_tool_use_ids(messages, inputs.len());
+            let ids = fresh_tool_use_ids(messages, inputs.len(), model);
             let remembered = earlier_place
                 .as_ref()
                 .filter(|_| has_place_field(&tool.input_schema))
@@ -84,6 +92,9 @@ pub(super) fn reply(request: &ConverseRequest) -> Reply {
                     String::new()
                 }
             ))];
+            if tool_use_alone {
+                content.clear();
+            }
             content.extend(ids.into_iter().zip(inputs).map(|(id, input)| {
                 ContentBlock::ToolUse(ToolUse {
                     tool_use_id: id,
@@ -110,7 +121,7 @@ pub(super) fn reply(request: &ConverseRequest) -> Reply {
                     }
                 }
             }
-            let ids = fresh_tool_use_ids(messages, 1);
+            let ids = fresh_tool_use_ids(messages, 1, model);
             let content = ids
                 .into_iter()
                 .zip(forced)
@@ -138,7 +149,7 @@ pub(super) fn reply(request: &ConverseRequest) -> Reply {
     };
 
     let mut content = content;
-    if thinking_enabled(&request.body) {
+    if thinking_enabled(&request.body, model) {
         // A thinking model reasons first, in a reasoningContent block: the stand-in's rule
         // check asks for one at the start of a tool turn when thinking is enabled.
         let reasoning = match content.first() {
@@ -188,11 +199,16 @@ fn forced_tool<'a>(body: &Value, tools: &'a [ToolSpec]) -> Option<&'a ToolSpec> 
 /// The signature the demo gives its reasoning (base64, as real signatures are).
 const DEMO_SIGNATURE: &str = "ZGVtby1zaWduYXR1cmU=";
 
-/// Whether the request enables extended thinking (`additionalModelRequestFields.thinking`).
-fn thinking_enabled(body: &Value) -> bool {
-    body.pointer("/additionalModelRequestFields/thinking/type")
-        .and_then(Value::as_str)
-        == Some("enabled")
+/// Whether the request enables Claude's extended thinking
+/// (`additionalModelRequestFields.thinking` of type `enabled` or `adaptive`), for a Claude model
+/// or one the stand-in does not know.
+fn thinking_enabled(body: &Value, model: Option<&Model>) -> bool {
+    model.is_none_or(|model| model.family.is_claude())
+        && matches!(
+            body.pointer("/additionalModelRequestFields/thinking/type")
+                .and_then(Value::as_str),
+            Some("enabled" | "adaptive")
+        )
 }
 
 /// Where the current turn starts: the most recent user message with text that is not the
@@ -323,6 +339,13 @@ pub(super) fn sorted_keys(value: &Value) -> Value {
 fn quote(content: &[Value]) -> String {
     let text = content
         .iter()
+        // Notes folded into a result for a model that takes nothing beside results (the turn's
+        // time line) are not the tool's output.
+        .filter(|item| {
+            item.get("text")
+                .and_then(Value::as_str)
+                .is_none_or(|text| !super::request::is_agent_note(text))
+        })
         .map(|item| {
             if let Some(text) = item.get("text").and_then(Value::as_str) {
                 text.to_owned()
@@ -346,9 +369,15 @@ fn quote(content: &[Value]) -> String {
     }
 }
 
-/// `count` `toolUse` ids (`tooluse_N`) not yet used in the conversation, numbered after the
-/// toolUse blocks already in it.
-pub(super) fn fresh_tool_use_ids(messages: &[Value], count: usize) -> Vec<String> {
+/// `count` `toolUse` ids not yet used in the conversation, numbered after the toolUse blocks
+/// already in it: `tooluse_N`, or for Mistral AI models, which take only 9 characters of
+/// `[a-zA-Z0-9]` (https://github.com/vercel/ai/issues/11802), `toolNNNNN`.
+pub(super) fn fresh_tool_use_ids(
+    messages: &[Value],
+    count: usize,
+    model: Option<&Model>,
+) -> Vec<String> {
+    let nine = model.is_some_and(Model::nine_character_tool_ids);
     let used: HashSet<&str> = messages
         .iter()
         .filter_map(|message| message.get("content").and_then(Value::as_array))
@@ -359,7 +388,11 @@ pub(super) fn fresh_tool_use_ids(messages: &[Value], count: usize) -> Vec<String
     let mut next = used.len() + 1;
     let mut ids = Vec::with_capacity(count);
     while ids.len() < count {
-        let id = format!("tooluse_{next}");
+        let id = if nine {
+            format!("tool{:05}", next % 100_000)
+        } else {
+            format!("tooluse_{next}")
+        };
         if !used.contains(id.as_str()) {
             ids.push(id);
         }
@@ -843,6 +876,7 @@ mod tests {
             model_id: "m".into(),
             body,
             streamed: false,
+            region: None,
         };
         let Reply::Respond(response) = reply(&request) else {
             panic!("the demo answers");
@@ -863,8 +897,13 @@ mod tests {
             {"toolUse": {"toolUseId": "tooluse_2", "name": "x", "input": {}}}
         ]})];
         assert_eq!(
-            fresh_tool_use_ids(&messages, 2),
+            fresh_tool_use_ids(&messages, 2, None),
             vec!["tooluse_3".to_owned(), "tooluse_4".to_owned()]
+        );
+        let mistral = family::resolve("mistral.mistral-large-2407-v1:0").model;
+        assert_eq!(
+            fresh_tool_use_ids(&messages, 2, mistral.as_ref()),
+            vec!["tool00002".to_owned(), "tool00003".to_owned()]
         );
     }
 }

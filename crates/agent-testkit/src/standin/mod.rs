@@ -2,6 +2,7 @@
 
 mod cache;
 mod demo;
+mod family;
 mod policy;
 mod reply;
 mod request;
@@ -15,23 +16,27 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use agent_core::{ContentBlock, TokenUsage};
+use agent_core::{ContentBlock, ModelResponse, StopReason, TokenUsage};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use family::ModelFamily;
 pub use policy::Policy;
 pub use reply::{BedrockError, BedrockErrorKind, Reply, STANDIN_GUARDRAIL_ID};
 pub use request::{ConverseRequest, RecordedRequest};
-pub use rules::{Rule, RuleViolation, check_converse_request};
+pub use rules::{
+    RequestTarget, Rule, RuleViolation, check_converse_request, check_converse_request_for,
+};
 pub use stream::{Chunking, StreamBehavior, StreamErrorKind, StreamFault, StreamSettings};
 
+use family::Model;
 use stream::StreamMetadata;
 
 /// The content type of a ConverseStream answer.
@@ -42,6 +47,11 @@ const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 /// How long [`ConverseStandIn::shutdown`] waits for open connections to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The output tokens Converse gives Claude when the request sets no `maxTokens` (the API
+/// reference says "the model's maximum", but Bedrock stops at 4096):
+/// <https://github.com/BerriAI/litellm/issues/41529> , <https://github.com/langchain-ai/openwiki/issues/722> .
+const CLAUDE_DEFAULT_MAX_TOKENS: u64 = 4_096;
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A test that panicked while holding the lock has already failed; keep going for its report.
@@ -76,19 +86,30 @@ pub enum StandInError {
 /// `contentBlockStart`/`contentBlockDelta`/`contentBlockStop`, `messageStop` and `metadata`
 /// events, streamed as [`StreamSettings`] say, with the faults a reply asks for
 /// ([`StreamFault`]). Errors that come before a stream keep the HTTP error shapes. SigV4
-/// signatures are not checked, so any credentials do. Each request, whichever the operation,
-/// is:
+/// signatures are not checked, so any credentials do; the Region of the signature's credential
+/// scope (`Credential=AKID/DATE/REGION/bedrock/aws4_request`) is read. Each request, whichever
+/// the operation, is:
 ///
 /// 1. recorded (see [`ConverseStandIn::requests`]);
-/// 2. checked against Converse's rules ([`check_converse_request`]); a request breaking one is
-///    answered with a 400 `ValidationException` like the real service's;
+/// 2. checked against Converse's rules for the model it names, the operation and the Region
+///    ([`check_converse_request_for`]): the service-level rules, then the rules of the model's
+///    [family](ModelFamily) (listed in the crate documentation, each from an AWS page or a
+///    public report of Bedrock's answer). A request breaking one is answered with the error
+///    the real service gives: a 400 `ValidationException` worded like its own, or, for a
+///    `cachePoint` sent to a model without prompt caching, a 403 `AccessDeniedException`.
+///    Model ids the stand-in does not know (such as `test-model`) get the service-level rules
+///    only;
 /// 3. otherwise answered by the next queued reply ([`ConverseStandIn::push_reply`],
 ///    [`ConverseStandIn::fail_next`]) or, when none is queued, by the [`Policy`];
 /// 4. delayed by the configured latency ([`ConverseStandIn::set_latency`]); a stream also
 ///    pauses between events ([`ConverseStandIn::set_stream_event_delay`]).
 ///
 /// Requests holding `cachePoint` blocks get prompt-cache counts in their usage
-/// ([`ConverseStandIn::set_prompt_cache`]).
+/// ([`ConverseStandIn::set_prompt_cache`]); for a known model, a checkpoint whose prefix is
+/// shorter than the model's minimum is not cached, as on Bedrock. A reply to an Anthropic
+/// Claude request without `inferenceConfig.maxTokens` is cut at 4,096 output tokens (the
+/// stand-in's rough count: a token per four bytes) with stop reason `max_tokens`, as Bedrock
+/// does.
 ///
 /// Point a client at [`ConverseStandIn::endpoint_url`] (for `aws_config`:
 /// `.endpoint_url(…)` or `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`). The server stops when the
@@ -134,6 +155,7 @@ struct StandInState {
     received: usize,
     latency: Duration,
     check_rules: bool,
+    family_rules: bool,
     stream: StreamSettings,
     prompt_cache_enabled: bool,
     /// Hashes of the prompt prefixes seen so far (see `cache`).
@@ -164,6 +186,7 @@ impl ConverseStandIn {
                 received: 0,
                 latency: Duration::ZERO,
                 check_rules: true,
+                family_rules: true,
                 stream: StreamSettings::default(),
                 prompt_cache_enabled: true,
                 prompt_cache: HashSet::new(),
@@ -249,6 +272,14 @@ impl ConverseStandIn {
         lock(&self.shared.state).check_rules = enabled;
     }
 
+    /// Turns the per-model rules and behaviours on (the default) or off. With them off, every
+    /// model id is treated as one the stand-in does not know: only the service-level rules are
+    /// checked ([`check_converse_request`]), the Region is not, the prompt cache has no
+    /// minimum and Claude replies are not cut at 4,096 tokens.
+    pub fn set_family_rules(&self, enabled: bool) {
+        lock(&self.shared.state).family_rules = enabled;
+    }
+
     /// Queues a reply: queued replies answer the next valid requests, in order, before the
     /// policy is asked.
     pub fn push_reply(&self, reply: impl Into<Reply>) {
@@ -328,6 +359,7 @@ async fn handle(
     State(shared): State<Arc<Shared>>,
     method: Method,
     uri: Uri,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let received_at = Instant::now();
@@ -350,7 +382,17 @@ async fn handle(
         );
     }
 
-    let (response, latency) = answer(&shared, operation, model_id, &body, received_at);
+    let region = signing_region(&headers);
+    let (response, latency) = answer(
+        &shared,
+        Incoming {
+            operation,
+            model_id,
+            region,
+            received_at,
+        },
+        &body,
+    );
 
     if !latency.is_zero() {
         let mut stopped = shared.stop.subscribe();
@@ -395,25 +437,62 @@ struct RenderContext {
     cache: Option<CacheUse>,
 }
 
-/// Checks, records and answers one request; returns the answer and the latency.
-fn answer(
-    shared: &Arc<Shared>,
+/// What the path and headers say of a request.
+struct Incoming {
     operation: Operation,
     model_id: String,
-    body: &[u8],
+    region: Option<String>,
     received_at: Instant,
-) -> (Response, Duration) {
+}
+
+/// The Region of a SigV4 `Authorization` header's credential scope
+/// (`AWS4-HMAC-SHA256 Credential=AKID/20261207/eu-west-1/bedrock/aws4_request, …`).
+fn signing_region(headers: &HeaderMap) -> Option<String> {
+    let authorization = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let scope = authorization.split("Credential=").nth(1)?;
+    let scope = scope.split([',', ' ']).next()?;
+    // AKID / date / region / service / aws4_request
+    let parts: Vec<&str> = scope.split('/').collect();
+    match parts.as_slice() {
+        [.., region, _service, "aws4_request"] if parts.len() >= 5 && !region.is_empty() => {
+            Some((*region).to_owned())
+        }
+        _ => None,
+    }
+}
+
+/// Checks, records and answers one request; returns the answer and the latency.
+fn answer(shared: &Arc<Shared>, incoming: Incoming, body: &[u8]) -> (Response, Duration) {
+    let Incoming {
+        operation,
+        model_id,
+        region,
+        received_at,
+    } = incoming;
     let parsed: Result<Value, _> = serde_json::from_slice(body);
     let mut state = lock(&shared.state);
     let index = state.received;
     state.received += 1;
     let latency = state.latency;
+    let streamed = operation == Operation::ConverseStream;
+    let model = if state.family_rules {
+        family::resolve(&model_id).model
+    } else {
+        None
+    };
     let (body, violation) = match parsed {
         Ok(body) => {
-            let violation = if state.check_rules {
-                check_converse_request(&body).err()
-            } else {
+            let violation = if !state.check_rules {
                 None
+            } else if state.family_rules {
+                let target = RequestTarget {
+                    model_id: &model_id,
+                    streamed,
+                    region: region.as_deref(),
+                };
+                check_converse_request_for(&target, &body).err()
+            } else {
+                check_converse_request(&body).err()
             };
             (body, violation)
         }
@@ -428,10 +507,14 @@ fn answer(
         index,
         model_id,
         body,
-        streamed: operation == Operation::ConverseStream,
+        streamed,
+        region,
     };
-    let reply = match &violation {
-        Some(violation) => Reply::Error(BedrockError::validation(violation.message())),
+    let mut reply = match &violation {
+        Some(violation) => Reply::Error(BedrockError::new(
+            violation.error_kind(),
+            violation.message(),
+        )),
         None => match state.queue.pop_front() {
             Some(reply) => reply,
             None => {
@@ -440,9 +523,20 @@ fn answer(
             }
         },
     };
+    if let Some(model) = &model {
+        cap_claude_output(&mut reply, model, &request.body);
+    }
     // Only a request the model answers reaches the prompt cache.
     let cache = if reply.response().is_some() && state.prompt_cache_enabled {
-        let prefixes = cache::cache_prefixes(&request.model_id, &request.body);
+        let mut prefixes = cache::cache_prefixes(&request.model_id, &request.body);
+        // A checkpoint below the model's minimum is silently not cached:
+        // https://docs.aws.amazon.com/bedrock/latest/userguide/prompt-caching.html (minimums in
+        // `Model::prompt_cache`).
+        let minimum = model
+            .as_ref()
+            .and_then(Model::prompt_cache)
+            .map_or(0, |cache| cache.minimum_tokens);
+        prefixes.retain(|prefix| prefix.tokens >= minimum);
         let read = prefixes
             .iter()
             .filter(|prefix| state.prompt_cache.contains(&prefix.hash))
@@ -466,7 +560,7 @@ fn answer(
         stream: state.stream,
         cache,
     };
-    let (response, status, error_type) = render(reply, &request, context, shared);
+    let (response, status, error_type) = render(reply, &request, model.as_ref(), context, shared);
     state.requests.push(RecordedRequest {
         index,
         model_id: request.model_id,
@@ -476,9 +570,58 @@ fn answer(
         status,
         error_type,
         streamed: request.streamed,
+        region: request.region,
         client_disconnected: false,
     });
     (response, latency)
+}
+
+/// Cuts a Claude reply to a request without `inferenceConfig.maxTokens` at
+/// [`CLAUDE_DEFAULT_MAX_TOKENS`] output tokens of text (a token per four bytes, the
+/// stand-in's rough count): the text stops there, later blocks are dropped, and the stop
+/// reason becomes `max_tokens`.
+fn cap_claude_output(reply: &mut Reply, model: &Model, body: &Value) {
+    if !model.family.is_claude() || body.pointer("/inferenceConfig/maxTokens").is_some() {
+        return;
+    }
+    let response: &mut ModelResponse = match reply {
+        Reply::Respond(response) | Reply::RespondWithStream { response, .. } => response,
+        Reply::Error(_) | Reply::Raw { .. } => return,
+    };
+    let limit = usize::try_from(CLAUDE_DEFAULT_MAX_TOKENS * 4).unwrap_or(usize::MAX);
+    let mut used = 0usize;
+    let mut cut_at = None;
+    for (index, block) in response.message.content.iter_mut().enumerate() {
+        let ContentBlock::Text(text) = block else {
+            continue;
+        };
+        if used + text.len() > limit {
+            let mut end = limit - used;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            cut_at = Some(index);
+            break;
+        }
+        used += text.len();
+    }
+    let Some(index) = cut_at else {
+        return;
+    };
+    response.message.content.truncate(index + 1);
+    if matches!(response.message.content.last(), Some(ContentBlock::Text(text)) if text.is_empty())
+    {
+        response.message.content.pop();
+    }
+    response.stop_reason = StopReason::MaxTokens;
+    let usage = &mut response.usage;
+    usage.output_tokens = CLAUDE_DEFAULT_MAX_TOKENS;
+    usage.total_tokens = usage
+        .input_tokens
+        .saturating_add(usage.output_tokens)
+        .saturating_add(usage.cache_read_input_tokens)
+        .saturating_add(usage.cache_write_input_tokens);
 }
 
 fn ask_policy(policy: &Policy, request: &ConverseRequest) -> Reply {
@@ -501,6 +644,7 @@ fn ask_policy(policy: &Policy, request: &ConverseRequest) -> Reply {
 fn render(
     reply: Reply,
     request: &ConverseRequest,
+    model: Option<&Model>,
     context: RenderContext,
     shared: &Arc<Shared>,
 ) -> (Response, u16, Option<String>) {
@@ -532,7 +676,7 @@ fn render(
             return (response, code.as_u16(), error_type);
         }
     };
-    assign_tool_use_ids(&mut response.message.content, &request.body);
+    assign_tool_use_ids(&mut response.message.content, &request.body, model);
     let usage = with_cache_use(response.usage, context.cache);
     let usage_json = stream::usage_json(&usage, context.cache.is_some());
     match context.operation {
@@ -622,8 +766,9 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Gives `toolUse` blocks without an id one that is not used in the conversation yet.
-fn assign_tool_use_ids(content: &mut [ContentBlock], body: &Value) {
+/// Gives `toolUse` blocks without an id one that is not used in the conversation yet (of the
+/// shape the model's family takes: see `demo::fresh_tool_use_ids`).
+fn assign_tool_use_ids(content: &mut [ContentBlock], body: &Value, model: Option<&Model>) {
     let missing = content
         .iter()
         .filter(|block| matches!(block, ContentBlock::ToolUse(tool_use) if tool_use.tool_use_id.is_empty()))
@@ -635,7 +780,7 @@ fn assign_tool_use_ids(content: &mut [ContentBlock], body: &Value) {
         .get("messages")
         .and_then(Value::as_array)
         .map_or(&[], Vec::as_slice);
-    let mut ids = demo::fresh_tool_use_ids(messages, missing).into_iter();
+    let mut ids = demo::fresh_tool_use_ids(messages, missing, model).into_iter();
     for block in content {
         if let ContentBlock::ToolUse(tool_use) = block
             && tool_use.tool_use_id.is_empty()
@@ -761,6 +906,54 @@ mod tests {
             ),
             own
         );
+    }
+
+    #[test]
+    fn the_region_comes_from_the_credential_scope() {
+        let region = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+            signing_region(&headers)
+        };
+        assert_eq!(
+            region(
+                "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261207/eu-west-1/bedrock/aws4_request, \
+                 SignedHeaders=host;x-amz-date, Signature=abc"
+            )
+            .as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            region("AWS4-HMAC-SHA256 Credential=test/20250101/us-west-2/bedrock/aws4_request")
+                .as_deref(),
+            Some("us-west-2")
+        );
+        assert_eq!(region("Bearer abc"), None);
+        assert_eq!(region("AWS4-HMAC-SHA256 Credential=garbage"), None);
+        assert_eq!(signing_region(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn a_claude_reply_is_cut_on_a_character_boundary_and_loses_later_blocks() {
+        let model = family::resolve("anthropic.claude-sonnet-4-20250514-v1:0")
+            .model
+            .unwrap();
+        // 16,383 ASCII bytes, then two-byte characters: the cut lands inside one.
+        let text = format!("{}{}", "a".repeat(16_383), "é".repeat(10));
+        let mut reply = Reply::tool_use(None, &[("t", json!({}))]);
+        if let Reply::Respond(response) = &mut reply {
+            response.message.content.insert(0, ContentBlock::Text(text));
+        }
+        cap_claude_output(&mut reply, &model, &json!({"messages": []}));
+        let response = reply.response().unwrap();
+        assert_eq!(response.stop_reason, StopReason::MaxTokens);
+        assert_eq!(response.message.content.len(), 1);
+        assert!(matches!(&response.message.content[0], ContentBlock::Text(t) if t.len() == 16_383));
+        assert_eq!(response.usage.output_tokens, CLAUDE_DEFAULT_MAX_TOKENS);
+        // A reply within the limit is left alone.
+        let mut short = Reply::text("short");
+        cap_claude_output(&mut short, &model, &json!({"messages": []}));
+        assert_eq!(short, Reply::text("short"));
     }
 
     #[test]

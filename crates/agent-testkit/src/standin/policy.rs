@@ -96,6 +96,11 @@ impl Policy {
     /// starts with a signed `reasoningContent` block instead (the `<thinking>` text moves into
     /// it). `toolChoice` is not followed.
     ///
+    /// It plays the model the request names: for Meta Llama and Mistral AI models its tool
+    /// calls come without the `<thinking>` text (they take tool calls alone), for Mistral with
+    /// 9-character alphanumeric ids (`tool00001`); reasoning blocks come only with Claude's
+    /// thinking enabled (`enabled` or `adaptive`).
+    ///
     /// Its replies always keep the conversation valid under the stand-in's own rule check.
     pub fn demo() -> Self {
         Self {

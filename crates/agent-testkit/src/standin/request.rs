@@ -19,6 +19,9 @@ pub struct ConverseRequest {
     /// Whether it came to `ConverseStream` (`POST /model/{modelId}/converse-stream`) rather
     /// than `Converse`.
     pub streamed: bool,
+    /// The AWS Region the request was signed for, read from its SigV4 `Authorization` header
+    /// (`None` without one).
+    pub region: Option<String>,
 }
 
 impl ConverseRequest {
@@ -55,8 +58,10 @@ pub struct RecordedRequest {
     pub body: Value,
     /// When it arrived.
     pub received_at: Instant,
-    /// The Converse rule it broke, if any; such requests were answered with a 400
-    /// `ValidationException` carrying the violation's message.
+    /// The Converse rule it broke, if any; such requests were answered with the rule's error
+    /// ([`Rule::error_kind`](super::Rule::error_kind): a 400 `ValidationException`, or a 403
+    /// `AccessDeniedException` for prompt caching on a model without it) carrying the
+    /// violation's message.
     pub violation: Option<RuleViolation>,
     /// The HTTP status it was answered with.
     pub status: u16,
@@ -66,6 +71,9 @@ pub struct RecordedRequest {
     /// Whether it came to `ConverseStream` (`POST /model/{modelId}/converse-stream`) rather
     /// than `Converse`.
     pub streamed: bool,
+    /// The AWS Region the request was signed for, read from its SigV4 `Authorization` header
+    /// (`None` without one).
+    pub region: Option<String>,
     /// Whether the client went away before the whole streamed answer was sent: the stand-in
     /// saw the connection close while the stream was under way. Best effort: a client that
     /// hangs up after the last bytes were handed to the operating system is not noticed.
@@ -145,6 +153,10 @@ pub(crate) fn last_text(body: &Value) -> String {
 }
 
 /// The `text` blocks of one wire message, joined by newlines.
+///
+/// Blocks that are not the user's words are left out: a turn's time line (`Current time:
+/// 2026-12-07T11:00:00Z`, which agents end each user turn with) and instructions folded into the
+/// first turn for a model without a system prompt (`Instructions: …`).
 pub(crate) fn message_text(message: &Value) -> String {
     message
         .get("content")
@@ -153,8 +165,14 @@ pub(crate) fn message_text(message: &Value) -> String {
             blocks
                 .iter()
                 .filter_map(|block| block.get("text").and_then(Value::as_str))
+                .filter(|text| !is_agent_note(text))
                 .collect::<Vec<_>>()
                 .join("\n")
         })
         .unwrap_or_default()
+}
+
+/// Whether a text block is a note an agent adds to a user turn rather than the user's words.
+pub(crate) fn is_agent_note(text: &str) -> bool {
+    (text.starts_with("Current time: ") && text.len() <= 40) || text.starts_with("Instructions: ")
 }

@@ -1,12 +1,17 @@
-//! The rules Converse enforces on a request body, checked the way the service does.
+//! The rules Converse enforces on a request body, checked the way the service does: the
+//! service-level rules for every model, then the rules of the model's family (`model`).
 
 mod media;
+mod model;
 mod thinking;
 
 use std::collections::HashSet;
 use std::fmt;
 
 use serde_json::{Map, Value};
+
+use super::family::{self, Model};
+use super::reply::BedrockErrorKind;
 
 /// Which rule a request broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,6 +78,77 @@ pub enum Rule {
     /// (`DRAFT` or a version number), or with a `trace` other than `enabled`, `disabled` and
     /// `enabled_full` (or a `streamProcessingMode` other than `sync` and `async`).
     InvalidGuardrailConfig,
+    /// A message holding a `document` block holds no `text` block.
+    DocumentWithoutText,
+    /// Two documents of the request (tool results included) share a name.
+    DuplicateDocumentName,
+    /// A `toolResult` content block's `json` is not a JSON object.
+    InvalidToolResultJson,
+    /// A cross-Region inference profile (`us.`, `eu.`, …) called from a Region outside its
+    /// geography (read from the request's SigV4 credential scope): Bedrock answers "The
+    /// provided model identifier is invalid."
+    InvalidModelIdentifier,
+    /// A `cachePoint` block sent to a model without prompt caching. Answered with an
+    /// `AccessDeniedException` (403), as Bedrock does.
+    PromptCachingUnsupported,
+    /// A `cachePoint` where the model takes none: Amazon Nova's `toolConfig.tools`, or directly
+    /// after `toolResult` blocks in a Nova message.
+    CachePointNotPermitted,
+    /// More than 4 `cachePoint` blocks in one request.
+    TooManyCachePoints,
+    /// A `system` prompt sent to a model without system prompts.
+    SystemPromptUnsupported,
+    /// A `toolConfig` sent to a model without tool use (with `Converse`; with
+    /// `ConverseStream` see [`Rule::StreamingToolUseUnsupported`]).
+    ToolUseUnsupported,
+    /// A `toolConfig` sent by `ConverseStream` to a model that uses tools only with `Converse`,
+    /// or not at all.
+    StreamingToolUseUnsupported,
+    /// `toolChoice` `any` or `tool` sent to a model that does not take it.
+    ToolChoiceUnsupported,
+    /// A tool's `inputSchema.json` has a top-level keyword the model does not take (Amazon
+    /// Nova 1 takes only `type`, `properties` and `required`).
+    UnsupportedToolSchema,
+    /// A user message holding `toolResult` blocks holds other blocks too, for a model that
+    /// takes tool results alone (Llama, Mistral, Writer Palmyra).
+    ToolResultsWithOtherBlocks,
+    /// An assistant message holding `toolUse` blocks holds other blocks too, for a model that
+    /// takes tool calls alone (Llama, Mistral).
+    ToolUseWithOtherBlocks,
+    /// A tool-call id that is not 9 characters of `[a-zA-Z0-9]`, sent to a Mistral AI model.
+    InvalidToolCallId,
+    /// `toolResult.status` sent to a model that rejects it (Writer Palmyra).
+    ToolResultStatusUnsupported,
+    /// `reasoningContent` blocks sent back to a model that rejects them (DeepSeek-R1).
+    ReasoningContentUnsupported,
+    /// A reasoning `signature` sent back to a model that rejects it (gpt-oss, Qwen).
+    ReasoningSignatureUnsupported,
+    /// An image or document sent to a model without vision or document chat (Nova Micro).
+    MediaUnsupported,
+    /// An image inside a `toolResult` sent to a model that takes none there (all but Claude,
+    /// Nova and Llama 4).
+    ImageInToolResultUnsupported,
+    /// Media from an `s3Location` sent to a model that takes only bytes (all but Nova).
+    S3LocationUnsupported,
+    /// A reasoning field of `additionalModelRequestFields` the model rejects: `thinking` on
+    /// Nova, `reasoningConfig` on Nova 1, a `reasoningConfig` Nova 2 does not take.
+    InvalidReasoningConfig,
+    /// An inference parameter the model rejects: `temperature` on Claude Opus 4.7 and later,
+    /// `temperature` with `topP` on Claude Sonnet 4.5/4.6, Haiku 4.5, Opus 4.5.
+    UnsupportedInferenceParameter,
+    /// `inferenceConfig.maxTokens` above the model's maximum output.
+    MaxTokensTooLarge,
+}
+
+impl Rule {
+    /// The error Bedrock answers a violation of this rule with: `AccessDeniedException` for
+    /// [`Rule::PromptCachingUnsupported`], `ValidationException` for every other rule.
+    pub fn error_kind(self) -> BedrockErrorKind {
+        match self {
+            Rule::PromptCachingUnsupported => BedrockErrorKind::AccessDenied,
+            _ => BedrockErrorKind::Validation,
+        }
+    }
 }
 
 /// A broken Converse rule: which one, and the message the stand-in answers with (worded like
@@ -97,9 +173,15 @@ impl RuleViolation {
         self.rule
     }
 
-    /// The `ValidationException` message.
+    /// The error message (of a `ValidationException`, or of the error [`Rule::error_kind`]
+    /// names).
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The error the stand-in answers with ([`Rule::error_kind`]).
+    pub fn error_kind(&self) -> BedrockErrorKind {
+        self.rule.error_kind()
     }
 }
 
@@ -155,10 +237,119 @@ impl fmt::Display for Rule {
 ///     `disabled` or `enabled_full`, and a `streamProcessingMode` (if any) of `sync` or
 ///     `async`.
 ///
+/// Also checked, for every model (service-level rules added with the per-family ones):
+/// a message holding a `document` holds a `text` block too; document names are unique across
+/// the request; a `toolResult`'s `json` content is a JSON object.
+///
 /// A conversation may end with an assistant message (a prefill); its `toolUse` blocks, if
 /// any, have no next message to be answered in and are not checked. Blocks of types it does
 /// not know are let through: the check reads the body as JSON, never as agent-core types.
+///
+/// This is the family-agnostic check: the extended-thinking rules (8, 9, 11) are Anthropic
+/// Claude's, applied whatever the model. [`check_converse_request_for`] checks a request for
+/// the model it names, as the stand-in's server does.
 pub fn check_converse_request(body: &Value) -> Result<(), RuleViolation> {
+    check(body, None, false)
+}
+
+/// Where a Converse request goes: the model id of its path, the operation, and the AWS Region
+/// it was signed for. What [`check_converse_request_for`] checks a body against.
+///
+/// ```
+/// use agent_testkit::{RequestTarget, Rule, check_converse_request_for};
+/// use serde_json::json;
+///
+/// let body = json!({
+///     "messages": [{"role": "user", "content": [{"text": "Weather in Oslo?"}]}],
+///     "toolConfig": {"tools": [{"toolSpec": {
+///         "name": "get_weather",
+///         "description": "Weather for a city",
+///         "inputSchema": {"json": {"type": "object", "properties": {}}}
+///     }}]}
+/// });
+/// // Llama 3.3 uses tools with Converse, not with ConverseStream.
+/// let model = "us.meta.llama3-3-70b-instruct-v1:0";
+/// assert!(check_converse_request_for(&RequestTarget::converse(model), &body).is_ok());
+/// let streamed = RequestTarget::converse_stream(model);
+/// let violation = check_converse_request_for(&streamed, &body).unwrap_err();
+/// assert_eq!(violation.rule(), Rule::StreamingToolUseUnsupported);
+/// // A US inference profile called from Europe.
+/// let from_europe = RequestTarget::converse(model).in_region("eu-west-1");
+/// let violation = check_converse_request_for(&from_europe, &body).unwrap_err();
+/// assert_eq!(violation.message(), "The provided model identifier is invalid.");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestTarget<'a> {
+    /// The model id, as in the path (percent-decoded): a base model id, an inference profile
+    /// id or an ARN.
+    pub model_id: &'a str,
+    /// Whether the request came to `ConverseStream` rather than `Converse`.
+    pub streamed: bool,
+    /// The AWS Region the request was signed for (the SigV4 credential scope), if known.
+    pub region: Option<&'a str>,
+}
+
+impl<'a> RequestTarget<'a> {
+    /// A `Converse` request for `model_id`, from no known Region.
+    pub fn converse(model_id: &'a str) -> Self {
+        Self {
+            model_id,
+            streamed: false,
+            region: None,
+        }
+    }
+
+    /// A `ConverseStream` request for `model_id`, from no known Region.
+    pub fn converse_stream(model_id: &'a str) -> Self {
+        Self {
+            streamed: true,
+            ..Self::converse(model_id)
+        }
+    }
+
+    /// This target, signed for `region` (such as `us-west-2`).
+    #[must_use]
+    pub fn in_region(self, region: &'a str) -> Self {
+        Self {
+            region: Some(region),
+            ..self
+        }
+    }
+}
+
+/// Checks a Converse request body for the model, operation and Region of `target`, returning
+/// the first rule broken.
+///
+/// In order: the Region rule (a cross-Region inference profile called from a Region outside
+/// its geography is "The provided model identifier is invalid."); the service-level rules of
+/// [`check_converse_request`] (the extended-thinking rules only for Anthropic Claude and ids
+/// the stand-in does not know); then the rules of the model's family ([`ModelFamily`]), listed
+/// in the crate documentation. Ids the stand-in does not know get the service-level rules
+/// only, as [`check_converse_request`] checks them.
+///
+/// [`ModelFamily`]: super::ModelFamily
+pub fn check_converse_request_for(
+    target: &RequestTarget<'_>,
+    body: &Value,
+) -> Result<(), RuleViolation> {
+    let resolved = family::resolve(target.model_id);
+    // "The provided model identifier is invalid." (ValidationException) for a `us.` profile
+    // called from a non-US Region: https://github.com/opensearch-project/agent-health/issues/298 ,
+    // https://github.com/anthropics/claude-code/issues/51074 ,
+    // https://github.com/langchain-ai/open_deep_research/issues/224 .
+    if let (Some(geography), Some(region)) = (resolved.geography, target.region)
+        && !geography.accepts_region(region)
+    {
+        return Err(RuleViolation::new(
+            Rule::InvalidModelIdentifier,
+            "The provided model identifier is invalid.",
+        ));
+    }
+    check(body, resolved.model.as_ref(), target.streamed)
+}
+
+/// The service-level rules, then, for a known model, its family's.
+fn check(body: &Value, model: Option<&Model>, streamed: bool) -> Result<(), RuleViolation> {
     let Some(body) = body.as_object() else {
         return Err(RuleViolation::new(
             Rule::Malformed,
@@ -181,11 +372,22 @@ pub fn check_converse_request(body: &Value) -> Result<(), RuleViolation> {
             "The toolConfig field must be defined when using toolUse and toolResult content blocks.",
         ));
     }
-    let thinking_enabled = thinking::check_thinking(body)?;
-    thinking::check_tool_choice(body, thinking_enabled)?;
+    // Extended thinking is Anthropic Claude's: other families have their own shapes, checked
+    // with their rules.
+    let claude_rules = model.is_none_or(|model| model.family.is_claude());
+    let thinking = if claude_rules {
+        thinking::check_thinking(body, model)?
+    } else {
+        thinking::Thinking::Off
+    };
+    thinking::check_tool_choice(body, thinking != thinking::Thinking::Off)?;
     check_tool_pairing(&messages)?;
-    thinking::check_reasoning_before_tool_use(&messages, thinking_enabled)?;
-    check_guardrail_config(body)
+    thinking::check_reasoning_before_tool_use(&messages, thinking == thinking::Thinking::Budget)?;
+    check_guardrail_config(body)?;
+    match model {
+        Some(model) => model::check_model_rules(body, &messages, model, streamed),
+        None => Ok(()),
+    }
 }
 
 struct WireMessage<'a> {
@@ -309,6 +511,33 @@ fn check_content(messages: &[WireMessage<'_>]) -> Result<(), RuleViolation> {
                     ),
                 ));
             }
+            check_tool_result_json(block, index, block_index)?;
+        }
+    }
+    Ok(())
+}
+
+/// A `toolResult`'s `json` content must be a JSON object (every family):
+/// <https://github.com/sigoden/aichat/pull/1550> , <https://github.com/maximhq/bifrost/issues/5762> .
+fn check_tool_result_json(
+    block: &Value,
+    index: usize,
+    block_index: usize,
+) -> Result<(), RuleViolation> {
+    let items = block
+        .pointer("/toolResult/content")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    for (item_index, item) in items.iter().enumerate() {
+        if item.get("json").is_some_and(|json| !json.is_object()) {
+            return Err(RuleViolation::new(
+                Rule::InvalidToolResultJson,
+                format!(
+                    "The format of the value at \
+                     messages.{index}.content.{block_index}.toolResult.content.{item_index}.json \
+                     is invalid. Provide a json object for the field and try again."
+                ),
+            ));
         }
     }
     Ok(())

@@ -26,22 +26,67 @@ impl HttpReply {
     }
 }
 
+/// The `Authorization` header the helpers send: signed for us-west-2, as the SDK would be.
+const AUTHORIZATION: &str =
+    "AWS4-HMAC-SHA256 Credential=test/20250101/us-west-2/bedrock/aws4_request";
+
 fn request(authority: &str, method: &str, path: &str, body: &str) -> hyper::Request<Full<Bytes>> {
-    hyper::Request::builder()
+    request_with(authority, method, path, body, Some(AUTHORIZATION))
+}
+
+fn request_with(
+    authority: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+    authorization: Option<&str>,
+) -> hyper::Request<Full<Bytes>> {
+    let mut builder = hyper::Request::builder()
         .method(method)
         .uri(path)
         .header("host", authority)
-        .header("content-type", "application/json")
-        .header(
-            "authorization",
-            "AWS4-HMAC-SHA256 Credential=test/20250101/us-west-2/bedrock/aws4_request",
-        )
+        .header("content-type", "application/json");
+    if let Some(authorization) = authorization {
+        builder = builder.header("authorization", authorization);
+    }
+    builder
         .body(Full::new(Bytes::from(body.to_owned())))
         .unwrap()
 }
 
 /// Sends `method path` with `body` to `endpoint` (`http://127.0.0.1:PORT`) on a new connection.
 pub(crate) async fn send(endpoint: &str, method: &str, path: &str, body: &str) -> HttpReply {
+    send_with(endpoint, method, path, body, Some(AUTHORIZATION)).await
+}
+
+/// Sends a Converse request for `model_id` signed for `region` (no `Authorization` header
+/// with `None`).
+pub(crate) async fn converse_from(
+    endpoint: &str,
+    model_id: &str,
+    body: &Value,
+    region: Option<&str>,
+) -> HttpReply {
+    let authorization = region.map(|region| {
+        format!("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261207/{region}/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature=0")
+    });
+    send_with(
+        endpoint,
+        "POST",
+        &format!("/model/{}/converse", encode_model_id(model_id)),
+        &body.to_string(),
+        authorization.as_deref(),
+    )
+    .await
+}
+
+async fn send_with(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+    authorization: Option<&str>,
+) -> HttpReply {
     let authority = endpoint.trim_start_matches("http://").to_owned();
     let stream = TcpStream::connect(&authority).await.unwrap();
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -49,7 +94,7 @@ pub(crate) async fn send(endpoint: &str, method: &str, path: &str, body: &str) -
         .unwrap();
     tokio::spawn(connection);
     let response = sender
-        .send_request(request(&authority, method, path, body))
+        .send_request(request_with(&authority, method, path, body, authorization))
         .await
         .unwrap();
     let status = response.status().as_u16();

@@ -1,4 +1,7 @@
-//! Images and documents: formats, document names, sources, sizes and how many a request holds.
+//! Images and documents: formats, document names, sources, sizes and how many a request holds,
+//! and the document rules of every family: a text block beside a document, unique names.
+
+use std::collections::HashSet;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -21,9 +24,11 @@ pub(super) const MAX_IMAGES: usize = 20;
 pub(super) const MAX_DOCUMENTS: usize = 5;
 
 #[derive(Default)]
-struct MediaCount {
+struct MediaCount<'a> {
     images: usize,
     documents: usize,
+    /// The document names seen so far.
+    names: HashSet<&'a str>,
 }
 
 /// Checks every image and document of the conversation, in message content and in tool
@@ -31,6 +36,7 @@ struct MediaCount {
 pub(super) fn check_media(messages: &[WireMessage<'_>]) -> Result<(), RuleViolation> {
     let mut count = MediaCount::default();
     for (index, message) in messages.iter().enumerate() {
+        check_text_beside_documents(message)?;
         for (block_index, block) in message.content.iter().enumerate() {
             let at = format!("messages.{index}.content.{block_index}");
             check_block(block, &at, &mut count)?;
@@ -69,7 +75,33 @@ pub(super) fn check_media(messages: &[WireMessage<'_>]) -> Result<(), RuleViolat
     Ok(())
 }
 
-fn check_block(block: &Value, at: &str, count: &mut MediaCount) -> Result<(), RuleViolation> {
+/// A message holding a document must hold a text block too (every family; seen on Claude):
+/// <https://github.com/BerriAI/litellm/pull/36499> , <https://github.com/maximhq/bifrost/pull/5817> .
+/// Documents inside tool results are the tool's answer and need none.
+fn check_text_beside_documents(message: &WireMessage<'_>) -> Result<(), RuleViolation> {
+    let has_document = message
+        .content
+        .iter()
+        .any(|block| block.get("document").is_some());
+    let has_text = message
+        .content
+        .iter()
+        .any(|block| block.get("text").is_some());
+    if has_document && !has_text {
+        return Err(RuleViolation::new(
+            Rule::DocumentWithoutText,
+            "A text block must be included when using documents. Add a text block and retry your \
+             request.",
+        ));
+    }
+    Ok(())
+}
+
+fn check_block<'a>(
+    block: &'a Value,
+    at: &str,
+    count: &mut MediaCount<'a>,
+) -> Result<(), RuleViolation> {
     if let Some(image) = block.get("image") {
         count.images += 1;
         check_format(image, &format!("{at}.image"), &IMAGE_FORMATS)?;
@@ -85,6 +117,17 @@ fn check_block(block: &Value, at: &str, count: &mut MediaCount) -> Result<(), Ru
         count.documents += 1;
         check_format(document, &format!("{at}.document"), &DOCUMENT_FORMATS)?;
         check_document_name(document, at)?;
+        // Document names are unique across the request, tool results included:
+        // https://github.com/maximhq/bifrost/issues/7003 (the text),
+        // https://github.com/aws-samples/sample-strands-agent-with-agentcore/pull/290 .
+        let name = document.get("name").and_then(Value::as_str).unwrap_or("");
+        if !count.names.insert(name) {
+            return Err(RuleViolation::new(
+                Rule::DuplicateDocumentName,
+                "Messages can't contain duplicate document names. Rename the document and retry \
+                 your request.",
+            ));
+        }
         check_source(
             document,
             &format!("{at}.document"),

@@ -1,25 +1,46 @@
 //! Extended thinking (`additionalModelRequestFields.thinking`), `toolChoice`, and the rules
 //! that tie them together. The thinking rules are the model's (Anthropic Claude on Bedrock):
 //! Bedrock passes its errors on as a `ValidationException` starting "The model returned the
-//! following errors:".
+//! following errors:". Sources:
+//! <https://docs.aws.amazon.com/bedrock/latest/userguide/claude-messages-extended-thinking.html> ;
+//! forced tool choice: <https://github.com/pydantic/pydantic-ai/issues/3092> ,
+//! <https://github.com/can1357/oh-my-pi/issues/341> .
 
 use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
+use super::super::family::Model;
 use super::{Rule, RuleViolation, WireMessage};
+
+/// How a request asks Claude to think.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Thinking {
+    /// No `thinking`, or `{"type": "disabled"}`.
+    Off,
+    /// `{"type": "enabled", "budget_tokens": N}`.
+    Budget,
+    /// `{"type": "adaptive"}` (Claude Sonnet 4.6, Opus 4.6 and later).
+    Adaptive,
+}
 
 /// The smallest thinking budget the model takes.
 pub(super) const MIN_THINKING_BUDGET: u64 = 1024;
 
-/// Checks `additionalModelRequestFields.thinking`; returns whether thinking is enabled.
-pub(super) fn check_thinking(body: &Map<String, Value>) -> Result<bool, RuleViolation> {
+/// Checks `additionalModelRequestFields.thinking`; returns how thinking is asked for.
+/// `{"type": "adaptive"}` is taken by the models that have it, and by ids the stand-in does
+/// not know.
+pub(super) fn check_thinking(
+    body: &Map<String, Value>,
+    model: Option<&Model>,
+) -> Result<Thinking, RuleViolation> {
     let Some(thinking) = body
         .get("additionalModelRequestFields")
         .and_then(|fields| fields.get("thinking"))
     else {
-        return Ok(false);
+        return Ok(Thinking::Off);
     };
+    let adaptive = model.is_none_or(Model::adaptive_thinking);
     let invalid = |message: String| {
         Err(RuleViolation::new(
             Rule::InvalidThinkingConfig,
@@ -27,7 +48,8 @@ pub(super) fn check_thinking(body: &Map<String, Value>) -> Result<bool, RuleViol
         ))
     };
     match thinking.get("type").and_then(Value::as_str) {
-        Some("disabled") => Ok(false),
+        Some("disabled") => Ok(Thinking::Off),
+        Some("adaptive") if adaptive => Ok(Thinking::Adaptive),
         Some("enabled") => {
             let Some(budget) = thinking.get("budget_tokens") else {
                 return invalid("thinking.enabled.budget_tokens: Field required".to_owned());
@@ -55,7 +77,7 @@ pub(super) fn check_thinking(body: &Map<String, Value>) -> Result<bool, RuleViol
                      <= {budget})."
                 ));
             }
-            Ok(true)
+            Ok(Thinking::Budget)
         }
         other => invalid(format!(
             "thinking.type: Input should be 'enabled' or 'disabled', not {}",
@@ -65,7 +87,7 @@ pub(super) fn check_thinking(body: &Map<String, Value>) -> Result<bool, RuleViol
 }
 
 /// Checks `toolChoice`: inside `toolConfig`, exactly one of `auto`, `any`, `tool`, a named
-/// tool offered, and not forcing a tool while thinking is enabled.
+/// tool offered, and not forcing a tool while thinking is enabled (budget or adaptive).
 pub(super) fn check_tool_choice(
     body: &Map<String, Value>,
     thinking_enabled: bool,

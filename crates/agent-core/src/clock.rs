@@ -1,11 +1,12 @@
-//! Where session code takes the time from.
+//! Where the loop and session code take the time from.
 
 use std::fmt;
 
 use jiff::{SignedDuration, Timestamp};
 
-/// A source of the current time, so that time-to-live and heartbeat logic can be tested with
-/// Tokio's paused clock instead of waiting in real time.
+/// A source of the current time, so that time-to-live, heartbeat and time-of-turn logic can be
+/// tested with Tokio's paused clock (or a clock of the test's own) instead of waiting in real
+/// time.
 pub trait Clock: Send + Sync + fmt::Debug {
     /// Now.
     fn now(&self) -> Timestamp;

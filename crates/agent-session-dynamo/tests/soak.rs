@@ -5,9 +5,10 @@
 //! - in the SDK's HTTP client: every 25th request is answered with a `ThrottlingException`
 //!   without reaching DynamoDB, and every 37th write reaches DynamoDB but its answer is
 //!   replaced with a 500 `InternalServerError` (applied, response lost);
-//! - in the store: every 40th store call fails with `SessionErrorKind::Throttled` before the
-//!   store sees it, or — for commits, every other time — after the commit was applied, as an
-//!   `Unavailable` error that may have been applied.
+//! - in the store (`agent_session::FaultyStore`, seeded): one store call in 40 fails with a
+//!   `Throttled` or `Unavailable` error before the store sees it — for commits, one in 80, and
+//!   one commit in 80 fails after it was applied, as an `Unavailable` error that may have been
+//!   applied (its response lost).
 //!
 //! The runtime must retry and lose nothing. A run that fails before it starts (its load was
 //! throttled) says its turn was not kept, and the test runs the query again as a new run, as an
@@ -37,15 +38,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use agent_core::{
-    ContentBlock, Message, Model, ModelError, ModelRequest, ModelResponse, NoEvents, Reasoning,
-    Role, RunStatus, StopReason, Tool, ToolContext, ToolError, ToolOutput, ToolSet, ToolUse,
-    async_trait,
+    ContentBlock, Message, Model, ModelError, ModelRequest, ModelResponse, NoEvents, Role,
+    RunStatus, StopReason, Tool, ToolContext, ToolError, ToolOutput, ToolSet, ToolUse, async_trait,
 };
 use agent_loop::{AgentLoop, RunInput};
 use agent_runtime::{ContextPolicy, SessionOptions, SessionRunError, SessionRunner, TurnState};
 use agent_session::{
-    Commit, Committed, Entry, EntryBody, RunLease, RunRecord, SessionError, SessionErrorKind,
-    SessionHead, SessionId, SessionPage, SessionStore, StoredEvent,
+    EntryBody, FaultInjector, FaultyStore, SessionId, SessionStore, StoreMethod, StoreMethods,
 };
 use agent_session_dynamo::DynamoSessionStore;
 use agent_session_dynamo::aws_sdk_dynamodb::Client;
@@ -59,7 +58,6 @@ use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use bench_support::Report;
 use bench_support::process::status_kib;
-use jiff::Timestamp;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -70,8 +68,12 @@ const DEFAULT_SECONDS: u64 = 60;
 const THROTTLE_EVERY: u64 = 25;
 /// Every this many write requests, one reaches DynamoDB and its answer is lost.
 const LOSE_EVERY: u64 = 37;
-/// Every this many store calls, one fails in the store wrapper.
-const STORE_FAULT_EVERY: u64 = 40;
+/// The probability that a store call fails in the fault-injecting store (for commits, half of
+/// them before the store sees them, half after it applied them).
+const STORE_FAULT_RATE: f64 = 1.0 / 40.0;
+/// The seed of the store's faults (the sessions' concurrency makes the sequence of calls, and so
+/// the faults, vary from run to run all the same).
+const STORE_FAULT_SEED: u64 = 0x50a4;
 /// How far RSS at the end may be from RSS after the warm-up.
 const RSS_TOLERANCE: f64 = 1.10;
 /// The model's latency per call.
@@ -181,168 +183,6 @@ impl HttpConnector for FaultyConnector {
     }
 }
 
-/// The faults the store wrapper injected.
-#[derive(Debug, Default)]
-struct StoreFaults {
-    calls: AtomicU64,
-    throttled: AtomicU64,
-    applied_then_failed: AtomicU64,
-}
-
-/// A store that fails every `STORE_FAULT_EVERY`th call: see the module's documentation.
-#[derive(Debug)]
-struct FaultyStore {
-    inner: DynamoSessionStore,
-    faults: Arc<StoreFaults>,
-}
-
-impl FaultyStore {
-    /// `Some(true)`: fail this call after applying it (commits only); `Some(false)`: fail it
-    /// before; `None`: let it through.
-    fn fault(&self, commit: bool) -> Option<bool> {
-        let n = self.faults.calls.fetch_add(1, Ordering::Relaxed) + 1;
-        if !n.is_multiple_of(STORE_FAULT_EVERY) {
-            return None;
-        }
-        let after = commit && (n / STORE_FAULT_EVERY).is_multiple_of(2);
-        if after {
-            self.faults
-                .applied_then_failed
-                .fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.faults.throttled.fetch_add(1, Ordering::Relaxed);
-        }
-        Some(after)
-    }
-
-    fn throttled(session: &SessionId) -> SessionError {
-        SessionError::new(SessionErrorKind::Throttled, "injected by the soak test")
-            .for_session(session)
-    }
-}
-
-macro_rules! faulty {
-    ($self:ident, $session:ident, $call:expr) => {{
-        if $self.fault(false).is_some() {
-            return Err(Self::throttled($session));
-        }
-        $call.await
-    }};
-}
-
-#[async_trait]
-impl SessionStore for FaultyStore {
-    async fn head(&self, session: &SessionId) -> Result<SessionHead, SessionError> {
-        faulty!(self, session, self.inner.head(session))
-    }
-    async fn entries(
-        &self,
-        session: &SessionId,
-        from: u64,
-        to: u64,
-    ) -> Result<Vec<Entry>, SessionError> {
-        faulty!(self, session, self.inner.entries(session, from, to))
-    }
-    async fn commit(
-        &self,
-        session: &SessionId,
-        commit: Commit<'_>,
-    ) -> Result<Committed, SessionError> {
-        match self.fault(true) {
-            None => self.inner.commit(session, commit).await,
-            Some(false) => Err(Self::throttled(session)),
-            Some(true) => {
-                self.inner.commit(session, commit).await?;
-                Err(SessionError::new(
-                    SessionErrorKind::Unavailable,
-                    "injected by the soak test: the commit was applied, its answer lost",
-                )
-                .for_session(session)
-                .with_maybe_applied())
-            }
-        }
-    }
-    async fn begin_run(
-        &self,
-        session: &SessionId,
-        reasoning: &Reasoning,
-    ) -> Result<RunLease, SessionError> {
-        faulty!(self, session, self.inner.begin_run(session, reasoning))
-    }
-    async fn append_events(
-        &self,
-        session: &SessionId,
-        lease: &RunLease,
-        events: &[StoredEvent],
-    ) -> Result<(), SessionError> {
-        faulty!(
-            self,
-            session,
-            self.inner.append_events(session, lease, events)
-        )
-    }
-    async fn heartbeat(&self, session: &SessionId, lease: &RunLease) -> Result<(), SessionError> {
-        faulty!(self, session, self.inner.heartbeat(session, lease))
-    }
-    async fn finish_run(
-        &self,
-        session: &SessionId,
-        lease: Option<&RunLease>,
-        reasoning: &Reasoning,
-    ) -> Result<u64, SessionError> {
-        faulty!(
-            self,
-            session,
-            self.inner.finish_run(session, lease, reasoning)
-        )
-    }
-    async fn claim_run(
-        &self,
-        session: &SessionId,
-        run: u64,
-        last_heartbeat: Option<Timestamp>,
-    ) -> Result<RunLease, SessionError> {
-        faulty!(
-            self,
-            session,
-            self.inner.claim_run(session, run, last_heartbeat)
-        )
-    }
-    async fn runs(
-        &self,
-        session: &SessionId,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<RunRecord>, SessionError> {
-        faulty!(self, session, self.inner.runs(session, after, limit))
-    }
-    async fn latest_run(&self, session: &SessionId) -> Result<Option<RunRecord>, SessionError> {
-        faulty!(self, session, self.inner.latest_run(session))
-    }
-    async fn events(
-        &self,
-        session: &SessionId,
-        run: u64,
-        after: u32,
-        limit: usize,
-    ) -> Result<Vec<StoredEvent>, SessionError> {
-        faulty!(self, session, self.inner.events(session, run, after, limit))
-    }
-    async fn wait_for_changes(&self, session: &SessionId, timeout: Duration) {
-        self.inner.wait_for_changes(session, timeout).await;
-    }
-    async fn delete(&self, session: &SessionId) -> Result<(), SessionError> {
-        self.inner.delete(session).await
-    }
-    async fn list_sessions(
-        &self,
-        page: Option<&str>,
-        limit: usize,
-    ) -> Result<SessionPage, SessionError> {
-        self.inner.list_sessions(page, limit).await
-    }
-}
-
 /// A model that asks for the weather once, then answers, after `MODEL_LATENCY` per call.
 struct WeatherModel;
 
@@ -415,7 +255,7 @@ struct Figures {
     http_requests: u64,
     http_throttled: u64,
     http_lost: u64,
-    store_throttled: u64,
+    store_failed_before: u64,
     store_applied_then_failed: u64,
     lost: u64,
     duplicated: u64,
@@ -481,9 +321,9 @@ impl Figures {
                 self.http_lost as f64,
             ),
             (
-                "store calls throttled (injected)",
+                "store calls failed before the store (injected)",
                 "calls",
-                self.store_throttled as f64,
+                self.store_failed_before as f64,
             ),
             (
                 "commits applied, then failed (injected)",
@@ -528,7 +368,10 @@ impl Figures {
     fn check(&self) {
         assert!(self.runs > 0, "no run completed");
         assert!(
-            self.http_throttled > 0 && self.http_lost > 0 && self.store_throttled > 0,
+            self.http_throttled > 0
+                && self.http_lost > 0
+                && self.store_failed_before > 0
+                && self.store_applied_then_failed > 0,
             "no fault was injected: {self:?}"
         );
         assert_eq!(
@@ -558,7 +401,6 @@ type Ledger = Vec<(Uuid, Said, bool)>;
 
 async fn soak(duration: Duration) -> Figures {
     let http_faults = Arc::new(HttpFaults::default());
-    let store_faults = Arc::new(StoreFaults::default());
     let config =
         agent_session_dynamo::aws_sdk_dynamodb::config::Builder::from(&common::sdk_config().await)
             .http_client(FaultyHttpClient {
@@ -573,10 +415,12 @@ async fn soak(duration: Duration) -> Figures {
         .build()
         .await
         .expect("the soak's table is created in DynamoDB Local");
-    let faulty: Arc<dyn SessionStore> = Arc::new(FaultyStore {
-        inner: store.clone(),
-        faults: store_faults.clone(),
-    });
+    let faults = FaultInjector::new(STORE_FAULT_SEED)
+        .fail_before(StoreMethods::READS | StoreMethods::WRITES, STORE_FAULT_RATE)
+        .fail_before(StoreMethod::Commit, STORE_FAULT_RATE / 2.0)
+        .drop_response(StoreMethod::Commit, STORE_FAULT_RATE / 2.0);
+    let faulty_store = Arc::new(FaultyStore::new(Arc::new(store.clone()), faults));
+    let faulty: Arc<dyn SessionStore> = faulty_store.clone();
     // A window keeps each conversation the runners cache bounded, as a long-lived service would.
     let options = SessionOptions::default().with_context(ContextPolicy::window_messages(8));
     let real_time = SessionRunner::new(faulty.clone(), options.clone().with_real_time(true));
@@ -662,8 +506,11 @@ async fn soak(duration: Duration) -> Figures {
         http_requests: http_faults.requests.load(Ordering::Relaxed),
         http_throttled: http_faults.throttled.load(Ordering::Relaxed),
         http_lost: http_faults.lost.load(Ordering::Relaxed),
-        store_throttled: store_faults.throttled.load(Ordering::Relaxed),
-        store_applied_then_failed: store_faults.applied_then_failed.load(Ordering::Relaxed),
+        store_failed_before: faulty_store.injected().total().failed_before,
+        store_applied_then_failed: faulty_store
+            .injected()
+            .of(StoreMethod::Commit)
+            .dropped_responses,
         ..Figures::default()
     };
     rss_figures(&mut figures, &samples, warmup);

@@ -1,19 +1,13 @@
-//! [`CountingStore`]: a store decorator that counts the calls made to the store it wraps.
+//! [`CountingStore`]: a store that counts the calls made to the store it wraps, a [`Layered`]
+//! store with a [`CallCounter`].
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
-
-use agent_core::Reasoning;
-use async_trait::async_trait;
-use jiff::Timestamp;
 
 use crate::error::SessionError;
-use crate::id::SessionId;
-use crate::store::{
-    Commit, Committed, Entry, RunLease, RunRecord, SessionHead, SessionPage, SessionStore,
-    StoredEvent,
-};
+use crate::layer::{Layered, StoreCall, StoreLayer, StoreMethod, StoreOutput};
+use crate::store::SessionStore;
 
 /// How many times each method of a [`CountingStore`] was called, by method name
 /// (`head`, `commit`, …).
@@ -31,174 +25,113 @@ impl StoreCalls {
         self.0.values().sum()
     }
 
-    /// Calls that write: commits, run records, events, heartbeats and deletes.
+    /// Calls that write: commits, run records, events, heartbeats and deletes (the methods
+    /// for which [`StoreMethod::is_write`] holds).
     pub fn writes(&self) -> usize {
-        [
-            "commit",
-            "begin_run",
-            "append_events",
-            "heartbeat",
-            "finish_run",
-            "claim_run",
-            "delete",
-        ]
-        .iter()
-        .map(|method| self.of(method))
-        .sum()
+        StoreMethod::ALL
+            .iter()
+            .filter(|method| method.is_write())
+            .map(|method| self.of(method.as_str()))
+            .sum()
     }
 }
 
-/// Wraps a store and counts the calls made to it (counted when made, whatever their outcome).
-///
-/// Used by the conformance suites to prove that invalid input never reaches the store, and by
-/// tests that check how many reads and writes a run makes.
-#[derive(Debug)]
-pub struct CountingStore<S: ?Sized = dyn SessionStore> {
+/// A [`StoreLayer`] that counts the calls made through it (counted when made, whatever their
+/// outcome), except [`wait_for_changes`](SessionStore::wait_for_changes), which is not a
+/// request. Clones share their counts.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter {
     calls: Arc<Mutex<StoreCalls>>,
-    inner: Arc<S>,
 }
 
-impl<S: ?Sized> Clone for CountingStore<S> {
-    /// Another handle on the same store and the same counts.
-    fn clone(&self) -> Self {
-        Self {
-            calls: self.calls.clone(),
-            inner: self.inner.clone(),
-        }
-    }
-}
-
-impl<S: SessionStore + ?Sized> CountingStore<S> {
-    /// Counts the calls made to `inner`.
-    pub fn new(inner: Arc<S>) -> Self {
-        Self {
-            calls: Arc::default(),
-            inner,
-        }
+impl CallCounter {
+    /// A counter at zero.
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    /// The calls made so far, through this wrapper and its clones.
+    /// The calls counted so far, by this counter and its clones.
     pub fn calls(&self) -> StoreCalls {
         self.calls
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
+}
 
-    /// The wrapped store.
-    pub fn inner(&self) -> &Arc<S> {
-        &self.inner
-    }
-
-    fn count(&self, method: &'static str) {
-        *self
-            .calls
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .0
-            .entry(method)
-            .or_default() += 1;
+impl StoreLayer for CallCounter {
+    fn around<'a, T, F>(
+        &'a self,
+        call: StoreCall<'a>,
+        inner: F,
+    ) -> impl Future<Output = Result<T, SessionError>> + Send + 'a
+    where
+        T: StoreOutput + 'a,
+        F: Future<Output = Result<T, SessionError>> + Send + 'a,
+    {
+        let method = call.method();
+        if method != StoreMethod::WaitForChanges {
+            *self
+                .calls
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .0
+                .entry(method.as_str())
+                .or_default() += 1;
+        }
+        inner
     }
 }
 
-#[async_trait]
-impl<S: SessionStore + ?Sized> SessionStore for CountingStore<S> {
-    async fn head(&self, session: &SessionId) -> Result<SessionHead, SessionError> {
-        self.count("head");
-        self.inner.head(session).await
+/// Wraps a store and counts the calls made to it (counted when made, whatever their outcome;
+/// [`wait_for_changes`](SessionStore::wait_for_changes) is not counted): a [`Layered`] store
+/// with a [`CallCounter`].
+///
+/// Used by the conformance suites to prove that invalid input never reaches the store, and by
+/// tests that check how many reads and writes a run makes. Clones are handles on the same store
+/// and the same counts.
+pub type CountingStore<S = dyn SessionStore> = Layered<S, CallCounter>;
+
+impl<S: SessionStore + ?Sized> Layered<S, CallCounter> {
+    /// Counts the calls made to `inner`.
+    pub fn new(inner: Arc<S>) -> Self {
+        Layered::wrap(inner, CallCounter::new())
     }
-    async fn entries(
-        &self,
-        session: &SessionId,
-        from: u64,
-        to: u64,
-    ) -> Result<Vec<Entry>, SessionError> {
-        self.count("entries");
-        self.inner.entries(session, from, to).await
+
+    /// The calls made so far, through this wrapper and its clones.
+    pub fn calls(&self) -> StoreCalls {
+        self.layer().calls()
     }
-    async fn commit(
-        &self,
-        session: &SessionId,
-        commit: Commit<'_>,
-    ) -> Result<Committed, SessionError> {
-        self.count("commit");
-        self.inner.commit(session, commit).await
-    }
-    async fn begin_run(
-        &self,
-        session: &SessionId,
-        reasoning: &Reasoning,
-    ) -> Result<RunLease, SessionError> {
-        self.count("begin_run");
-        self.inner.begin_run(session, reasoning).await
-    }
-    async fn append_events(
-        &self,
-        session: &SessionId,
-        lease: &RunLease,
-        events: &[StoredEvent],
-    ) -> Result<(), SessionError> {
-        self.count("append_events");
-        self.inner.append_events(session, lease, events).await
-    }
-    async fn heartbeat(&self, session: &SessionId, lease: &RunLease) -> Result<(), SessionError> {
-        self.count("heartbeat");
-        self.inner.heartbeat(session, lease).await
-    }
-    async fn finish_run(
-        &self,
-        session: &SessionId,
-        lease: Option<&RunLease>,
-        reasoning: &Reasoning,
-    ) -> Result<u64, SessionError> {
-        self.count("finish_run");
-        self.inner.finish_run(session, lease, reasoning).await
-    }
-    async fn claim_run(
-        &self,
-        session: &SessionId,
-        run: u64,
-        last_heartbeat: Option<Timestamp>,
-    ) -> Result<RunLease, SessionError> {
-        self.count("claim_run");
-        self.inner.claim_run(session, run, last_heartbeat).await
-    }
-    async fn runs(
-        &self,
-        session: &SessionId,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<RunRecord>, SessionError> {
-        self.count("runs");
-        self.inner.runs(session, after, limit).await
-    }
-    async fn latest_run(&self, session: &SessionId) -> Result<Option<RunRecord>, SessionError> {
-        self.count("latest_run");
-        self.inner.latest_run(session).await
-    }
-    async fn events(
-        &self,
-        session: &SessionId,
-        run: u64,
-        after: u32,
-        limit: usize,
-    ) -> Result<Vec<StoredEvent>, SessionError> {
-        self.count("events");
-        self.inner.events(session, run, after, limit).await
-    }
-    async fn wait_for_changes(&self, session: &SessionId, timeout: Duration) {
-        self.inner.wait_for_changes(session, timeout).await;
-    }
-    async fn delete(&self, session: &SessionId) -> Result<(), SessionError> {
-        self.count("delete");
-        self.inner.delete(session).await
-    }
-    async fn list_sessions(
-        &self,
-        page: Option<&str>,
-        limit: usize,
-    ) -> Result<SessionPage, SessionError> {
-        self.count("list_sessions");
-        self.inner.list_sessions(page, limit).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::id::SessionId;
+    use crate::memory::InMemorySessionStore;
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_are_counted_by_method_and_shared_by_clones() {
+        let inner = Arc::new(InMemorySessionStore::new());
+        let counting = CountingStore::new(inner.clone());
+        let shared: Arc<dyn SessionStore> = Arc::new(counting.clone());
+        let session = SessionId::new("counted").unwrap();
+        shared.head(&session).await.unwrap();
+        counting.head(&session).await.unwrap();
+        assert!(shared.entries(&session, 1, 1).await.is_err());
+        shared.delete(&session).await.unwrap();
+        shared
+            .wait_for_changes(&session, Duration::from_millis(1))
+            .await;
+        let calls = counting.calls();
+        assert_eq!(
+            (calls.of("head"), calls.of("entries"), calls.of("delete")),
+            (2, 1, 1)
+        );
+        assert_eq!(calls.of("wait_for_changes"), 0, "a wait is not a request");
+        assert_eq!((calls.total(), calls.writes()), (4, 1));
+        assert!(Arc::ptr_eq(counting.inner(), &inner));
     }
 }

@@ -14,7 +14,12 @@
 //! - [`SessionError`] with a [`SessionErrorKind`].
 //! - [`InMemorySessionStore`]: the reference implementation, for tests, examples and
 //!   single-process programs.
-//! - `conformance` (feature `conformance`): the suite every store must pass.
+//! - [`Layered`] with a [`StoreLayer`]: a decorator around every call of a store, written as
+//!   one method.
+//! - Feature `testing`: `CountingStore` (counts a store's calls) and `FaultyStore` with a
+//!   `FaultInjector` (seeded, reproducible delays, failures, lost responses and reordering).
+//! - `conformance` (feature `conformance`, which includes `testing`): the suite every store
+//!   must pass.
 //!
 //! ```
 //! use agent_core::{Message, Reasoning};
@@ -46,21 +51,30 @@ use std::time::Duration;
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
-#[cfg(feature = "conformance")]
+#[cfg(feature = "testing")]
 mod counting;
 mod error;
+#[cfg(feature = "testing")]
+mod faults;
 mod id;
+mod layer;
 mod memory;
 mod store;
 mod version;
 
 /// The time source of session code, defined with the messages and events in `agent-core`.
 pub use agent_core::{Clock, SystemClock, TokioClock};
-#[cfg(feature = "conformance")]
-#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
-pub use counting::{CountingStore, StoreCalls};
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub use counting::{CallCounter, CountingStore, StoreCalls};
 pub use error::{SessionError, SessionErrorKind};
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub use faults::{
+    Fault, FaultCounts, FaultInjector, FaultyStore, InjectedFault, InjectedFaults, StoreMethods,
+};
 pub use id::{InvalidSessionId, MAX_SESSION_ID_LEN, SessionId};
+pub use layer::{Layered, StoreCall, StoreLayer, StoreMethod, StoreOutput, StoreOutputRef};
 pub use memory::InMemorySessionStore;
 pub use store::{
     Commit, Committed, Entry, EntryBody, RunLease, RunRecord, SessionHead, SessionInfo,

@@ -13,7 +13,6 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::DEFAULT_SESSION_TTL;
-use agent_core::{Clock, TokioClock};
 use crate::error::{SessionError, SessionErrorKind};
 use crate::id::SessionId;
 use crate::store::{
@@ -21,6 +20,7 @@ use crate::store::{
     SessionPage, SessionStore, StoredEvent,
 };
 use crate::version::SessionVersion;
+use agent_core::{Clock, TokioClock};
 
 /// Expired sessions are swept from memory at most this often (and dropped whenever touched).
 const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(60);

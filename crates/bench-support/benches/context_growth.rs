@@ -45,7 +45,7 @@ use aws_smithy_types::{Document, Number};
 use bench_support::aws::{MODEL_ID, sdk_config};
 use bench_support::{Report, mean, median, micros, run_by_cargo_bench};
 use common::aws::{CountSent, SentCounter, dynamodb_endpoint};
-use common::stores::{MeteredStore, OpenStore, StoreKind};
+use common::stores::{OpenStore, StoreKind, metered_store};
 use common::workload::{ANSWER, QUERY, TOOL_NAME, agent_loop};
 use cpu_time::ThreadTime;
 use serde_json::{Value, json};
@@ -202,7 +202,7 @@ async fn session(
         std::process::id()
     );
     let open = OpenStore::open(kind, &name, endpoint).await;
-    let metered = Arc::new(MeteredStore::new(open.shared(), true));
+    let metered = Arc::new(metered_store(open.shared(), true));
     let runner = SessionRunner::new(
         metered.clone(),
         SessionOptions::default().with_context(policy),
@@ -213,7 +213,7 @@ async fn session(
     let mut turns = Vec::with_capacity(TURNS);
     standin.clear_requests();
     for turn in 1..=TURNS {
-        let meter = metered.meter();
+        let meter = metered.layer().meter();
         let metrics = open.dynamo().map(|store| store.metrics());
         let (_, bytes_before) = sent.get();
         let cpu = ThreadTime::now();
@@ -222,7 +222,7 @@ async fn session(
             .await
             .expect("the turn is kept");
         let cpu = cpu.elapsed();
-        let meter = metered.meter().since(&meter);
+        let meter = metered.layer().meter().since(&meter);
         let metrics = metrics.and_then(|before| Some(open.dynamo()?.metrics().since(&before)));
         let (_, bytes_after) = sent.get();
         let requests = standin.requests();

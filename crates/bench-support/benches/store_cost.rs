@@ -48,7 +48,7 @@ use bench_support::child::{self, ROLE_ENV};
 use bench_support::process::ProcessIo;
 use bench_support::{Report, median, micros, millis, quick, run_by_cargo_bench};
 use common::aws::{CountSent, SentCounter, dynamodb_endpoint};
-use common::stores::{Meter, MeteredStore, OpenStore, StoreKind};
+use common::stores::{Meter, OpenStore, StoreKind, metered_store};
 use common::workload::{QUERY, StepsModel, agent_loop};
 use cpu_time::ProcessTime;
 
@@ -179,7 +179,7 @@ async fn measure(
         }
         _ => None,
     };
-    let metered = Arc::new(MeteredStore::new(open.shared(), false));
+    let metered = Arc::new(metered_store(open.shared(), false));
     let runner = SessionRunner::new(
         metered.clone(),
         SessionOptions::default().with_real_time(real_time),
@@ -188,7 +188,7 @@ async fn measure(
     let session = SessionId::new(format!("bench-{mode}")).expect("a valid session id");
     let mut costs = Vec::with_capacity(runs);
     for run in 1..=runs {
-        let meter = metered.meter();
+        let meter = metered.layer().meter();
         let dynamo = open.dynamo().map(|store| store.metrics());
         let io = ProcessIo::read();
         let started = Instant::now();
@@ -202,7 +202,7 @@ async fn measure(
         costs.push(RunCost {
             cpu,
             wall,
-            meter: metered.meter().since(&meter),
+            meter: metered.layer().meter().since(&meter),
             dynamo: dynamo.and_then(|before| Some(open.dynamo()?.metrics().since(&before))),
             io: io.and_then(|before| Some(ProcessIo::read()?.since(&before))),
         });

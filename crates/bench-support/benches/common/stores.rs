@@ -1,20 +1,19 @@
-//! The three stores measured, opened the way an application opens them, and a wrapper that
-//! counts what runs ask of a store.
+//! The three stores measured, opened the way an application opens them, and a store layer
+//! that counts what runs ask of a store.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use agent_core::{Reasoning, async_trait};
 use agent_session::{
-    Commit, Committed, Entry, InMemorySessionStore, RunLease, RunRecord, SessionError, SessionHead,
-    SessionId, SessionPage, SessionStore, StoredEvent,
+    InMemorySessionStore, Layered, RunRecord, SessionError, SessionId, SessionStore, StoreCall,
+    StoreLayer, StoreMethod, StoreOutput, StoreOutputRef,
 };
 use agent_session_dynamo::DynamoSessionStore;
 use agent_session_sqlite::SqliteSessionStore;
 use cpu_time::ThreadTime;
-use jiff::Timestamp;
 
 use bench_support::aws::sdk_config;
 
@@ -177,10 +176,10 @@ impl Drop for TempFile {
     }
 }
 
-/// What a [`MeteredStore`] counted.
+/// What a [`Metering`] layer counted.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Meter {
-    /// Calls by method (`head`, `entries`, `commit`, …).
+    /// Calls by method (`head`, `entries`, `commit`, …; `wait_for_changes` is not counted).
     pub(crate) calls: BTreeMap<&'static str, u64>,
     /// Entries returned by `entries`.
     pub(crate) entries_read: u64,
@@ -196,17 +195,22 @@ impl Meter {
         self.calls.values().sum()
     }
 
+    fn of_class(&self, class: fn(StoreMethod) -> bool) -> u64 {
+        StoreMethod::ALL
+            .into_iter()
+            .filter(|method| class(*method))
+            .map(|method| self.calls.get(method.as_str()).copied().unwrap_or(0))
+            .sum()
+    }
+
     /// Calls that read: `head` and `entries` (and the run readers).
     pub(crate) fn reads(&self) -> u64 {
-        ["head", "entries", "runs", "latest_run", "events"]
-            .iter()
-            .map(|method| self.calls.get(method).copied().unwrap_or(0))
-            .sum()
+        self.of_class(StoreMethod::is_read)
     }
 
     /// Calls that write.
     pub(crate) fn writes(&self) -> u64 {
-        self.total() - self.reads()
+        self.of_class(StoreMethod::is_write)
     }
 
     /// What happened between `earlier` and this.
@@ -228,26 +232,16 @@ impl Meter {
     }
 }
 
-/// Wraps a store and counts the calls made to it and the entries it returns; with
+/// A store layer that counts the calls made through it and the entries they return; with
 /// `measure_bytes`, also their size as JSON (the CPU that costs is counted apart, so that it
 /// can be taken out of a run's).
 #[derive(Debug)]
-pub(crate) struct MeteredStore {
-    inner: Arc<dyn SessionStore>,
+pub(crate) struct Metering {
     meter: Mutex<Meter>,
     measure_bytes: bool,
 }
 
-impl MeteredStore {
-    /// Counts the calls made to `inner`.
-    pub(crate) fn new(inner: Arc<dyn SessionStore>, measure_bytes: bool) -> Self {
-        Self {
-            inner,
-            meter: Mutex::new(Meter::default()),
-            measure_bytes,
-        }
-    }
-
+impl Metering {
     /// The counts so far.
     pub(crate) fn meter(&self) -> Meter {
         self.meter
@@ -255,130 +249,56 @@ impl MeteredStore {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
+}
 
-    fn count(&self, method: &'static str) {
-        *self
-            .meter
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .calls
-            .entry(method)
-            .or_default() += 1;
+impl StoreLayer for Metering {
+    async fn around<'a, T, F>(&'a self, call: StoreCall<'a>, inner: F) -> Result<T, SessionError>
+    where
+        T: StoreOutput + 'a,
+        F: Future<Output = Result<T, SessionError>> + Send + 'a,
+    {
+        let method = call.method();
+        if method != StoreMethod::WaitForChanges {
+            *self
+                .meter
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .calls
+                .entry(method.as_str())
+                .or_default() += 1;
+        }
+        let result = inner.await;
+        if let Ok(output) = &result
+            && let StoreOutputRef::Entries(entries) = output.view()
+        {
+            let (bytes, cpu) = if self.measure_bytes {
+                let started = ThreadTime::now();
+                let bytes = serde_json::to_vec(entries).map_or(0, |json| json.len() as u64);
+                (bytes, started.elapsed())
+            } else {
+                (0, Duration::ZERO)
+            };
+            let mut meter = self.meter.lock().unwrap_or_else(PoisonError::into_inner);
+            meter.entries_read += entries.len() as u64;
+            meter.entry_bytes_read += bytes;
+            meter.measuring_cpu += cpu;
+        }
+        result
     }
 }
 
-#[async_trait]
-impl SessionStore for MeteredStore {
-    async fn head(&self, session: &SessionId) -> Result<SessionHead, SessionError> {
-        self.count("head");
-        self.inner.head(session).await
-    }
-    async fn entries(
-        &self,
-        session: &SessionId,
-        from: u64,
-        to: u64,
-    ) -> Result<Vec<Entry>, SessionError> {
-        self.count("entries");
-        let entries = self.inner.entries(session, from, to).await?;
-        let (bytes, cpu) = if self.measure_bytes {
-            let started = ThreadTime::now();
-            let bytes = serde_json::to_vec(&entries).map_or(0, |json| json.len() as u64);
-            (bytes, started.elapsed())
-        } else {
-            (0, Duration::ZERO)
-        };
-        let mut meter = self.meter.lock().unwrap_or_else(PoisonError::into_inner);
-        meter.entries_read += entries.len() as u64;
-        meter.entry_bytes_read += bytes;
-        meter.measuring_cpu += cpu;
-        Ok(entries)
-    }
-    async fn commit(
-        &self,
-        session: &SessionId,
-        commit: Commit<'_>,
-    ) -> Result<Committed, SessionError> {
-        self.count("commit");
-        self.inner.commit(session, commit).await
-    }
-    async fn begin_run(
-        &self,
-        session: &SessionId,
-        reasoning: &Reasoning,
-    ) -> Result<RunLease, SessionError> {
-        self.count("begin_run");
-        self.inner.begin_run(session, reasoning).await
-    }
-    async fn append_events(
-        &self,
-        session: &SessionId,
-        lease: &RunLease,
-        events: &[StoredEvent],
-    ) -> Result<(), SessionError> {
-        self.count("append_events");
-        self.inner.append_events(session, lease, events).await
-    }
-    async fn heartbeat(&self, session: &SessionId, lease: &RunLease) -> Result<(), SessionError> {
-        self.count("heartbeat");
-        self.inner.heartbeat(session, lease).await
-    }
-    async fn finish_run(
-        &self,
-        session: &SessionId,
-        lease: Option<&RunLease>,
-        reasoning: &Reasoning,
-    ) -> Result<u64, SessionError> {
-        self.count("finish_run");
-        self.inner.finish_run(session, lease, reasoning).await
-    }
-    async fn claim_run(
-        &self,
-        session: &SessionId,
-        run: u64,
-        last_heartbeat: Option<Timestamp>,
-    ) -> Result<RunLease, SessionError> {
-        self.count("claim_run");
-        self.inner.claim_run(session, run, last_heartbeat).await
-    }
-    async fn runs(
-        &self,
-        session: &SessionId,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<RunRecord>, SessionError> {
-        self.count("runs");
-        self.inner.runs(session, after, limit).await
-    }
-    async fn latest_run(&self, session: &SessionId) -> Result<Option<RunRecord>, SessionError> {
-        self.count("latest_run");
-        self.inner.latest_run(session).await
-    }
-    async fn events(
-        &self,
-        session: &SessionId,
-        run: u64,
-        after: u32,
-        limit: usize,
-    ) -> Result<Vec<StoredEvent>, SessionError> {
-        self.count("events");
-        self.inner.events(session, run, after, limit).await
-    }
-    async fn wait_for_changes(&self, session: &SessionId, timeout: Duration) {
-        self.inner.wait_for_changes(session, timeout).await;
-    }
-    async fn delete(&self, session: &SessionId) -> Result<(), SessionError> {
-        self.count("delete");
-        self.inner.delete(session).await
-    }
-    async fn list_sessions(
-        &self,
-        page: Option<&str>,
-        limit: usize,
-    ) -> Result<SessionPage, SessionError> {
-        self.count("list_sessions");
-        self.inner.list_sessions(page, limit).await
-    }
+/// A store whose calls a [`Metering`] layer counts (`store.layer().meter()`).
+pub(crate) type MeteredStore = Layered<dyn SessionStore, Metering>;
+
+/// Counts the calls made to `inner`; with `measure_bytes`, also the size of the entries read.
+pub(crate) fn metered_store(inner: Arc<dyn SessionStore>, measure_bytes: bool) -> MeteredStore {
+    Layered::wrap(
+        inner,
+        Metering {
+            meter: Mutex::new(Meter::default()),
+            measure_bytes,
+        },
+    )
 }
 
 /// Every turn and run record of a session, read back to check that nothing was lost or

@@ -237,7 +237,15 @@ pub(crate) async fn load(
 ) -> Result<(SessionHead, Conversation), SessionError> {
     let head = store.head(session).await?;
     if head.version.is_empty() {
-        cache.forget(session);
+        // Kept, so that the run's own commit lands in the cache and the next run reads only
+        // the head (a new session's second turn costs the same as any other).
+        cache.put(
+            session,
+            Conversation {
+                holds_from: head.first_seq,
+                ..Conversation::empty()
+            },
+        );
         return Ok((head, Conversation::empty()));
     }
     if let Some(mut cached) = cache.get(session)
@@ -278,7 +286,22 @@ async fn cold_load(
     };
     let from = match policy {
         ContextPolicy::WholeHistory => head.first_seq,
-        ContextPolicy::Summarize(_) => head.summary_seq.unwrap_or(head.first_seq),
+        ContextPolicy::Summarize(_) => match head.summary_seq {
+            // The summary entry is written after the turns it leaves out, and the turns it
+            // keeps come before it too: read it, then everything after what it summarises.
+            Some(seq) => {
+                let summary = store.entries(session, seq, seq).await?;
+                let through = summary.iter().find_map(|entry| match &entry.body {
+                    EntryBody::Summary(summary) => Some(summary.through_seq),
+                    _ => None,
+                });
+                match through {
+                    Some(through) => through.saturating_add(1).clamp(head.first_seq, seq),
+                    None => head.first_seq,
+                }
+            }
+            None => head.first_seq,
+        },
         ContextPolicy::Window(window) => {
             // Read backwards, more each time, until the window is full or the log is read.
             let mut span = 8u64;

@@ -1,27 +1,41 @@
 //! Committing a run's turn without ever losing it: re-based after other runs' commits, repeated
 //! when an outcome is unknown, until the commit timeout; and saving a failed run's record.
 
+use std::future::Future;
 use std::time::Duration;
 
 use agent_core::{Reasoning, RunResult, RunStatus};
-use agent_session::{Commit, RunLease, SessionError, SessionId, SessionVersion};
+use agent_session::{Commit, RunLease, SessionError, SessionErrorKind, SessionId, SessionVersion};
+use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::outcome::{SessionRunError, SessionRunOutput, TurnState};
 use crate::runner::SessionRunner;
 
 impl SessionRunner {
-    /// Saves a failed or cancelled run's record, trying a few times.
+    /// Saves a failed or cancelled run's record, trying a few times until `deadline` (writing a
+    /// run's final record again is safe: the store keeps one record per run id).
     pub(crate) async fn save_failed(
         &self,
         session: &SessionId,
         lease: Option<&RunLease>,
         reasoning: &Reasoning,
+        deadline: Instant,
     ) -> Result<u64, SessionError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.inner.store.finish_run(session, lease, reasoning).await {
+            let finished = bounded(
+                deadline,
+                "saving the run's record",
+                self.inner.store.finish_run(session, lease, reasoning),
+            )
+            .await;
+            match finished {
+                Err(error) if error.kind() == SessionErrorKind::Timeout => {
+                    tracing::warn!(%error, run_id = %reasoning.run_id, "could not save the run's record");
+                    return Err(error);
+                }
                 Err(error) if (error.is_retryable() || error.maybe_applied()) && attempt < 4 => {
                     tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
                 }
@@ -36,7 +50,8 @@ impl SessionRunner {
 
     /// Commits the run's turn on `base`, re-basing it after other runs' commits (both turns
     /// are kept, in commit order) and repeating a commit whose outcome was unknown (the store
-    /// recognises the run's own earlier commit), until the commit timeout.
+    /// recognises the run's own earlier commit), until `deadline`: every store call is bounded
+    /// by it, so a store that hangs cannot hold the run.
     pub(crate) async fn commit(
         &self,
         session: &SessionId,
@@ -44,9 +59,9 @@ impl SessionRunner {
         mut result: RunResult,
         summary: Option<&agent_session::Summary>,
         lease: Option<RunLease>,
+        deadline: Instant,
     ) -> Result<SessionRunOutput, SessionRunError> {
         let store = &self.inner.store;
-        let deadline = tokio::time::Instant::now() + self.inner.options.commit_timeout;
         let mut conflicts = 0u32;
         let mut unsure = false;
         let mut pause = Duration::from_millis(50);
@@ -56,7 +71,7 @@ impl SessionRunner {
             let commit = Commit::new(run_id, base, &result.messages, &result.reasoning)
                 .with_summary(summary)
                 .with_lease(lease);
-            let error = match store.commit(session, commit).await {
+            let error = match bounded(deadline, "the commit", store.commit(session, commit)).await {
                 Ok(committed) => {
                     if !committed.replayed {
                         self.inner.cache.record_commit(
@@ -77,7 +92,7 @@ impl SessionRunner {
             };
             let now = tokio::time::Instant::now();
             if error.is_conflict() {
-                match store.head(session).await {
+                match bounded(deadline, "reading the head", store.head(session)).await {
                     Ok(head) if head.version == base => {
                         // Nothing moved: the conflict was the run's lease (another process
                         // took the run over). The turn belongs to that process now.
@@ -144,4 +159,21 @@ impl SessionRunner {
 fn jitter_ms(max: u64) -> u64 {
     let random = (Uuid::now_v7().as_u128() & 0xffff_ffff) as u64;
     random % max.max(1)
+}
+
+/// `call`, or a timeout error once `deadline` passes. The call may have been applied (its
+/// answer never came): the error says so.
+pub(crate) async fn bounded<T>(
+    deadline: Instant,
+    what: &str,
+    call: impl Future<Output = Result<T, SessionError>>,
+) -> Result<T, SessionError> {
+    match tokio::time::timeout_at(deadline, call).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(SessionError::new(
+            SessionErrorKind::Timeout,
+            format!("{what} did not answer before the commit timeout"),
+        )
+        .with_maybe_applied()),
+    }
 }

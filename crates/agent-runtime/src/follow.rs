@@ -210,7 +210,18 @@ impl Follower {
         });
     }
 
+    /// The next events, or an error with the position unchanged: a batch is handed out whole
+    /// or not at all, so a failed read never skips the events it had gathered.
     async fn next_batch(&mut self) -> Result<Vec<FollowedEvent>, SessionError> {
+        let saved = self.position.clone();
+        let batch = self.read_batch().await;
+        if batch.is_err() {
+            self.position = saved;
+        }
+        batch
+    }
+
+    async fn read_batch(&mut self) -> Result<Vec<FollowedEvent>, SessionError> {
         self.check_by = None;
         let head = self.store.head(&self.session).await?;
         if self.position.is_start() || self.position.first_run != head.first_run {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use agent_core::{AgentEvent, EventSink, Reasoning};
 use agent_loop::{AgentLoop, ContextCompactor, RunInput};
 use agent_session::{RunLease, SessionId, SessionStore};
+use tokio::time::{Instant, timeout_at};
 use tracing::Instrument;
 
 use crate::cache::{ConversationCache, load};
@@ -134,6 +135,11 @@ impl SessionRunner {
             }
             None => (None, 1),
         };
+        // The heartbeat cancels the run when another process takes it over: it gets a child of
+        // the caller's token, so that a token the caller shares between runs is never
+        // cancelled by one of them.
+        let run_token = input.cancellation.child_token();
+        input.cancellation = run_token.clone();
         let recorder = lease.map(|lease| {
             Recorder::start(
                 store.clone(),
@@ -144,7 +150,7 @@ impl SessionRunner {
                     text_flush_interval: options.text_flush_interval,
                     heartbeat_interval: options.heartbeat_interval,
                 },
-                input.cancellation.clone(),
+                run_token,
             )
         });
         let outcome = match &recorder {
@@ -157,18 +163,21 @@ impl SessionRunner {
             }
             None => agent_loop.run(input, sink).await,
         };
-        if let Some(recorder) = &recorder {
-            recorder.flush().await;
+        // From here on every store call is bounded by the commit timeout: a store that hangs
+        // cannot hold the run.
+        let deadline = Instant::now() + options.commit_timeout;
+        if let Some(recorder) = &recorder
+            && timeout_at(deadline, recorder.flush()).await.is_err()
+        {
+            tracing::warn!(session = %session, "the run's real-time events were not all written before the commit timeout");
         }
         let result = match outcome {
             Ok(result) => result,
             Err(failed) => {
                 let record = self
-                    .save_failed(session, lease.as_ref(), &failed.reasoning)
+                    .save_failed(session, lease.as_ref(), &failed.reasoning, deadline)
                     .await;
-                if let Some(recorder) = recorder {
-                    recorder.stop().await;
-                }
+                stop(recorder, deadline).await;
                 return Err(SessionRunError::Run {
                     failed: Box::new(failed),
                     record: record.err(),
@@ -177,12 +186,48 @@ impl SessionRunner {
         };
         let summary = compactor.and_then(|c| c.new_summary());
         let committed = self
-            .commit(session, head.version, result, summary.as_ref(), lease)
+            .commit(
+                session,
+                head.version,
+                result,
+                summary.as_ref(),
+                lease,
+                deadline,
+            )
             .await;
-        if let Some(recorder) = recorder {
-            recorder.stop().await;
+        if let Err(SessionRunError::Commit { result, .. }) = &committed {
+            // The record says the run failed, as the turn was not kept (or may not have been):
+            // a real-time record never stays `running`, to be read later as interrupted and
+            // resumed. A record the commit wrote after all (a lost answer) is kept: the store
+            // keeps one final record per run.
+            let grace = Instant::now() + FAILED_RECORD_GRACE;
+            if let Err(error) = self
+                .save_failed(session, lease.as_ref(), &result.reasoning, grace)
+                .await
+            {
+                tracing::warn!(%error, "the record of a run whose turn was not kept could not be saved");
+            }
         }
+        stop(recorder, deadline).await;
         committed
+    }
+}
+
+/// How long a run whose turn was not kept still tries to save its `failed` record, past the
+/// commit timeout that ended its commit.
+const FAILED_RECORD_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Stops a recorder (its last events, then its heartbeat), waiting no later than `deadline`.
+async fn stop(recorder: Option<Recorder>, deadline: Instant) {
+    if let Some(recorder) = recorder
+        && timeout_at(
+            deadline.max(Instant::now() + FAILED_RECORD_GRACE),
+            recorder.stop(),
+        )
+        .await
+        .is_err()
+    {
+        tracing::warn!("the run's recorder did not stop in time; it was left behind");
     }
 }
 

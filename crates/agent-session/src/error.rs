@@ -31,6 +31,9 @@ pub enum SessionErrorKind {
     Incompatible,
     /// The store does not support the operation.
     Unsupported,
+    /// The operation did not answer within its time limit (a run's commit timeout); it may
+    /// have been applied.
+    Timeout,
 }
 
 impl SessionErrorKind {
@@ -49,6 +52,7 @@ impl SessionErrorKind {
             SessionErrorKind::Expired => "expired",
             SessionErrorKind::Incompatible => "incompatible",
             SessionErrorKind::Unsupported => "unsupported",
+            SessionErrorKind::Timeout => "timeout",
         }
     }
 }
@@ -67,6 +71,7 @@ impl fmt::Display for SessionErrorKind {
             SessionErrorKind::Expired => "session expired",
             SessionErrorKind::Incompatible => "incompatible data",
             SessionErrorKind::Unsupported => "unsupported",
+            SessionErrorKind::Timeout => "timed out",
         })
     }
 }

@@ -49,12 +49,13 @@ pub use message::{
     ToolResultStatus, ToolUse,
 };
 pub use model::{
-    BlockDelta, BlockStart, ConversionCache, DroppedFeature, InferenceConfig, MalformedToolInput, Model,
-    ModelError, ModelErrorKind, ModelEventStream, ModelIdentity, ModelRequest, ModelResponse,
-    ModelStreamEvent, StopReason, TokenUsage, ToolChoice, ToolSpec, response_events,
+    BlockDelta, BlockStart, ConversionCache, DroppedFeature, InferenceConfig, MalformedToolInput,
+    Model, ModelError, ModelErrorKind, ModelEventStream, ModelIdentity, ModelRequest,
+    ModelResponse, ModelStreamEvent, StopReason, TokenUsage, ToolChoice, ToolSpec, response_events,
 };
 pub use reasoning::{
-    Reasoning, ReasoningStep, RunFailure, RunStatus, StepFeatureDropped, ToolCallError, ToolCallStatus, ToolInvocation,
+    Reasoning, ReasoningStep, RunFailure, RunStatus, StepFeatureDropped, ToolCallError,
+    ToolCallStatus, ToolInvocation,
 };
 pub use result::{RunOutcome, RunResult};
 pub use thinking::{split_thinking, thinking_and_answer};

@@ -594,13 +594,23 @@ mod tests {
 
     #[test]
     fn the_default_model_follows_the_region() {
-        assert_eq!(default_model_id("us-west-2"), Some("us.amazon.nova-pro-v1:0"));
-        assert_eq!(default_model_id("eu-west-1"), Some("eu.amazon.nova-pro-v1:0"));
+        assert_eq!(
+            default_model_id("us-west-2"),
+            Some("us.amazon.nova-pro-v1:0")
+        );
+        assert_eq!(
+            default_model_id("eu-west-1"),
+            Some("eu.amazon.nova-pro-v1:0")
+        );
         assert_eq!(
             default_model_id("ap-northeast-1"),
             Some("apac.amazon.nova-pro-v1:0")
         );
-        assert_eq!(default_model_id("eu-west-2"), None, "no Nova Pro profile there");
+        assert_eq!(
+            default_model_id("eu-west-2"),
+            None,
+            "no Nova Pro profile there"
+        );
         assert_eq!(default_model_id("sa-east-1"), None);
     }
 
@@ -611,8 +621,11 @@ mod tests {
             change(&mut options);
             check_options(&ModelInfo::resolve(model), &options)
         };
-        assert!(check("us.amazon.nova-pro-v1:0", |o| o.thinking = Some(Thinking::Budget(2048)))
-            .is_err());
+        assert!(
+            check("us.amazon.nova-pro-v1:0", |o| o.thinking =
+                Some(Thinking::Budget(2048)))
+            .is_err()
+        );
         assert!(
             check("us.anthropic.claude-opus-4-7", |o| o.thinking =
                 Some(Thinking::Budget(2048)))
@@ -624,9 +637,8 @@ mod tests {
             .is_ok()
         );
         assert!(
-            check("us.amazon.nova-pro-v1:0", |o| o.caching = PromptCaching::On(
-                CachePoints::ALL
-            ))
+            check("us.amazon.nova-pro-v1:0", |o| o.caching =
+                PromptCaching::On(CachePoints::ALL))
             .is_err(),
             "Nova takes no checkpoint in its tools"
         );
@@ -638,10 +650,17 @@ mod tests {
             .is_err()
         );
         assert!(
-            check("meta.llama3-3-70b-instruct-v1:0", |o| o.inference.max_tokens = Some(100_000))
-                .is_err()
+            check("meta.llama3-3-70b-instruct-v1:0", |o| o
+                .inference
+                .max_tokens =
+                Some(100_000))
+            .is_err()
         );
         // A model the table does not know takes what is asked.
-        assert!(check("my-custom-model", |o| o.thinking = Some(Thinking::Budget(2048))).is_ok());
+        assert!(
+            check("my-custom-model", |o| o.thinking =
+                Some(Thinking::Budget(2048)))
+            .is_ok()
+        );
     }
 }

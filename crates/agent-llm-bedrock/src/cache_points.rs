@@ -199,15 +199,26 @@ mod tests {
             messages: &sizes,
         };
         let claude = place(&ALL, true, true, &wire, sizes);
-        assert_eq!(claude.messages, [2, 4], "the results turn 1 ended with, and the end");
-        assert!(claude.system && !claude.tools, "the system prompt covers the tools");
+        assert_eq!(
+            claude.messages,
+            [2, 4],
+            "the results turn 1 ended with, and the end"
+        );
+        assert!(
+            claude.system && !claude.tools,
+            "the system prompt covers the tools"
+        );
         let nova = CachePlacement {
             tools: false,
             in_tool_turns: false,
             ..ALL
         };
         let nova = place(&nova, true, true, &wire, sizes);
-        assert_eq!(nova.messages, [0, 4], "not in tool turns: back to the question");
+        assert_eq!(
+            nova.messages,
+            [0, 4],
+            "not in tool turns: back to the question"
+        );
         let no_system = place(&ALL, false, true, &wire, sizes);
         assert!(no_system.tools && !no_system.system);
     }

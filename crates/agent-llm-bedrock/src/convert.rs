@@ -109,7 +109,9 @@ pub(crate) fn image_to_sdk(image: &ImageBlock) -> Result<sdk::ImageBlock, Conver
         .build()?)
 }
 
-pub(crate) fn document_to_sdk(document: &DocumentBlock) -> Result<sdk::DocumentBlock, ConversionError> {
+pub(crate) fn document_to_sdk(
+    document: &DocumentBlock,
+) -> Result<sdk::DocumentBlock, ConversionError> {
     let source = match media_source_bytes(&document.source)? {
         MediaBytes::Bytes(blob) => sdk::DocumentSource::Bytes(blob),
         MediaBytes::S3(location) => sdk::DocumentSource::S3Location(location),
@@ -505,10 +507,14 @@ mod tests {
             description: "d".into(),
             input_schema: json!({"type": "object"}),
         };
-        let config =
-            tool_config_to_sdk(&[spec.clone()], Some(&ToolChoice::Tool("t".into())), true, true)
-                .unwrap()
-                .unwrap();
+        let config = tool_config_to_sdk(
+            &[spec.clone()],
+            Some(&ToolChoice::Tool("t".into())),
+            true,
+            true,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(config.tools().len(), 2);
         assert!(config.tools()[1].is_cache_point());
         assert!(config.tool_choice().unwrap().is_tool());
@@ -531,6 +537,9 @@ mod tests {
         keys.sort();
         assert_eq!(keys, ["$defs", "properties", "required", "type"]);
         let plain = json!({"type": "object", "additionalProperties": false, "properties": {}});
-        assert_eq!(top_level_schema(&plain), json!({"type": "object", "properties": {}}));
+        assert_eq!(
+            top_level_schema(&plain),
+            json!({"type": "object", "properties": {}})
+        );
     }
 }

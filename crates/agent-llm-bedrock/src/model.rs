@@ -10,9 +10,9 @@
 use std::sync::Arc;
 
 use agent_core::{
-    ContentBlock, DroppedFeature, InferenceConfig, MediaSource, Model, ModelError,
-    ModelErrorKind, ModelEventStream, ModelIdentity, ModelRequest, ModelResponse,
-    ModelStreamEvent, StopReason, ToolChoice, ToolResultContent, async_trait,
+    ContentBlock, DroppedFeature, InferenceConfig, MediaSource, Model, ModelError, ModelErrorKind,
+    ModelEventStream, ModelIdentity, ModelRequest, ModelResponse, ModelStreamEvent, StopReason,
+    ToolChoice, ToolResultContent, async_trait,
 };
 use aws_config::SdkConfig;
 use aws_sdk_bedrockruntime::Client;
@@ -303,8 +303,7 @@ impl BedrockModel {
                 };
             }
             for message in &request.messages[converted.count..] {
-                let wire =
-                    message_to_wire(message, &rules, tools_offered, &mut converted.state)?;
+                let wire = message_to_wire(message, &rules, tools_offered, &mut converted.state)?;
                 converted.messages.push(wire);
                 let before = converted.sizes.last().copied().unwrap_or(0);
                 converted
@@ -329,7 +328,9 @@ impl BedrockModel {
                 request
                     .tools
                     .iter()
-                    .map(|spec| (spec.description.len() + spec.input_schema.to_string().len()) as u64 / 4)
+                    .map(|spec| {
+                        (spec.description.len() + spec.input_schema.to_string().len()) as u64 / 4
+                    })
                     .sum()
             } else {
                 0
@@ -437,10 +438,7 @@ impl BedrockModel {
             && self.options.thinking == Some(Thinking::Effort(ReasoningEffort::High))
     }
 
-    async fn send_whole(
-        &self,
-        prepared: Prepared,
-    ) -> Result<ModelResponse, ModelError> {
+    async fn send_whole(&self, prepared: Prepared) -> Result<ModelResponse, ModelError> {
         let guardrail = self.options.guardrail.as_ref().map(|g| {
             sdk::GuardrailConfiguration::builder()
                 .guardrail_identifier(&g.identifier)
@@ -620,7 +618,8 @@ impl BedrockModel {
 
     /// A refusal of something the user asked for explicitly, said as such.
     fn explain(&self, error: ModelError, plan: &Plan) -> ModelError {
-        if error.kind() != ModelErrorKind::Validation && error.kind() != ModelErrorKind::AccessDenied
+        if error.kind() != ModelErrorKind::Validation
+            && error.kind() != ModelErrorKind::AccessDenied
         {
             return error;
         }

@@ -287,9 +287,7 @@ impl Plan {
                 c.tool_schema.value == ToolSchema::JsonSchema,
             ),
         };
-        if wire.reasoning != ReasoningReplay::Never
-            && !allow(AutoFeature::ReasoningReplay, true)
-        {
+        if wire.reasoning != ReasoningReplay::Never && !allow(AutoFeature::ReasoningReplay, true) {
             wire.reasoning = ReasoningReplay::Never;
         }
         if wire.reasoning == ReasoningReplay::Signed

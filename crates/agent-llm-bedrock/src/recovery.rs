@@ -185,7 +185,9 @@ mod tests {
             [AutoFeature::MixedToolResultTurn]
         );
         assert_eq!(
-            features("Conversation blocks and tool use blocks cannot be provided in the same turn."),
+            features(
+                "Conversation blocks and tool use blocks cannot be provided in the same turn."
+            ),
             [AutoFeature::MixedToolUseTurn]
         );
         assert_eq!(

@@ -247,9 +247,9 @@ fn reasoning_to_wire(
         {
             None
         }
-        (ReasoningReplay::Signed, other) => {
-            Some(block_to_sdk(&ContentBlock::ReasoningContent(other.clone()))?)
-        }
+        (ReasoningReplay::Signed, other) => Some(block_to_sdk(&ContentBlock::ReasoningContent(
+            other.clone(),
+        ))?),
         (ReasoningReplay::Unsigned, ReasoningContent::ReasoningText(text)) => {
             let mut text = text.clone();
             text.signature = None;
@@ -400,8 +400,17 @@ mod tests {
             last.content()[1].as_text().unwrap(),
             "Give your final answer."
         );
-        assert!(last.status().is_none(), "no status where the family takes none");
-        assert!(mixed.content()[1].as_tool_result().unwrap().status().is_some());
+        assert!(
+            last.status().is_none(),
+            "no status where the family takes none"
+        );
+        assert!(
+            mixed.content()[1]
+                .as_tool_result()
+                .unwrap()
+                .status()
+                .is_some()
+        );
     }
 
     #[test]
@@ -455,7 +464,10 @@ mod tests {
                     .map(str::to_owned)
             })
         };
-        assert_eq!(check(ReasoningReplay::Signed, &signed), Some(Some("sig".into())));
+        assert_eq!(
+            check(ReasoningReplay::Signed, &signed),
+            Some(Some("sig".into()))
+        );
         assert_eq!(check(ReasoningReplay::Signed, &unsigned), None);
         assert_eq!(check(ReasoningReplay::Unsigned, &signed), Some(None));
         assert_eq!(check(ReasoningReplay::Never, &signed), None);

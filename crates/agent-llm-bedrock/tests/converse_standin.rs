@@ -121,7 +121,9 @@ impl Tool for FnTool {
 fn long_system_prompt() -> String {
     let mut prompt = String::from("You are a test agent.\n");
     for n in 0..300 {
-        prompt.push_str(&format!("Rule {n}: answer with the facts the tools give.\n"));
+        prompt.push_str(&format!(
+            "Rule {n}: answer with the facts the tools give.\n"
+        ));
     }
     prompt
 }
@@ -137,11 +139,12 @@ fn requests_have_nova_cache_points(requests: &[RecordedRequest]) -> bool {
     requests.iter().all(|request| {
         let body = &request.body;
         let messages = body["messages"].as_array().unwrap();
-        let tool_turn = |message: &Value| {
-            message["content"].as_array().unwrap().iter().any(|block| {
-                block.get("toolUse").is_some() || block.get("toolResult").is_some()
-            })
-        };
+        let tool_turn =
+            |message: &Value| {
+                message["content"].as_array().unwrap().iter().any(|block| {
+                    block.get("toolUse").is_some() || block.get("toolResult").is_some()
+                })
+            };
         has_point(&body["system"])
             && !has_point(&body["toolConfig"]["tools"])
             && messages.iter().any(|m| has_point(&m["content"]))
@@ -464,7 +467,11 @@ async fn a_request_without_tools_has_no_tool_config() {
         assert!(!body.contains_key("toolConfig"), "{body:?}");
         // Nova Pro's documented maximum output is asked for: without it, Converse may stop
         // the answer early (it stops Claude at 4,096 tokens).
-        assert_eq!(body["inferenceConfig"], json!({"maxTokens": 5000}), "{body:?}");
+        assert_eq!(
+            body["inferenceConfig"],
+            json!({"maxTokens": 5000}),
+            "{body:?}"
+        );
         assert_eq!(requests[0].model_id, MODEL_ID);
     })
     .await;

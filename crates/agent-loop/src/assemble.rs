@@ -16,8 +16,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use agent_core::{
-    DroppedFeature,AgentEvent, EventSink};
+use agent_core::{AgentEvent, DroppedFeature, EventSink};
 use agent_core::{
     BlockDelta, BlockStart, MalformedToolInput, ModelError, ModelErrorKind, ModelResponse,
     ModelStreamEvent, StopReason, TokenUsage,

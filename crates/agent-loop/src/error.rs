@@ -6,9 +6,10 @@ use agent_core::{Message, ModelError, Reasoning, RunFailure, RunStatus};
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum RunError {
-    /// A model call failed (after the client's retries and the loop's stream retries). The
-    /// model's error is the [`source`](std::error::Error::source).
-    #[error("model call failed")]
+    /// A model call failed (after the client's retries and the loop's stream retries). It
+    /// displays as the model's error (its kind and the provider's message) and passes that
+    /// error's cause on, so a chain prints each message once.
+    #[error(transparent)]
     Model(#[from] ModelError),
     /// The conversation no longer fits the model's context window, and the context policy
     /// could not make it fit.
@@ -58,16 +59,11 @@ impl RunError {
         }
     }
 
-    /// The error as stored in a trace: its kind name and message (with the model's own message for a
-    /// model failure).
+    /// The error as stored in a trace: its kind name and message.
     pub fn to_failure(&self) -> RunFailure {
         RunFailure {
             kind: self.kind_name(),
-            message: match self {
-                // The model's message is what the reader of a trace needs.
-                RunError::Model(error) => format!("{self}: {error}"),
-                _ => self.to_string(),
-            },
+            message: self.to_string(),
         }
     }
 }

@@ -125,7 +125,10 @@ async fn answers_without_tools_and_sends_no_tool_specs() {
     let turn = &request.messages[0];
     assert_eq!(turn.content.len(), 2);
     assert!(agent_loop::is_time_line(&turn.content[1]), "{turn:?}");
-    assert_eq!(result.messages[0], *turn, "the time line is kept with the turn");
+    assert_eq!(
+        result.messages[0], *turn,
+        "the time line is kept with the turn"
+    );
 }
 
 #[tokio::test]
@@ -157,7 +160,10 @@ async fn the_time_line_comes_from_the_loop_clock() {
         result.messages[0].content[1],
         ContentBlock::Text("Current time: 2026-12-07T11:00:00Z".into())
     );
-    assert_eq!(result.reasoning.started_at, Some("2026-12-07T11:00:00Z".parse().unwrap()));
+    assert_eq!(
+        result.reasoning.started_at,
+        Some("2026-12-07T11:00:00Z".parse().unwrap())
+    );
 }
 
 #[tokio::test]

@@ -44,6 +44,6 @@ pub use options::{
     DEFAULT_COMMIT_TIMEOUT, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_INTERRUPTED_AFTER,
     DEFAULT_TEXT_FLUSH_INTERVAL, SessionOptions,
 };
-pub use outcome::{SessionRunError, SessionRunOutput, TurnState};
+pub use outcome::{ResumeRefusal, SessionRunError, SessionRunOutput, TurnState};
 pub use reads::ConversationPage;
 pub use runner::SessionRunner;

@@ -35,11 +35,11 @@ pub struct SessionRunOutput {
 #[non_exhaustive]
 pub enum SessionRunError {
     /// The session could not be read; the run did not start and nothing was written.
-    #[error("could not load the session: {0}")]
+    #[error("could not load the session")]
     Load(#[source] SessionError),
     /// The run did not complete (the model failed, it was cancelled, …); the conversation is
     /// unchanged and the run's record says why.
-    #[error("{}", .failed.error)]
+    #[error("the run did not complete")]
     Run {
         /// The failed run, with its trace and the messages it produced.
         failed: Box<FailedRun>,
@@ -48,18 +48,95 @@ pub enum SessionRunError {
     },
     /// The run completed but its turn could not be committed before the commit timeout; the
     /// answer is in `result`.
-    #[error("the run completed but its turn was not kept: {error}")]
+    #[error("the run completed but its turn was not kept")]
     Commit {
         /// The store's last error.
+        #[source]
         error: SessionError,
         /// The completed run.
         result: Box<RunResult>,
         /// Whether the turn is in the conversation: `NotKept` or `Unknown`.
         turn: TurnState,
     },
-    /// There is no interrupted run to resume, or it cannot be resumed; the reason says which.
-    #[error("cannot resume: {0}")]
-    NotResumable(String),
+    /// There is no interrupted run to resume, or it cannot be resumed: the reason says which,
+    /// and a store's failure (a throttled claim) is the [`source`](std::error::Error::source).
+    #[error("cannot resume: {reason}")]
+    NotResumable {
+        /// Why.
+        reason: ResumeRefusal,
+        /// The store's error, when the store failed (claiming the run).
+        #[source]
+        error: Option<SessionError>,
+    },
+}
+
+/// Why a run cannot be resumed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResumeRefusal {
+    /// The session has no runs.
+    NoRuns,
+    /// The newest run ended (completed, failed or cancelled).
+    Ended {
+        /// Its number.
+        run: u64,
+        /// How it ended.
+        status: agent_core::RunStatus,
+    },
+    /// The newest run is alive: its heartbeat is recent, or its lease has not expired.
+    StillAlive {
+        /// Its number.
+        run: u64,
+    },
+    /// The newest run was not recorded in real time, so its steps are unknown.
+    NotRecorded {
+        /// Its number.
+        run: u64,
+    },
+    /// Another process resumed it first.
+    TakenOver {
+        /// Its number.
+        run: u64,
+    },
+    /// The store failed while claiming it (the [`source`](std::error::Error::source) says
+    /// how); it may be resumed later.
+    ClaimFailed {
+        /// Its number.
+        run: u64,
+    },
+}
+
+impl std::fmt::Display for ResumeRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResumeRefusal::NoRuns => f.write_str("the session has no runs"),
+            ResumeRefusal::Ended { run, status } => {
+                write!(f, "the newest run ({run}) is {status}, not interrupted")
+            }
+            ResumeRefusal::StillAlive { run } => {
+                write!(f, "the newest run ({run}) is still alive")
+            }
+            ResumeRefusal::NotRecorded { run } => write!(
+                f,
+                "the newest run ({run}) was not recorded in real time, so its steps are unknown"
+            ),
+            ResumeRefusal::TakenOver { run } => {
+                write!(f, "another process resumed the newest run ({run}) first")
+            }
+            ResumeRefusal::ClaimFailed { run } => {
+                write!(f, "the store failed while claiming the newest run ({run})")
+            }
+        }
+    }
+}
+
+impl SessionRunError {
+    pub(crate) fn not_resumable(reason: ResumeRefusal) -> Self {
+        SessionRunError::NotResumable {
+            reason,
+            error: None,
+        }
+    }
 }
 
 impl SessionRunError {
@@ -76,7 +153,7 @@ impl SessionRunError {
         match self {
             SessionRunError::Load(error) | SessionRunError::Commit { error, .. } => Some(error),
             SessionRunError::Run { record, .. } => record.as_ref(),
-            SessionRunError::NotResumable(_) => None,
+            SessionRunError::NotResumable { error, .. } => error.as_ref(),
         }
     }
 }

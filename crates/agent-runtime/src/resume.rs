@@ -5,7 +5,7 @@ use agent_loop::{AgentLoop, RunInput};
 use agent_session::SessionId;
 use tokio_util::sync::CancellationToken;
 
-use crate::outcome::{SessionRunError, SessionRunOutput};
+use crate::outcome::{ResumeRefusal, SessionRunError, SessionRunOutput};
 use crate::reader::{all_events, is_interrupted};
 use crate::runner::SessionRunner;
 
@@ -31,32 +31,42 @@ impl SessionRunner {
             .latest_run(session)
             .await
             .map_err(SessionRunError::Load)?
-            .ok_or_else(|| SessionRunError::NotResumable("the session has no runs".into()))?;
+            .ok_or_else(|| SessionRunError::not_resumable(ResumeRefusal::NoRuns))?;
+        let run = record.run;
         if record.reasoning.status != RunStatus::Running {
-            return Err(SessionRunError::NotResumable(format!(
-                "the newest run ({}) is {}, not interrupted",
-                record.run, record.reasoning.status
-            )));
+            return Err(SessionRunError::not_resumable(ResumeRefusal::Ended {
+                run,
+                status: record.reasoning.status.clone(),
+            }));
         }
         if !is_interrupted(&record, &*options.clock, options.interrupted_after) {
-            return Err(SessionRunError::NotResumable(format!(
-                "the newest run ({}) is still alive: it beat its heart within {:?}",
-                record.run, options.interrupted_after
-            )));
+            return Err(SessionRunError::not_resumable(ResumeRefusal::StillAlive {
+                run,
+            }));
         }
         let events = all_events(&**store, session, record.run)
             .await
             .map_err(SessionRunError::Load)?;
         if events.is_empty() && record.lease.is_none() {
-            return Err(SessionRunError::NotResumable(
-                "the run was not recorded in real time, so its steps are unknown".into(),
-            ));
+            return Err(SessionRunError::not_resumable(ResumeRefusal::NotRecorded {
+                run,
+            }));
         }
         let lease = store
             .claim_run(session, record.run, record.heartbeat_at)
             .await
             .map_err(|error| {
-                SessionRunError::NotResumable(format!("another process resumed it first: {error}"))
+                // A conflict is another resumer's win; anything else is the store failing, and
+                // says so (a throttled claim is not "resumed elsewhere").
+                let reason = if error.is_conflict() {
+                    ResumeRefusal::TakenOver { run }
+                } else {
+                    ResumeRefusal::ClaimFailed { run }
+                };
+                SessionRunError::NotResumable {
+                    reason,
+                    error: Some(error),
+                }
             })?;
         let last_index = events.last().map_or(0, |e| e.index);
         let r = &record.reasoning;

@@ -72,8 +72,13 @@ pub struct AgentBuilder {
     memory_region: Option<String>,
     dynamodb_endpoint: Option<String>,
     store_url: Option<String>,
-    session_options: SessionOptions,
-    real_time_reasoning: bool,
+    /// Every session setting at once, when given.
+    session_options: Option<SessionOptions>,
+    /// Session settings given one by one (a conflict with `session_options` is a build error).
+    context_policy: Option<ContextPolicy>,
+    commit_timeout: Option<Duration>,
+    heartbeat: Option<(Duration, Duration)>,
+    real_time_reasoning: Option<bool>,
 }
 
 impl Default for AgentBuilder {
@@ -99,8 +104,11 @@ impl Default for AgentBuilder {
             memory_region: None,
             dynamodb_endpoint: None,
             store_url: None,
-            session_options: SessionOptions::default(),
-            real_time_reasoning: false,
+            session_options: None,
+            context_policy: None,
+            commit_timeout: None,
+            heartbeat: None,
+            real_time_reasoning: None,
         }
     }
 }
@@ -263,36 +271,79 @@ impl AgentBuilder {
     /// Records each run's events as they happen, so another process can follow the run and a
     /// crashed run can be resumed (default `false`; needs sessions).
     pub fn real_time_reasoning(mut self, enabled: bool) -> Self {
-        self.real_time_reasoning = enabled;
+        self.real_time_reasoning = Some(enabled);
         self
     }
 
     /// What the model sees of a session's conversation (default: all of it).
     pub fn context_policy(mut self, policy: ContextPolicy) -> Self {
-        self.session_options.context = policy;
+        self.context_policy = Some(policy);
         self
     }
 
     /// How long a run keeps trying to commit its turn when other runs of the session keep
-    /// committing first or the store keeps failing (default 60 s).
+    /// committing first or the store keeps failing (default 60 s). Every store call of a run
+    /// after the model's answer is bounded by it.
     pub fn commit_timeout(mut self, timeout: Duration) -> Self {
-        self.session_options.commit_timeout = timeout;
+        self.commit_timeout = Some(timeout);
         self
     }
 
     /// How often a real-time run beats its heart (default 10 s), and how long without one makes
     /// it interrupted for readers and followers (default 30 s).
     pub fn heartbeat(mut self, interval: Duration, interrupted_after: Duration) -> Self {
-        self.session_options.heartbeat_interval = interval;
-        self.session_options.interrupted_after = interrupted_after;
+        self.heartbeat = Some((interval, interrupted_after));
         self
     }
 
-    /// Every session setting at once (overrides `context_policy`, `commit_timeout`,
-    /// `heartbeat` given before).
+    /// Every session setting at once. Not with the one-by-one settings (`context_policy`,
+    /// `commit_timeout`, `heartbeat`), and `real_time_reasoning` only when it agrees with
+    /// `options.real_time`: a setting is never silently undone by another (`build()` says which
+    /// two conflict).
     pub fn session_options(mut self, options: SessionOptions) -> Self {
-        self.session_options = options;
+        self.session_options = Some(options);
         self
+    }
+
+    /// The session settings, from `session_options` or the one-by-one settings.
+    fn resolved_session_options(&self) -> Result<SessionOptions, ConfigError> {
+        let Some(options) = &self.session_options else {
+            let mut options = SessionOptions::default();
+            if let Some(policy) = &self.context_policy {
+                options.context = policy.clone();
+            }
+            if let Some(timeout) = self.commit_timeout {
+                options.commit_timeout = timeout;
+            }
+            if let Some((interval, after)) = self.heartbeat {
+                options.heartbeat_interval = interval;
+                options.interrupted_after = after;
+            }
+            options.real_time = self.real_time_reasoning.unwrap_or(false);
+            return Ok(options);
+        };
+        let one_by_one = [
+            ("context_policy", self.context_policy.is_some()),
+            ("commit_timeout", self.commit_timeout.is_some()),
+            ("heartbeat", self.heartbeat.is_some()),
+        ];
+        if let Some((setting, _)) = one_by_one.iter().find(|(_, set)| *set) {
+            return Err(ConfigError::Conflict {
+                first: setting,
+                second: "session_options(..)",
+                why: "session_options sets every session setting; set this one in it instead",
+            });
+        }
+        if let Some(real_time) = self.real_time_reasoning
+            && real_time != options.real_time
+        {
+            return Err(ConfigError::Conflict {
+                first: "real_time_reasoning",
+                second: "session_options(..)",
+                why: "the two disagree on real-time recording; set it in one place",
+            });
+        }
+        Ok(options.clone())
     }
 
     // ------------------------------------------------------------------ build
@@ -352,7 +403,8 @@ impl AgentBuilder {
         {
             return Err(ConfigError::InvalidSessionTtl);
         }
-        if self.real_time_reasoning && !self.sessions_wanted() {
+        let options = self.resolved_session_options()?;
+        if options.real_time && !self.sessions_wanted() {
             return Err(ConfigError::RealTimeWithoutSessions);
         }
         Ok(())
@@ -378,6 +430,7 @@ impl AgentBuilder {
     /// conflicting setting, or for a model or store that could not be set up.
     pub async fn build(self) -> Result<Agent, Error> {
         self.check()?;
+        let session_options = self.resolved_session_options()?;
         let tools = ToolSet::new(self.tools.iter().cloned()).map_err(ConfigError::from)?;
         let sessions_wanted = self.sessions_wanted();
         let model = match self.model {
@@ -412,13 +465,10 @@ impl AgentBuilder {
         if let Some(name) = self.name {
             agent_loop = agent_loop.with_name(name);
         }
-        let sessions = store.map(|store| {
-            Sessions::from_runner(SessionRunner::new(
-                store,
-                self.session_options
-                    .with_real_time(self.real_time_reasoning),
-            ))
-        });
+        // One clock for the session's times and the time of each turn.
+        agent_loop = agent_loop.with_clock(session_options.clock.clone());
+        let sessions =
+            store.map(|store| Sessions::from_runner(SessionRunner::new(store, session_options)));
         Ok(Agent::from_parts(AgentInner {
             agent_loop,
             sinks,

@@ -33,7 +33,10 @@ enum Repr {
         result: Option<Box<RunResult>>,
         turn: TurnState,
     },
-    NotResumable(String),
+    NotResumable {
+        reason: agent_runtime::ResumeRefusal,
+        error: Option<SessionError>,
+    },
     Internal(String),
 }
 
@@ -123,7 +126,7 @@ impl Error {
                 _ => ErrorKind::Model,
             },
             Repr::Store { .. } => ErrorKind::Store,
-            Repr::NotResumable(_) => ErrorKind::NotResumable,
+            Repr::NotResumable { .. } => ErrorKind::NotResumable,
             Repr::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -218,6 +221,15 @@ impl Error {
         match &*self.repr {
             Repr::Store { error, .. } => Some(error),
             Repr::Run { record, .. } => record.as_ref(),
+            Repr::NotResumable { error, .. } => error.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Why there is nothing to resume, when [`kind`](Self::kind) is `NotResumable`.
+    pub fn resume_refusal(&self) -> Option<&agent_runtime::ResumeRefusal> {
+        match &*self.repr {
+            Repr::NotResumable { reason, .. } => Some(reason),
             _ => None,
         }
     }
@@ -268,29 +280,32 @@ impl fmt::Debug for Error {
     }
 }
 
+/// Each level of an error says what it knows once: the message of a level is not repeated by
+/// the level above, so a chain printed by `anyhow` or `eyre` (`{:#}`) reads each message once.
+/// Where a level adds nothing (a run that failed: the run's error says it all), it displays as
+/// the level below and passes that level's cause on as its own.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &*self.repr {
-            Repr::Config(error) => write!(f, "invalid agent configuration: {error}"),
+            Repr::Config(_) => f.write_str("invalid agent configuration"),
             Repr::InvalidSessionId(error) => error.fmt(f),
             Repr::SessionsDisabled => f.write_str(
                 "sessions are off for this agent: build it with use_session_memory(true), \
                  sessions(..) or session_store_url(..)",
             ),
-            Repr::Run { failed, .. } => write!(f, "the run failed: {}", failed.error),
+            Repr::Run { failed, .. } => failed.error.fmt(f),
             Repr::Store {
-                error,
                 result: Some(_),
                 turn,
+                ..
             } => match turn {
-                TurnState::Unknown => write!(
-                    f,
-                    "the run completed, but whether its turn was kept is unknown: {error}"
-                ),
-                _ => write!(f, "the run completed but its turn was not kept: {error}"),
+                TurnState::Unknown => {
+                    f.write_str("the run completed, but whether its turn was kept is unknown")
+                }
+                _ => f.write_str("the run completed but its turn was not kept"),
             },
-            Repr::Store { error, .. } => write!(f, "session store: {error}"),
-            Repr::NotResumable(reason) => write!(f, "nothing to resume: {reason}"),
+            Repr::Store { error, .. } => error.fmt(f),
+            Repr::NotResumable { reason, .. } => write!(f, "nothing to resume: {reason}"),
             Repr::Internal(message) => write!(f, "internal error: {message}"),
         }
     }
@@ -300,9 +315,17 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &*self.repr {
             Repr::Config(error) => Some(error),
-            Repr::InvalidSessionId(error) => Some(error),
-            Repr::Run { failed, .. } => Some(&failed.error),
-            Repr::Store { error, .. } => Some(error),
+            Repr::InvalidSessionId(error) => std::error::Error::source(error),
+            Repr::Run { failed, .. } => std::error::Error::source(&failed.error),
+            Repr::Store {
+                error,
+                result: Some(_),
+                ..
+            } => Some(error),
+            Repr::Store { error, .. } => std::error::Error::source(error),
+            Repr::NotResumable { error, .. } => error
+                .as_ref()
+                .map(|error| error as &(dyn std::error::Error + 'static)),
             _ => None,
         }
     }
@@ -344,7 +367,9 @@ impl From<SessionRunError> for Error {
                 result: Some(result),
                 turn,
             }),
-            SessionRunError::NotResumable(reason) => Self::new(Repr::NotResumable(reason)),
+            SessionRunError::NotResumable { reason, error } => {
+                Self::new(Repr::NotResumable { reason, error })
+            }
             other => Self::internal(other.to_string()),
         }
     }
@@ -402,7 +427,7 @@ pub enum ConfigError {
         feature: &'static str,
     },
     /// The session store could not be set up (a wrong table, a file that is not SQLite, …).
-    #[error("the session store could not be set up: {0}")]
+    #[error("the session store could not be set up")]
     Store(#[source] SessionError),
     /// The Bedrock model could not be set up.
     #[cfg(feature = "bedrock")]

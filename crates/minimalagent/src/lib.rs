@@ -122,8 +122,8 @@ pub use agent_core::{
 pub use agent_loop::RunError;
 #[doc(inline)]
 pub use agent_runtime::{
-    ContextPolicy, ConversationPage, FollowPosition, FollowedEvent, SessionOptions, SummaryPolicy,
-    TurnState, Window,
+    ContextPolicy, ConversationPage, FollowPosition, FollowedEvent, ResumeRefusal, SessionOptions,
+    SummaryPolicy, TurnState, Window,
 };
 #[doc(inline)]
 pub use agent_tools::tool;
@@ -132,8 +132,10 @@ pub use agent_tools::tool;
 pub mod session {
     #[doc(inline)]
     pub use agent_session::{
-        Clock, DEFAULT_SESSION_TTL, InMemorySessionStore, SessionError, SessionErrorKind,
-        SessionHead, SessionId, SessionStore, SessionVersion, SystemClock, TokioClock,
+        Clock, Commit, Committed, DEFAULT_SESSION_TTL, Entry, EntryBody, InMemorySessionStore,
+        InvalidSessionId, InvalidSessionVersion, MAX_SESSION_ID_LEN, RunLease, RunRecord,
+        SessionError, SessionErrorKind, SessionHead, SessionId, SessionInfo, SessionPage,
+        SessionStore, SessionVersion, StoredEvent, Summary, SystemClock, TokioClock, check_ttl,
     };
 }
 
@@ -141,22 +143,24 @@ pub mod session {
 pub mod core {
     #[doc(inline)]
     pub use agent_core::{
-        AgentEvent, BlockDelta, BlockStart, CachePoint, CancellationToken, ContentBlock,
-        ConversionCache, DEFAULT_AWS_REGION, DocumentBlock, DocumentFormat, EventSink, Extensions,
-        ImageBlock, ImageFormat, InferenceConfig, MalformedToolInput, MediaSource, Message, Model,
-        ModelError, ModelErrorKind, ModelEventStream, ModelIdentity, ModelRequest, ModelResponse,
-        ModelStreamEvent, NoEvents, Reasoning, ReasoningContent, ReasoningStep, ReasoningText,
-        Role, RunFailure, RunOutcome, RunResult, RunStatus, S3Location, StopReason, TokenUsage,
-        Tool, ToolCallError, ToolCallStatus, ToolChoice, ToolContext, ToolError, ToolErrorKind,
-        ToolExt, ToolInvocation, ToolOutput, ToolResult, ToolResultContent, ToolResultStatus,
-        ToolSet, ToolSetError, ToolSpec, ToolUse, async_trait, is_valid_tool_name, response_events,
-        split_thinking, thinking_and_answer,
+        AgentEvent, BlockDelta, BlockStart, CachePoint, CancellationToken, Clock, ContentBlock,
+        ConversionCache, DEFAULT_AWS_REGION, DocumentBlock, DocumentFormat, DroppedFeature,
+        EventSink, Extensions, ImageBlock, ImageFormat, InferenceConfig, MalformedToolInput,
+        MediaSource, Message, Model, ModelError, ModelErrorKind, ModelEventStream, ModelIdentity,
+        ModelRequest, ModelResponse, ModelStreamEvent, NoEvents, Reasoning, ReasoningContent,
+        ReasoningStep, ReasoningText, Role, RunFailure, RunOutcome, RunResult, RunStatus,
+        S3Location, StepFeatureDropped, StopReason, SystemClock, TokenUsage, Tool, ToolCallError,
+        ToolCallStatus, ToolChoice, ToolContext, ToolError, ToolErrorKind, ToolExt, ToolInvocation,
+        ToolOutput, ToolResult, ToolResultContent, ToolResultStatus, ToolSet, ToolSetError,
+        ToolSpec, ToolUse, async_trait, is_valid_tool_name, response_events, split_thinking,
+        thinking_and_answer,
     };
     #[doc(inline)]
     pub use agent_loop::{
         AgentLoop, AnswerCheck, Compacted, ContextCompactor, DEFAULT_STREAM_RETRIES,
         EARLIER_RUN_NOT_RUN, FailedRun, NO_ANSWER, NO_REPLY, RunError, RunInput,
-        STEP_LIMIT_NOT_RUN, StructuredAnswer, estimate_tokens, step_limit_prompt,
+        STEP_LIMIT_NOT_RUN, StructuredAnswer, estimate_tokens, is_time_line, step_limit_prompt,
+        time_line,
     };
 }
 
@@ -168,8 +172,9 @@ pub mod bedrock {
     pub use agent_llm_bedrock::{
         BedrockConfigError, BedrockModel, BedrockModelBuilder, CachePoints,
         DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_MAX_ATTEMPTS, DEFAULT_MODEL_ID, DEFAULT_OPERATION_TIMEOUT,
-        Guardrail, PROVIDER, PromptCaching, aws_config, aws_credential_types,
-        aws_sdk_bedrockruntime, supports_prompt_caching,
+        Guardrail, ModelFamily, ModelInfo, PROVIDER, PromptCaching, ReasoningEffort, aws_config,
+        aws_credential_types, aws_sdk_bedrockruntime, default_model_id, families,
+        supports_prompt_caching,
     };
 }
 

@@ -255,6 +255,9 @@ async fn a_model_error_is_a_typed_error_that_keeps_the_trace() {
     assert_eq!(error.turn(), TurnState::NotKept);
     assert_eq!(error.reasoning().unwrap().status, RunStatus::Failed);
     assert!(error.to_string().contains("Too many requests"));
+    // Printed as a chain (anyhow's `{:#}`), each message appears once.
+    let chain = format!("{:#}", anyhow::Error::new(error));
+    assert_eq!(chain.matches("Too many requests").count(), 1, "{chain}");
 }
 
 #[tokio::test]
@@ -425,9 +428,12 @@ async fn prompts_carry_images_and_documents_into_the_session() {
             "s3://bucket/report.pdf",
         ));
     agent.run_in_session(prompt.clone(), "media").await.unwrap();
-    assert_eq!(model.requests()[0].messages[0].content, prompt.blocks());
+    // The turn holds the prompt's blocks, then the time of the turn.
+    let sent = &model.requests()[0].messages[0].content;
+    assert_eq!(&sent[..sent.len() - 1], prompt.blocks());
+    assert!(minimalagent::core::is_time_line(&sent[sent.len() - 1]));
     let stored = agent.conversation("media", None).await.unwrap().messages();
-    assert_eq!(stored[0].content, prompt.blocks());
+    assert_eq!(&stored[0].content, sent);
     let reasoning = agent.get_reasoning("media").await.unwrap().unwrap();
     assert_eq!(
         reasoning.query, "What is this?",

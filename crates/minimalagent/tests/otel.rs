@@ -76,6 +76,7 @@ async fn spans_of_a_run(replies: Vec<Reply>, query: &str, content: bool) -> Vec<
         .tool(Lookup)
         .sessions(InMemorySessionStore::new())
         .content_in_spans(content)
+        .system_prompt("You find figures.")
         .show_reasoning(false)
         .build()
         .await
@@ -229,9 +230,17 @@ async fn message_content_is_recorded_only_when_asked_for() {
         .filter(|s| s.name.starts_with("chat "))
         .collect();
     let input: Value = serde_json::from_str(&text(chats[0], "gen_ai.input.messages")).unwrap();
+    // The user turn, as sent: the query, then the time of the turn.
+    assert_eq!(input[0]["role"], "user");
     assert_eq!(
-        input,
-        json!([{"role": "user", "parts": [{"type": "text", "content": "find the sales"}]}])
+        input[0]["parts"][0],
+        json!({"type": "text", "content": "find the sales"})
+    );
+    assert!(
+        input[0]["parts"][1]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("Current time: ")
     );
     let output: Value = serde_json::from_str(&text(chats[0], "gen_ai.output.messages")).unwrap();
     assert_eq!(output[0]["role"], "assistant");

@@ -48,8 +48,8 @@ async fn a_session_remembers_earlier_runs_and_keeps_one_trace_per_run() {
     let second_request = &model.requests()[1];
     assert_eq!(second_request.messages.len(), 3);
     assert_eq!(
-        second_request.messages[0].text(),
-        "What is the meaning of life?"
+        second_request.messages[0].content[0],
+        minimalagent::ContentBlock::Text("What is the meaning of life?".into())
     );
     assert_eq!(second_request.messages[1].text(), "42.");
 
@@ -170,4 +170,66 @@ async fn resuming_when_nothing_was_interrupted_says_why() {
     let error = agent.resume("nothing").await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::NotResumable);
     assert!(error.to_string().contains("completed"), "{error}");
+}
+
+#[tokio::test]
+async fn session_options_with_real_time_stay_real_time() {
+    let model = ScriptedModel::new().then_text("Recorded as it went.");
+    let store = InMemorySessionStore::new();
+    let agent = Agent::builder()
+        .model(model.clone())
+        .sessions(store.clone())
+        .session_options(minimalagent::SessionOptions::default().with_real_time(true))
+        .show_reasoning(false)
+        .build()
+        .await
+        .unwrap();
+    agent.run_in_session("q", "options").await.unwrap();
+    let id = minimalagent::session::SessionId::new("options").unwrap();
+    let record = store.latest_run(&id).await.unwrap().unwrap();
+    // Real-time runs append their events; a run recorded only at its commit has none.
+    let events = store.events(&id, record.run, 0, 100).await.unwrap();
+    assert!(!events.is_empty(), "the run was recorded in real time");
+}
+
+#[tokio::test]
+async fn a_setting_never_silently_undoes_another() {
+    let conflicting = |builder: minimalagent::AgentBuilder| async {
+        builder
+            .model(ScriptedModel::new())
+            .sessions(InMemorySessionStore::new())
+            .show_reasoning(false)
+            .build()
+            .await
+            .unwrap_err()
+    };
+    let options = || minimalagent::SessionOptions::default().with_real_time(true);
+    let error = conflicting(
+        Agent::builder()
+            .session_options(options())
+            .real_time_reasoning(false),
+    )
+    .await;
+    assert!(error.is_config(), "{error}");
+    assert!(
+        format!("{:#}", anyhow::Error::new(error)).contains("real_time_reasoning"),
+        "the error names the setting"
+    );
+    let error = conflicting(
+        Agent::builder()
+            .context_policy(minimalagent::ContextPolicy::window_messages(4))
+            .session_options(options()),
+    )
+    .await;
+    assert!(error.is_config(), "{error}");
+    // Agreeing settings are fine.
+    Agent::builder()
+        .model(ScriptedModel::new())
+        .sessions(InMemorySessionStore::new())
+        .session_options(options())
+        .real_time_reasoning(true)
+        .show_reasoning(false)
+        .build()
+        .await
+        .unwrap();
 }

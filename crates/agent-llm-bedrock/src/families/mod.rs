@@ -17,10 +17,10 @@ use std::fmt::Write as _;
 
 pub use table::KNOWN_MODELS;
 
-/// Where the inference profiles and the Regions they serve are listed.
-pub(crate) use sources::PROFILE_REGION as PROFILE_SOURCE;
 /// The Converse API's table of supported models and features.
 pub(crate) use sources::FEATURES as FEATURES_SOURCE;
+/// Where the inference profiles and the Regions they serve are listed.
+pub(crate) use sources::PROFILE_REGION as PROFILE_SOURCE;
 
 use sources as src;
 
@@ -317,7 +317,8 @@ impl ModelInfo {
 
     /// The model's name for messages: the table's, else the id.
     pub fn name(&self) -> &str {
-        self.known.map_or(self.model_id.as_str(), |model| model.name)
+        self.known
+            .map_or(self.model_id.as_str(), |model| model.name)
     }
 }
 
@@ -604,7 +605,9 @@ mod tests {
             "Claude Opus 4.1"
         );
         assert_eq!(
-            ModelInfo::resolve("eu.amazon.nova-pro-v1:0").geography.as_deref(),
+            ModelInfo::resolve("eu.amazon.nova-pro-v1:0")
+                .geography
+                .as_deref(),
             Some("eu")
         );
         for unknown in [

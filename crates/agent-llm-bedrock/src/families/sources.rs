@@ -5,8 +5,7 @@
 
 /// The Converse API's table of supported models and model features (system prompts, tool use,
 /// streaming tool use, documents, vision, guardrails, S3 links).
-pub(crate) const FEATURES: &str =
-    "https://docs.aws.amazon.com/bedrock/latest/userguide/conversation-inference-supported-models-features.html";
+pub(crate) const FEATURES: &str = "https://docs.aws.amazon.com/bedrock/latest/userguide/conversation-inference-supported-models-features.html";
 /// The API reference of `ToolChoice`: `any` and `tool` only for Anthropic Claude 3+, Mistral
 /// Large (`any`) and Amazon Nova.
 pub(crate) const TOOL_CHOICE: &str = "https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ToolChoice.html ; https://docs.aws.amazon.com/nova/latest/userguide/tool-choice.html";
@@ -68,8 +67,7 @@ pub(crate) const TOOL_RESULTS_ALONE: &str = "https://github.com/strands-agents/h
 /// Scout, Mistral Large 2402).
 pub(crate) const TOOL_USE_ALONE: &str = "https://github.com/langchain-ai/langchain-aws/blob/0434c7f94f6c27bfa275534f8ff1b0c3f1738144/libs/aws/tests/integration_tests/chat_models/test_bedrock_converse.py ; https://github.com/quarkiverse/quarkus-langchain4j/issues/1983";
 /// Llama 3 8B/70B and Llama 3.2 1B/3B: no tool use.
-pub(crate) const SMALL_LLAMA_NO_TOOLS: &str =
-    "https://docs.aws.amazon.com/bedrock/latest/userguide/conversation-inference-supported-models-features.html ; https://github.com/epam/ai-dial-adapter-bedrock/issues/181";
+pub(crate) const SMALL_LLAMA_NO_TOOLS: &str = "https://docs.aws.amazon.com/bedrock/latest/userguide/conversation-inference-supported-models-features.html ; https://github.com/epam/ai-dial-adapter-bedrock/issues/181";
 /// "This model doesn't support system messages." (Mistral 7B Instruct, Mixtral 8x7B, Titan).
 pub(crate) const NO_SYSTEM: &str = "https://github.com/567-labs/instructor/issues/1753 ; https://github.com/Mintplex-Labs/anything-llm/issues/2486 ; https://docs.aws.amazon.com/bedrock/latest/userguide/conversation-inference-supported-models-features.html";
 /// Mistral tool-call ids: "Tool call id was a but must be a-z, A-Z, 0-9, with a length of 9."

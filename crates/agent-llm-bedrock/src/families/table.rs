@@ -206,7 +206,10 @@ pub static KNOWN_MODELS: &[KnownModel] = &[
         ids: &["anthropic.claude-opus-4-6"],
         capabilities: Capabilities {
             cache: cell(claude_cache(4_096), src::CACHING),
-            reasoning: cell(ReasoningShape::AnthropicAdaptiveOrBudget, src::CLAUDE_ADAPTIVE),
+            reasoning: cell(
+                ReasoningShape::AnthropicAdaptiveOrBudget,
+                src::CLAUDE_ADAPTIVE,
+            ),
             max_output_tokens: cell(128_000, src::CLAUDE_MAX_OUTPUT),
             ..CLAUDE_4
         },
@@ -216,7 +219,10 @@ pub static KNOWN_MODELS: &[KnownModel] = &[
         family: ModelFamily::AnthropicClaude,
         ids: &["anthropic.claude-sonnet-4-6"],
         capabilities: Capabilities {
-            reasoning: cell(ReasoningShape::AnthropicAdaptiveOrBudget, src::CLAUDE_ADAPTIVE),
+            reasoning: cell(
+                ReasoningShape::AnthropicAdaptiveOrBudget,
+                src::CLAUDE_ADAPTIVE,
+            ),
             sampling: cell(Sampling::TemperatureOrTopP, src::TEMPERATURE_OR_TOP_P),
             // 64,000 on Bedrock per the model profiles (128,000 on Anthropic's API).
             max_output_tokens: cell(64_000, src::MODEL_PROFILES),

@@ -89,6 +89,21 @@ fn is_zero(n: &u32) -> bool {
 }
 
 impl Reasoning {
+    /// The trace that stands in for a run record that could not be read: status
+    /// [`RunStatus::Damaged`], and an error of kind `store.damaged_record` naming the record
+    /// and why.
+    pub fn damaged(record: impl Into<String>, why: impl Into<String>) -> Self {
+        let mut reasoning = Reasoning::start("", None);
+        reasoning.run_id = Uuid::nil();
+        reasoning.started_at = None;
+        reasoning.status = RunStatus::Damaged;
+        reasoning.error = Some(RunFailure {
+            kind: "store.damaged_record".to_owned(),
+            message: format!("{}: {}", record.into(), why.into()),
+        });
+        reasoning
+    }
+
     /// A new trace for a run that starts now.
     pub fn start(query: impl Into<String>, session_id: Option<String>) -> Self {
         Self {
@@ -232,6 +247,10 @@ pub enum RunStatus {
     /// The run's process stopped heart-beating (it died, was killed, or lost the network)
     /// before the run ended. `Agent::resume` can continue it.
     Interrupted,
+    /// The run's stored record could not be read (damaged, or written in a form this version
+    /// cannot read); [`Reasoning::error`] says why. Only readers make such traces: the rest of
+    /// the session stays readable.
+    Damaged,
     /// A status this version does not know, kept as written.
     #[serde(untagged)]
     #[schemars(skip)]
@@ -247,6 +266,7 @@ impl RunStatus {
             RunStatus::Failed => "failed",
             RunStatus::Cancelled => "cancelled",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::Damaged => "damaged",
             RunStatus::Other(other) => other,
         }
     }

@@ -112,6 +112,8 @@ macro_rules! __runs_conformance_checks {
             interrupted_runs_resume_from_their_last_step,
             summaries_are_stored_and_reloaded,
             deleted_sessions_are_never_served_from_a_cache,
+            turns_are_kept_truthfully_under_faults,
+            real_time_turns_are_kept_truthfully_under_faults,
         }
     };
 }
@@ -910,4 +912,130 @@ pub async fn deleted_sessions_are_never_served_from_a_cache(store: Arc<dyn Sessi
     let seen = requests.lock().unwrap().last().cloned().unwrap();
     assert_eq!(seen.len(), 3, "only the new run's messages: {seen:?}");
     assert_eq!(all_messages(&cached, &session).await.len(), 4);
+}
+
+/// Runs of one session through a store that delays, fails before applying, loses answers after
+/// applying and reorders completions (a seeded [`FaultInjector`]): every turn is kept or
+/// reported not kept truthfully, none is kept twice, and every run's record ends in a final
+/// status, once.
+pub async fn turns_are_kept_truthfully_under_faults(store: Arc<dyn SessionStore>) {
+    runs_under_faults(store, false).await;
+}
+
+/// The same with real-time recording: its records, events and heartbeats go through the
+/// faults too.
+pub async fn real_time_turns_are_kept_truthfully_under_faults(store: Arc<dyn SessionStore>) {
+    runs_under_faults(store, true).await;
+}
+
+async fn runs_under_faults(store: Arc<dyn SessionStore>, real_time: bool) {
+    use agent_session::{FaultInjector, FaultyStore, StoreMethods};
+    const WRITERS: usize = 4;
+    const TURNS: usize = 5;
+    // MINIMALAGENT_FAULT_SEED replays a failing run of the check.
+    let seed = std::env::var("MINIMALAGENT_FAULT_SEED")
+        .ok()
+        .and_then(|seed| seed.parse().ok())
+        .unwrap_or(20_261_207);
+    let session = session_for(if real_time { "faults-live" } else { "faults" });
+    let faults = FaultInjector::new(seed)
+        .delay(
+            StoreMethods::ALL,
+            0.3,
+            Duration::from_millis(1)..=Duration::from_millis(25),
+        )
+        .fail_before(StoreMethods::WRITES, 0.1)
+        .drop_response(StoreMethods::WRITES, 0.1)
+        .reorder(
+            StoreMethods::ALL,
+            0.2,
+            Duration::from_millis(1)..=Duration::from_millis(25),
+        );
+    let faulty = Arc::new(FaultyStore::new(store.clone(), faults));
+    let runner = SessionRunner::new(
+        faulty.clone() as Arc<dyn SessionStore>,
+        SessionOptions::default()
+            .with_real_time(real_time)
+            .with_heartbeat(Duration::from_millis(200), Duration::from_secs(5))
+            .with_commit_timeout(Duration::from_secs(30)),
+    );
+    let agent = agent(Arc::new(EchoModel::default()), &SlowTool::default());
+    let mut tasks = Vec::new();
+    for writer in 0..WRITERS {
+        let (agent, runner, session) = (agent.clone(), runner.clone(), session.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            for turn in 0..TURNS {
+                let input = RunInput::new(format!("w{writer} t{turn}"));
+                let run_id = input.run_id;
+                let outcome = match runner.run(&agent, &session, input, &NoEvents).await {
+                    Ok(_) => TurnState::Kept,
+                    Err(error) => error.turn(),
+                };
+                outcomes.push((run_id, outcome));
+            }
+            outcomes
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.extend(task.await.unwrap());
+    }
+    // Read what was really stored, without faults.
+    let head = store.head(&session).await.unwrap();
+    let entries = if head.version.is_empty() {
+        Vec::new()
+    } else {
+        store
+            .entries(&session, head.first_seq, head.last_seq())
+            .await
+            .unwrap()
+    };
+    let mut kept = HashSet::new();
+    for entry in &entries {
+        if let agent_session::EntryBody::Turn { run_id, .. } = &entry.body {
+            assert!(kept.insert(*run_id), "run {run_id} was kept twice");
+        }
+    }
+    for (run_id, outcome) in &outcomes {
+        match outcome {
+            TurnState::Kept => assert!(kept.contains(run_id), "run {run_id} said kept, but is not"),
+            TurnState::NotKept => assert!(
+                !kept.contains(run_id),
+                "run {run_id} said not kept, but is in the conversation"
+            ),
+            _ => {}
+        }
+    }
+    let records = store.runs(&session, 0, 1_000).await.unwrap();
+    let mut recorded = HashSet::new();
+    for record in &records {
+        assert_ne!(
+            record.reasoning.status,
+            RunStatus::Running,
+            "run {} ({}) was left running",
+            record.run,
+            record.reasoning.run_id
+        );
+        assert!(
+            recorded.insert(record.reasoning.run_id),
+            "run {} has two records",
+            record.reasoning.run_id
+        );
+    }
+    let injected = faulty.injected().total();
+    let unknown = outcomes
+        .iter()
+        .filter(|(_, outcome)| *outcome == TurnState::Unknown)
+        .count();
+    eprintln!(
+        "faults (seed {seed}, real time {real_time}): {} turns of {} kept, {unknown} unknown; \
+         injected {injected:?}",
+        kept.len(),
+        outcomes.len()
+    );
+    assert!(
+        injected.failed_before + injected.dropped_responses > 0,
+        "the check injected faults"
+    );
 }

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use agent_core::{ContentBlock, Message, Model, ModelRequest, Role, async_trait};
+use agent_core::{ContentBlock, Message, Model, ModelRequest, Role, TokenUsage, async_trait};
 use agent_loop::{Compacted, ContextCompactor, estimate_tokens};
 use agent_session::Summary;
 
@@ -201,6 +201,7 @@ pub(crate) async fn summarise(
     instruction: &str,
     previous: Option<&Summary>,
     turns: &[Turn],
+    usage: &Mutex<TokenUsage>,
 ) -> Option<Summary> {
     let last = turns.last()?;
     let request = ModelRequest::new(vec![Message::user_text(format!(
@@ -209,6 +210,8 @@ pub(crate) async fn summarise(
     ))]);
     match model.converse(&request).await {
         Ok(response) => {
+            // The summary is part of the run's cost: its tokens join the run's usage.
+            *usage.lock().unwrap_or_else(PoisonError::into_inner) += response.usage;
             let text = response.message.text();
             if text.trim().is_empty() {
                 return None;
@@ -230,6 +233,8 @@ pub(crate) struct PreparedContext {
     pub(crate) notes: Vec<String>,
     /// A new summary to commit with the run's turn.
     pub(crate) compactor: Option<Arc<PolicyCompactor>>,
+    /// Tokens the summary calls used (added to the run's usage).
+    pub(crate) usage: Arc<Mutex<TokenUsage>>,
 }
 
 /// Makes a run's history smaller when the model says the request is too long, following the
@@ -238,6 +243,7 @@ pub(crate) struct PolicyCompactor {
     policy: ContextPolicy,
     model: Arc<dyn Model>,
     state: Mutex<CompactorState>,
+    usage: Arc<Mutex<TokenUsage>>,
 }
 
 struct CompactorState {
@@ -254,6 +260,7 @@ impl PolicyCompactor {
         turns: Vec<Turn>,
         summary: Option<Summary>,
         new_summary: Option<Summary>,
+        usage: Arc<Mutex<TokenUsage>>,
     ) -> Self {
         Self {
             policy,
@@ -263,6 +270,7 @@ impl PolicyCompactor {
                 summary,
                 new_summary,
             }),
+            usage,
         }
     }
 
@@ -295,8 +303,14 @@ impl ContextCompactor for PolicyCompactor {
                 (summary.iter().map(summary_note).collect(), summary.clone())
             }
             ContextPolicy::Summarize(policy) => {
-                let written =
-                    summarise(&*self.model, &policy.instruction, summary.as_ref(), older).await;
+                let written = summarise(
+                    &*self.model,
+                    &policy.instruction,
+                    summary.as_ref(),
+                    older,
+                    &self.usage,
+                )
+                .await;
                 let summary = written.or(summary);
                 (summary.iter().map(summary_note).collect(), summary)
             }
@@ -322,11 +336,13 @@ pub(crate) async fn prepare(
     turns: Vec<Turn>,
     summary: Option<Summary>,
 ) -> PreparedContext {
+    let usage = Arc::new(Mutex::new(TokenUsage::default()));
     match policy {
         ContextPolicy::WholeHistory => PreparedContext {
             history: messages_of(&turns),
             notes: Vec::new(),
             compactor: None,
+            usage,
         },
         ContextPolicy::Window(window) => {
             let kept = turns_within(&turns, *window);
@@ -340,7 +356,9 @@ pub(crate) async fn prepare(
                     turns,
                     None,
                     None,
+                    usage.clone(),
                 ))),
+                usage,
             }
         }
         ContextPolicy::Summarize(summary_policy) => {
@@ -359,6 +377,7 @@ pub(crate) async fn prepare(
                     &summary_policy.instruction,
                     current.as_ref(),
                     older,
+                    &usage,
                 )
                 .await
                 {
@@ -384,7 +403,9 @@ pub(crate) async fn prepare(
                     shown,
                     current,
                     new_summary,
+                    usage.clone(),
                 ))),
+                usage,
             }
         }
     }

@@ -254,6 +254,14 @@ impl Follower {
             if run < self.position.next_run && !self.position.open.contains_key(&run) {
                 continue;
             }
+            if record.is_damaged() {
+                // A record that cannot be read: said once, as the run's end, and passed by.
+                self.position.next_run = self.position.next_run.max(run + 1);
+                self.position.open.remove(&run);
+                let reasoning = Box::new(record.reasoning.clone());
+                self.deliver(&mut batch, record, AgentEvent::RunEnded { reasoning });
+                continue;
+            }
             if run >= self.position.next_run {
                 self.position.next_run = run + 1;
                 self.position.open.insert(run, 0);

@@ -11,9 +11,16 @@ use jiff::SignedDuration;
 pub(crate) const PAGE: usize = 500;
 
 /// Whether a running record's process stopped heart-beating more than `limit` ago.
+///
+/// The writer's lease decides when the record holds its end ([`RunRecord::lease_expires_at`]):
+/// a reader with a shorter limit than the writer's never calls a live run interrupted. Records
+/// written before leases had ends are judged by the reader's `limit`.
 pub(crate) fn is_interrupted(record: &RunRecord, clock: &dyn Clock, limit: Duration) -> bool {
     if record.reasoning.status != RunStatus::Running {
         return false;
+    }
+    if let Some(until) = record.lease_expires_at {
+        return clock.now() >= until;
     }
     let Some(last) = record.heartbeat_at.or(record.reasoning.started_at) else {
         return false;
@@ -32,9 +39,14 @@ pub(crate) fn interrupted_in(
     if record.reasoning.status != RunStatus::Running {
         return None;
     }
-    let last = record.heartbeat_at.or(record.reasoning.started_at)?;
-    let limit = SignedDuration::try_from(limit).unwrap_or(SignedDuration::MAX);
-    let remaining = limit.saturating_sub(clock.now().duration_since(last));
+    let remaining = match record.lease_expires_at {
+        Some(until) => until.duration_since(clock.now()),
+        None => {
+            let last = record.heartbeat_at.or(record.reasoning.started_at)?;
+            let limit = SignedDuration::try_from(limit).unwrap_or(SignedDuration::MAX);
+            limit.saturating_sub(clock.now().duration_since(last))
+        }
+    };
     Some(Duration::try_from(remaining).unwrap_or(Duration::ZERO))
 }
 

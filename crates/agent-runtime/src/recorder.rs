@@ -59,6 +59,8 @@ pub(crate) struct Recorder {
 pub(crate) struct RecorderSettings {
     pub(crate) text_flush_interval: Duration,
     pub(crate) heartbeat_interval: Duration,
+    /// How long the run's lease holds past each heartbeat.
+    pub(crate) lease_for: Duration,
 }
 
 impl Recorder {
@@ -87,6 +89,7 @@ impl Recorder {
             session,
             lease,
             settings.heartbeat_interval,
+            settings.lease_for,
             run,
         )));
         Self {
@@ -297,13 +300,14 @@ async fn beat(
     session: SessionId,
     lease: RunLease,
     interval: Duration,
+    lease_for: Duration,
     run: CancellationToken,
 ) {
     let mut ticks = tokio::time::interval_at(Instant::now() + interval, interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        match store.heartbeat(&session, &lease).await {
+        match store.heartbeat(&session, &lease, lease_for).await {
             Ok(()) => {}
             Err(error)
                 if matches!(

@@ -2,7 +2,7 @@
 
 use agent_core::{AgentEvent, EventSink, RunStatus};
 use agent_loop::{AgentLoop, RunInput};
-use agent_session::SessionId;
+use agent_session::{RunClaim, SessionId};
 use tokio_util::sync::CancellationToken;
 
 use crate::outcome::{ResumeRefusal, SessionRunError, SessionRunOutput};
@@ -53,7 +53,10 @@ impl SessionRunner {
             }));
         }
         let lease = store
-            .claim_run(session, record.run, record.heartbeat_at)
+            .claim_run(
+                session,
+                &RunClaim::new(record.run, record.heartbeat_at, options.interrupted_after),
+            )
             .await
             .map_err(|error| {
                 // A conflict is another resumer's win; anything else is the store failing, and

@@ -2,7 +2,7 @@
 //! run, record in real time, and commit the turn (see `commit`), saying precisely what happened
 //! when something fails.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 
 use agent_core::{AgentEvent, EventSink, Reasoning};
 use agent_loop::{AgentLoop, ContextCompactor, RunInput};
@@ -104,13 +104,21 @@ impl SessionRunner {
         let (head, conversation) = load(&**store, &self.inner.cache, session, &options.context)
             .await
             .map_err(SessionRunError::Load)?;
-        let prepared = prepare(
-            &options.context,
-            agent_loop.model(),
-            conversation.turns,
-            conversation.summary,
-        )
-        .await;
+        // The summary a policy writes is the run's work: cancelled with it, its tokens
+        // counted in its usage.
+        let cancellation = input.cancellation.clone();
+        let prepared = tokio::select! {
+            prepared = prepare(
+                &options.context,
+                agent_loop.model(),
+                conversation.turns,
+                conversation.summary,
+            ) => prepared,
+            // Cancelled while summarising: the run starts without the new summary and ends
+            // at once, cancelled.
+            () = cancellation.cancelled() => prepare(&options.context, agent_loop.model(), Vec::new(), None).await,
+        };
+        let summary_usage = prepared.usage.clone();
         input.session_id = Some(session.to_string());
         input.history = prepared.history;
         input.context_notes = prepared.notes;
@@ -125,7 +133,7 @@ impl SessionRunner {
                 let mut start = Reasoning::start(input.query_text(), Some(session.to_string()));
                 start.run_id = run_id;
                 input.started_at = start.started_at;
-                match store.begin_run(session, &start).await {
+                match self.begin_run(session, &start).await {
                     Ok(lease) => (Some(lease), 1),
                     Err(error) => {
                         tracing::warn!(%error, "could not record the run in real time; it runs without");
@@ -149,6 +157,7 @@ impl SessionRunner {
                 RecorderSettings {
                     text_flush_interval: options.text_flush_interval,
                     heartbeat_interval: options.heartbeat_interval,
+                    lease_for: options.interrupted_after,
                 },
                 run_token,
             )
@@ -171,6 +180,17 @@ impl SessionRunner {
         {
             tracing::warn!(session = %session, "the run's real-time events were not all written before the commit timeout");
         }
+        let summarised = *summary_usage.lock().unwrap_or_else(PoisonError::into_inner);
+        let outcome = outcome
+            .map(|mut result| {
+                result.usage += summarised;
+                result.reasoning.usage += summarised;
+                result
+            })
+            .map_err(|mut failed| {
+                failed.reasoning.usage += summarised;
+                failed
+            });
         let result = match outcome {
             Ok(result) => result,
             Err(failed) => {
@@ -212,6 +232,37 @@ impl SessionRunner {
         committed
     }
 }
+
+impl SessionRunner {
+    /// Begins a real-time record, trying again while the store fails transiently or loses its
+    /// answer: a repeated begin of the same run is recognised, so a lost answer never leaves a
+    /// record behind that would read as a crashed run.
+    async fn begin_run(
+        &self,
+        session: &SessionId,
+        start: &Reasoning,
+    ) -> Result<RunLease, agent_session::SessionError> {
+        let store = &self.inner.store;
+        let lease_for = self.inner.options.interrupted_after;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match store.begin_run(session, start, lease_for).await {
+                Err(error)
+                    if (error.is_retryable() || error.maybe_applied())
+                        && attempt < BEGIN_ATTEMPTS =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6)))
+                        .await;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// How many times a run tries to begin its real-time record.
+const BEGIN_ATTEMPTS: u32 = 6;
 
 /// How long a run whose turn was not kept still tries to save its `failed` record, past the
 /// commit timeout that ended its commit.

@@ -143,7 +143,15 @@ impl DynamoSessionStore {
                 base = SessionVersion::new(h.life, base.seq());
             }
             let decision = decide(head.as_ref(), base, now);
-            if !fresh && !matches!(decision, Decision::Append { .. }) {
+            // A cached head decides nothing but an append; and an append under a lease the
+            // cached head does not show (its run number is newer than the cache knows) is
+            // planned from a fresh read too: only a head read afresh may say that the run's
+            // life ended.
+            let lease_unknown = match (&decision, commit.lease) {
+                (Decision::Append { head }, Some(lease)) => !head.holds_run(lease.run),
+                _ => false,
+            };
+            if !fresh && (lease_unknown || !matches!(decision, Decision::Append { .. })) {
                 head = self.load_head(session).await?;
                 fresh = true;
                 continue;
@@ -234,7 +242,9 @@ impl DynamoSessionStore {
         };
         let run = match commit.lease {
             Some(lease) => {
-                if lease.run < new.first_run || lease.run > new.runs {
+                // `commit_inner` only gets here from a head read afresh (or returned by a
+                // failed condition) when the lease is outside the head's runs.
+                if !new.holds_run(lease.run) {
                     return Err(error(
                         SessionErrorKind::Expired,
                         format!(
@@ -247,9 +257,11 @@ impl DynamoSessionStore {
             }
             None => {
                 new.runs += 1;
+                new.push_recent(new.runs, commit.run_id);
                 new.runs
             }
         };
+        self.settle_python_digest(&mut new, now);
         // A new life keeps at least the horizon of the one before, so that the head always
         // outlives every record ever written under it (numbers are never reused while one
         // may remain).
@@ -301,6 +313,7 @@ impl DynamoSessionStore {
                 lease: None,
                 heartbeat_at: None,
                 committed_seq: Some(seq),
+                lease_expires_at: None,
             },
             horizon,
             self.inner.encoding,

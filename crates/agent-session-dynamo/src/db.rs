@@ -125,6 +125,9 @@ pub(crate) struct UpdateSpec {
     pub(crate) update: String,
     pub(crate) condition: Option<String>,
     pub(crate) expr: Expr,
+    /// The item's size once updated, when the update writes it whole (the head): what
+    /// DynamoDB bills, rather than the size of the request.
+    pub(crate) item_size: Option<usize>,
 }
 
 impl UpdateSpec {
@@ -145,6 +148,11 @@ impl UpdateSpec {
     fn size(&self) -> usize {
         item_size(&self.key) + self.expr.size() + self.update.len()
     }
+
+    /// The bytes the update's write units are estimated from.
+    fn billed_size(&self) -> usize {
+        self.item_size.unwrap_or_else(|| self.size())
+    }
 }
 
 /// One action of a transaction.
@@ -159,6 +167,14 @@ impl Action {
         match self {
             Action::Put(put) => put.size(),
             Action::Update(update) => update.size(),
+        }
+    }
+
+    /// The bytes its write units are estimated from.
+    fn billed_size(&self) -> usize {
+        match self {
+            Action::Put(put) => put.size(),
+            Action::Update(update) => update.billed_size(),
         }
     }
 }
@@ -349,7 +365,8 @@ impl Db {
     /// A conditional UpdateItem returning the item as it is after it (`ALL_NEW`); `Err(old
     /// item)` when the condition failed.
     pub(crate) async fn update(&self, spec: UpdateSpec) -> Result<Conditional<Item>, SessionError> {
-        self.counters.add_estimated_writes(write_units(spec.size()));
+        self.counters
+            .add_estimated_writes(write_units(spec.billed_size()));
         let result = self
             .client
             .update_item()
@@ -437,7 +454,7 @@ impl Db {
         Self::check_transaction(&actions)?;
         let units: u64 = actions
             .iter()
-            .map(|action| write_units(action.size()))
+            .map(|action| write_units(action.billed_size()))
             .sum::<u64>()
             * 2;
         let items = actions

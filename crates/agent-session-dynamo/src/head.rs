@@ -3,6 +3,7 @@
 
 use agent_session::{SessionError, SessionHead, SessionVersion};
 use jiff::Timestamp;
+use uuid::Uuid;
 
 use crate::db::{Expr, UpdateSpec};
 use crate::errors::corrupted;
@@ -30,6 +31,26 @@ pub(crate) struct Head {
     /// For sessions first written by the Python MinimalAgent: the sort key of the Python item
     /// the conversation was taken over from.
     pub(crate) migrated_from: Option<i64>,
+    /// For such a session taken over while a Python agent could still write an item with the
+    /// same sort key (the same second): the digest of that item's history as taken over, to
+    /// tell an overwrite from the item itself ([`python_digest`]). Dropped once that second is
+    /// safely past.
+    pub(crate) migrated_digest: Option<String>,
+    /// The run ids of the newest runs of the life, `(run, run id)` oldest first, at most
+    /// [`RECENT_RUNS`]: a `begin_run` or `finish_run` repeated after a lost answer finds its
+    /// run here, with no other read in the hot path.
+    pub(crate) recent: Vec<(u64, Uuid)>,
+}
+
+/// How many run ids the head keeps ([`Head::recent`]): about 36 bytes each, so that the head
+/// stays well under 1 KB (one write unit).
+pub(crate) const RECENT_RUNS: usize = 8;
+
+/// The digest of a Python history as stored (its JSON text): its length and CRC-32.
+pub(crate) fn python_digest(json: &str) -> String {
+    let mut crc = flate2::Crc::new();
+    crc.update(json.as_bytes());
+    format!("{}:{:08x}", json.len(), crc.sum())
 }
 
 /// What a head item holds.
@@ -59,6 +80,8 @@ impl Head {
                 prev_life: 0,
                 prev_deleted: false,
                 migrated_from: None,
+                migrated_digest: None,
+                recent: Vec::new(),
             },
             Some(old) => Head {
                 life: now.max(old.life + 1),
@@ -73,8 +96,69 @@ impl Head {
                 prev_life: old.life,
                 prev_deleted: old.deleted,
                 migrated_from: None,
+                migrated_digest: None,
+                recent: Vec::new(),
             },
         }
+    }
+
+    /// Records that run `run` (id `run_id`) took the next number: `runs` must already be `run`.
+    pub(crate) fn push_recent(&mut self, run: u64, run_id: Uuid) {
+        if run_id.is_nil() {
+            return;
+        }
+        self.recent.retain(|(number, _)| *number < run);
+        self.recent.push((run, run_id));
+        let excess = self.recent.len().saturating_sub(RECENT_RUNS);
+        self.recent.drain(..excess);
+    }
+
+    /// The number of the run with this id among the newest runs of the life, if it is there.
+    pub(crate) fn recent_run(&self, run_id: Uuid) -> Option<u64> {
+        if run_id.is_nil() {
+            return None;
+        }
+        self.recent
+            .iter()
+            .rev()
+            .find(|(run, id)| *id == run_id && self.holds_run(*run))
+            .map(|(run, _)| *run)
+    }
+
+    /// What a cache keeps of two heads of a session read or written in any order: the newer
+    /// life; within one life, every number as far as either has seen it (entries and runs only
+    /// grow, a delete only comes later), so that a head planned from an older one (a commit
+    /// that does not take a run number does not know the newest) never hides a newer one.
+    pub(crate) fn merged(known: &Head, seen: &Head) -> Head {
+        if known.life != seen.life {
+            return if seen.life > known.life {
+                seen.clone()
+            } else {
+                known.clone()
+            };
+        }
+        if known.deleted != seen.deleted {
+            return if seen.deleted {
+                seen.clone()
+            } else {
+                known.clone()
+            };
+        }
+        let mut head = seen.clone();
+        if known.last_seq > seen.last_seq {
+            head.last_seq = known.last_seq;
+            head.summary_seq = known.summary_seq;
+        }
+        if known.runs > seen.runs {
+            head.runs = known.runs;
+            head.recent = known.recent.clone();
+        }
+        head.expires_at_ms = known.expires_at_ms.max(seen.expires_at_ms);
+        head.horizon = known.horizon.max(seen.horizon);
+        if known.migrated_digest.is_none() {
+            head.migrated_digest = None;
+        }
+        head
     }
 
     /// Parses a head item.
@@ -108,6 +192,14 @@ impl Head {
             prev_life: r.opt_u64(attr::PREV_LIFE).map_err(bad)?.unwrap_or(0),
             prev_deleted: r.bool(attr::PREV_DELETED).map_err(bad)?,
             migrated_from: r.opt_i64(attr::MIGRATED_FROM).map_err(bad)?,
+            migrated_digest: r
+                .opt_string(attr::MIGRATED_DIGEST)
+                .map_err(bad)?
+                .map(str::to_owned),
+            recent: match r.opt_string(attr::RECENT_RUNS).map_err(bad)? {
+                Some(text) => parse_recent(text).map_err(bad)?,
+                None => Vec::new(),
+            },
         };
         head.check().map_err(bad)?;
         Ok(HeadItem::Current(head))
@@ -142,6 +234,11 @@ impl Head {
     /// Whether the session is live at `now_ms`.
     pub(crate) fn is_live(&self, now_ms: i64) -> bool {
         !self.deleted && now_ms < self.expires_at_ms
+    }
+
+    /// Whether run `run` is one of the life's (`first_run ..= runs`).
+    pub(crate) fn holds_run(&self, run: u64) -> bool {
+        run >= self.first_run && run <= self.runs
     }
 
     /// Whether the life holds entries.
@@ -234,8 +331,44 @@ impl Head {
         if let Some(from) = self.migrated_from {
             put(attr::MIGRATED_FROM, n(from));
         }
+        if let Some(digest) = &self.migrated_digest {
+            put(attr::MIGRATED_DIGEST, s(digest.clone()));
+        }
+        if !self.recent.is_empty() {
+            put(attr::RECENT_RUNS, s(format_recent(&self.recent)));
+        }
         item
     }
+}
+
+/// `recent_runs` as stored: `run:id` pairs (ids in simple hex), oldest first, space-separated.
+fn format_recent(recent: &[(u64, Uuid)]) -> String {
+    recent
+        .iter()
+        .map(|(run, id)| format!("{run}:{}", id.simple()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Parses `recent_runs` (see [`format_recent`]), reading at most [`RECENT_RUNS`] pairs.
+fn parse_recent(text: &str) -> Result<Vec<(u64, Uuid)>, String> {
+    let mut recent = Vec::new();
+    for pair in text.split(' ').filter(|pair| !pair.is_empty()) {
+        if recent.len() >= RECENT_RUNS {
+            return Err(format!("`{}` holds too many runs", attr::RECENT_RUNS));
+        }
+        let parsed = pair
+            .split_once(':')
+            .and_then(|(run, id)| Some((run.parse::<u64>().ok()?, Uuid::try_parse(id).ok()?)));
+        match parsed {
+            Some(entry) => recent.push(entry),
+            None => {
+                let shown: String = pair.chars().take(48).collect();
+                return Err(format!("`{}` has a bad entry `{shown}`", attr::RECENT_RUNS));
+            }
+        }
+    }
+    Ok(recent)
 }
 
 /// The head's full update to `new` under `expect`: every attribute is set (the head is small
@@ -251,7 +384,7 @@ pub(crate) fn write(pk: &str, new: &Head, ttl_s: i64, now_ms: i64, expect: Expec
     };
     let unpinned = |name: &str| {
         (!pins_entries && (name == attr::LAST_SEQ || name == attr::SUMMARY_SEQ))
-            || (!pins_runs && name == attr::RUNS)
+            || (!pins_runs && (name == attr::RUNS || name == attr::RECENT_RUNS))
     };
     let mut e = Expr::default();
     let mut names: Vec<&String> = item
@@ -267,11 +400,16 @@ pub(crate) fn write(pk: &str, new: &Head, ttl_s: i64, now_ms: i64, expect: Expec
             format!("{placeholder} = {value}")
         })
         .collect();
-    let removes: Vec<String> = [attr::SUMMARY_SEQ, attr::MIGRATED_FROM]
-        .into_iter()
-        .filter(|name| !item.contains_key(*name) && !unpinned(name))
-        .map(|name| e.name(name))
-        .collect();
+    let removes: Vec<String> = [
+        attr::SUMMARY_SEQ,
+        attr::MIGRATED_FROM,
+        attr::MIGRATED_DIGEST,
+        attr::RECENT_RUNS,
+    ]
+    .into_iter()
+    .filter(|name| !item.contains_key(*name) && !unpinned(name))
+    .map(|name| e.name(name))
+    .collect();
     let mut update = format!("SET {}", sets.join(", "));
     if !removes.is_empty() {
         update.push_str(&format!(" REMOVE {}", removes.join(", ")));
@@ -282,6 +420,7 @@ pub(crate) fn write(pk: &str, new: &Head, ttl_s: i64, now_ms: i64, expect: Expec
         update,
         condition: Some(condition),
         expr: e,
+        item_size: Some(crate::size::item_size(&item)),
     }
 }
 
@@ -399,5 +538,42 @@ mod tests {
             (head.life + 1, 4, 3)
         );
         assert!(!next.has_entries() && next.version().is_empty());
+    }
+
+    #[test]
+    fn heads_keep_the_ids_of_their_newest_runs() {
+        let mut head = Head::new_life(None, 1_700_000_000_000);
+        let ids: Vec<Uuid> = (0..12).map(|_| Uuid::now_v7()).collect();
+        for (run, id) in (1..).zip(&ids) {
+            head.runs = run;
+            head.push_recent(run, *id);
+        }
+        assert_eq!(head.recent.len(), RECENT_RUNS);
+        assert_eq!(head.recent_run(ids[11]), Some(12));
+        assert_eq!(head.recent_run(ids[4]), Some(5));
+        assert_eq!(head.recent_run(ids[3]), None, "older than the newest eight");
+        assert_eq!(head.recent_run(Uuid::nil()), None);
+        head.push_recent(13, Uuid::nil());
+        assert_eq!(head.recent.len(), RECENT_RUNS, "nil ids are not kept");
+        // Stored and read back, under 1 KB with the longest session id.
+        let pk = format!("messages#{}", "s".repeat(agent_session::MAX_SESSION_ID_LEN));
+        head.migrated_from = Some(1_700_000_000);
+        head.migrated_digest = Some(python_digest("[]"));
+        let stored = head.to_item(&pk, 60, 1_700_000_000_000);
+        assert!(crate::size::item_size(&stored) < 1024);
+        assert_eq!(
+            Head::parse(&pk, &stored).unwrap(),
+            HeadItem::Current(head.clone())
+        );
+        for bad in [
+            "1:nothex",
+            "x:0190",
+            &"1:00000000000000000000000000000001 ".repeat(9),
+        ] {
+            let mut item = stored.clone();
+            item.insert(attr::RECENT_RUNS.into(), s(bad));
+            let error = Head::parse(&pk, &item).unwrap_err();
+            assert!(error.message().contains("recent_runs"), "{error}");
+        }
     }
 }

@@ -58,6 +58,8 @@ pub(crate) mod attr {
     pub(crate) const PREV_LIFE: &str = "prev_life";
     pub(crate) const PREV_DELETED: &str = "prev_deleted";
     pub(crate) const MIGRATED_FROM: &str = "migrated_from";
+    pub(crate) const MIGRATED_DIGEST: &str = "migrated_digest";
+    pub(crate) const RECENT_RUNS: &str = "recent_runs";
     pub(crate) const UPDATED_AT: &str = "updated_at";
     // Entries.
     pub(crate) const MESSAGES: &str = "messages";
@@ -70,6 +72,7 @@ pub(crate) mod attr {
     pub(crate) const STATUS: &str = "status";
     pub(crate) const LEASE: &str = "lease";
     pub(crate) const HEARTBEAT_AT: &str = "heartbeat_at";
+    pub(crate) const LEASE_EXPIRES_AT: &str = "lease_expires_at";
     pub(crate) const COMMITTED_SEQ: &str = "committed_seq";
     // Events.
     pub(crate) const EVENT: &str = "event";

@@ -27,7 +27,8 @@
 //!   it back.
 //! - **Typed errors.** Throttling is retried with backoff, then
 //!   [`SessionErrorKind::Throttled`]; damaged items are [`SessionErrorKind::CorruptedData`]
-//!   naming the session and the item; a table of the wrong schema is
+//!   naming the session and the item (a damaged run record is read as a stand-in in its place,
+//!   `RunRecord::damaged`, so it never hides the others); a table of the wrong schema is
 //!   [`SessionErrorKind::Misconfigured`]; a Python agent writing to a session this version has
 //!   taken over is [`SessionErrorKind::Incompatible`].
 //! - **Older data keeps working.** Sessions of the Python MinimalAgent 0.2.x load and are

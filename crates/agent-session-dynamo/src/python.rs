@@ -13,10 +13,16 @@ use uuid::Uuid;
 
 use crate::db::{Action, PutSpec, QuerySpec, TxFailure, failed_at};
 use crate::errors::{corrupted, error, invalid};
-use crate::head::{self, Expect, Head};
+use crate::head::{self, Expect, Head, python_digest};
 use crate::layout::{Item, PYTHON_MIN_SK, Reader, attr, is_expired, messages_pk, reasoning_pk};
 use crate::records::{NewEntry, NewRun, entry_items, run_items};
 use crate::store::{DynamoSessionStore, timestamp};
+
+/// How long after a Python item's second (its sort key) a Python agent may still write an item
+/// with the same sort key, replacing it: that second, and a margin for the clocks of a fleet.
+/// A session taken over within this time keeps the digest of the item it continued from in
+/// its head, and every check compares it, until the time has passed.
+pub(crate) const PYTHON_SAME_SECOND_S: i64 = 120;
 
 /// The newest Python conversation item of a session.
 struct PythonConversation {
@@ -56,12 +62,13 @@ impl DynamoSessionStore {
         }))
     }
 
-    /// Every unexpired Python reasoning record, oldest first.
+    /// Every unexpired Python reasoning record, oldest first: its trace, or, for a record that
+    /// cannot be read, its sort key and what is wrong.
     async fn python_reasoning(
         &self,
         session: &SessionId,
         now: i64,
-    ) -> Result<Vec<Reasoning>, SessionError> {
+    ) -> Result<Vec<Result<Reasoning, (String, String)>>, SessionError> {
         let pk = reasoning_pk(session.as_str());
         let spec = QuerySpec {
             lo: Some(PYTHON_MIN_SK),
@@ -70,15 +77,16 @@ impl DynamoSessionStore {
         let mut out = Vec::new();
         for item in self.db().query(&spec).await? {
             let r = Reader::new(&item);
-            let bad = |e: String| corrupted(&pk, r.sk_text(), e);
-            if is_expired(r.expiration().map_err(bad)?, now) {
+            let bad = |e: String| (r.sk_text(), e);
+            // An unreadable expiry is kept (and reported as damaged).
+            if r.expiration().is_ok_and(|at| is_expired(at, now)) {
                 continue;
             }
-            let json = r.string(attr::REASONING).map_err(bad)?;
-            out.push(
-                serde_json::from_str(json)
-                    .map_err(|e| bad(format!("bad reasoning record: {e}")))?,
-            );
+            let record = r.expiration().map_err(bad).and_then(|_| {
+                let json = r.string(attr::REASONING).map_err(bad)?;
+                serde_json::from_str(json).map_err(|e| bad(format!("bad reasoning record: {e}")))
+            });
+            out.push(record);
         }
         Ok(out)
     }
@@ -146,6 +154,7 @@ impl DynamoSessionStore {
         if self.python_conversation(session, 0, now).await?.is_none() {
             return Ok(Vec::new());
         }
+        let pk = reasoning_pk(session.as_str());
         Ok(self
             .python_reasoning(session, now)
             .await?
@@ -153,7 +162,10 @@ impl DynamoSessionStore {
             .zip(1u64..)
             .filter(|(_, run)| *run > after)
             .take(limit)
-            .map(|(reasoning, run)| RunRecord::new(run, reasoning))
+            .map(|(reasoning, run)| match reasoning {
+                Ok(reasoning) => RunRecord::new(run, reasoning),
+                Err((sk, why)) => RunRecord::damaged(run, format!("item pk=`{pk}` sk={sk}"), why),
+            })
             .collect())
     }
 
@@ -180,12 +192,22 @@ impl DynamoSessionStore {
         }
         let sid = session.as_str();
         let (mpk, rpk) = (messages_pk(sid), reasoning_pk(sid));
-        let reasoning = self.python_reasoning(session, now).await?;
+        // Strict here: a trace that cannot be read is not copied into a record of ours.
+        let reasoning = self
+            .python_reasoning(session, now)
+            .await?
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|(sk, why)| corrupted(&rpk, sk, why))?;
         let expiry = self.expiry(None, now);
         let mut head = Head::new_life(None, now);
         head.last_seq = 1;
         head.runs = reasoning.len() as u64;
         head.migrated_from = Some(sk);
+        // While a Python agent could still write in the item's second, the history taken over
+        // is remembered by its digest, to recognise the item as the one continued from.
+        head.migrated_digest = Some(python_digest(&conversation.json));
+        self.settle_python_digest(&mut head, now);
         head.expires_at_ms = expiry.expires_at_ms;
         head.horizon = expiry.horizon;
         // The records first (deterministic, so concurrent take-overs write the same); they are
@@ -200,6 +222,7 @@ impl DynamoSessionStore {
                     lease: None,
                     heartbeat_at: None,
                     committed_seq: None,
+                    lease_expires_at: None,
                 },
                 expiry.horizon,
                 self.inner.encoding,
@@ -268,21 +291,47 @@ impl DynamoSessionStore {
         let Some(from) = head.migrated_from else {
             return Ok(());
         };
-        if let Some(newer) = self
-            .python_conversation(session, i128::from(from) + 1, now)
-            .await?
-        {
+        // While the item continued from may still be replaced (a Python write in its second),
+        // it is read too and compared by content; after that, only newer items are looked for.
+        let above = match head.migrated_digest {
+            Some(_) => i128::from(from),
+            None => i128::from(from) + 1,
+        };
+        let Some(newest) = self.python_conversation(session, above, now).await? else {
+            return Ok(());
+        };
+        let written_again = newest.sk != from
+            || head
+                .migrated_digest
+                .as_ref()
+                .is_some_and(|digest| *digest != python_digest(&newest.json));
+        if written_again {
+            let item = if newest.sk == from {
+                format!("item sk={from} replaced in the same second")
+            } else {
+                format!("item sk={}", newest.sk)
+            };
             return Err(error(
                 SessionErrorKind::Incompatible,
                 format!(
                     "session `{session}` was taken over from the Python MinimalAgent (its item \
-                     sk={from}), and a Python agent wrote to it again since (item sk={}): the \
-                     two versions must not share a session. Keep Python agents off sessions \
-                     this version has written, or delete the session",
-                    newer.sk
+                     sk={from}), and a Python agent wrote to it again since ({item}): the two \
+                     versions must not share a session. Keep Python agents off sessions this \
+                     version has written, or delete the session"
                 ),
             ));
         }
         Ok(())
+    }
+
+    /// Drops the digest of the Python item a session continued from once no Python agent can
+    /// replace that item any more ([`PYTHON_SAME_SECOND_S`]): the head's next write says so,
+    /// and later checks need not read the item. Only for a head checked just before.
+    pub(crate) fn settle_python_digest(&self, head: &mut Head, now_ms: i64) {
+        if let Some(from) = head.migrated_from
+            && now_ms.div_euclid(1000) > from.saturating_add(PYTHON_SAME_SECOND_S)
+        {
+            head.migrated_digest = None;
+        }
     }
 }

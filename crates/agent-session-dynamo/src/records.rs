@@ -137,6 +137,8 @@ pub(crate) struct NewRun<'a> {
     pub(crate) lease: Option<Uuid>,
     pub(crate) heartbeat_at: Option<i64>,
     pub(crate) committed_seq: Option<u64>,
+    /// Until when the lease holds (ms), for a running record.
+    pub(crate) lease_expires_at: Option<i64>,
 }
 
 /// The items of a run record: the record and its chunks, if any.
@@ -160,6 +162,9 @@ pub(crate) fn run_items(
     if let Some(seq) = run.committed_seq {
         item.insert(attr::COMMITTED_SEQ.into(), n(seq));
     }
+    if let Some(until) = run.lease_expires_at {
+        item.insert(attr::LEASE_EXPIRES_AT.into(), n(until));
+    }
     item.insert(attr::EXPIRATION_TIME.into(), n(expiration));
     let json = to_json(run.reasoning, "reasoning")?;
     let chunks = encode_payload(&mut item, attr::REASONING, json, encoding)?;
@@ -174,6 +179,7 @@ pub(crate) struct RunItem {
     pub(crate) lease: Option<Uuid>,
     pub(crate) heartbeat_at: Option<i64>,
     pub(crate) committed_seq: Option<u64>,
+    pub(crate) lease_expires_at: Option<i64>,
     pub(crate) expiration: Option<i64>,
     pub(crate) payload: Stored,
 }
@@ -199,6 +205,7 @@ pub(crate) fn decode_run(item: &Item) -> Result<RunItem, String> {
         lease,
         heartbeat_at: r.opt_i64(attr::HEARTBEAT_AT)?,
         committed_seq: r.opt_u64(attr::COMMITTED_SEQ)?,
+        lease_expires_at: r.opt_i64(attr::LEASE_EXPIRES_AT)?,
         expiration: r.expiration()?,
         payload: stored_payload(item, attr::REASONING)?,
     })
@@ -296,6 +303,7 @@ mod tests {
             attr::LEASE,
             attr::HEARTBEAT_AT,
             attr::COMMITTED_SEQ,
+            attr::LEASE_EXPIRES_AT,
             attr::ENC,
             attr::SIZE,
             attr::CHUNKS,
@@ -450,6 +458,7 @@ mod tests {
                 lease: Some(lease),
                 heartbeat_at: Some(42),
                 committed_seq: None,
+                lease_expires_at: Some(30_042),
             },
             2_000_000_000,
             Encoding {
@@ -460,8 +469,8 @@ mod tests {
         assert!(chunks.is_empty(), "compressible: one item, gzip");
         let run = decode_run(&item).unwrap();
         assert_eq!(
-            (run.run, run.lease, run.heartbeat_at),
-            (3, Some(lease), Some(42))
+            (run.run, run.lease, run.heartbeat_at, run.lease_expires_at),
+            (3, Some(lease), Some(42), Some(30_042))
         );
         assert_eq!(run.status, "running");
         let back: Reasoning = serde_json::from_str(&inline_json(run.payload).unwrap()).unwrap();

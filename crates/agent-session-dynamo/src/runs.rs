@@ -2,10 +2,14 @@
 //! `claim_run`, and the reads `runs`, `latest_run`, `events`.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use agent_core::{AgentEvent, Reasoning};
-use agent_session::{RunLease, RunRecord, SessionError, SessionErrorKind, SessionId, StoredEvent};
+use agent_session::{
+    RunClaim, RunLease, RunRecord, SessionError, SessionErrorKind, SessionId, StoredEvent,
+};
 use jiff::Timestamp;
+use uuid::Uuid;
 
 use crate::codec::Stored;
 use crate::db::{Action, Expr, PutSpec, QuerySpec, TxFailure, UpdateSpec, failed_at};
@@ -17,22 +21,58 @@ use crate::layout::{
 };
 use crate::records::{NewRun, Payload, RunItem, decode_event, decode_run, event_items, run_items};
 use crate::retry::Backoff;
-use crate::store::{DynamoSessionStore, new_lease, timestamp};
+use crate::store::{DynamoSessionStore, timestamp};
+
+/// At most this many stand-ins for records that cannot be read ([`RunRecord::damaged`]) in one
+/// page of `runs`: a head claiming billions of runs past the data must not make a reader
+/// allocate them all. The page ends early there.
+const MAX_DAMAGED_PER_PAGE: usize = 1000;
+
+/// What a run number is taken for.
+#[derive(Debug, Clone, Copy)]
+enum Allocation {
+    /// `begin_run`: a running record under a new lease lasting this long.
+    Begin { lease_for: Duration },
+    /// `finish_run` without a lease: a final record.
+    Finish,
+}
+
+/// What a record of the same run id found among the head's newest runs means.
+enum Earlier {
+    /// The call was made before and its record is there: its answer.
+    Done(RunLease),
+    /// Not this call's record (a running record of a run now finished without its lease):
+    /// take a number all the same.
+    Ignore,
+}
+
+/// The end of a lease that lasts `lease_for` from `now_ms` (ms, saturating at the latest
+/// time a timestamp holds).
+pub(crate) fn lease_end(now_ms: i64, lease_for: Duration) -> i64 {
+    let lease = i64::try_from(lease_for.as_millis()).unwrap_or(i64::MAX);
+    now_ms
+        .saturating_add(lease)
+        .min(Timestamp::MAX.as_millisecond())
+}
 
 impl DynamoSessionStore {
     /// Gives a run the next number and writes its record, in one transaction with the head
     /// (starting or restarting the session's life if need be). Retries, with backoff, while
-    /// other runs take numbers first.
+    /// other runs take numbers first. Idempotent by run id: the head keeps the ids of its
+    /// newest runs, so a call repeated after a lost answer finds its record (one `GetItem`,
+    /// only then) instead of taking a second number; the transaction's condition on the run
+    /// count makes the head it checked the one it writes.
     async fn allocate_run(
         &self,
         session: &SessionId,
         reasoning: &Reasoning,
-        running: bool,
+        allocation: Allocation,
     ) -> Result<RunLease, SessionError> {
         let sid = session.as_str();
         let (mpk, rpk) = (messages_pk(sid), reasoning_pk(sid));
         let mut head = self.known_head(session).await?;
         let mut backoff = Backoff::contention();
+        let mut ignored: Option<u64> = None;
         loop {
             let now = self.now_ms();
             if head.is_none()
@@ -43,6 +83,17 @@ impl DynamoSessionStore {
             }
             if let Some(h) = &head {
                 self.check_mixed_fleet(session, h, now).await?;
+                if let Some(run) = h.recent_run(reasoning.run_id)
+                    && ignored != Some(run)
+                {
+                    match self
+                        .earlier_run(session, run, reasoning, allocation)
+                        .await?
+                    {
+                        Earlier::Done(lease) => return Ok(lease),
+                        Earlier::Ignore => ignored = Some(run),
+                    }
+                }
             }
             let (mut new, expect, expiry) = match &head {
                 Some(h) if h.is_live(now) => (
@@ -71,21 +122,30 @@ impl DynamoSessionStore {
                 ),
             };
             new.runs += 1;
+            new.push_recent(new.runs, reasoning.run_id);
+            self.settle_python_digest(&mut new, now);
             new.expires_at_ms = new.expires_at_ms.max(expiry.expires_at_ms);
             // A restarted life keeps at least the old horizon (see `commit`).
             new.horizon = expiry.horizon.max(head.as_ref().map_or(0, |h| h.horizon));
             let lease = RunLease {
                 run: new.runs,
-                lease: new_lease(),
+                // A begun run's first lease is its run id, so a begin repeated after a lost
+                // answer is recognised; a lease-less finish holds none.
+                lease: reasoning.run_id,
+            };
+            let running = match allocation {
+                Allocation::Begin { lease_for } => Some(lease_end(now, lease_for)),
+                Allocation::Finish => None,
             };
             let (record, chunks) = run_items(
                 &rpk,
                 NewRun {
                     run: lease.run,
                     reasoning,
-                    lease: running.then_some(lease.lease),
-                    heartbeat_at: running.then_some(now),
+                    lease: running.map(|_| lease.lease),
+                    heartbeat_at: running.map(|_| now),
                     committed_seq: None,
+                    lease_expires_at: running,
                 },
                 new.horizon,
                 self.inner.encoding,
@@ -123,6 +183,15 @@ impl DynamoSessionStore {
                             None => self.load_head(session).await?,
                         };
                         self.remember_head(session, head.as_ref());
+                        // The head as it is now may name this very run (a repeated call):
+                        // looked at before any wait.
+                        if head
+                            .as_ref()
+                            .and_then(|h| h.recent_run(reasoning.run_id))
+                            .is_some_and(|run| ignored != Some(run))
+                        {
+                            continue;
+                        }
                         if !backoff.wait().await {
                             return Err(error(
                                 SessionErrorKind::Unavailable,
@@ -141,12 +210,59 @@ impl DynamoSessionStore {
         }
     }
 
+    /// Run `run` of the head's newest runs has this call's run id: reads its record (strongly
+    /// consistent) to answer as the first call did, or says to take a number after all.
+    async fn earlier_run(
+        &self,
+        session: &SessionId,
+        run: u64,
+        reasoning: &Reasoning,
+        allocation: Allocation,
+    ) -> Result<Earlier, SessionError> {
+        let rpk = reasoning_pk(session.as_str());
+        let Some(item) = self.db().get(&rpk, i128::from(run)).await? else {
+            return Err(corrupted(
+                &rpk,
+                run,
+                "the run record is missing: the head says it exists",
+            ));
+        };
+        let record = decode_run(&item).map_err(|e| corrupted(&rpk, run, e))?;
+        let same_run = Reader::new(&item).opt_string(attr::RUN_ID).ok().flatten()
+            == Some(reasoning.run_id.to_string().as_str());
+        let running = record.status == agent_core::RunStatus::Running.as_str();
+        match allocation {
+            // A begun run's first lease is its run id: only that lease, still held, is this
+            // call's; another means another process claimed the run since.
+            Allocation::Begin { .. } => match record.lease {
+                Some(lease) if same_run && running && lease == reasoning.run_id => {
+                    tracing::debug!(run, "the run had begun already");
+                    Ok(Earlier::Done(RunLease { run, lease }))
+                }
+                _ => Err(error(
+                    SessionErrorKind::Conflict,
+                    format!("run {run} was begun before and has ended or was taken over"),
+                )),
+            },
+            Allocation::Finish if same_run && !running => {
+                tracing::debug!(run, "the run's record was written already");
+                Ok(Earlier::Done(RunLease {
+                    run,
+                    lease: Uuid::nil(),
+                }))
+            }
+            Allocation::Finish => Ok(Earlier::Ignore),
+        }
+    }
+
     pub(crate) async fn begin_run_inner(
         &self,
         session: &SessionId,
         reasoning: &Reasoning,
+        lease_for: Duration,
     ) -> Result<RunLease, SessionError> {
-        self.allocate_run(session, reasoning, true).await
+        self.allocate_run(session, reasoning, Allocation::Begin { lease_for })
+            .await
     }
 
     pub(crate) async fn finish_run_inner(
@@ -156,11 +272,14 @@ impl DynamoSessionStore {
         reasoning: &Reasoning,
     ) -> Result<u64, SessionError> {
         let Some(lease) = lease else {
-            return Ok(self.allocate_run(session, reasoning, false).await?.run);
+            return Ok(self
+                .allocate_run(session, reasoning, Allocation::Finish)
+                .await?
+                .run);
         };
-        if self.is_fenced(session, lease) {
-            return Err(taken_over(lease.run));
-        }
+        // No refusal of a fenced lease here: a lease this store saw end may have ended with
+        // this very run's commit or finish, whose record is then kept (the condition below
+        // says which).
         let now = self.now_ms();
         let rpk = reasoning_pk(session.as_str());
         let (record, chunks) = run_items(
@@ -171,12 +290,21 @@ impl DynamoSessionStore {
                 lease: None,
                 heartbeat_at: Some(now),
                 committed_seq: None,
+                lease_expires_at: None,
             },
             self.loose_expiration(session, now),
             self.inner.encoding,
         )
         .map_err(invalid)?;
         if !chunks.is_empty() {
+            // Chunks are written before their record, and would replace those of a final
+            // record kept: look first.
+            let current = self.db().get(&rpk, i128::from(lease.run)).await?;
+            if !current.as_ref().is_some_and(|item| held_by(item, lease)) {
+                return self
+                    .finish_refused(session, current.as_ref(), lease, reasoning)
+                    .await;
+            }
             self.db().batch_put(chunks).await?;
         }
         let mut put = PutSpec::new(record);
@@ -189,23 +317,53 @@ impl DynamoSessionStore {
                 Ok(lease.run)
             }
             Err(old) => {
-                let error = self.lease_failure(session, old.as_ref(), lease.run).await;
-                self.fence(session, lease);
-                Err(error)
+                self.finish_refused(session, old.as_ref(), lease, reasoning)
+                    .await
             }
         }
+    }
+
+    /// A `finish_run` whose record was not under its lease any more (`old`: the record as it
+    /// is): the run's own final record (a repeated call, or its commit whose answer was lost)
+    /// is kept and its number returned; anything else is refused.
+    async fn finish_refused(
+        &self,
+        session: &SessionId,
+        old: Option<&Item>,
+        lease: &RunLease,
+        reasoning: &Reasoning,
+    ) -> Result<u64, SessionError> {
+        self.fence(session, lease);
+        if let Some(item) = old {
+            let r = Reader::new(item);
+            let same_run = !reasoning.run_id.is_nil()
+                && r.opt_string(attr::RUN_ID).ok().flatten()
+                    == Some(reasoning.run_id.to_string().as_str());
+            let ended = r
+                .string(attr::STATUS)
+                .is_ok_and(|status| status != agent_core::RunStatus::Running.as_str());
+            if same_run && ended {
+                tracing::debug!(run = lease.run, "the run's final record is kept");
+                return Ok(lease.run);
+            }
+        }
+        Err(self.lease_failure(session, old, lease.run).await)
     }
 
     pub(crate) async fn heartbeat_inner(
         &self,
         session: &SessionId,
         lease: &RunLease,
+        lease_for: Duration,
     ) -> Result<(), SessionError> {
         if self.is_fenced(session, lease) {
             return Err(taken_over(lease.run));
         }
-        // A run of a life that ended (known from the cached head, so at no cost).
-        if let Some(head) = self.cached_head(session)
+        // A run of a life that ended: the cached head hints at it, a head read afresh decides.
+        if self
+            .cached_head(session)
+            .is_some_and(|head| lease.run < head.first_run)
+            && let Some(head) = self.load_head(session).await?
             && lease.run < head.first_run
         {
             return Err(if head.prev_deleted {
@@ -223,7 +381,13 @@ impl DynamoSessionStore {
         let now = self.now_ms();
         let rpk = reasoning_pk(session.as_str());
         let mut e = Expr::default();
-        let update = format!("SET {} = {}", e.name(attr::HEARTBEAT_AT), e.num("now", now));
+        let update = format!(
+            "SET {} = {}, {} = {}",
+            e.name(attr::HEARTBEAT_AT),
+            e.num("now", now),
+            e.name(attr::LEASE_EXPIRES_AT),
+            e.num("until", lease_end(now, lease_for))
+        );
         let condition = format!(
             "{} = {}",
             e.name(attr::LEASE),
@@ -234,6 +398,7 @@ impl DynamoSessionStore {
             update,
             condition: Some(condition),
             expr: e,
+            item_size: None,
         };
         if let Err(old) = self.db().update(spec).await? {
             let error = self.lease_failure(session, old.as_ref(), lease.run).await;
@@ -288,9 +453,9 @@ impl DynamoSessionStore {
     pub(crate) async fn claim_run_inner(
         &self,
         session: &SessionId,
-        run: u64,
-        last_heartbeat: Option<Timestamp>,
+        claim: &RunClaim,
     ) -> Result<RunLease, SessionError> {
+        let run = claim.run;
         let now = self.now_ms();
         let head = self.load_head(session).await?;
         let Some(head) = head.filter(|h| h.is_live(now)) else {
@@ -299,7 +464,7 @@ impl DynamoSessionStore {
                 "the session does not exist",
             ));
         };
-        if run < head.first_run || run > head.runs {
+        if !head.holds_run(run) {
             return Err(error(
                 SessionErrorKind::NotFound,
                 format!("run {run} does not exist"),
@@ -307,17 +472,22 @@ impl DynamoSessionStore {
         }
         let lease = RunLease {
             run,
-            lease: new_lease(),
+            lease: claim.lease,
         };
+        // One conditional update: the run still running, its heartbeat as the claimant saw it,
+        // and its lease expired by this store's clock, compared in DynamoDB with the stored
+        // end (never a read, then a write).
         let mut e = Expr::default();
         let update = format!(
-            "SET {} = {}, {} = {}",
+            "SET {} = {}, {} = {}, {} = {}",
             e.name(attr::LEASE),
             e.str("lease", lease.lease.to_string()),
             e.name(attr::HEARTBEAT_AT),
-            e.num("now", now)
+            e.num("now", now),
+            e.name(attr::LEASE_EXPIRES_AT),
+            e.num("until", lease_end(now, claim.lease_for))
         );
-        let heartbeat = match last_heartbeat {
+        let heartbeat = match claim.last_heartbeat {
             Some(at) => format!(
                 "{} = {}",
                 e.name(attr::HEARTBEAT_AT),
@@ -325,17 +495,21 @@ impl DynamoSessionStore {
             ),
             None => format!("attribute_not_exists({})", e.name(attr::HEARTBEAT_AT)),
         };
+        let expires = e.name(attr::LEASE_EXPIRES_AT);
         let condition = format!(
-            "{} = {} AND attribute_exists({}) AND {heartbeat}",
+            "{} = {} AND attribute_exists({}) AND {heartbeat} AND \
+             (attribute_not_exists({expires}) OR {expires} <= {})",
             e.name(attr::STATUS),
-            e.str("running", "running"),
-            e.name(attr::LEASE)
+            e.str("running", agent_core::RunStatus::Running.as_str()),
+            e.name(attr::LEASE),
+            e.num("now", now),
         );
         let spec = UpdateSpec {
             key: key(&reasoning_pk(session.as_str()), i128::from(run)),
             update,
             condition: Some(condition),
             expr: e,
+            item_size: None,
         };
         match self.db().update(spec).await? {
             Ok(_) => Ok(lease),
@@ -345,13 +519,25 @@ impl DynamoSessionStore {
             )),
             Err(Some(old)) => {
                 let r = Reader::new(&old);
-                let ended = r.string(attr::STATUS).ok() != Some("running") || !r.has(attr::LEASE);
+                if r.opt_string(attr::LEASE).ok().flatten()
+                    == Some(claim.lease.to_string().as_str())
+                {
+                    // This claim's own, repeated after a lost answer.
+                    return Ok(lease);
+                }
+                let ended = r.string(attr::STATUS).ok()
+                    != Some(agent_core::RunStatus::Running.as_str())
+                    || !r.has(attr::LEASE);
+                let heartbeat = r.opt_i64(attr::HEARTBEAT_AT).ok().flatten();
+                let seen = claim.last_heartbeat.map(Timestamp::as_millisecond);
                 Err(error(
                     SessionErrorKind::Conflict,
                     if ended {
                         format!("run {run} has ended")
-                    } else {
+                    } else if heartbeat != seen {
                         format!("run {run} is alive or was claimed by another process")
+                    } else {
+                        format!("run {run} is alive: its lease has not expired")
                     },
                 ))
             }
@@ -459,31 +645,47 @@ impl DynamoSessionStore {
             ..QuerySpec::new(&pk).between(i128::from(from), i128::from(head.runs))
         };
         let items = self.db().query(&spec).await?;
+        // Every number `from ..= runs` up to `limit` has a record: the stored one, or a
+        // stand-in for one that is missing or cannot be read, in its place.
+        let last = head
+            .runs
+            .min(from.saturating_add(u64::try_from(limit).unwrap_or(u64::MAX) - 1));
         let mut records = Vec::new();
-        let mut expected = from;
-        for item in &items {
-            let run =
-                decode_run(item).map_err(|e| corrupted(&pk, Reader::new(item).sk_text(), e))?;
-            if run.run != expected {
-                return Err(corrupted(
-                    &pk,
-                    expected,
-                    "the run record is missing: the runs have a gap",
-                ));
+        let mut damaged = 0usize;
+        let mut missing = |records: &mut Vec<RunRecord>, run: u64| {
+            if damaged == MAX_DAMAGED_PER_PAGE {
+                return false;
             }
-            records.push(self.run_record(&pk, run, now).await?);
-            expected += 1;
-        }
-        let wanted = (head.runs - from + 1).min(limit as u64);
-        if records.len() as u64 != wanted {
-            return Err(corrupted(
-                &pk,
-                expected,
+            damaged += 1;
+            records.push(RunRecord::damaged(
+                run,
+                record_key(&pk, run),
                 format!(
                     "the run record is missing: the head says runs go on to {}",
                     head.runs
                 ),
             ));
+            true
+        };
+        let mut expected = from;
+        'items: for item in &items {
+            let Ok(run) = Reader::new(item).u64(attr::SK) else {
+                continue;
+            };
+            if run < expected || run > last {
+                continue;
+            }
+            while expected < run {
+                if !missing(&mut records, expected) {
+                    break 'items;
+                }
+                expected += 1;
+            }
+            records.push(self.stored_record(&pk, item, now).await?);
+            expected += 1;
+        }
+        while expected <= last && missing(&mut records, expected) {
+            expected += 1;
         }
         Ok(records)
     }
@@ -500,15 +702,44 @@ impl DynamoSessionStore {
             return Ok(None);
         }
         let pk = reasoning_pk(session.as_str());
-        let Some(item) = self.db().get(&pk, i128::from(head.runs)).await? else {
-            return Err(corrupted(
-                &pk,
-                head.runs,
-                "the run record is missing: the head says it exists",
-            ));
+        Ok(Some(
+            match self.db().get(&pk, i128::from(head.runs)).await? {
+                Some(item) => self.stored_record(&pk, &item, now).await?,
+                None => RunRecord::damaged(
+                    head.runs,
+                    record_key(&pk, head.runs),
+                    "the run record is missing: the head says it exists",
+                ),
+            },
+        ))
+    }
+
+    /// A stored run record, decoded; a record that cannot be read is a stand-in saying why
+    /// ([`RunRecord::damaged`]), so one damaged record never hides the others. Errors are
+    /// only those of DynamoDB (reading chunks).
+    async fn stored_record(
+        &self,
+        pk: &str,
+        item: &Item,
+        now: i64,
+    ) -> Result<RunRecord, SessionError> {
+        let r = Reader::new(item);
+        let number = r.u64(attr::SK).unwrap_or(0);
+        let damaged = |why: String| RunRecord::damaged(number, record_key(pk, r.sk_text()), why);
+        let run = match decode_run(item) {
+            Ok(run) => run,
+            Err(why) => return Ok(damaged(why)),
         };
-        let run = decode_run(&item).map_err(|e| corrupted(&pk, head.runs, e))?;
-        Ok(Some(self.run_record(&pk, run, now).await?))
+        match self.run_record(pk, run, now).await {
+            Ok(record) => Ok(record),
+            Err(e) if e.kind() == SessionErrorKind::CorruptedData => {
+                tracing::warn!(error = %e, "a run record cannot be read");
+                let prefix = format!("{}: ", record_key(pk, r.sk_text()));
+                let why = e.message().strip_prefix(&prefix).unwrap_or(e.message());
+                Ok(damaged(why.to_owned()))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// A run record with its reasoning decoded.
@@ -539,6 +770,7 @@ impl DynamoSessionStore {
         record.lease = item.lease;
         record.heartbeat_at = item.heartbeat_at.and_then(timestamp);
         record.committed_seq = item.committed_seq;
+        record.lease_expires_at = item.lease_expires_at.and_then(timestamp);
         Ok(record)
     }
 
@@ -598,6 +830,17 @@ impl DynamoSessionStore {
         }
         Ok(events)
     }
+}
+
+/// How a run record is named in a stand-in for it ([`RunRecord::damaged`]).
+fn record_key(pk: &str, sk: impl std::fmt::Display) -> String {
+    format!("item pk=`{pk}` sk={sk}")
+}
+
+/// Whether the stored run record is held under `lease`.
+fn held_by(item: &Item, lease: &RunLease) -> bool {
+    Reader::new(item).opt_string(attr::LEASE).ok().flatten()
+        == Some(lease.lease.to_string().as_str())
 }
 
 fn taken_over(run: u64) -> SessionError {

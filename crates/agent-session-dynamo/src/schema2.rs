@@ -335,6 +335,7 @@ impl DynamoSessionStore {
                     lease: None,
                     heartbeat_at: None,
                     committed_seq: None,
+                    lease_expires_at: None,
                 },
                 horizon,
                 self.inner.encoding,
@@ -375,6 +376,8 @@ impl DynamoSessionStore {
             prev_life: 0,
             prev_deleted: false,
             migrated_from,
+            migrated_digest: None,
+            recent: Vec::new(),
         };
         let mut spec = head::write(
             &mpk,

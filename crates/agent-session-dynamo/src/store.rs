@@ -8,13 +8,12 @@ use std::time::Duration;
 
 use agent_core::Reasoning;
 use agent_session::{
-    Clock, Commit, Committed, Entry, RunLease, RunRecord, SessionError, SessionHead, SessionId,
-    SessionPage, SessionStore, StoredEvent,
+    Clock, Commit, Committed, Entry, RunClaim, RunLease, RunRecord, SessionError, SessionHead,
+    SessionId, SessionPage, SessionStore, StoredEvent,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use jiff::Timestamp;
-use uuid::Uuid;
 
 use crate::builder::DynamoSessionStoreBuilder;
 use crate::codec::Encoding;
@@ -154,18 +153,18 @@ impl DynamoSessionStore {
             .unwrap_or_else(PoisonError::into_inner);
         match head {
             Some(head) => {
-                // Concurrent tasks finish their reads in any order: an older head of the same
-                // life never replaces a newer one.
-                if heads
-                    .get(session.as_str())
-                    .is_some_and(|known| known.life == head.life && known.last_seq > head.last_seq)
-                {
-                    return;
-                }
+                // Concurrent tasks finish their reads and writes in any order, and a write
+                // planned from a cached head does not know what it does not pin (a commit under
+                // a lease, the run count): the cache keeps, number by number, the newest seen
+                // (`Head::merged`), never an older one.
+                let merged = match heads.get(session.as_str()) {
+                    Some(known) => Head::merged(known, head),
+                    None => head.clone(),
+                };
                 if heads.len() >= CACHE_LIMIT && !heads.contains_key(session.as_str()) {
                     heads.clear();
                 }
-                heads.insert(session.as_str().to_owned(), head.clone());
+                heads.insert(session.as_str().to_owned(), merged);
             }
             None => {
                 heads.remove(session.as_str());
@@ -295,8 +294,9 @@ impl SessionStore for DynamoSessionStore {
         &self,
         session: &SessionId,
         reasoning: &Reasoning,
+        lease_for: Duration,
     ) -> Result<RunLease, SessionError> {
-        self.begin_run_inner(session, reasoning)
+        self.begin_run_inner(session, reasoning, lease_for)
             .await
             .map_err(|e| e.for_session(session))
     }
@@ -314,8 +314,13 @@ impl SessionStore for DynamoSessionStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(session = %session, run = lease.run))]
-    async fn heartbeat(&self, session: &SessionId, lease: &RunLease) -> Result<(), SessionError> {
-        self.heartbeat_inner(session, lease)
+    async fn heartbeat(
+        &self,
+        session: &SessionId,
+        lease: &RunLease,
+        lease_for: Duration,
+    ) -> Result<(), SessionError> {
+        self.heartbeat_inner(session, lease, lease_for)
             .await
             .map_err(|e| e.for_session(session))
     }
@@ -332,14 +337,13 @@ impl SessionStore for DynamoSessionStore {
             .map_err(|e| e.for_session(session))
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(session = %session, run))]
+    #[tracing::instrument(level = "debug", skip_all, fields(session = %session, run = claim.run))]
     async fn claim_run(
         &self,
         session: &SessionId,
-        run: u64,
-        last_heartbeat: Option<Timestamp>,
+        claim: &RunClaim,
     ) -> Result<RunLease, SessionError> {
-        self.claim_run_inner(session, run, last_heartbeat)
+        self.claim_run_inner(session, claim)
             .await
             .map_err(|e| e.for_session(session))
     }
@@ -393,7 +397,74 @@ impl SessionStore for DynamoSessionStore {
     }
 }
 
-/// A new lease id.
-pub(crate) fn new_lease() -> Uuid {
-    Uuid::now_v7()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Counters;
+    use agent_session::SystemClock;
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Region};
+
+    /// A store that never reaches DynamoDB: for its cache alone.
+    fn offline() -> DynamoSessionStore {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-west-2"))
+            .build();
+        let db = Db {
+            client: Client::from_conf(config),
+            table: "t".into(),
+            counters: Arc::new(Counters::default()),
+        };
+        let encoding = Encoding {
+            compress_above: None,
+        };
+        DynamoSessionStore::from_parts(db, Duration::from_secs(60), encoding, Arc::new(SystemClock))
+    }
+
+    /// The race that lost a turn: a commit under a lease, planned from the head as it was
+    /// before another run began, caches its head when its answer comes, after that run's
+    /// `begin_run` cached the newer run count. The cache keeps the newer count (and the
+    /// entry the commit added).
+    #[test]
+    fn a_late_head_never_hides_a_newer_run_count() {
+        let store = offline();
+        let session = SessionId::new("s").unwrap();
+        let mut before = Head::new_life(None, 1_700_000_000_000);
+        before.last_seq = 4;
+        before.runs = 6;
+        before.expires_at_ms = 1_700_000_060_000;
+        before.horizon = 1_700_000_200;
+        // Run 7 begins: its head (the entry count as it was, not pinned, and run 7).
+        let mut begun = before.clone();
+        begun.runs = 7;
+        begun.push_recent(7, uuid::Uuid::now_v7());
+        store.remember_head(&session, Some(&begun));
+        // Run 6's commit, planned from `before`, answers now: one more entry, runs 6.
+        let mut committed = before.clone();
+        committed.last_seq = 5;
+        committed.expires_at_ms += 1000;
+        store.remember_head(&session, Some(&committed));
+        let cached = store.cached_head(&session).unwrap();
+        assert_eq!((cached.last_seq, cached.runs), (5, 7));
+        assert_eq!(cached.recent, begun.recent);
+        assert_eq!(cached.expires_at_ms, committed.expires_at_ms);
+        // An older read finishing late changes nothing; a new life replaces it all.
+        store.remember_head(&session, Some(&before));
+        assert_eq!(store.cached_head(&session).unwrap(), cached);
+        let next = Head::new_life(Some(&cached), 1_700_000_100_000);
+        store.remember_head(&session, Some(&next));
+        assert_eq!(store.cached_head(&session).unwrap(), next);
+        store.remember_head(&session, Some(&cached));
+        assert_eq!(
+            store.cached_head(&session).unwrap(),
+            next,
+            "not the older life"
+        );
+        // A delete of the life is kept over the life's other heads.
+        let mut tomb = next.clone();
+        tomb.deleted = true;
+        store.remember_head(&session, Some(&tomb));
+        store.remember_head(&session, Some(&next));
+        assert!(store.cached_head(&session).unwrap().deleted);
+    }
 }

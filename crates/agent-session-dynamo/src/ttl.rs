@@ -103,6 +103,7 @@ impl DynamoSessionStore {
                         "attribute_exists({pk_name}) AND {exp_name} < {value}"
                     )),
                     expr: e,
+                    item_size: None,
                 });
             }
         }

@@ -1,7 +1,9 @@
 //! Damaged and hostile items on DynamoDB Local: wrong types, missing attributes, bad JSON,
 //! truncated gzip, gzip bombs, chunk sets with a part missing or extra, gaps, heads pointing
-//! past the data, absurd counts. Each is `CorruptedData` naming the session and the item, no
-//! read allocates by a stored count, and other sessions keep working.
+//! past the data, absurd counts. Each is `CorruptedData` naming the session and the item —
+//! except a run record, which `runs` and `latest_run` return as a stand-in in its place
+//! (`RunRecord::damaged`, naming the item) so that it never hides the others — no read
+//! allocates by a stored count, and other sessions keep working.
 //! Needs `AWS_ENDPOINT_URL_DYNAMODB` (set by `cargo xtask test`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Tests: a panic is a failed assertion.
 
@@ -9,9 +11,9 @@ mod common;
 
 use std::io::Write;
 
-use agent_core::{AgentEvent, Message};
+use agent_core::{AgentEvent, Message, RunStatus};
 use agent_session::{
-    SessionError, SessionErrorKind, SessionId, SessionStore, SessionVersion, StoredEvent,
+    RunRecord, SessionError, SessionErrorKind, SessionId, SessionStore, SessionVersion, StoredEvent,
 };
 use agent_session_dynamo::DynamoSessionStore;
 use agent_session_dynamo::aws_sdk_dynamodb::primitives::Blob;
@@ -196,14 +198,62 @@ async fn gaps_and_heads_pointing_past_the_data_are_never_silent() {
     let error = read_all(&store, &session).await.unwrap_err();
     assert_corrupted(&error, &session, "4");
 
-    // A run record missing where the head says runs are.
+    // A run record missing where the head says runs are: a stand-in in its place, saying so,
+    // and the other records as they are.
     let session = three_turns(&store, "runs-gap").await;
     remove(&format!("reasoning#{session}"), 2).await;
-    let error = store.runs(&session, 0, 10).await.unwrap_err();
-    assert_corrupted(&error, &session, "2");
+    let runs = store.runs(&session, 0, 10).await.unwrap();
+    assert_eq!(runs.iter().map(|r| r.run).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_damaged(&runs[1], &session, 2, "missing");
+    assert!(!runs[0].is_damaged() && !runs[2].is_damaged());
     remove(&format!("reasoning#{session}"), 3).await;
-    let error = store.latest_run(&session).await.unwrap_err();
-    assert_corrupted(&error, &session, "3");
+    let latest = store.latest_run(&session).await.unwrap().unwrap();
+    assert_damaged(&latest, &session, 3, "missing");
+    // A head past the runs: the runs it names that are not there.
+    corrupt(&format!("messages#{session}"), 0, |head| {
+        head.insert("runs".into(), n(5));
+    })
+    .await;
+    let runs = store.runs(&session, 0, 10).await.unwrap();
+    assert_eq!(runs.len(), 5);
+    assert!(!runs[0].is_damaged());
+    for (record, run) in runs[1..].iter().zip(2..) {
+        assert_damaged(record, &session, run, "missing");
+    }
+    assert_eq!(store.runs(&session, 3, 1).await.unwrap()[0].run, 4);
+    // A head claiming billions of runs: a bounded page, not billions of stand-ins.
+    corrupt(&format!("messages#{session}"), 0, |head| {
+        head.insert("runs".into(), n(4_000_000_000u64));
+    })
+    .await;
+    let runs = store.runs(&session, 0, usize::MAX).await.unwrap();
+    assert_eq!(runs.len(), 1 + 1000, "the record there and 1,000 stand-ins");
+    assert!(
+        store
+            .latest_run(&session)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_damaged()
+    );
+    // The conversation stays strict: a turn never runs on a history with a hole.
+    assert_eq!(read_all(&store, &session).await.unwrap().len(), 6);
+}
+
+/// A record that could not be read, standing in for run `run`, names its item and says why.
+fn assert_damaged(record: &RunRecord, session: &SessionId, run: u64, why: &str) {
+    assert_eq!(record.run, run);
+    assert!(record.is_damaged(), "{record:?}");
+    assert_eq!(record.reasoning.status, RunStatus::Damaged);
+    let failure = record.reasoning.error.as_ref().unwrap();
+    assert_eq!(failure.kind, "store.damaged_record");
+    assert!(
+        failure
+            .message
+            .contains(&format!("pk=`reasoning#{session}` sk={run}")),
+        "{failure:?}"
+    );
+    assert!(failure.message.contains(why), "{failure:?}");
 }
 
 #[tokio::test]
@@ -257,26 +307,75 @@ async fn chunk_sets_with_a_part_missing_or_extra_are_corrupted_data() {
     }
 }
 
+/// Damaged run records are stand-ins in their place (`RunRecord::damaged`), never an error
+/// hiding the others; damaged events are `CorruptedData`.
 #[tokio::test]
-async fn damaged_records_and_events_are_corrupted_data() {
+async fn damaged_records_stand_in_and_damaged_events_are_corrupted_data() {
     let store = store().await;
-    let session = three_turns(&store, "records").await;
-    corrupt(&format!("reasoning#{session}"), 2, |record| {
-        record.insert("reasoning".into(), s("{not json"));
-    })
-    .await;
-    let error = store.runs(&session, 0, 10).await.unwrap_err();
-    assert_corrupted(&error, &session, "2");
-    corrupt(&format!("reasoning#{session}"), 3, |record| {
-        record.insert("status".into(), n(1));
-    })
-    .await;
-    let error = store.latest_run(&session).await.unwrap_err();
-    assert_corrupted(&error, &session, "3");
+    type Change = fn(&mut Item);
+    let cases: [(&str, Change, &str); 5] = [
+        (
+            "json",
+            |record| {
+                record.insert("reasoning".into(), s("{not json"));
+            },
+            "bad reasoning JSON",
+        ),
+        (
+            "type",
+            |record| {
+                record.insert("status".into(), n(1));
+            },
+            "attribute `status` is not a string",
+        ),
+        (
+            "bomb",
+            |record| {
+                record.insert(
+                    "reasoning".into(),
+                    AttributeValue::B(Blob::new(gzip(&vec![b' '; 64 << 20]))),
+                );
+                record.insert("enc".into(), s("gzip"));
+                record.insert("size".into(), n(100));
+            },
+            "decompresses to more than 100 bytes",
+        ),
+        (
+            "lease-type",
+            |record| {
+                record.insert("lease_expires_at".into(), s("soon"));
+            },
+            "attribute `lease_expires_at` is not a number",
+        ),
+        (
+            "kind",
+            |record| {
+                record.insert("kind".into(), s("turn"));
+            },
+            "a `turn` item where a run record belongs",
+        ),
+    ];
+    for (label, change, why) in cases {
+        let session = three_turns(&store, &format!("records-{label}")).await;
+        corrupt(&format!("reasoning#{session}"), 2, change).await;
+        let runs = store.runs(&session, 0, 10).await.unwrap();
+        assert_eq!(runs.len(), 3, "{label}");
+        assert_damaged(&runs[1], &session, 2, why);
+        assert_eq!(runs[0].reasoning.query, "q0");
+        assert_eq!(runs[2].reasoning.query, "q2");
+        corrupt(&format!("reasoning#{session}"), 3, change).await;
+        let latest = store.latest_run(&session).await.unwrap().unwrap();
+        assert_damaged(&latest, &session, 3, why);
+        // The conversation is untouched, and the session goes on.
+        assert_eq!(read_all(&store, &session).await.unwrap().len(), 6);
+        let head = store.head(&session).await.unwrap();
+        commit(&store, &session, head.version, &run("q3", "a3")).await;
+        assert_eq!(store.runs(&session, 0, 10).await.unwrap().len(), 4);
+    }
 
     let session = common::session("events");
     let trace = reasoning(&session, "live");
-    let lease = store.begin_run(&session, &trace).await.unwrap();
+    let lease = store.begin_run(&session, &trace, LEASE).await.unwrap();
     let events: Vec<StoredEvent> = (1..=3)
         .map(|index| StoredEvent {
             index,

@@ -138,7 +138,7 @@ async fn items_hold_readable_json_under_the_seed_names() {
     let session = session("layout");
     let sid = session.as_str();
     let trace = reasoning_with_tool(&session, "weather?", "get_weather");
-    let lease = store.begin_run(&session, &trace).await.unwrap();
+    let lease = store.begin_run(&session, &trace, LEASE).await.unwrap();
     store
         .append_events(&session, &lease, &[event(1, "thinking"), event(2, "done")])
         .await
@@ -355,7 +355,7 @@ async fn a_steady_state_run_costs_one_read_and_one_write() {
     let head = store.head(&session).await.unwrap();
     let messages = tool_run(99, 300);
     let trace = reasoning_with_tool(&session, "live", "get_weather");
-    let lease = store.begin_run(&session, &trace).await.unwrap();
+    let lease = store.begin_run(&session, &trace, LEASE).await.unwrap();
     for i in 0..10 {
         store
             .append_events(
@@ -366,8 +366,8 @@ async fn a_steady_state_run_costs_one_read_and_one_write() {
             .await
             .unwrap();
     }
-    store.heartbeat(&session, &lease).await.unwrap();
-    store.heartbeat(&session, &lease).await.unwrap();
+    store.heartbeat(&session, &lease, LEASE).await.unwrap();
+    store.heartbeat(&session, &lease, LEASE).await.unwrap();
     store
         .commit(
             &session,
@@ -456,14 +456,14 @@ async fn a_delete_during_a_run_is_never_undone() {
     let session = session("deleterace");
     let v1 = commit(&store, &session, SessionVersion::EMPTY, &run("q1", "a1")).await;
     let trace = reasoning(&session, "slow");
-    let lease = store.begin_run(&session, &trace).await.unwrap();
+    let lease = store.begin_run(&session, &trace, LEASE).await.unwrap();
     store
         .append_events(&session, &lease, &[event(1, "a")])
         .await
         .unwrap();
     // Another process deletes the session while the run goes on.
     other.delete(&session).await.unwrap();
-    let error = store.heartbeat(&session, &lease).await.unwrap_err();
+    let error = store.heartbeat(&session, &lease, LEASE).await.unwrap_err();
     assert_eq!(error.kind(), SessionErrorKind::Deleted, "{error}");
     let messages = run("slow", "answer");
     let error = store
@@ -572,12 +572,12 @@ async fn heartbeats_keep_a_long_run_alive_with_few_writes() {
     let store = store_with_clock(ttl, clock.clone()).await;
     let session = session("longrun");
     let trace = reasoning(&session, "long");
-    let lease = store.begin_run(&session, &trace).await.unwrap();
+    let lease = store.begin_run(&session, &trace, LEASE).await.unwrap();
     let before = store.metrics();
     // A run of 2 hours, beating every 30 s.
     for _ in 0..240 {
         clock.advance(Duration::from_secs(30));
-        store.heartbeat(&session, &lease).await.unwrap();
+        store.heartbeat(&session, &lease, LEASE).await.unwrap();
         let head = store.head(&session).await.unwrap();
         assert!(head.exists(), "the session stays alive while its run beats");
     }
@@ -653,7 +653,7 @@ async fn runs_that_begin_at_once_all_get_a_number() {
         let (store, session) = (common::store().await, session.clone());
         tasks.push(tokio::spawn(async move {
             let trace = reasoning(&session, &format!("r{i}"));
-            store.begin_run(&session, &trace).await.unwrap().run
+            store.begin_run(&session, &trace, LEASE).await.unwrap().run
         }));
     }
     let mut numbers = Vec::new();
@@ -683,7 +683,7 @@ async fn starting_a_run_on_a_stale_head_keeps_other_commits() {
     let (first, second) = (store().await, store().await);
     let session = session("stale-start");
     let one = reasoning(&session, "one");
-    let lease = first.begin_run(&session, &one).await.unwrap();
+    let lease = first.begin_run(&session, &one, LEASE).await.unwrap();
     // The second process reads the head now: no entry yet, one run.
     assert!(second.head(&session).await.unwrap().version.is_empty());
     let messages = run("one", "first answer");
@@ -696,7 +696,7 @@ async fn starting_a_run_on_a_stale_head_keeps_other_commits() {
         .unwrap();
     // Its head still says no entry; its run start must not write that back.
     second
-        .begin_run(&session, &reasoning(&session, "two"))
+        .begin_run(&session, &reasoning(&session, "two"), LEASE)
         .await
         .unwrap();
     let fresh = store().await;
@@ -705,4 +705,41 @@ async fn starting_a_run_on_a_stale_head_keeps_other_commits() {
         committed.version
     );
     assert_eq!(messages_of(&fresh, &session).await, messages);
+}
+
+/// A commit under a lease its store's cached head does not know (the run began through another
+/// store): the head is read again, and the turn kept. Only a head read afresh may say that a
+/// run's life ended.
+#[tokio::test]
+async fn a_lease_newer_than_the_cached_head_is_checked_on_a_fresh_head() {
+    let (here, there) = (store().await, store().await);
+    let session = session("fresh-verdict");
+    // `here` caches the head: one entry, one run.
+    let v1 = commit(&here, &session, SessionVersion::EMPTY, &run("q1", "a1")).await;
+    let mut running = reasoning(&session, "elsewhere");
+    running.status = RunStatus::Running;
+    let lease = there.begin_run(&session, &running, LEASE).await.unwrap();
+    assert_eq!(lease.run, 2);
+    let mut done = running.clone();
+    done.status = RunStatus::Completed;
+    let messages = run("elsewhere", "kept");
+    let before = here.metrics();
+    let committed = here
+        .commit(
+            &session,
+            Commit::new(running.run_id, v1.version, &messages, &done).with_lease(Some(lease)),
+        )
+        .await
+        .unwrap();
+    assert_eq!((committed.seq, committed.run), (2, 2));
+    let cost = here.metrics().since(&before);
+    assert_eq!(
+        cost.operations.get("GetItem"),
+        Some(&1),
+        "one fresh read: {cost}"
+    );
+    assert_eq!(
+        messages_of(&there, &session).await,
+        [run("q1", "a1"), messages].concat()
+    );
 }

@@ -248,6 +248,111 @@ async fn a_python_write_after_the_take_over_is_refused_as_incompatible() {
     }
 }
 
+/// What a Python agent writing again within the same second as the item a session was
+/// continued from does: the same sort key, the history it had plus its own turn, replacing the
+/// item.
+async fn python_rewrites_in_the_same_second(session: &SessionId, sk: i64, history: &[Message]) {
+    let mut forked = serde_json::to_value(history).unwrap();
+    let turns = forked.as_array_mut().unwrap();
+    turns.push(json!({"role": "user", "content": [{"text": "Python again"}]}));
+    turns.push(json!({"role": "assistant", "content": [{"text": "Forked."}]}));
+    let mut item = Item::new();
+    item.insert("pk".into(), s(format!("messages#{session}")));
+    item.insert("sk".into(), n(sk));
+    item.insert("messages".into(), s(forked.to_string()));
+    item.insert("expiration_time".into(), n(sk + 3600));
+    put_raw(&raw_client().await, SHARED_TABLE, item).await;
+}
+
+#[tokio::test]
+async fn a_python_write_in_the_same_second_is_refused_as_incompatible() {
+    let store = store().await;
+    let session = session("samesecond");
+    // The newest Python item was written 10 s ago: a Python agent may still be writing.
+    let at = now_secs() - 40;
+    let (old_messages, _) = write_python_session(&session, at, 3600).await;
+    let head = store.head(&session).await.unwrap();
+    let (turn, trace) = (run("q", "a"), reasoning(&session, "q"));
+    let committed = store
+        .commit(
+            &session,
+            Commit::new(trace.run_id, head.version, &turn, &trace),
+        )
+        .await
+        .unwrap();
+    // The item continued from reads as itself: no refusal.
+    assert_eq!(
+        messages(&store, &session).await,
+        [old_messages.clone(), turn.clone()].concat()
+    );
+    // A Python agent answers on the session within the same second: its item replaces the one
+    // continued from, at the same sort key.
+    python_rewrites_in_the_same_second(&session, at + 30, &old_messages).await;
+    for reader in [store.clone(), common::store().await] {
+        let error = reader.head(&session).await.unwrap_err();
+        assert_eq!(error.kind(), SessionErrorKind::Incompatible, "{error}");
+        assert!(error.to_string().contains("same second"), "{error}");
+        let error = reader.entries(&session, 1, 2).await.unwrap_err();
+        assert_eq!(error.kind(), SessionErrorKind::Incompatible, "{error}");
+        let next = reasoning(&session, "next");
+        let error = reader
+            .commit(
+                &session,
+                Commit::new(next.run_id, committed.version, &turn, &next),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), SessionErrorKind::Incompatible, "{error}");
+        let error = reader.begin_run(&session, &next, LEASE).await.unwrap_err();
+        assert_eq!(error.kind(), SessionErrorKind::Incompatible, "{error}");
+    }
+}
+
+/// Once no Python agent can write in the second of the item a session continued from, the
+/// head's next write drops its digest: checks look for newer items only, reading none.
+#[tokio::test]
+async fn the_same_second_check_ends_once_the_second_is_past() {
+    let clock = ManualClock::new();
+    let store = store_with_clock(std::time::Duration::from_secs(3600), clock.clone()).await;
+    let raw = raw_client().await;
+    let session = session("secondpast");
+    let at = clock_secs(&clock) - 40;
+    write_python_session(&session, at, 36_000).await;
+    let head = store.head(&session).await.unwrap();
+    let first = commit(&store, &session, head.version, &run("q1", "a1")).await;
+    let pk = format!("messages#{session}");
+    let stored = raw_item(&raw, SHARED_TABLE, &pk, 0).await.unwrap();
+    assert!(stored.contains_key("migrated_digest"), "{stored:?}");
+    clock.advance(std::time::Duration::from_secs(150));
+    let second = commit(&store, &session, first.version, &run("q2", "a2")).await;
+    let stored = raw_item(&raw, SHARED_TABLE, &pk, 0).await.unwrap();
+    assert!(!stored.contains_key("migrated_digest"), "{stored:?}");
+    // A session taken over long after its item's second never keeps one.
+    let late = common::session("secondlong");
+    write_python_session(&late, clock_secs(&clock) - 600, 36_000).await;
+    let head = store.head(&late).await.unwrap();
+    commit(&store, &late, head.version, &run("q", "a")).await;
+    let stored = raw_item(&raw, SHARED_TABLE, &format!("messages#{late}"), 0)
+        .await
+        .unwrap();
+    assert!(!stored.contains_key("migrated_digest"), "{stored:?}");
+    // And a newer Python item is refused all the same.
+    python_writes_again(&session, clock_secs(&clock)).await;
+    let (turn, trace) = (run("q3", "a3"), reasoning(&session, "q3"));
+    let error = store
+        .commit(
+            &session,
+            Commit::new(trace.run_id, second.version, &turn, &trace),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), SessionErrorKind::Incompatible, "{error}");
+}
+
+fn clock_secs(clock: &ManualClock) -> i64 {
+    agent_session::Clock::now(clock).as_second()
+}
+
 // ------------------------------------------------------------------------------ schema 2
 
 /// Writes a session as the previous version of this crate did (schema 2): a conversation of

@@ -77,7 +77,11 @@ async fn measure(synchronous: Synchronous) {
         commits.push(started.elapsed());
     }
     let lease = store
-        .begin_run(&session, &Reasoning::start("live", None))
+        .begin_run(
+            &session,
+            &Reasoning::start("live", None),
+            Duration::from_secs(60),
+        )
         .await
         .unwrap();
     let mut appends = Vec::new();

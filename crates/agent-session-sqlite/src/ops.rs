@@ -43,17 +43,29 @@ pub(crate) struct CommitData {
     pub(crate) summary: Option<String>,
     /// `EntryBody::Turn` as JSON.
     pub(crate) turn: String,
-    /// The final `Reasoning` as JSON, and its status.
-    pub(crate) reasoning: String,
-    pub(crate) status: String,
+    /// The run's final record.
+    pub(crate) record: RecordData,
     pub(crate) lease: Option<RunLease>,
 }
 
 /// A run record to write, serialised before the transaction starts.
 #[derive(Debug)]
 pub(crate) struct RecordData {
+    /// The `Reasoning` as JSON, its status and its run id (hyphenated, as the JSON has it).
     pub(crate) reasoning: String,
     pub(crate) status: String,
+    pub(crate) run_id: String,
+    /// The run id itself: a begun run's first lease.
+    pub(crate) run_uuid: Uuid,
+}
+
+/// A claim on a run ([`agent_session::RunClaim`]), with its lease time in microseconds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClaimData {
+    pub(crate) run: u64,
+    pub(crate) last_heartbeat: Option<Timestamp>,
+    pub(crate) lease: Uuid,
+    pub(crate) lease_for: i64,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -81,6 +93,14 @@ fn next(value: u64, session: &SessionId, what: &str) -> Result<u64, DbError> {
 
 fn len(text: &str) -> i64 {
     i64::try_from(text.len()).unwrap_or(i64::MAX)
+}
+
+/// The end of a lease that lasts `lease_for` microseconds from `at`, saturating at the latest
+/// whole second a timestamp can hold (so that it always reads back: `Timestamp::MAX` itself,
+/// with its fraction of a second, is past what `Timestamp::from_microsecond` accepts).
+fn lease_end(at: i64, lease_for: i64) -> i64 {
+    let latest = Timestamp::MAX.as_second().saturating_mul(1_000_000);
+    at.saturating_add(lease_for.max(0)).min(latest)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -307,6 +327,57 @@ fn check_lease(
     }
 }
 
+/// A run record found by its run id.
+struct RunById {
+    run: u64,
+    status: String,
+    lease: Option<String>,
+}
+
+/// The newest record of a run id from run `?3` on: a search of the index `runs_by_run_id`.
+pub(crate) const RUN_BY_ID: &str = "SELECT run, status, lease FROM runs \
+     WHERE session = ?1 AND run_id = ?2 AND run >= ?3 ORDER BY run DESC LIMIT 1";
+
+/// The same, of the records whose status is not `?4` (running).
+pub(crate) const ENDED_RUN_BY_ID: &str = "SELECT run, status, lease FROM runs \
+     WHERE session = ?1 AND run_id = ?2 AND run >= ?3 AND status != ?4 \
+     ORDER BY run DESC LIMIT 1";
+
+/// The newest record of the session's current life with this run id (only final ones, when
+/// `ended`), found through the index `runs_by_run_id`.
+fn run_by_id(
+    conn: &Connection,
+    session: &SessionId,
+    row: &SessionRow,
+    run_id: &str,
+    ended: bool,
+) -> Result<Option<RunById>, DbError> {
+    let first_run = int(row.first_run, session, "first_run")?;
+    let read = |row: &rusqlite::Row<'_>| -> rusqlite::Result<(i64, String, Option<String>)> {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+    };
+    let found = if ended {
+        conn.prepare_cached(ENDED_RUN_BY_ID)?.query_row(
+            params![
+                session.as_str(),
+                run_id,
+                first_run,
+                RunStatus::Running.as_str()
+            ],
+            read,
+        )
+    } else {
+        conn.prepare_cached(RUN_BY_ID)?
+            .query_row(params![session.as_str(), run_id, first_run], read)
+    }
+    .optional()?;
+    let Some((run, status, lease)) = found else {
+        return Ok(None);
+    };
+    let run = rows::non_negative(run, session, &format_args!("run {run}"))?;
+    Ok(Some(RunById { run, status, lease }))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Writes
 // ---------------------------------------------------------------------------------------------
@@ -469,19 +540,22 @@ pub(crate) fn commit(
     )?;
     row.last_seq = seq;
     conn.prepare_cached(
-        "INSERT INTO runs (session, run, status, reasoning, bytes, lease, heartbeat_at, committed_seq) \
-         VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, ?6) \
+        "INSERT INTO runs (session, run, status, reasoning, bytes, lease, heartbeat_at, \
+         committed_seq, run_id, lease_expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, ?6, ?7, NULL) \
          ON CONFLICT (session, run) DO UPDATE SET status = excluded.status, \
          reasoning = excluded.reasoning, bytes = excluded.bytes, lease = NULL, \
-         heartbeat_at = NULL, committed_seq = excluded.committed_seq",
+         heartbeat_at = NULL, committed_seq = excluded.committed_seq, \
+         run_id = excluded.run_id, lease_expires_at = NULL",
     )?
     .execute(params![
         session.as_str(),
         int(run, session, "run")?,
-        data.status,
-        data.reasoning,
-        len(&data.reasoning),
-        int(seq, session, "seq")?
+        data.record.status,
+        data.record.reasoning,
+        len(&data.record.reasoning),
+        int(seq, session, "seq")?,
+        data.record.run_id,
     ])?;
     touch(&mut row, now, true);
     save(conn, session, &row)?;
@@ -493,23 +567,53 @@ pub(crate) fn commit(
     ))
 }
 
-/// Gives a real-time run the next number and its first record.
+/// Gives a real-time run the next number and its first record, with a lease that holds
+/// `lease_for` microseconds. The run's first lease is its run id: a run that was begun already
+/// (its answer lost) gets that lease back and nothing is written; one that has ended or was
+/// claimed by another process since is a conflict.
 pub(crate) fn begin_run(
     conn: &Connection,
     session: &SessionId,
     now: Now,
     record: &RecordData,
+    lease_for: i64,
 ) -> Result<RunLease, DbError> {
     let loaded = SessionRow::load(conn, session)?;
+    if let Some(row) = loaded.as_ref().filter(|row| row.is_live(now.at))
+        && let Some(begun) = run_by_id(conn, session, row, &record.run_id, false)?
+    {
+        let item = format!("run {}", begun.run);
+        let held = match &begun.lease {
+            Some(lease) => rows::uuid(lease, session, &item)? == record.run_uuid,
+            None => false,
+        };
+        return if held && begun.status == RunStatus::Running.as_str() {
+            Ok(RunLease {
+                run: begun.run,
+                lease: record.run_uuid,
+            })
+        } else {
+            Err(session_error(
+                SessionErrorKind::Conflict,
+                session,
+                format!(
+                    "run {} was begun before and has ended or was taken over",
+                    begun.run
+                ),
+            )
+            .into())
+        };
+    }
     let mut row = writable(conn, session, now, loaded)?;
     row.last_run = next(row.last_run, session, "last_run")?;
     let lease = RunLease {
         run: row.last_run,
-        lease: Uuid::now_v7(),
+        lease: record.run_uuid,
     };
     conn.prepare_cached(
-        "INSERT INTO runs (session, run, status, reasoning, bytes, lease, heartbeat_at, committed_seq) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)",
+        "INSERT INTO runs (session, run, status, reasoning, bytes, lease, heartbeat_at, \
+         committed_seq, run_id, lease_expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9)",
     )?
     .execute(params![
         session.as_str(),
@@ -518,7 +622,9 @@ pub(crate) fn begin_run(
         record.reasoning,
         len(&record.reasoning),
         lease.lease.hyphenated().to_string(),
-        now.at
+        now.at,
+        record.run_id,
+        lease_end(now.at, lease_for),
     ])?;
     touch(&mut row, now, true);
     save(conn, session, &row)?;
@@ -567,25 +673,32 @@ pub(crate) fn append_events(
     Ok(())
 }
 
-/// Sets the run's heartbeat to now (and the session's life from now).
+/// Sets the run's heartbeat to now, its lease to hold `lease_for` microseconds from now (and
+/// the session's life from now).
 pub(crate) fn heartbeat(
     conn: &Connection,
     session: &SessionId,
     now: Now,
     lease: &RunLease,
+    lease_for: i64,
 ) -> Result<(), DbError> {
     let mut row = leased_row(conn, session, now, lease)?;
-    conn.prepare_cached("UPDATE runs SET heartbeat_at = ?3 WHERE session = ?1 AND run = ?2")?
-        .execute(params![
-            session.as_str(),
-            int(lease.run, session, "run")?,
-            now.at
-        ])?;
+    conn.prepare_cached(
+        "UPDATE runs SET heartbeat_at = ?3, lease_expires_at = ?4 WHERE session = ?1 AND run = ?2",
+    )?
+    .execute(params![
+        session.as_str(),
+        int(lease.run, session, "run")?,
+        now.at,
+        lease_end(now.at, lease_for)
+    ])?;
     touch(&mut row, now, false);
     save(conn, session, &row)
 }
 
-/// Writes the final record of a run that did not commit.
+/// Writes the final record of a run that did not commit. A run that has a final record
+/// already (this call repeated after a lost answer, or the run's commit) keeps it: its number
+/// is returned and nothing is written.
 pub(crate) fn finish_run(
     conn: &Connection,
     session: &SessionId,
@@ -593,36 +706,44 @@ pub(crate) fn finish_run(
     lease: Option<&RunLease>,
     record: &RecordData,
 ) -> Result<u64, DbError> {
+    let loaded = SessionRow::load(conn, session)?;
+    if let Some(row) = &loaded
+        && let Some(done) = run_by_id(conn, session, row, &record.run_id, true)?
+    {
+        return Ok(done.run);
+    }
     let (mut row, run) = match lease {
         Some(lease) => {
             let row = leased_row(conn, session, now, lease)?;
             conn.prepare_cached(
-                "UPDATE runs SET status = ?3, reasoning = ?4, bytes = ?5, lease = NULL \
-                 WHERE session = ?1 AND run = ?2",
+                "UPDATE runs SET status = ?3, reasoning = ?4, bytes = ?5, lease = NULL, \
+                 lease_expires_at = NULL, run_id = ?6 WHERE session = ?1 AND run = ?2",
             )?
             .execute(params![
                 session.as_str(),
                 int(lease.run, session, "run")?,
                 record.status,
                 record.reasoning,
-                len(&record.reasoning)
+                len(&record.reasoning),
+                record.run_id,
             ])?;
             (row, lease.run)
         }
         None => {
-            let loaded = SessionRow::load(conn, session)?;
             let mut row = writable(conn, session, now, loaded)?;
             row.last_run = next(row.last_run, session, "last_run")?;
             conn.prepare_cached(
-                "INSERT INTO runs (session, run, status, reasoning, bytes, lease, heartbeat_at, committed_seq) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, NULL)",
+                "INSERT INTO runs (session, run, status, reasoning, bytes, lease, heartbeat_at, \
+                 committed_seq, run_id, lease_expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, NULL, ?6, NULL)",
             )?
             .execute(params![
                 session.as_str(),
                 int(row.last_run, session, "run")?,
                 record.status,
                 record.reasoning,
-                len(&record.reasoning)
+                len(&record.reasoning),
+                record.run_id,
             ])?;
             let run = row.last_run;
             (row, run)
@@ -633,14 +754,24 @@ pub(crate) fn finish_run(
     Ok(run)
 }
 
-/// Takes over a running run whose heartbeat is still `last_heartbeat`.
+/// What `claim_run` reads of a run record, as stored.
+struct Liveness {
+    status: String,
+    lease: Option<String>,
+    heartbeat_at: Option<i64>,
+    lease_expires_at: Option<i64>,
+}
+
+/// Takes over a running run whose heartbeat is still the claim's `last_heartbeat` and whose
+/// lease has expired, under the claim's lease. The same claim repeated (its answer lost)
+/// succeeds again without writing.
 pub(crate) fn claim_run(
     conn: &Connection,
     session: &SessionId,
     now: Now,
-    run: u64,
-    last_heartbeat: Option<Timestamp>,
+    claim: &ClaimData,
 ) -> Result<RunLease, DbError> {
+    let run = claim.run;
     let Some(mut row) = SessionRow::load(conn, session)?.filter(|row| row.is_live(now.at)) else {
         return Err(session_error(
             SessionErrorKind::NotFound,
@@ -659,19 +790,45 @@ pub(crate) fn claim_run(
     if run < row.first_run {
         return Err(not_found().into());
     }
-    let stored: Option<(String, Option<String>, Option<i64>)> = conn
+    let stored = conn
         .prepare_cached(
-            "SELECT status, lease, heartbeat_at FROM runs WHERE session = ?1 AND run = ?2",
+            "SELECT status, lease, heartbeat_at, lease_expires_at FROM runs \
+             WHERE session = ?1 AND run = ?2",
         )?
         .query_row(
             params![session.as_str(), int(run, session, "run")?],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            |row| {
+                Ok(Liveness {
+                    status: row.get(0)?,
+                    lease: row.get(1)?,
+                    heartbeat_at: row.get(2)?,
+                    lease_expires_at: row.get(3)?,
+                })
+            },
         )
         .optional()?;
-    let Some((status, lease, heartbeat_at)) = stored else {
+    let Some(Liveness {
+        status,
+        lease,
+        heartbeat_at,
+        lease_expires_at,
+    }) = stored
+    else {
         return Err(not_found().into());
     };
-    if status != RunStatus::Running.as_str() || lease.is_none() {
+    let item = format!("run {run}");
+    let new = RunLease {
+        run,
+        lease: claim.lease,
+    };
+    let held = lease
+        .map(|lease| rows::uuid(&lease, session, &item))
+        .transpose()?;
+    if held == Some(claim.lease) {
+        // This claim's own, repeated after a lost answer.
+        return Ok(new);
+    }
+    if status != RunStatus::Running.as_str() || held.is_none() {
         return Err(session_error(
             SessionErrorKind::Conflict,
             session,
@@ -679,11 +836,10 @@ pub(crate) fn claim_run(
         )
         .into());
     }
-    let item = format!("run {run}");
     let heartbeat_at = heartbeat_at
         .map(|at| rows::timestamp(at, session, &item))
         .transpose()?;
-    if heartbeat_at != last_heartbeat {
+    if heartbeat_at != claim.last_heartbeat {
         return Err(session_error(
             SessionErrorKind::Conflict,
             session,
@@ -691,22 +847,28 @@ pub(crate) fn claim_run(
         )
         .into());
     }
-    let lease = RunLease {
-        run,
-        lease: Uuid::now_v7(),
-    };
+    if lease_expires_at.is_some_and(|until| now.at < until) {
+        return Err(session_error(
+            SessionErrorKind::Conflict,
+            session,
+            format!("run {run} is alive: its lease has not expired"),
+        )
+        .into());
+    }
     conn.prepare_cached(
-        "UPDATE runs SET lease = ?3, heartbeat_at = ?4 WHERE session = ?1 AND run = ?2",
+        "UPDATE runs SET lease = ?3, heartbeat_at = ?4, lease_expires_at = ?5 \
+         WHERE session = ?1 AND run = ?2",
     )?
     .execute(params![
         session.as_str(),
         int(run, session, "run")?,
-        lease.lease.hyphenated().to_string(),
-        now.at
+        new.lease.hyphenated().to_string(),
+        now.at,
+        lease_end(now.at, claim.lease_for)
     ])?;
     touch(&mut row, now, true);
     save(conn, session, &row)?;
-    Ok(lease)
+    Ok(new)
 }
 
 /// Deletes the session's data at once and leaves a tombstone, so that no commit of the

@@ -3,13 +3,15 @@
 //! Every number is checked before it is used (negative or out-of-range values, a session whose
 //! counters contradict each other), every value's byte length is compared with the length
 //! stored beside it, and every JSON value must parse. A row that fails is `CorruptedData`
-//! naming the session and the row; nothing a row says sizes an allocation.
+//! naming the session and the row — except a run record, which reads as
+//! [`RunRecord::damaged`] in its place; nothing a row says sizes an allocation.
 
 use std::fmt;
 
 use agent_core::{AgentEvent, Reasoning};
 use agent_session::{
-    Entry, EntryBody, RunRecord, SessionError, SessionHead, SessionId, SessionVersion, StoredEvent,
+    Entry, EntryBody, RunRecord, SessionError, SessionErrorKind, SessionHead, SessionId,
+    SessionVersion, StoredEvent,
 };
 use jiff::Timestamp;
 use rusqlite::types::FromSql;
@@ -217,18 +219,49 @@ pub(crate) fn entry(row: &Row<'_>, session: &SessionId) -> Result<Entry, DbError
 }
 
 /// The columns of `runs` that [`run`] reads, in order.
-pub(crate) const RUN_COLUMNS: &str = "run, reasoning, bytes, lease, heartbeat_at, committed_seq";
+pub(crate) const RUN_COLUMNS: &str =
+    "run, reasoning, bytes, lease, heartbeat_at, committed_seq, lease_expires_at";
 
-/// A run record from [`RUN_COLUMNS`].
+/// A run record from [`RUN_COLUMNS`]. A record that cannot be decoded (invalid JSON, a length
+/// that does not match, a bad lease or time) is [`RunRecord::damaged`] in its place, so that
+/// one damaged record never hides the session's other runs; only a run number that cannot be
+/// read at all is an error.
 pub(crate) fn run(row: &Row<'_>, session: &SessionId) -> Result<RunRecord, DbError> {
     let raw_run: i64 = column(row, 0, session, &"a run record")?;
     let item = format!("run {raw_run}");
     let number = non_negative(raw_run, session, &item)?;
+    match run_fields(row, number, session, &item) {
+        Ok(record) => Ok(record),
+        Err(DbError::Session(error)) if error.kind() == SessionErrorKind::CorruptedData => {
+            tracing::warn!(%session, run = number, %error, "a run record cannot be read");
+            let prefix = format!("{item}: ");
+            let why = error
+                .message()
+                .strip_prefix(prefix.as_str())
+                .unwrap_or(error.message());
+            Ok(RunRecord::damaged(
+                number,
+                format!("the `runs` row of session `{session}`, run {number}"),
+                why,
+            ))
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// The rest of a run record, strictly.
+fn run_fields(
+    row: &Row<'_>,
+    number: u64,
+    session: &SessionId,
+    item: &str,
+) -> Result<RunRecord, DbError> {
     let reasoning: String = column(row, 1, session, &item)?;
     let bytes: i64 = column(row, 2, session, &item)?;
     let lease: Option<String> = column(row, 3, session, &item)?;
     let heartbeat_at: Option<i64> = column(row, 4, session, &item)?;
     let committed_seq: Option<i64> = column(row, 5, session, &item)?;
+    let lease_expires_at: Option<i64> = column(row, 6, session, &item)?;
     let reasoning: Reasoning = json(&reasoning, bytes, session, &item)?;
     let mut record = RunRecord::new(number, reasoning);
     record.lease = lease
@@ -239,6 +272,9 @@ pub(crate) fn run(row: &Row<'_>, session: &SessionId) -> Result<RunRecord, DbErr
         .transpose()?;
     record.committed_seq = committed_seq
         .map(|seq| non_negative(seq, session, &item))
+        .transpose()?;
+    record.lease_expires_at = lease_expires_at
+        .map(|at| timestamp(at, session, &item))
         .transpose()?;
     Ok(record)
 }

@@ -20,7 +20,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use crate::errors::DbError;
 
 /// The schema version this crate writes and reads (`PRAGMA user_version` of its files).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// `PRAGMA application_id` of a session database: "MASS", MinimalAgent session store.
 pub const APPLICATION_ID: i32 = 0x4D41_5353;
@@ -33,10 +33,16 @@ pub(crate) struct Migration {
 }
 
 /// Every migration, in order; the last one's version is [`SCHEMA_VERSION`].
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: V1,
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: V1,
+    },
+    Migration {
+        version: 2,
+        sql: V2,
+    },
+];
 
 /// Version 1. Numbers are SQLite integers (sequence and run numbers from 1, times in
 /// microseconds since the Unix epoch); values are JSON text with their byte length beside
@@ -106,6 +112,22 @@ CREATE TABLE events (
     bytes   INTEGER NOT NULL,
     PRIMARY KEY (session, run, idx)
 ) STRICT;
+";
+
+/// Version 2: run records know their run id (so that a repeated `begin_run` or `finish_run` is
+/// recognised, looked up by an index) and until when their lease holds. Records written by
+/// version 1 get the run id their reasoning JSON names, when it names one (a damaged record
+/// gets none, and changes nothing else); their lease has no end (readers judge them by their
+/// own limit, as before).
+const V2: &str = "
+ALTER TABLE runs ADD COLUMN run_id TEXT;                -- the reasoning's run id
+ALTER TABLE runs ADD COLUMN lease_expires_at INTEGER;   -- until when the lease holds
+UPDATE runs SET run_id =
+    CASE WHEN json_valid(reasoning) THEN
+        CASE WHEN json_type(reasoning, '$.run_id') = 'text'
+            THEN lower(json_extract(reasoning, '$.run_id')) END
+    END;
+CREATE INDEX runs_by_run_id ON runs (session, run_id, run) WHERE run_id IS NOT NULL;
 ";
 
 /// What a file holds, as far as this crate is concerned.
@@ -271,7 +293,7 @@ mod tests {
     #[test]
     fn pending_migrations_run_in_order_and_a_failing_one_leaves_the_old_version() {
         let conn = Connection::open_in_memory().unwrap();
-        migrate(&conn, MIGRATIONS, "m").unwrap();
+        migrate(&conn, &MIGRATIONS[..1], "m").unwrap();
         conn.execute(
             "INSERT INTO sessions VALUES ('s', 1, 0, 1, 0, NULL, 1, 0, 0, 0, 0)",
             [],
@@ -308,6 +330,53 @@ mod tests {
             .query_row("SELECT id FROM sessions", [], |r| r.get(0))
             .unwrap();
         assert_eq!(kept, "s", "data survives a migration");
+    }
+
+    #[test]
+    fn version_2_takes_run_ids_from_the_records_and_finds_runs_by_them() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn, &MIGRATIONS[..1], "m").unwrap();
+        let id = "0190F3A1-7C2B-7DEF-8123-456789ABCDEF";
+        for (run, reasoning) in [
+            (1, format!(r#"{{"run_id": "{id}", "status": "completed"}}"#)),
+            (2, r#"{"run_id": 5}"#.to_owned()),
+            (3, r#"["not", "a", "record"]"#.to_owned()),
+            (4, r#"{"run_id": "#.to_owned()),
+            (5, r#"{"query": "no id"}"#.to_owned()),
+        ] {
+            conn.execute(
+                "INSERT INTO runs VALUES ('s', ?1, 'completed', ?2, ?3, NULL, NULL, NULL)",
+                rusqlite::params![run, reasoning, reasoning.len() as i64],
+            )
+            .unwrap();
+        }
+        assert_eq!(migrate(&conn, MIGRATIONS, "m").unwrap(), 1);
+        let ids: Vec<Option<String>> = conn
+            .prepare("SELECT run_id FROM runs ORDER BY run")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            ids,
+            [Some(id.to_lowercase()), None, None, None, None],
+            "an id only where the record names one as text; damaged records migrate too"
+        );
+        for query in [crate::ops::RUN_BY_ID, crate::ops::ENDED_RUN_BY_ID] {
+            let plan: String = conn
+                .query_row(
+                    &format!("EXPLAIN QUERY PLAN {query}"),
+                    rusqlite::params_from_iter(
+                        [&"s" as &dyn rusqlite::ToSql, &"x", &1, &"running"]
+                            .into_iter()
+                            .take(query.matches('?').count()),
+                    ),
+                    |r| r.get(3),
+                )
+                .unwrap();
+            assert!(plan.contains("runs_by_run_id"), "{query}: {plan}");
+        }
     }
 
     #[test]

@@ -11,11 +11,10 @@ use std::time::Duration;
 
 use agent_core::{Message, Reasoning};
 use agent_session::{
-    Clock, Commit, Committed, Entry, RunLease, RunRecord, SessionError, SessionErrorKind,
+    Clock, Commit, Committed, Entry, RunClaim, RunLease, RunRecord, SessionError, SessionErrorKind,
     SessionHead, SessionId, SessionPage, SessionStore, StoredEvent, Summary,
 };
 use async_trait::async_trait;
-use jiff::Timestamp;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use serde::Serialize;
 use tokio::sync::watch;
@@ -24,7 +23,7 @@ use uuid::Uuid;
 use crate::builder::{SqliteSessionStoreBuilder, micros};
 use crate::connection::{Access, Opened, Pool, Writer};
 use crate::errors::DbError;
-use crate::ops::{self, CommitData, Now, RecordData};
+use crate::ops::{self, ClaimData, CommitData, Now, RecordData};
 use crate::sweep::{self, SweepSettings};
 
 /// The first pause of a follower's poll; it doubles up to the poll interval.
@@ -104,6 +103,8 @@ fn record(reasoning: &Reasoning, session: &SessionId) -> Result<RecordData, Sess
     Ok(RecordData {
         reasoning: to_json(reasoning, session, "run's reasoning record")?,
         status: reasoning.status.as_str().to_owned(),
+        run_id: reasoning.run_id.hyphenated().to_string(),
+        run_uuid: reasoning.run_id,
     })
 }
 
@@ -371,8 +372,7 @@ impl SessionStore for SqliteSessionStore {
                 session,
                 "run's messages",
             )?,
-            reasoning: to_json(commit.reasoning, session, "run's reasoning record")?,
-            status: commit.reasoning.status.as_str().to_owned(),
+            record: record(commit.reasoning, session)?,
             lease: commit.lease,
         };
         let id = session.clone();
@@ -391,11 +391,13 @@ impl SessionStore for SqliteSessionStore {
         &self,
         session: &SessionId,
         reasoning: &Reasoning,
+        lease_for: Duration,
     ) -> Result<RunLease, SessionError> {
         let data = record(reasoning, session)?;
         let id = session.clone();
+        let lease_for = micros(lease_for);
         self.write(session, true, move |conn, now| {
-            ops::begin_run(conn, &id, now, &data)
+            ops::begin_run(conn, &id, now, &data, lease_for)
         })
         .await
     }
@@ -417,10 +419,15 @@ impl SessionStore for SqliteSessionStore {
         .await
     }
 
-    async fn heartbeat(&self, session: &SessionId, lease: &RunLease) -> Result<(), SessionError> {
-        let (id, lease) = (session.clone(), *lease);
+    async fn heartbeat(
+        &self,
+        session: &SessionId,
+        lease: &RunLease,
+        lease_for: Duration,
+    ) -> Result<(), SessionError> {
+        let (id, lease, lease_for) = (session.clone(), *lease, micros(lease_for));
         self.write(session, false, move |conn, now| {
-            ops::heartbeat(conn, &id, now, &lease)
+            ops::heartbeat(conn, &id, now, &lease, lease_for)
         })
         .await
     }
@@ -442,12 +449,17 @@ impl SessionStore for SqliteSessionStore {
     async fn claim_run(
         &self,
         session: &SessionId,
-        run: u64,
-        last_heartbeat: Option<Timestamp>,
+        claim: &RunClaim,
     ) -> Result<RunLease, SessionError> {
         let id = session.clone();
+        let claim = ClaimData {
+            run: claim.run,
+            last_heartbeat: claim.last_heartbeat,
+            lease: claim.lease,
+            lease_for: micros(claim.lease_for),
+        };
         self.write(session, true, move |conn, now| {
-            ops::claim_run(conn, &id, now, run, last_heartbeat)
+            ops::claim_run(conn, &id, now, &claim)
         })
         .await
     }

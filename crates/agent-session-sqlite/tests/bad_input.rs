@@ -15,6 +15,9 @@ use agent_session::{
 use agent_session_sqlite::SqliteSessionStore;
 use rusqlite::{Connection, params};
 
+/// How long a run's lease holds past each heartbeat.
+const LEASE: Duration = Duration::from_secs(60);
+
 fn turn(query: &str) -> Vec<Message> {
     vec![
         Message::user_text(query),
@@ -130,7 +133,10 @@ async fn a_read_only_store_reads_and_refuses_every_write() {
         .await
         .unwrap_err();
     assert_kind(&error, SessionErrorKind::Unsupported);
-    let error = reader.begin_run(&session, &done("x")).await.unwrap_err();
+    let error = reader
+        .begin_run(&session, &done("x"), LEASE)
+        .await
+        .unwrap_err();
     assert_kind(&error, SessionErrorKind::Unsupported);
     assert_kind(
         &reader.delete(&session).await.unwrap_err(),
@@ -217,7 +223,7 @@ async fn a_full_database_fails_the_commit_and_keeps_nothing_of_it() {
         .await
         .unwrap();
     let lease = store
-        .begin_run(&session, &Reasoning::start("live", None))
+        .begin_run(&session, &Reasoning::start("live", None), LEASE)
         .await
         .unwrap();
     let big = vec![
@@ -285,7 +291,7 @@ async fn two_sessions(db: &Path) -> (SqliteSessionStore, SessionId, SessionId, u
                 .unwrap();
         }
         let lease = store
-            .begin_run(session, &Reasoning::start("live", None))
+            .begin_run(session, &Reasoning::start("live", None), LEASE)
             .await
             .unwrap();
         store
@@ -386,42 +392,85 @@ async fn damaged_entries_are_corrupted_data_naming_the_session_and_the_entry() {
 }
 
 #[tokio::test]
-async fn damaged_session_rows_runs_and_events_are_corrupted_data() {
+async fn damaged_run_records_read_as_damaged_beside_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let (store, good, bad, live) = two_sessions(&db).await;
+    // Run 1: not JSON. Run 2: JSON of the wrong type, its length stored right. Run 3: whole.
+    // Run 4 (live): a lease id of the wrong SQL type (an integer, kept as text '42').
+    sql(
+        &db,
+        "UPDATE runs SET reasoning = 'not json', bytes = 8 WHERE session = 'bad' AND run = 1",
+        [],
+    );
+    let wrong = r#"{"run_id": 5, "query": ["not", "text"], "status": {}}"#;
+    sql(
+        &db,
+        "UPDATE runs SET reasoning = ?1, bytes = ?2 WHERE session = 'bad' AND run = 2",
+        params![wrong, wrong.len() as i64],
+    );
+    sql(
+        &db,
+        "UPDATE runs SET lease = 42 WHERE session = 'bad' AND run = ?1",
+        [live as i64],
+    );
+
+    let runs = store.runs(&bad, 0, 10).await.unwrap();
+    let numbers: Vec<u64> = runs.iter().map(|r| r.run).collect();
+    assert_eq!(numbers, [1, 2, 3, live], "every run in its place");
+    let damaged: Vec<bool> = runs.iter().map(|r| r.is_damaged()).collect();
+    assert_eq!(damaged, [true, true, false, true]);
+    for (record, why) in [
+        (&runs[0], "invalid JSON"),
+        (&runs[1], "invalid type"),
+        (&runs[3], "bad lease id"),
+    ] {
+        assert_eq!(record.reasoning.status, RunStatus::Damaged);
+        let failure = record.reasoning.error.as_ref().unwrap();
+        assert_eq!(failure.kind, "store.damaged_record");
+        let key = format!("session `bad`, run {}", record.run);
+        assert!(failure.message.contains(&key), "{key:?} not in {failure:?}");
+        assert!(failure.message.contains(why), "{why:?} not in {failure:?}");
+        assert!(record.lease.is_none() && record.heartbeat_at.is_none());
+    }
+    assert_eq!(runs[2].reasoning.status, RunStatus::Completed);
+    assert_eq!(runs[2].committed_seq, Some(3));
+    let latest = store.latest_run(&bad).await.unwrap().unwrap();
+    assert!(latest.is_damaged() && latest.run == live, "{latest:?}");
+    assert_eq!(store.runs(&bad, 2, 1).await.unwrap()[0].run, 3);
+
+    // The rest of the session and the other session read as ever; writes stay strict.
+    assert_eq!(store.entries(&bad, 1, 3).await.unwrap().len(), 3);
+    assert_eq!(store.events(&bad, live, 0, 10).await.unwrap().len(), 2);
+    let good_runs = store.runs(&good, 0, 10).await.unwrap();
+    assert!(good_runs.iter().all(|r| !r.is_damaged()), "{good_runs:?}");
+    assert_eq!(good_runs.len(), 4);
+    let lease = agent_session::RunLease {
+        run: live,
+        lease: uuid::Uuid::now_v7(),
+    };
+    only_bad_is_corrupted(
+        &store,
+        &good,
+        store.heartbeat(&bad, &lease, LEASE).await,
+        "bad lease id",
+    )
+    .await;
+    // A later run of the damaged session is recorded and read as usual.
+    let mut failed = Reasoning::start("later", None);
+    failed.status = RunStatus::Failed;
+    let run = store.finish_run(&bad, None, &failed).await.unwrap();
+    assert_eq!(run, live + 1);
+    let latest = store.latest_run(&bad).await.unwrap().unwrap();
+    assert_eq!(latest.reasoning, failed);
+}
+
+#[tokio::test]
+async fn damaged_session_rows_and_events_are_corrupted_data() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
     let (store, good, bad, run) = two_sessions(&db).await;
     let lease_run = run;
-
-    sql(
-        &db,
-        "UPDATE runs SET reasoning = 'not json', bytes = 8 WHERE session = 'bad' AND run = 2",
-        [],
-    );
-    only_bad_is_corrupted(
-        &store,
-        &good,
-        store.runs(&bad, 0, 10).await,
-        "run 2: invalid JSON",
-    )
-    .await;
-    assert_eq!(
-        store.runs(&bad, 2, 10).await.unwrap().len(),
-        2,
-        "runs after it still read"
-    );
-
-    sql(
-        &db,
-        "UPDATE runs SET reasoning = 'not json', bytes = 8 WHERE session = 'bad' AND run = ?1",
-        [lease_run as i64],
-    );
-    only_bad_is_corrupted(
-        &store,
-        &good,
-        store.latest_run(&bad).await,
-        &format!("run {lease_run}"),
-    )
-    .await;
 
     sql(
         &db,
@@ -445,23 +494,6 @@ async fn damaged_session_rows_runs_and_events_are_corrupted_data() {
         &good,
         store.events(&bad, lease_run, 0, 10).await,
         "event 1 of run 4: missing",
-    )
-    .await;
-
-    sql(
-        &db,
-        "UPDATE runs SET lease = 'not-a-uuid' WHERE session = 'bad' AND run = ?1",
-        [lease_run as i64],
-    );
-    let lease = agent_session::RunLease {
-        run: lease_run,
-        lease: uuid::Uuid::now_v7(),
-    };
-    only_bad_is_corrupted(
-        &store,
-        &good,
-        store.heartbeat(&bad, &lease).await,
-        "bad lease id",
     )
     .await;
 
@@ -522,7 +554,7 @@ async fn invalid_input_is_refused_and_writes_nothing() {
     assert_kind(&error, SessionErrorKind::InvalidInput);
     assert!(!store.head(&session).await.unwrap().exists());
     let lease = store
-        .begin_run(&session, &Reasoning::start("live", None))
+        .begin_run(&session, &Reasoning::start("live", None), LEASE)
         .await
         .unwrap();
     for events in [vec![event(0)], vec![event(1), event(3)], vec![event(2)]] {

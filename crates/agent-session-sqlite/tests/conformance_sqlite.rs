@@ -8,12 +8,11 @@ use std::time::Duration;
 
 use agent_core::Reasoning;
 use agent_session::{
-    Commit, Committed, Entry, RunLease, RunRecord, SessionError, SessionHead, SessionId,
+    Commit, Committed, Entry, RunClaim, RunLease, RunRecord, SessionError, SessionHead, SessionId,
     SessionPage, SessionStore, StoredEvent,
 };
 use agent_session_sqlite::SqliteSessionStore;
 use async_trait::async_trait;
-use jiff::Timestamp;
 use tempfile::TempDir;
 
 /// A store on its own file, with the directory that holds it: removed when the check ends.
@@ -65,8 +64,9 @@ impl SessionStore for OnTempFile {
         &self,
         session: &SessionId,
         reasoning: &Reasoning,
+        lease_for: Duration,
     ) -> Result<RunLease, SessionError> {
-        self.store.begin_run(session, reasoning).await
+        self.store.begin_run(session, reasoning, lease_for).await
     }
     async fn append_events(
         &self,
@@ -76,8 +76,13 @@ impl SessionStore for OnTempFile {
     ) -> Result<(), SessionError> {
         self.store.append_events(session, lease, events).await
     }
-    async fn heartbeat(&self, session: &SessionId, lease: &RunLease) -> Result<(), SessionError> {
-        self.store.heartbeat(session, lease).await
+    async fn heartbeat(
+        &self,
+        session: &SessionId,
+        lease: &RunLease,
+        lease_for: Duration,
+    ) -> Result<(), SessionError> {
+        self.store.heartbeat(session, lease, lease_for).await
     }
     async fn finish_run(
         &self,
@@ -90,10 +95,9 @@ impl SessionStore for OnTempFile {
     async fn claim_run(
         &self,
         session: &SessionId,
-        run: u64,
-        last_heartbeat: Option<Timestamp>,
+        claim: &RunClaim,
     ) -> Result<RunLease, SessionError> {
-        self.store.claim_run(session, run, last_heartbeat).await
+        self.store.claim_run(session, claim).await
     }
     async fn runs(
         &self,

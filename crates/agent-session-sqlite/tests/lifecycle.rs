@@ -18,6 +18,9 @@ use tokio::time::{Instant, advance};
 
 const TTL: Duration = Duration::from_secs(10);
 
+/// How long a run's lease holds past each heartbeat.
+const LEASE: Duration = Duration::from_secs(30);
+
 fn builder(db: &Path) -> SqliteSessionStoreBuilder {
     SqliteSessionStore::builder()
         .path(db)
@@ -129,12 +132,12 @@ async fn runs_and_heartbeats_keep_a_session_alive() {
     let store = builder(&dir.path().join("hb.db")).build().await.unwrap();
     let s = SessionId::new("s").unwrap();
     let lease = store
-        .begin_run(&s, &Reasoning::start("long", None))
+        .begin_run(&s, &Reasoning::start("long", None), LEASE)
         .await
         .unwrap();
     for _ in 0..5 {
         advance(Duration::from_secs(8)).await;
-        store.heartbeat(&s, &lease).await.unwrap();
+        store.heartbeat(&s, &lease, LEASE).await.unwrap();
     }
     assert!(
         store.head(&s).await.unwrap().exists(),
@@ -196,12 +199,16 @@ async fn a_run_of_an_ended_life_is_told_whether_it_was_deleted_or_expired() {
         .await
         .unwrap();
     let lease = store
-        .begin_run(&deleted, &Reasoning::start("live", None))
+        .begin_run(&deleted, &Reasoning::start("live", None), LEASE)
         .await
         .unwrap();
     store.delete(&deleted).await.unwrap();
     assert_eq!(
-        store.heartbeat(&deleted, &lease).await.unwrap_err().kind(),
+        store
+            .heartbeat(&deleted, &lease, LEASE)
+            .await
+            .unwrap_err()
+            .kind(),
         SessionErrorKind::Deleted
     );
     let new = commit(&store, &deleted, SessionVersion::EMPTY, "new")
@@ -214,7 +221,7 @@ async fn a_run_of_an_ended_life_is_told_whether_it_was_deleted_or_expired() {
         SessionErrorKind::Deleted,
         "even after a new life began: {error}"
     );
-    assert!(store.heartbeat(&deleted, &lease).await.is_err());
+    assert!(store.heartbeat(&deleted, &lease, LEASE).await.is_err());
 
     let expired = SessionId::new("expired").unwrap();
     let old = commit(&store, &expired, SessionVersion::EMPTY, "old")

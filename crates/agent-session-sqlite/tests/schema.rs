@@ -4,9 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
+use std::time::Duration;
 
 use agent_core::{Message, Reasoning, RunStatus};
-use agent_session::{Commit, SessionErrorKind, SessionId, SessionStore, SessionVersion};
+use agent_session::{Commit, RunClaim, SessionErrorKind, SessionId, SessionStore, SessionVersion};
 use agent_session_sqlite::{APPLICATION_ID, SCHEMA_VERSION, SqliteSessionStore};
 use rusqlite::Connection;
 use serde_json::json;
@@ -97,7 +98,7 @@ async fn a_new_file_records_its_schema_and_reopening_changes_nothing() {
 }
 
 #[tokio::test]
-async fn a_version_1_file_made_by_hand_opens_and_continues() {
+async fn a_version_1_file_made_by_hand_is_migrated_and_continues() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("v1.db");
     let conn = Connection::open(&db).unwrap();
@@ -110,7 +111,7 @@ async fn a_version_1_file_made_by_hand_opens_and_continues() {
     let reasoning = json!({"run_id": run_id, "query": "hi", "status": "completed"}).to_string();
     let far = 4_102_444_800_000_000_i64; // 2100-01-01, in microseconds
     conn.execute(
-        "INSERT INTO sessions VALUES ('old', 7, 0, 1, 1, NULL, 1, 1, ?1, ?1, 1)",
+        "INSERT INTO sessions VALUES ('old', 7, 0, 1, 1, NULL, 1, 3, ?1, ?1, 1)",
         [far],
     )
     .unwrap();
@@ -124,26 +125,95 @@ async fn a_version_1_file_made_by_hand_opens_and_continues() {
         rusqlite::params![reasoning, reasoning.len() as i64],
     )
     .unwrap();
+    // Run 2 was running when version 1 wrote it (a lease without an end); run 3 is damaged.
+    let live_id = uuid::Uuid::now_v7();
+    let live = json!({"run_id": live_id, "query": "live", "status": "running"}).to_string();
+    let (lease, beat) = (uuid::Uuid::now_v7(), 1_700_000_000_000_000_i64);
+    conn.execute(
+        "INSERT INTO runs VALUES ('old', 2, 'running', ?1, ?2, ?3, ?4, NULL)",
+        rusqlite::params![live, live.len() as i64, lease.to_string(), beat],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO runs VALUES ('old', 3, 'failed', '{\"run_id\": ', 12, NULL, NULL, NULL)",
+        [],
+    )
+    .unwrap();
     drop(conn);
 
+    // A read-only store cannot migrate it, and leaves it as it was.
+    let error = SqliteSessionStore::builder()
+        .path(&db)
+        .read_only(true)
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), SessionErrorKind::Misconfigured, "{error}");
+    assert_eq!(header(&db).1, 1);
+
     let store = SqliteSessionStore::open(&db).await.unwrap();
+    assert_eq!(header(&db).1, i64::from(SCHEMA_VERSION), "migrated on open");
     let session = SessionId::new("old").unwrap();
+    let runs = store.runs(&session, 0, 10).await.unwrap();
+    assert_eq!(runs.len(), 3);
+    assert_eq!(runs[0].reasoning.run_id, run_id);
+    assert_eq!(runs[1].reasoning.status, RunStatus::Running);
+    assert_eq!(runs[1].lease, Some(lease));
+    assert_eq!(
+        runs[1].lease_expires_at, None,
+        "version 1 leases have no end"
+    );
+    assert!(runs[2].is_damaged(), "{:?}", runs[2]);
+    // The records' run ids were taken from their JSON: repeated writes of those runs are
+    // recognised.
+    let mut failed = Reasoning::start("hi", None);
+    failed.run_id = run_id;
+    failed.status = RunStatus::Failed;
+    assert_eq!(store.finish_run(&session, None, &failed).await.unwrap(), 1);
+    let mut live = Reasoning::start("live", None);
+    live.run_id = live_id;
+    // Found by its run id; a version 1 lease is not the run id a begun run's lease is now,
+    // so a repeated begin of that run is refused rather than handed the lease.
+    let refused = store
+        .begin_run(&session, &live, Duration::from_secs(30))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), agent_session::SessionErrorKind::Conflict);
+    assert_eq!(
+        store.runs(&session, 0, 10).await.unwrap().len(),
+        3,
+        "nothing written"
+    );
+    // A lease without an end is judged by its heartbeat alone.
+    let claim = RunClaim::new(2, runs[1].heartbeat_at, Duration::from_secs(30));
+    assert_eq!(
+        store.claim_run(&session, &claim).await.unwrap().lease,
+        claim.lease
+    );
+    assert_eq!(store.head(&session).await.unwrap().runs, 3, "nothing added");
+    let ids: Vec<Option<String>> = Connection::open(&db)
+        .unwrap()
+        .prepare("SELECT run_id FROM runs WHERE session = 'old' ORDER BY run")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        ids,
+        [Some(run_id.to_string()), Some(live_id.to_string()), None]
+    );
+
     let head = store.head(&session).await.unwrap();
     assert_eq!(head.version, SessionVersion::new(7, 1));
     let entries = store.entries(&session, 1, 1).await.unwrap();
     assert_eq!(entries[0].body.messages()[1].text(), "hello");
-    assert_eq!(
-        store
-            .latest_run(&session)
-            .await
-            .unwrap()
-            .unwrap()
-            .reasoning
-            .query,
-        "hi"
-    );
+    assert_eq!(runs[0].reasoning.query, "hi");
+    let latest = store.latest_run(&session).await.unwrap().unwrap();
+    assert!(latest.is_damaged() && latest.run == 3, "{latest:?}");
     let next = commit(&store, &session, head.version, "again").await;
     assert_eq!(next, SessionVersion::new(7, 2));
+    assert_eq!(store.latest_run(&session).await.unwrap().unwrap().run, 4);
     let fresh = commit(
         &store,
         &SessionId::new("new").unwrap(),

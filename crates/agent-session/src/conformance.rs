@@ -60,7 +60,7 @@ use uuid::Uuid;
 pub use crate::counting::{CountingStore, StoreCalls};
 use crate::error::{SessionError, SessionErrorKind};
 use crate::id::SessionId;
-use crate::store::{Commit, Committed, EntryBody, SessionStore, StoredEvent, Summary};
+use crate::store::{Commit, Committed, EntryBody, RunClaim, SessionStore, StoredEvent, Summary};
 use crate::version::SessionVersion;
 
 /// The time to live most checks ask the constructor for: one hour, so nothing expires.
@@ -121,6 +121,12 @@ impl fmt::Debug for Check {
     }
 }
 
+/// A lease that has expired by the time anyone reads it: for checks that claim runs at once.
+const EXPIRED: Duration = Duration::ZERO;
+
+/// A lease that holds for the whole check.
+const HELD: Duration = Duration::from_secs(3600);
+
 /// The checks, listed once: calls `$callback!` with `name: ttl` pairs.
 #[doc(hidden)]
 #[macro_export]
@@ -136,6 +142,8 @@ macro_rules! __store_conformance_checks {
             real_time_runs_record_events_by_position: DEFAULT_TTL,
             leases_fence_a_taken_over_run: DEFAULT_TTL,
             runs_that_did_not_commit_are_recorded: DEFAULT_TTL,
+            a_live_lease_is_never_claimed: DEFAULT_TTL,
+            repeated_run_writes_keep_one_record: DEFAULT_TTL,
             run_records_do_not_contend_with_commits: DEFAULT_TTL,
             delete_removes_everything_and_is_never_undone: DEFAULT_TTL,
             expired_sessions_read_as_gone: EXPIRY_TTL,
@@ -542,7 +550,7 @@ pub async fn real_time_runs_record_events_by_position(store: Arc<dyn SessionStor
         .await
         .unwrap();
     let running = trace(&session, "live", RunStatus::Running);
-    let lease = store.begin_run(&session, &running).await.unwrap();
+    let lease = store.begin_run(&session, &running, EXPIRED).await.unwrap();
     assert_eq!(lease.run, base.run + 1);
     let record = store.latest_run(&session).await.unwrap().unwrap();
     assert_eq!(record.run, lease.run);
@@ -571,7 +579,7 @@ pub async fn real_time_runs_record_events_by_position(store: Arc<dyn SessionStor
         store.events(&session, lease.run, 0, 1).await.unwrap(),
         vec![event(1, "a")]
     );
-    store.heartbeat(&session, &lease).await.unwrap();
+    store.heartbeat(&session, &lease, EXPIRED).await.unwrap();
     let messages = turn_messages("live");
     let done = trace(&session, "live", RunStatus::Completed);
     let committed = store
@@ -603,7 +611,7 @@ pub async fn real_time_runs_record_events_by_position(store: Arc<dyn SessionStor
 pub async fn leases_fence_a_taken_over_run(store: Arc<dyn SessionStore>) {
     let session = session_for("lease");
     let running = trace(&session, "long", RunStatus::Running);
-    let old = store.begin_run(&session, &running).await.unwrap();
+    let old = store.begin_run(&session, &running, EXPIRED).await.unwrap();
     store
         .append_events(&session, &old, &[event(1, "a")])
         .await
@@ -612,16 +620,26 @@ pub async fn leases_fence_a_taken_over_run(store: Arc<dyn SessionStore>) {
     let wrong = record
         .heartbeat_at
         .map(|at| at - jiff::SignedDuration::from_secs(1));
-    let error = store.claim_run(&session, old.run, wrong).await.unwrap_err();
-    assert_eq!(error.kind(), SessionErrorKind::Conflict, "{error}");
-    let new = store
-        .claim_run(&session, old.run, record.heartbeat_at)
+    let error = store
+        .claim_run(&session, &RunClaim::new(old.run, wrong, EXPIRED))
         .await
-        .unwrap();
+        .unwrap_err();
+    assert_eq!(error.kind(), SessionErrorKind::Conflict, "{error}");
+    let claim = RunClaim::new(old.run, record.heartbeat_at, EXPIRED);
+    let new = store.claim_run(&session, &claim).await.unwrap();
     assert_eq!(new.run, old.run);
     assert_ne!(new.lease, old.lease);
+    assert_eq!(new.lease, claim.lease, "the lease is the claimant's");
+    assert_eq!(
+        store.claim_run(&session, &claim).await.unwrap(),
+        new,
+        "the same claim repeated (its answer lost) is recognised"
+    );
     let error = store
-        .claim_run(&session, old.run, record.heartbeat_at)
+        .claim_run(
+            &session,
+            &RunClaim::new(old.run, record.heartbeat_at, EXPIRED),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -629,7 +647,7 @@ pub async fn leases_fence_a_taken_over_run(store: Arc<dyn SessionStore>) {
         SessionErrorKind::Conflict,
         "a second claim loses: {error}"
     );
-    let error = store.heartbeat(&session, &old).await.unwrap_err();
+    let error = store.heartbeat(&session, &old, EXPIRED).await.unwrap_err();
     assert_eq!(error.kind(), SessionErrorKind::Conflict, "{error}");
     assert!(
         store
@@ -643,7 +661,7 @@ pub async fn leases_fence_a_taken_over_run(store: Arc<dyn SessionStore>) {
         Commit::new(running.run_id, SessionVersion::EMPTY, &messages, &done).with_lease(Some(old));
     assert!(store.commit(&session, stale).await.is_err());
     assert!(store.head(&session).await.unwrap().version.is_empty());
-    store.heartbeat(&session, &new).await.unwrap();
+    store.heartbeat(&session, &new, EXPIRED).await.unwrap();
     store
         .append_events(&session, &new, &[event(2, "b")])
         .await
@@ -672,7 +690,7 @@ pub async fn runs_that_did_not_commit_are_recorded(store: Arc<dyn SessionStore>)
     let run = store.finish_run(&session, None, &failed).await.unwrap();
     assert_eq!(run, base.run + 1);
     let running = trace(&session, "cut", RunStatus::Running);
-    let lease = store.begin_run(&session, &running).await.unwrap();
+    let lease = store.begin_run(&session, &running, EXPIRED).await.unwrap();
     let cancelled = trace(&session, "cut", RunStatus::Cancelled);
     assert_eq!(
         store
@@ -695,7 +713,7 @@ pub async fn runs_that_did_not_commit_are_recorded(store: Arc<dyn SessionStore>)
     assert!(runs[1].committed_seq.is_none() && runs[2].lease.is_none());
     assert_eq!(store.head(&session).await.unwrap().version, base.version);
     assert!(
-        store.heartbeat(&session, &lease).await.is_err(),
+        store.heartbeat(&session, &lease, EXPIRED).await.is_err(),
         "an ended run's lease is spent"
     );
 }
@@ -705,7 +723,7 @@ pub async fn runs_that_did_not_commit_are_recorded(store: Arc<dyn SessionStore>)
 pub async fn run_records_do_not_contend_with_commits(store: Arc<dyn SessionStore>) {
     let session = session_for("contend");
     let running = trace(&session, "slow", RunStatus::Running);
-    let lease = store.begin_run(&session, &running).await.unwrap();
+    let lease = store.begin_run(&session, &running, EXPIRED).await.unwrap();
     let head = store.head(&session).await.unwrap();
     let mut base = head.version;
     for n in 0..3 {
@@ -713,7 +731,7 @@ pub async fn run_records_do_not_contend_with_commits(store: Arc<dyn SessionStore
             .append_events(&session, &lease, &[event(n + 1, "step")])
             .await
             .unwrap();
-        store.heartbeat(&session, &lease).await.unwrap();
+        store.heartbeat(&session, &lease, EXPIRED).await.unwrap();
         base = commit_turn(&*store, &session, base, &format!("fast{n}"))
             .await
             .unwrap()
@@ -746,7 +764,11 @@ pub async fn delete_removes_everything_and_is_never_undone(store: Arc<dyn Sessio
         .await
         .unwrap();
     let lease = store
-        .begin_run(&session, &trace(&session, "live", RunStatus::Running))
+        .begin_run(
+            &session,
+            &trace(&session, "live", RunStatus::Running),
+            EXPIRED,
+        )
         .await
         .unwrap();
     store
@@ -770,7 +792,7 @@ pub async fn delete_removes_everything_and_is_never_undone(store: Arc<dyn Sessio
         .unwrap_err();
     assert_eq!(error.kind(), SessionErrorKind::Deleted, "{error}");
     assert!(!error.is_retryable());
-    assert!(store.heartbeat(&session, &lease).await.is_err());
+    assert!(store.heartbeat(&session, &lease, EXPIRED).await.is_err());
     assert!(
         store.head(&session).await.unwrap().version.is_empty(),
         "not resurrected"
@@ -975,7 +997,11 @@ pub async fn newer_records_are_kept_as_written(store: Arc<dyn SessionStore>) {
         reasoning
     );
     let lease = store
-        .begin_run(&session, &trace(&session, "next", RunStatus::Running))
+        .begin_run(
+            &session,
+            &trace(&session, "next", RunStatus::Running),
+            EXPIRED,
+        )
         .await
         .unwrap();
     let unknown: AgentEvent =
@@ -1034,4 +1060,98 @@ pub async fn sessions_are_listed(store: Arc<dyn SessionStore>) {
         !seen.contains(&sessions[2]),
         "a deleted session is not listed"
     );
+}
+
+/// A run whose lease holds cannot be claimed, however the claimant judges its heartbeat: the
+/// lease's end is in the record, moved on by every heartbeat.
+pub async fn a_live_lease_is_never_claimed(store: Arc<dyn SessionStore>) {
+    let session = session_for("held");
+    let running = trace(&session, "held", RunStatus::Running);
+    let lease = store.begin_run(&session, &running, HELD).await.unwrap();
+    let record = store.latest_run(&session).await.unwrap().unwrap();
+    let until = record
+        .lease_expires_at
+        .expect("the record holds the lease's end");
+    let heartbeat = record.heartbeat_at.expect("and its heartbeat");
+    assert!(
+        until >= heartbeat + jiff::SignedDuration::from_secs(3599),
+        "{until} is the heartbeat ({heartbeat}) plus the lease"
+    );
+    let error = store
+        .claim_run(
+            &session,
+            &RunClaim::new(lease.run, record.heartbeat_at, HELD),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), SessionErrorKind::Conflict, "{error}");
+    store.heartbeat(&session, &lease, HELD).await.unwrap();
+    let beaten = store.latest_run(&session).await.unwrap().unwrap();
+    assert!(beaten.lease_expires_at >= record.lease_expires_at);
+    assert_eq!(
+        beaten.lease,
+        Some(lease.lease),
+        "the failed claim changed nothing"
+    );
+}
+
+/// Writes a run repeats when their answer is lost keep one record: `begin_run` again gives the
+/// same run and lease, `finish_run` again (with or without a lease) the same record, and a
+/// `finish_run` after the run's commit keeps the committed record.
+pub async fn repeated_run_writes_keep_one_record(store: Arc<dyn SessionStore>) {
+    let session = session_for("repeat");
+    let running = trace(&session, "again", RunStatus::Running);
+    let lease = store.begin_run(&session, &running, HELD).await.unwrap();
+    assert_eq!(
+        store.begin_run(&session, &running, HELD).await.unwrap(),
+        lease,
+        "a repeated begin is recognised"
+    );
+    let mut failed = trace(&session, "again", RunStatus::Failed);
+    failed.run_id = running.run_id;
+    let first = store
+        .finish_run(&session, Some(&lease), &failed)
+        .await
+        .unwrap();
+    let second = store
+        .finish_run(&session, Some(&lease), &failed)
+        .await
+        .unwrap();
+    assert_eq!((first, second), (lease.run, lease.run));
+    let plain = trace(&session, "plain", RunStatus::Failed);
+    let a = store.finish_run(&session, None, &plain).await.unwrap();
+    let b = store.finish_run(&session, None, &plain).await.unwrap();
+    assert_eq!(
+        a, b,
+        "a repeated record of a run without a lease is recognised"
+    );
+    assert_eq!(store.runs(&session, 0, 10).await.unwrap().len(), 2);
+
+    // A commit whose answer was lost, then the run's failure recorded: the commit's record
+    // stays.
+    let committing = trace(&session, "kept", RunStatus::Running);
+    let lease = store.begin_run(&session, &committing, HELD).await.unwrap();
+    let messages = turn_messages("kept");
+    let mut done = trace(&session, "kept", RunStatus::Completed);
+    done.run_id = committing.run_id;
+    let base = store.head(&session).await.unwrap().version;
+    store
+        .commit(
+            &session,
+            Commit::new(committing.run_id, base, &messages, &done).with_lease(Some(lease)),
+        )
+        .await
+        .unwrap();
+    let mut not_kept = done.clone();
+    not_kept.status = RunStatus::Failed;
+    assert_eq!(
+        store
+            .finish_run(&session, Some(&lease), &not_kept)
+            .await
+            .unwrap(),
+        lease.run
+    );
+    let record = store.latest_run(&session).await.unwrap().unwrap();
+    assert_eq!(record.reasoning.status, RunStatus::Completed);
+    assert_eq!(store.runs(&session, 0, 10).await.unwrap().len(), 3);
 }

@@ -786,7 +786,10 @@ mod tests {
         assert!(error.is_retryable() && !error.maybe_applied(), "{error}");
         let session = session();
         let trace = Reasoning::start("hi", Some(session.to_string()));
-        let error = store.begin_run(&session, &trace).await.unwrap_err();
+        let error = store
+            .begin_run(&session, &trace, Duration::ZERO)
+            .await
+            .unwrap_err();
         assert!(error.is_retryable() && !error.maybe_applied(), "{error}");
         let error = store.finish_run(&session, None, &trace).await.unwrap_err();
         assert!(error.is_retryable(), "{error}");
@@ -827,9 +830,13 @@ mod tests {
         assert_eq!(started.elapsed(), Duration::from_secs(5));
         // Two concurrent calls: the first is applied first, but completes last.
         let started = tokio::time::Instant::now();
-        let trace = Reasoning::start("hi", Some(session.to_string()));
         let timed = async |n: u8| {
-            let lease = store.begin_run(&session, &trace).await.unwrap();
+            // Two runs: a begin repeated for the same run would be recognised as one.
+            let trace = Reasoning::start("hi", Some(session.to_string()));
+            let lease = store
+                .begin_run(&session, &trace, Duration::ZERO)
+                .await
+                .unwrap();
             (n, lease.run, started.elapsed())
         };
         let (first, second) = tokio::join!(timed(1), timed(2));

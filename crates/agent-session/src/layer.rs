@@ -9,13 +9,12 @@ use std::time::Duration;
 
 use agent_core::Reasoning;
 use async_trait::async_trait;
-use jiff::Timestamp;
 
 use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::store::{
-    Commit, Committed, Entry, RunLease, RunRecord, SessionHead, SessionPage, SessionStore,
-    StoredEvent,
+    Commit, Committed, Entry, RunClaim, RunLease, RunRecord, SessionHead, SessionPage,
+    SessionStore, StoredEvent,
 };
 
 /// A method of [`SessionStore`].
@@ -159,6 +158,8 @@ pub enum StoreCall<'a> {
         session: &'a SessionId,
         /// The run's record as it begins.
         reasoning: &'a Reasoning,
+        /// How long its lease lasts without a heartbeat.
+        lease_for: Duration,
     },
     /// [`SessionStore::append_events`].
     AppendEvents {
@@ -175,6 +176,8 @@ pub enum StoreCall<'a> {
         session: &'a SessionId,
         /// The run's lease.
         lease: &'a RunLease,
+        /// How long the lease lasts from now.
+        lease_for: Duration,
     },
     /// [`SessionStore::finish_run`].
     FinishRun {
@@ -189,10 +192,8 @@ pub enum StoreCall<'a> {
     ClaimRun {
         /// The session.
         session: &'a SessionId,
-        /// The run taken over.
-        run: u64,
-        /// The heartbeat the claimer saw.
-        last_heartbeat: Option<Timestamp>,
+        /// The claim: the run, the heartbeat the claimer saw, the new lease.
+        claim: &'a RunClaim,
     },
     /// [`SessionStore::runs`].
     Runs {
@@ -533,9 +534,14 @@ impl<S: SessionStore + ?Sized, L: StoreLayer> SessionStore for Layered<S, L> {
         &self,
         session: &SessionId,
         reasoning: &Reasoning,
+        lease_for: Duration,
     ) -> Result<RunLease, SessionError> {
-        let inner = async move { self.inner.begin_run(session, reasoning).await };
-        let call = StoreCall::BeginRun { session, reasoning };
+        let inner = async move { self.inner.begin_run(session, reasoning, lease_for).await };
+        let call = StoreCall::BeginRun {
+            session,
+            reasoning,
+            lease_for,
+        };
         self.layer.around(call, inner).await
     }
 
@@ -554,9 +560,18 @@ impl<S: SessionStore + ?Sized, L: StoreLayer> SessionStore for Layered<S, L> {
         self.layer.around(call, inner).await
     }
 
-    async fn heartbeat(&self, session: &SessionId, lease: &RunLease) -> Result<(), SessionError> {
-        let inner = async move { self.inner.heartbeat(session, lease).await };
-        let call = StoreCall::Heartbeat { session, lease };
+    async fn heartbeat(
+        &self,
+        session: &SessionId,
+        lease: &RunLease,
+        lease_for: Duration,
+    ) -> Result<(), SessionError> {
+        let inner = async move { self.inner.heartbeat(session, lease, lease_for).await };
+        let call = StoreCall::Heartbeat {
+            session,
+            lease,
+            lease_for,
+        };
         self.layer.around(call, inner).await
     }
 
@@ -578,15 +593,10 @@ impl<S: SessionStore + ?Sized, L: StoreLayer> SessionStore for Layered<S, L> {
     async fn claim_run(
         &self,
         session: &SessionId,
-        run: u64,
-        last_heartbeat: Option<Timestamp>,
+        claim: &RunClaim,
     ) -> Result<RunLease, SessionError> {
-        let inner = async move { self.inner.claim_run(session, run, last_heartbeat).await };
-        let call = StoreCall::ClaimRun {
-            session,
-            run,
-            last_heartbeat,
-        };
+        let inner = async move { self.inner.claim_run(session, claim).await };
+        let call = StoreCall::ClaimRun { session, claim };
         self.layer.around(call, inner).await
     }
 
@@ -786,14 +796,14 @@ mod tests {
         let mut running = Reasoning::start("again", Some(session.to_string()));
         running.status = RunStatus::Running;
         let lease = store
-            .begin_run(&session, &running)
+            .begin_run(&session, &running, Duration::ZERO)
             .await
             .unwrap_or(RunLease {
                 run: 2,
                 lease: Uuid::nil(),
             });
         let _ = store.append_events(&session, &lease, &[event(1)]).await;
-        let _ = store.heartbeat(&session, &lease).await;
+        let _ = store.heartbeat(&session, &lease, Duration::ZERO).await;
         let beat = store
             .latest_run(&session)
             .await
@@ -801,7 +811,10 @@ mod tests {
             .flatten()
             .and_then(|run| run.heartbeat_at);
         let lease = store
-            .claim_run(&session, lease.run, beat)
+            .claim_run(
+                &session,
+                &crate::RunClaim::new(lease.run, beat, Duration::ZERO),
+            )
             .await
             .unwrap_or(lease);
         let _ = store.events(&session, lease.run, 0, 10).await;

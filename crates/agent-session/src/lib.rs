@@ -77,7 +77,7 @@ pub use id::{InvalidSessionId, MAX_SESSION_ID_LEN, SessionId};
 pub use layer::{Layered, StoreCall, StoreLayer, StoreMethod, StoreOutput, StoreOutputRef};
 pub use memory::InMemorySessionStore;
 pub use store::{
-    Commit, Committed, Entry, EntryBody, RunLease, RunRecord, SessionHead, SessionInfo,
+    Commit, Committed, Entry, EntryBody, RunClaim, RunLease, RunRecord, SessionHead, SessionInfo,
     SessionPage, SessionStore, StoredEvent, Summary,
 };
 pub use version::{InvalidSessionVersion, SessionVersion};

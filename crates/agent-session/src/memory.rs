@@ -16,7 +16,7 @@ use crate::DEFAULT_SESSION_TTL;
 use crate::error::{SessionError, SessionErrorKind};
 use crate::id::SessionId;
 use crate::store::{
-    Commit, Committed, Entry, EntryBody, RunLease, RunRecord, SessionHead, SessionInfo,
+    Commit, Committed, Entry, EntryBody, RunClaim, RunLease, RunRecord, SessionHead, SessionInfo,
     SessionPage, SessionStore, StoredEvent,
 };
 use crate::version::SessionVersion;
@@ -504,19 +504,48 @@ impl SessionStore for InMemorySessionStore {
         &self,
         session: &SessionId,
         reasoning: &Reasoning,
+        lease_for: Duration,
     ) -> Result<RunLease, SessionError> {
         let now = self.inner.clock.now();
         let expires_at = self.expiry(now);
         let mut state = self.lock();
         let stored = self.writable(&mut state, session, now);
+        // A run's first lease is its run id, so a repeat (after a lost answer) is recognised:
+        // the same lease, still held, is the run's; another lease means another process
+        // claimed the run in between.
+        if let Some(existing) = stored
+            .runs
+            .values()
+            .rev()
+            .find(|run| run.record.reasoning.run_id == reasoning.run_id)
+        {
+            return if existing.record.lease == Some(reasoning.run_id)
+                && existing.record.reasoning.status == RunStatus::Running
+            {
+                Ok(RunLease {
+                    run: existing.record.run,
+                    lease: reasoning.run_id,
+                })
+            } else {
+                Err(error(
+                    SessionErrorKind::Conflict,
+                    session,
+                    format!(
+                        "run {} was begun before and has ended or was taken over",
+                        existing.record.run
+                    ),
+                ))
+            };
+        }
         stored.last_run += 1;
         let lease = RunLease {
             run: stored.last_run,
-            lease: Uuid::now_v7(),
+            lease: reasoning.run_id,
         };
         let mut record = RunRecord::new(lease.run, reasoning.clone());
         record.lease = Some(lease.lease);
         record.heartbeat_at = Some(now);
+        record.lease_expires_at = Some(lease_end(now, lease_for));
         stored.runs.insert(
             lease.run,
             StoredRun {
@@ -570,7 +599,12 @@ impl SessionStore for InMemorySessionStore {
         Ok(())
     }
 
-    async fn heartbeat(&self, session: &SessionId, lease: &RunLease) -> Result<(), SessionError> {
+    async fn heartbeat(
+        &self,
+        session: &SessionId,
+        lease: &RunLease,
+        lease_for: Duration,
+    ) -> Result<(), SessionError> {
         let now = self.inner.clock.now();
         let expires_at = self.expiry(now);
         let mut state = self.lock();
@@ -583,6 +617,7 @@ impl SessionStore for InMemorySessionStore {
         };
         let run = Self::run_mut(stored, session, lease)?;
         run.record.heartbeat_at = Some(now);
+        run.record.lease_expires_at = Some(lease_end(now, lease_for));
         stored.expires_at = stored.expires_at.max(expires_at);
         Ok(())
     }
@@ -595,6 +630,16 @@ impl SessionStore for InMemorySessionStore {
     ) -> Result<u64, SessionError> {
         let now = self.inner.clock.now();
         let mut state = self.lock();
+        // Idempotent by run id: a run that already has a final record keeps it (a repeated call,
+        // or a commit whose answer was lost).
+        if let Some(stored) = state.sessions.get(session)
+            && let Some(done) = stored.runs.values().rev().find(|run| {
+                run.record.reasoning.run_id == reasoning.run_id
+                    && run.record.reasoning.status != RunStatus::Running
+            })
+        {
+            return Ok(done.record.run);
+        }
         let run = match lease {
             Some(lease) => {
                 let Some(stored) = state.sessions.get_mut(session) else {
@@ -607,6 +652,7 @@ impl SessionStore for InMemorySessionStore {
                 let run = Self::run_mut(stored, session, lease)?;
                 run.record.reasoning = reasoning.clone();
                 run.record.lease = None;
+                run.record.lease_expires_at = None;
                 lease.run
             }
             None => {
@@ -633,9 +679,9 @@ impl SessionStore for InMemorySessionStore {
     async fn claim_run(
         &self,
         session: &SessionId,
-        run: u64,
-        last_heartbeat: Option<Timestamp>,
+        claim: &RunClaim,
     ) -> Result<RunLease, SessionError> {
+        let run = claim.run;
         let now = self.inner.clock.now();
         let mut state = self.lock();
         let Some(stored) = self.live(&mut state, session) else {
@@ -652,6 +698,14 @@ impl SessionStore for InMemorySessionStore {
                 format!("run {run} does not exist"),
             ));
         };
+        let lease = RunLease {
+            run,
+            lease: claim.lease,
+        };
+        if slot.record.lease == Some(claim.lease) {
+            // This claim's own, repeated after a lost answer.
+            return Ok(lease);
+        }
         if slot.record.reasoning.status != RunStatus::Running || slot.record.lease.is_none() {
             return Err(error(
                 SessionErrorKind::Conflict,
@@ -659,19 +713,27 @@ impl SessionStore for InMemorySessionStore {
                 format!("run {run} has ended"),
             ));
         }
-        if slot.record.heartbeat_at != last_heartbeat {
+        if slot.record.heartbeat_at != claim.last_heartbeat {
             return Err(error(
                 SessionErrorKind::Conflict,
                 session,
                 format!("run {run} is alive or was claimed by another process"),
             ));
         }
-        let lease = RunLease {
-            run,
-            lease: Uuid::now_v7(),
-        };
+        if slot
+            .record
+            .lease_expires_at
+            .is_some_and(|until| now < until)
+        {
+            return Err(error(
+                SessionErrorKind::Conflict,
+                session,
+                format!("run {run} is alive: its lease has not expired"),
+            ));
+        }
         slot.record.lease = Some(lease.lease);
         slot.record.heartbeat_at = Some(now);
+        slot.record.lease_expires_at = Some(lease_end(now, claim.lease_for));
         drop(state);
         self.changed();
         Ok(lease)
@@ -868,4 +930,14 @@ mod tests {
             "woken by the commit, not the timeout"
         );
     }
+}
+
+/// The end of a lease that lasts `lease_for` from `now`. A lease longer than a year counts as
+/// a year: an end that far stays a time every store can write and read back.
+pub(crate) fn lease_end(now: Timestamp, lease_for: Duration) -> Timestamp {
+    const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    jiff::SignedDuration::try_from(lease_for.min(YEAR))
+        .ok()
+        .and_then(|lease| now.checked_add(lease).ok())
+        .unwrap_or(now)
 }

@@ -88,12 +88,16 @@ impl SessionHead {
         self.version.seq()
     }
 
-    /// How many entries the current life holds.
+    /// How many entries the current life holds. A head whose first entry lies past its last
+    /// (damaged or hostile data) counts none.
     pub fn entry_count(&self) -> u64 {
         if self.version.is_empty() {
             0
         } else {
-            self.version.seq() + 1 - self.first_seq
+            self.version
+                .seq()
+                .saturating_add(1)
+                .saturating_sub(self.first_seq)
         }
     }
 }
@@ -289,6 +293,11 @@ pub struct RunRecord {
     /// The sequence number of the run's turn, once it committed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub committed_seq: Option<u64>,
+    /// Until when the running process's lease holds: its last heartbeat plus the lease time
+    /// the process asked for ([`SessionStore::begin_run`]). Before then no other process may
+    /// claim the run, whatever its own limit; after it, readers see the run as interrupted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_expires_at: Option<Timestamp>,
 }
 
 impl RunRecord {
@@ -300,6 +309,46 @@ impl RunRecord {
             lease: None,
             heartbeat_at: None,
             committed_seq: None,
+            lease_expires_at: None,
+        }
+    }
+
+    /// The record that stands in for one that could not be read (see
+    /// [`Reasoning::damaged`]): `key` names it in the store, `why` says what was wrong.
+    pub fn damaged(run: u64, key: impl Into<String>, why: impl Into<String>) -> Self {
+        Self::new(run, Reasoning::damaged(key, why))
+    }
+
+    /// Whether the record could not be read.
+    pub fn is_damaged(&self) -> bool {
+        self.reasoning.status == agent_core::RunStatus::Damaged
+    }
+}
+
+/// A claim on a run whose process stopped heart-beating ([`SessionStore::claim_run`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunClaim {
+    /// The run's number.
+    pub run: u64,
+    /// Its heartbeat as the claimant last read it: the claim fails if it moved.
+    pub last_heartbeat: Option<Timestamp>,
+    /// The new lease, chosen by the claimant, so that a claim repeated after a lost response
+    /// is recognised as its own.
+    pub lease: Uuid,
+    /// How long the new lease lasts without a heartbeat.
+    pub lease_for: Duration,
+}
+
+impl RunClaim {
+    /// A claim of `run`, last seen heart-beating at `last_heartbeat`, with a new lease lasting
+    /// `lease_for` without a heartbeat.
+    pub fn new(run: u64, last_heartbeat: Option<Timestamp>, lease_for: Duration) -> Self {
+        Self {
+            run,
+            last_heartbeat,
+            lease: Uuid::now_v7(),
+            lease_for,
         }
     }
 }
@@ -411,12 +460,17 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     ) -> Result<Committed, SessionError>;
 
     /// Records that a run began, for a run recorded in real time: gives it the next run number
-    /// and writes `reasoning` (status `running`) as its record. Starts the session if it does
-    /// not exist.
+    /// and writes `reasoning` (status `running`) as its record, with a lease that holds for
+    /// `lease_for` past each heartbeat ([`RunRecord::lease_expires_at`]). Starts the session if
+    /// it does not exist. The run's first lease is its run id (`reasoning.run_id`), so
+    /// repeating the call after a lost answer returns the same lease and writes nothing; when
+    /// the run has ended or another process claimed it since, the repeat fails with
+    /// [`SessionErrorKind::Conflict`]. A lease longer than a year counts as a year.
     async fn begin_run(
         &self,
         session: &SessionId,
         reasoning: &Reasoning,
+        lease_for: Duration,
     ) -> Result<RunLease, SessionError>;
 
     /// Appends events to a run begun with [`begin_run`](Self::begin_run). Their indexes are
@@ -428,13 +482,22 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
         events: &[StoredEvent],
     ) -> Result<(), SessionError>;
 
-    /// Says the run is alive: sets its heartbeat to now. Fails with
-    /// [`SessionErrorKind::Conflict`] when another process holds the run now (it was taken
-    /// over) and with [`SessionErrorKind::Deleted`] when the session was deleted.
-    async fn heartbeat(&self, session: &SessionId, lease: &RunLease) -> Result<(), SessionError>;
+    /// Says the run is alive: sets its heartbeat to now and its lease to hold `lease_for`
+    /// longer. Fails with [`SessionErrorKind::Conflict`] when another process holds the run
+    /// now (it was taken over) and with [`SessionErrorKind::Deleted`] when the session was
+    /// deleted.
+    async fn heartbeat(
+        &self,
+        session: &SessionId,
+        lease: &RunLease,
+        lease_for: Duration,
+    ) -> Result<(), SessionError>;
 
     /// Writes the final record of a run that did not commit (it failed or was cancelled), and
-    /// returns its number: the lease's, or the next one for a run that had none.
+    /// returns its number: the lease's, or the next one for a run that had none. Idempotent by
+    /// run id: when the run (`reasoning.run_id`) already has a final record — written by a
+    /// repeated call, or by its commit whose answer was lost — that record is kept and its
+    /// number returned.
     async fn finish_run(
         &self,
         session: &SessionId,
@@ -442,16 +505,20 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
         reasoning: &Reasoning,
     ) -> Result<u64, SessionError>;
 
-    /// Takes over run `run`, whose process stopped heart-beating, if its heartbeat is still
-    /// `last_heartbeat` (so two resumers cannot both win), and returns the new lease.
+    /// Takes over a run whose process stopped heart-beating, if its heartbeat is still the
+    /// claim's `last_heartbeat` (so two resumers cannot both win) and its lease has expired by
+    /// the store's clock (so a live run is never taken over, whatever the claimant's own
+    /// limit), and returns the new lease. A claim repeated with the same lease (after a lost
+    /// response) succeeds again. Fails with [`SessionErrorKind::Conflict`] otherwise.
     async fn claim_run(
         &self,
         session: &SessionId,
-        run: u64,
-        last_heartbeat: Option<Timestamp>,
+        claim: &RunClaim,
     ) -> Result<RunLease, SessionError>;
 
-    /// Run records with numbers above `after`, in order, at most `limit`.
+    /// Run records with numbers above `after`, in order, at most `limit`. A record that cannot
+    /// be read is returned as [`RunRecord::damaged`] in its place, so one damaged record never
+    /// hides the others.
     async fn runs(
         &self,
         session: &SessionId,
@@ -459,7 +526,7 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
         limit: usize,
     ) -> Result<Vec<RunRecord>, SessionError>;
 
-    /// The record of the newest run, if any.
+    /// The record of the newest run, if any ([`RunRecord::damaged`] when it cannot be read).
     async fn latest_run(&self, session: &SessionId) -> Result<Option<RunRecord>, SessionError>;
 
     /// A run's stored events with indexes above `after`, in order, at most `limit`.
@@ -522,8 +589,9 @@ macro_rules! forward_store {
                 &self,
                 session: &SessionId,
                 reasoning: &Reasoning,
+                lease_for: Duration,
             ) -> Result<RunLease, SessionError> {
-                (**self).begin_run(session, reasoning).await
+                (**self).begin_run(session, reasoning, lease_for).await
             }
             async fn append_events(
                 &self,
@@ -537,8 +605,9 @@ macro_rules! forward_store {
                 &self,
                 session: &SessionId,
                 lease: &RunLease,
+                lease_for: Duration,
             ) -> Result<(), SessionError> {
-                (**self).heartbeat(session, lease).await
+                (**self).heartbeat(session, lease, lease_for).await
             }
             async fn finish_run(
                 &self,
@@ -551,10 +620,9 @@ macro_rules! forward_store {
             async fn claim_run(
                 &self,
                 session: &SessionId,
-                run: u64,
-                last_heartbeat: Option<Timestamp>,
+                claim: &RunClaim,
             ) -> Result<RunLease, SessionError> {
-                (**self).claim_run(session, run, last_heartbeat).await
+                (**self).claim_run(session, claim).await
             }
             async fn runs(
                 &self,
@@ -614,6 +682,14 @@ mod tests {
             serde_json::from_value(json!({"type": "checkpoint", "state": {}})).unwrap();
         assert_eq!(newer, EntryBody::Unknown);
         assert!(newer.messages().is_empty());
+    }
+
+    #[test]
+    fn a_hostile_head_counts_no_entries_instead_of_overflowing() {
+        let head = SessionHead::new(SessionVersion::new(1, 3), 10, 1, 0);
+        assert_eq!(head.entry_count(), 0);
+        let head = SessionHead::new(SessionVersion::new(1, u64::MAX), 1, 1, 0);
+        assert_eq!(head.entry_count(), u64::MAX - 1);
     }
 
     #[test]

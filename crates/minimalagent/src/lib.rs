@@ -133,7 +133,7 @@ pub mod session {
     #[doc(inline)]
     pub use agent_session::{
         Clock, Commit, Committed, DEFAULT_SESSION_TTL, Entry, EntryBody, InMemorySessionStore,
-        InvalidSessionId, InvalidSessionVersion, MAX_SESSION_ID_LEN, RunLease, RunRecord,
+        InvalidSessionId, InvalidSessionVersion, MAX_SESSION_ID_LEN, RunClaim, RunLease, RunRecord,
         SessionError, SessionErrorKind, SessionHead, SessionId, SessionInfo, SessionPage,
         SessionStore, SessionVersion, StoredEvent, Summary, SystemClock, TokioClock, check_ttl,
     };

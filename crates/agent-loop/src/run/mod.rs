@@ -52,6 +52,9 @@ pub(crate) struct RunState<'a> {
     partial_text: String,
     /// A final answer already recorded by an interrupted run (resume).
     resumed_final: Option<ModelResponse>,
+    /// Whether the answer the run ends with was recorded before (resume): it is not reported
+    /// again, so its usage is counted once.
+    answer_recorded: bool,
     /// The tool results of an interrupted step that were recorded (resume).
     resumed_tools: Option<PendingStep>,
 }
@@ -113,6 +116,7 @@ impl<'a> RunState<'a> {
             step: 0,
             partial_text: String::new(),
             resumed_final: None,
+            answer_recorded: false,
             resumed_tools: None,
         };
         state.request.system = state.system_blocks();
@@ -158,6 +162,7 @@ impl<'a> RunState<'a> {
 
     pub(crate) async fn drive(&mut self) -> Ended {
         if let Some(response) = self.resumed_final.take() {
+            self.answer_recorded = true;
             return Ended::Answered(Box::new(response), None);
         }
         if let Some(pending) = self.resumed_tools.take() {
@@ -264,7 +269,9 @@ impl<'a> RunState<'a> {
                     Some(value) => structured_message(&reply, value),
                     None => final_message(reply),
                 };
-                self.emit_reply(&response);
+                if !self.answer_recorded {
+                    self.emit_reply(&response);
+                }
                 let ModelResponse {
                     mut message,
                     stop_reason,

@@ -19,6 +19,9 @@ use uuid::Uuid;
 /// The table most tests share (each test uses its own session ids).
 pub const SHARED_TABLE: &str = "minimalagent-test-sessions";
 
+/// The lease tests' runs ask for (`begin_run`, `heartbeat`): no test claims them while it holds.
+pub const LEASE: Duration = Duration::from_secs(30);
+
 /// The DynamoDB Local endpoint from `AWS_ENDPOINT_URL_DYNAMODB`. Fails the test when it is not
 /// set, and refuses anything but a loopback address, so no test can reach real AWS.
 pub fn endpoint() -> String {

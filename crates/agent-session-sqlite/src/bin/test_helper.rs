@@ -25,6 +25,9 @@ use agent_session_sqlite::SqliteSessionStore;
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
+/// How long a live run's lease holds past each heartbeat.
+const LEASE: Duration = Duration::from_secs(30);
+
 fn turn(query: &str) -> Vec<Message> {
     vec![
         Message::user_text(query),
@@ -99,7 +102,7 @@ async fn stall_commit(db: &str, session: &SessionId, marker: &str) -> Result<()>
 async fn live_run(db: &str, session: &SessionId, events: u32, pause: Duration) -> Result<()> {
     let store = open(db).await?;
     let mut reasoning = Reasoning::start("live", Some(session.to_string()));
-    let lease = store.begin_run(session, &reasoning).await?;
+    let lease = store.begin_run(session, &reasoning, LEASE).await?;
     say(&format!("run {}", lease.run))?;
     for index in 1..=events {
         tokio::time::sleep(pause).await;
@@ -110,7 +113,7 @@ async fn live_run(db: &str, session: &SessionId, events: u32, pause: Duration) -
         store
             .append_events(session, &lease, &[StoredEvent { index, event }])
             .await?;
-        store.heartbeat(session, &lease).await?;
+        store.heartbeat(session, &lease, LEASE).await?;
     }
     reasoning.status = RunStatus::Completed;
     let messages = turn("live");

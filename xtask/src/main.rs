@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 
 mod bench;
 mod dynamodb_local;
+mod live;
 
 use dynamodb_local::DynamoDbLocal;
 
@@ -31,15 +32,31 @@ Tasks:
                        environment lines to use, and stop it on Enter or Ctrl-C.
   example NAME         Run examples/NAME.rs offline: against the built-in Converse stand-in,
                        with DynamoDB Local when the example uses sessions.
+  test-live            For maintainers with AWS credentials: against real Amazon Bedrock, for
+                       each model id of MINIMALAGENT_LIVE_MODELS (comma-separated; default: the
+                       Region's Nova Pro profile, us.anthropic.claude-sonnet-4-20250514-v1:0,
+                       us.meta.llama3-3-70b-instruct-v1:0, us.mistral.pixtral-large-2502-v1:0),
+                       the Bedrock client's live tests (crates/agent-llm-bedrock/tests/live.rs)
+                       and then every example once per model (sessions in DynamoDB Local).
+                       Costs a few cents per model. Without credentials it does NOT run: it
+                       says why and exits with 3 (never a silent pass).
   bench [--quick]      Run the benchmarks and print one table (target/bench/summary.json).
   doc                  Build the API docs with warnings denied (target/doc).
   help                 This text.
 ";
 
+/// The exit code of `cargo xtask test-live` when it did not run (no AWS credentials): distinct
+/// from a pass (0) and a failure (1).
+const LIVE_NOT_RUN: u8 = 3;
+
 fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
+            if let Some(not_run) = error.downcast_ref::<live::NotRun>() {
+                eprintln!("xtask: {not_run}");
+                return ExitCode::from(LIVE_NOT_RUN);
+            }
             eprintln!("xtask: {error:#}");
             ExitCode::FAILURE
         }
@@ -59,6 +76,7 @@ fn run() -> Result<()> {
                 .context("usage: cargo xtask example NAME (see examples/)")?;
             example(&root, &name)
         }
+        "test-live" => live::run(&root),
         "bench" => bench::run(&root),
         "doc" => doc(&root),
         "help" | "--help" | "-h" => {

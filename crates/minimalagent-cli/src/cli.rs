@@ -18,7 +18,7 @@ use minimalagent::FollowPosition;
 /// Exit codes: 0 success; 1 the store failed while the command ran; 2 a wrong command line
 /// (arguments, store URL, session id, follow position); 3 no such session; 4 the store cannot
 /// be used (a missing file or table, a file that is not a session store, credentials or
-/// permissions); 5 a deletion was not confirmed.
+/// permissions); 5 a deletion was not confirmed; 6 `doctor`: a Bedrock check failed.
 #[derive(Debug, Parser)]
 #[command(name = "minimalagent", version, max_term_width = 100)]
 pub(crate) struct Cli {
@@ -83,6 +83,25 @@ pub(crate) enum Command {
     Sessions(SessionsCommand),
     /// Serve the live trace viewer on http://127.0.0.1:PORT/.
     Ui(UiArgs),
+    /// Check, with real calls, the Bedrock model and the session store an agent would use here,
+    /// and say how to fix what fails.
+    ///
+    /// Prints the settings (model id and its family, Region, endpoints, credentials, store),
+    /// then one line per check: Converse with a tool, ConverseStream, a prompt-cache round trip,
+    /// and the store (for DynamoDB: the table, its key schema, its TTL, and writing, reading and
+    /// deleting a probe item in a partition no session uses). The calls cost a few thousand
+    /// input tokens at most. Exit codes: 0 every check passed or was skipped; 6 a Bedrock check
+    /// failed; else 4 the store cannot be used, or 1 it could not be reached.
+    Doctor(DoctorArgs),
+}
+
+/// The `doctor` command.
+#[derive(Debug, Args)]
+pub(crate) struct DoctorArgs {
+    /// The model id or inference profile to check [default: MINIMALAGENT_MODEL_ID, else the
+    /// library's default for the Region]
+    #[arg(long, value_name = "ID")]
+    pub(crate) model: Option<String>,
 }
 
 /// The `sessions` commands.

@@ -43,10 +43,24 @@ fn parse(url: &str) -> Result<Target, Failure> {
     Ok(target)
 }
 
-/// Checks that the table of a `dynamodb://` URL exists and can be read with the AWS settings
-/// in force (the URL's region and endpoint over the standard AWS environment and profile), and
-/// returns the store's name for messages.
-pub(crate) async fn check(url: &str) -> Result<String, Failure> {
+/// A DynamoDB client for a `dynamodb://` URL, and where it points.
+pub(crate) struct Connection {
+    /// The client, with the URL's region and endpoint over the AWS environment's.
+    pub(crate) client: aws_sdk_dynamodb::Client,
+    /// The table, as named in the URL.
+    pub(crate) table: String,
+    /// The Region in force.
+    pub(crate) region: String,
+    /// The endpoint, when one is set (the URL's, `AWS_ENDPOINT_URL_DYNAMODB` or
+    /// `AWS_ENDPOINT_URL`), and which of them set it.
+    pub(crate) endpoint: Option<(String, &'static str)>,
+    /// What messages call the store: ``DynamoDB table `t` in us-west-2``.
+    pub(crate) label: String,
+}
+
+/// A client for the table of a `dynamodb://` URL: the URL's region and endpoint over the
+/// standard AWS environment and profile.
+pub(crate) async fn connect(url: &str) -> Result<Connection, Failure> {
     let target = parse(url)?;
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(region) = &target.region {
@@ -65,21 +79,45 @@ pub(crate) async fn check(url: &str) -> Result<String, Failure> {
     }
     let client = aws_sdk_dynamodb::Client::from_conf(builder.build());
     let table = one_line(&target.table);
+    let from_env = |name: &'static str| {
+        std::env::var(name)
+            .ok()
+            .filter(|value| !value.trim().is_empty())
+            .map(|value| (value, name))
+    };
     let endpoint = target
         .endpoint
         .clone()
-        .or_else(|| std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok())
-        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+        .map(|endpoint| (endpoint, "the store URL"))
+        .or_else(|| from_env("AWS_ENDPOINT_URL_DYNAMODB"))
+        .or_else(|| from_env("AWS_ENDPOINT_URL"));
     let label = match &endpoint {
-        Some(endpoint) => format!("DynamoDB table `{table}` at {}", one_line(endpoint)),
+        Some((endpoint, _)) => format!("DynamoDB table `{table}` at {}", one_line(endpoint)),
         None => format!("DynamoDB table `{table}` in {region}"),
     };
-    match client
-        .describe_table()
-        .table_name(&target.table)
-        .send()
-        .await
-    {
+    Ok(Connection {
+        client,
+        table: target.table,
+        region,
+        endpoint,
+        label,
+    })
+}
+
+/// Checks that the table of a `dynamodb://` URL exists and can be read with the AWS settings
+/// in force (the URL's region and endpoint over the standard AWS environment and profile), and
+/// returns the store's name for messages.
+pub(crate) async fn check(url: &str) -> Result<String, Failure> {
+    let Connection {
+        client,
+        table: table_name,
+        region,
+        endpoint,
+        label,
+    } = connect(url).await?;
+    let endpoint = endpoint.map(|(endpoint, _)| endpoint);
+    let table = one_line(&table_name);
+    match client.describe_table().table_name(&table_name).send().await {
         Ok(_) => Ok(label),
         Err(SdkError::ServiceError(service)) => {
             let error = service.err();

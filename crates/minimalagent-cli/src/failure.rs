@@ -23,6 +23,10 @@ pub(crate) enum Exit {
     StoreUnusable = 4,
     /// 5: a deletion was not confirmed.
     NotConfirmed = 5,
+    /// 6: `doctor`: a Bedrock check failed (model access, permissions, Region, credentials,
+    /// quotas).
+    #[cfg_attr(not(feature = "bedrock"), allow(dead_code))]
+    BedrockFailed = 6,
 }
 
 /// A failure: what to print, and how to exit.

@@ -1,8 +1,10 @@
-//! `minimalagent`: read, follow, export and delete MinimalAgent sessions, and watch runs live
-//! in a local web viewer (`minimalagent ui`). See docs/cli.md and docs/viewer.md.
+//! `minimalagent`: read, follow, export and delete MinimalAgent sessions, watch runs live in a
+//! local web viewer (`minimalagent ui`), and check the model and the store an agent would use
+//! (`minimalagent doctor`). See docs/cli.md and docs/viewer.md.
 
 mod cli;
 mod commands;
+mod doctor;
 #[cfg(feature = "dynamodb")]
 mod dynamo;
 mod failure;
@@ -48,9 +50,14 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
+    let command = match cli.command {
+        // The doctor checks the store itself, saying what fails, instead of opening it.
+        Command::Doctor(args) => return doctor::run(&cli.store, &args).await,
+        other => other,
+    };
     let url = store::store_url(&cli.store, std::env::var(store::STORE_ENV).ok())?;
     let store = store::open(&url).await?;
-    match cli.command {
+    match command {
         Command::Sessions(command) => match command {
             SessionsCommand::List { json, limit } => commands::list(&store, json, limit).await,
             SessionsCommand::Show { id, json, full } => {
@@ -78,5 +85,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
         },
         Command::Ui(args) => ui::serve(store, &args).await,
+        // Handled above.
+        Command::Doctor(_) => Ok(()),
     }
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::interrupt::{Interrupt, InterruptDecision};
 use crate::message::Message;
 use crate::model::{StopReason, TokenUsage};
 use crate::reasoning::{Reasoning, ToolInvocation};
@@ -121,6 +122,52 @@ pub enum AgentEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         latency_ms: Option<u64>,
     },
+    /// A tool call is about to run (after its hooks, with its final input): recorded before
+    /// it runs, so that a resumed run knows which calls may have had their effect.
+    ToolExecutionStarted {
+        /// The model call that asked for it.
+        step: u32,
+        /// The call's id.
+        tool_use_id: String,
+        /// The tool's name.
+        name: String,
+    },
+    /// A tool call waits for a person's decision; the run pauses after this step.
+    InterruptRequested {
+        /// The model call that asked for the tool.
+        step: u32,
+        /// The held call.
+        interrupt: Interrupt,
+    },
+    /// A held call was decided on (by a person, or by its expiry).
+    InterruptAnswered {
+        /// The model call that asked for the tool.
+        step: u32,
+        /// The interrupt's id (the call's `toolUse` id).
+        interrupt_id: String,
+        /// The decision.
+        decision: InterruptDecision,
+        /// When it was decided.
+        #[schemars(schema_with = "crate::schema::timestamp")]
+        answered_at: Timestamp,
+    },
+    /// The run's changes to its session's state so far (all of them, not only the step's),
+    /// recorded after each step that changed it, so that a paused or resumed run keeps them.
+    StateChanged {
+        /// The step after which they were recorded.
+        step: u32,
+        /// The run's changes so far.
+        changes: crate::state::StateChanges,
+    },
+    /// The stored conversation had tool calls without results (a crash, a killed process, a
+    /// session written by another program): the run answered them with error results before
+    /// calling the model.
+    HistoryRepaired {
+        /// The calls answered.
+        tool_use_ids: Vec<String>,
+        /// Why, as told to the model.
+        reason: String,
+    },
     /// The model client left an optional feature out of this call, and leaves it out of later
     /// calls to the same model, because the provider refused it (see
     /// [`DroppedFeature`](crate::DroppedFeature)).
@@ -174,6 +221,11 @@ impl AgentEvent {
             AgentEvent::StepFinished { .. } => "step_finished",
             AgentEvent::Usage { .. } => "usage",
             AgentEvent::FeatureDropped { .. } => "feature_dropped",
+            AgentEvent::ToolExecutionStarted { .. } => "tool_execution_started",
+            AgentEvent::InterruptRequested { .. } => "interrupt_requested",
+            AgentEvent::InterruptAnswered { .. } => "interrupt_answered",
+            AgentEvent::HistoryRepaired { .. } => "history_repaired",
+            AgentEvent::StateChanged { .. } => "state_changed",
             AgentEvent::ModelRetry { .. } => "model_retry",
             AgentEvent::RunFinished { .. } => "run_finished",
             AgentEvent::RunEnded { .. } => "run_ended",
@@ -203,6 +255,11 @@ impl AgentEvent {
                 | AgentEvent::ToolResult { .. }
                 | AgentEvent::StepFinished { .. }
                 | AgentEvent::FeatureDropped { .. }
+                | AgentEvent::ToolExecutionStarted { .. }
+                | AgentEvent::InterruptRequested { .. }
+                | AgentEvent::InterruptAnswered { .. }
+                | AgentEvent::HistoryRepaired { .. }
+                | AgentEvent::StateChanged { .. }
         )
     }
 }

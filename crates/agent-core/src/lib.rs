@@ -33,16 +33,19 @@
 
 mod clock;
 mod event;
+mod interrupt;
 mod message;
 mod model;
 mod reasoning;
 mod result;
 mod schema;
+mod state;
 mod thinking;
 mod tool;
 
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use event::{AgentEvent, EventSink, NoEvents};
+pub use interrupt::{Decisions, Interrupt, InterruptDecision};
 pub use message::{
     CachePoint, ContentBlock, DocumentBlock, DocumentFormat, ImageBlock, ImageFormat, MediaSource,
     Message, ReasoningContent, ReasoningText, Role, S3Location, ToolResult, ToolResultContent,
@@ -54,14 +57,18 @@ pub use model::{
     ModelResponse, ModelStreamEvent, StopReason, TokenUsage, ToolChoice, ToolSpec, response_events,
 };
 pub use reasoning::{
-    Reasoning, ReasoningStep, RunFailure, RunStatus, StepFeatureDropped, ToolCallError,
-    ToolCallStatus, ToolInvocation,
+    AnsweredInterrupt, Reasoning, ReasoningStep, RunFailure, RunStatus, StepFeatureDropped,
+    ToolCallError, ToolCallStatus, ToolInvocation,
 };
 pub use result::{RunOutcome, RunResult};
+pub use state::{
+    MAX_STATE_BYTES, MAX_STATE_KEY_LEN, MAX_STATE_VALUE_BYTES, SessionState, StateChanges,
+    StateError, StateHandle,
+};
 pub use thinking::{split_thinking, thinking_and_answer};
 pub use tool::{
-    Extensions, Tool, ToolContext, ToolError, ToolErrorKind, ToolExt, ToolOutput, ToolSet,
-    ToolSetError, is_valid_tool_name,
+    Extensions, Tool, ToolContext, ToolEffect, ToolError, ToolErrorKind, ToolExt, ToolOutput,
+    ToolSet, ToolSetError, is_valid_tool_name,
 };
 
 /// The AWS region MinimalAgent's AWS backends (Bedrock, DynamoDB) use when neither the builder

@@ -14,6 +14,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::event::AgentEvent;
+use crate::interrupt::{Interrupt, InterruptDecision};
 use crate::model::{StopReason, TokenUsage};
 use crate::thinking::thinking_and_answer;
 use crate::tool::ToolErrorKind;
@@ -72,6 +73,13 @@ pub struct Reasoning {
     /// session committed first (both turns are kept, in commit order).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub commit_conflicts: u32,
+    /// Tool calls waiting for a person's decision (the run is `paused` while any is).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_interrupts: Vec<Interrupt>,
+    /// Tool calls that waited for a decision, with the decision: who allowed what stays in
+    /// the trace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answered_interrupts: Vec<AnsweredInterrupt>,
     /// Optional features the model client left out during the run because the provider
     /// refused them (a cache checkpoint where the model takes none, …), with the step.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -123,14 +131,16 @@ impl Reasoning {
             error: None,
             commit_conflicts: 0,
             dropped_features: Vec::new(),
+            pending_interrupts: Vec::new(),
+            answered_interrupts: Vec::new(),
             truncated: false,
             exceeded_size_limit: false,
         }
     }
 
-    /// Whether the run has ended, completed or not.
+    /// Whether the run has ended, completed or not (a paused run has not: it waits).
     pub fn is_finished(&self) -> bool {
-        self.status != RunStatus::Running
+        !matches!(self.status, RunStatus::Running | RunStatus::Paused)
     }
 
     /// A trace folded from a run's events, in order (see [`Reasoning::apply`]).
@@ -186,6 +196,34 @@ impl Reasoning {
                 }
             }
             AgentEvent::StepLimitReached { .. } => self.step_limit_reached = true,
+            AgentEvent::InterruptRequested { interrupt, .. } => {
+                self.pending_interrupts
+                    .retain(|held| held.id != interrupt.id);
+                self.pending_interrupts.push(interrupt.clone());
+                self.status = RunStatus::Paused;
+            }
+            AgentEvent::InterruptAnswered {
+                interrupt_id,
+                decision,
+                answered_at,
+                ..
+            } => {
+                if let Some(at) = self
+                    .pending_interrupts
+                    .iter()
+                    .position(|held| held.id == *interrupt_id)
+                {
+                    let interrupt = self.pending_interrupts.remove(at);
+                    self.answered_interrupts.push(AnsweredInterrupt {
+                        interrupt,
+                        decision: decision.clone(),
+                        answered_at: *answered_at,
+                    });
+                }
+                if self.pending_interrupts.is_empty() && self.status == RunStatus::Paused {
+                    self.status = RunStatus::Running;
+                }
+            }
             AgentEvent::FeatureDropped {
                 step,
                 feature,
@@ -247,6 +285,10 @@ pub enum RunStatus {
     /// The run's process stopped heart-beating (it died, was killed, or lost the network)
     /// before the run ended. `Agent::resume` can continue it.
     Interrupted,
+    /// The run waits for a person's decision on tool calls
+    /// ([`Reasoning::pending_interrupts`]); `Agent::respond` continues it. It holds no lease and
+    /// costs nothing while it waits.
+    Paused,
     /// The run's stored record could not be read (damaged, or written in a form this version
     /// cannot read); [`Reasoning::error`] says why. Only readers make such traces: the rest of
     /// the session stays readable.
@@ -267,6 +309,7 @@ impl RunStatus {
             RunStatus::Cancelled => "cancelled",
             RunStatus::Interrupted => "interrupted",
             RunStatus::Damaged => "damaged",
+            RunStatus::Paused => "paused",
             RunStatus::Other(other) => other,
         }
     }
@@ -279,6 +322,15 @@ impl std::fmt::Display for RunStatus {
 }
 
 impl RunStatus {
+    /// Whether a run in this status has its final record: it completed, failed, was cancelled
+    /// or is damaged (not running, paused or interrupted, which go on).
+    pub fn is_final(&self) -> bool {
+        !matches!(
+            self,
+            RunStatus::Running | RunStatus::Paused | RunStatus::Interrupted
+        )
+    }
+
     fn completed() -> Self {
         RunStatus::Completed
     }
@@ -508,4 +560,17 @@ mod tests {
             1_700_000_000_500
         );
     }
+}
+
+/// A tool call that waited for a decision, and the decision ([`Reasoning::answered_interrupts`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[non_exhaustive]
+pub struct AnsweredInterrupt {
+    /// The held call.
+    pub interrupt: Interrupt,
+    /// What was decided.
+    pub decision: InterruptDecision,
+    /// When.
+    #[schemars(schema_with = "crate::schema::timestamp")]
+    pub answered_at: Timestamp,
 }

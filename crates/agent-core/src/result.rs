@@ -36,6 +36,12 @@ pub struct RunResult {
     /// The structured answer, for runs asked for one (`run_structured`), as JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub structured: Option<Value>,
+    /// The tool calls the run waits on, when it paused ([`RunOutcome::Paused`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_interrupts: Vec<crate::interrupt::Interrupt>,
+    /// The run's changes to its session's state, saved with its turn.
+    #[serde(default, skip_serializing_if = "crate::state::StateChanges::is_empty")]
+    pub state_changes: crate::state::StateChanges,
 }
 
 impl RunResult {
@@ -52,6 +58,8 @@ impl RunResult {
             reasoning,
             messages,
             structured: None,
+            pending_interrupts: Vec::new(),
+            state_changes: crate::state::StateChanges::new(),
         }
     }
 
@@ -85,6 +93,9 @@ pub enum RunOutcome {
     GuardrailIntervened,
     /// The provider filtered the content.
     ContentFiltered,
+    /// The run waits for a person's decision on tool calls
+    /// ([`RunResult::pending_interrupts`]); nothing of its turn is in the conversation yet.
+    Paused,
 }
 
 impl RunOutcome {
@@ -109,6 +120,7 @@ impl RunOutcome {
             RunOutcome::Truncated => "truncated",
             RunOutcome::GuardrailIntervened => "guardrail_intervened",
             RunOutcome::ContentFiltered => "content_filtered",
+            RunOutcome::Paused => "paused",
         }
     }
 }

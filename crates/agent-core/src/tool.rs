@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::message::ToolResultContent;
 use crate::model::ToolSpec;
+use crate::state::StateHandle;
 
 /// A tool the model can ask the agent to run.
 ///
@@ -35,6 +36,43 @@ pub trait Tool: Send + Sync {
     /// field, so the model can correct itself on the next step. A long-running tool should
     /// stop when [`ToolContext::cancellation`] fires (the run was cancelled).
     async fn call(&self, input: Value, context: &ToolContext) -> Result<ToolOutput, ToolError>;
+
+    /// Why each call waits for a person's approval before it runs (money moves, data is
+    /// deleted, a customer is emailed), or `None` (the default) when it runs at once. A held
+    /// call pauses the run (see `Agent::respond`).
+    fn approval(&self) -> Option<&str> {
+        None
+    }
+
+    /// Whether a call may run again when a crashed run resumes without knowing whether it ran:
+    /// [`ToolEffect::AtMostOnce`] (the default) never runs twice — the model is told its
+    /// outcome is unknown —, [`ToolEffect::AtLeastOnce`] (safe to repeat: read-only tools) runs
+    /// again.
+    fn effect(&self) -> ToolEffect {
+        ToolEffect::AtMostOnce
+    }
+}
+
+/// What running a tool twice would do (see [`Tool::effect`]).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ToolEffect {
+    /// Safe to repeat (reads, idempotent writes keyed by [`ToolContext::idempotency_key`]).
+    AtLeastOnce,
+    /// Never runs twice: a call that started but whose result was not recorded is not run
+    /// again on resume.
+    AtMostOnce,
 }
 
 #[async_trait]
@@ -51,6 +89,12 @@ impl<T: Tool + ?Sized> Tool for Arc<T> {
     async fn call(&self, input: Value, context: &ToolContext) -> Result<ToolOutput, ToolError> {
         (**self).call(input, context).await
     }
+    fn approval(&self) -> Option<&str> {
+        (**self).approval()
+    }
+    fn effect(&self) -> ToolEffect {
+        (**self).effect()
+    }
 }
 
 #[async_trait]
@@ -66,6 +110,12 @@ impl<T: Tool + ?Sized> Tool for Box<T> {
     }
     async fn call(&self, input: Value, context: &ToolContext) -> Result<ToolOutput, ToolError> {
         (**self).call(input, context).await
+    }
+    fn approval(&self) -> Option<&str> {
+        (**self).approval()
+    }
+    fn effect(&self) -> ToolEffect {
+        (**self).effect()
     }
 }
 
@@ -198,6 +248,7 @@ pub struct ToolContext {
     tool_use_id: String,
     cancellation: CancellationToken,
     extensions: Extensions,
+    session_state: StateHandle,
 }
 
 impl ToolContext {
@@ -209,6 +260,7 @@ impl ToolContext {
             tool_use_id: tool_use_id.into(),
             cancellation: CancellationToken::new(),
             extensions: Extensions::default(),
+            session_state: StateHandle::default(),
         }
     }
 
@@ -237,6 +289,26 @@ impl ToolContext {
     pub fn with_extensions(mut self, extensions: Extensions) -> Self {
         self.extensions = extensions;
         self
+    }
+
+    /// The same context with this view of the session's state.
+    #[must_use]
+    pub fn with_session_state(mut self, state: StateHandle) -> Self {
+        self.session_state = state;
+        self
+    }
+
+    /// The session's state as the run sees it: read it, and write it (saved with the run's
+    /// turn). Empty outside a session.
+    pub fn session_state(&self) -> &StateHandle {
+        &self.session_state
+    }
+
+    /// A key that names this call and no other, stable when a resumed run runs it again:
+    /// `{run id}:{toolUse id}`. A tool with effects outside (a payment, an email) passes it to
+    /// the service it calls, so that the service does it once.
+    pub fn idempotency_key(&self) -> String {
+        format!("{}:{}", self.run_id, self.tool_use_id)
     }
 
     /// The id of the run the call belongs to.
@@ -307,6 +379,11 @@ pub enum ToolErrorKind {
     Unavailable,
     /// The run was cancelled while the tool ran.
     Cancelled,
+    /// The call was not run: a person or a hook denied it.
+    Denied,
+    /// The call started in a run that stopped before its result was recorded, and the tool
+    /// must not run twice ([`ToolEffect::AtMostOnce`]): whether it had its effect is unknown.
+    OutcomeUnknown,
     /// A kind this version does not know, kept as written.
     #[serde(untagged)]
     #[schemars(skip)]
@@ -326,6 +403,8 @@ impl ToolErrorKind {
             ToolErrorKind::Timeout => "timeout",
             ToolErrorKind::Unavailable => "unavailable",
             ToolErrorKind::Cancelled => "cancelled",
+            ToolErrorKind::Denied => "denied",
+            ToolErrorKind::OutcomeUnknown => "outcome_unknown",
             ToolErrorKind::Other(other) => other,
         }
     }
@@ -342,6 +421,8 @@ impl fmt::Display for ToolErrorKind {
             ToolErrorKind::Timeout => "tool timed out",
             ToolErrorKind::Unavailable => "tool unavailable",
             ToolErrorKind::Cancelled => "cancelled",
+            ToolErrorKind::Denied => "denied",
+            ToolErrorKind::OutcomeUnknown => "outcome unknown",
             ToolErrorKind::Other(other) => other,
         })
     }

@@ -1,6 +1,7 @@
 //! [`AgentLoop`]: the loop's settings, shared by every run of an agent, and its entry point.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use agent_core::{
     Clock, EventSink, Extensions, InferenceConfig, Model, ModelIdentity, RunResult, SystemClock,
@@ -9,6 +10,7 @@ use agent_core::{
 use tracing::Instrument;
 
 use crate::error::FailedRun;
+use crate::hooks::{Hook, Hooks};
 use crate::input::RunInput;
 use crate::run::RunState;
 use crate::telemetry;
@@ -36,6 +38,8 @@ pub(crate) struct LoopConfig {
     pub(crate) capture_content: bool,
     pub(crate) name: String,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) hooks: Hooks,
+    pub(crate) interrupt_ttl: Option<Duration>,
 }
 
 impl std::fmt::Debug for AgentLoop {
@@ -69,6 +73,8 @@ impl AgentLoop {
                 capture_content: false,
                 name: "minimalagent".to_owned(),
                 clock: Arc::new(SystemClock),
+                hooks: Hooks::default(),
+                interrupt_ttl: None,
             }),
         }
     }
@@ -139,6 +145,32 @@ impl AgentLoop {
         self.configure(|c| c.clock = clock)
     }
 
+    /// Adds a hook, called after the ones added before it (see [`Hook`]).
+    #[must_use]
+    pub fn with_hook(self, hook: Arc<dyn Hook>) -> Self {
+        self.configure(|c| c.hooks.push(hook))
+    }
+
+    /// How long a tool call held for approval waits before it reads as denied (its
+    /// [`expires_at`](agent_core::Interrupt::expires_at)); `None` (the default) leaves it to the
+    /// run's input ([`RunInput::interrupt_ttl`]), and without either it never expires.
+    #[must_use]
+    pub fn with_interrupt_ttl(self, ttl: Option<Duration>) -> Self {
+        self.configure(|c| c.interrupt_ttl = ttl)
+    }
+
+    /// Whether a run can pause: a tool asks for approval, or a hook may hold a call. A caller
+    /// that keeps paused runs (a session) records such runs' events.
+    pub fn may_pause(&self) -> bool {
+        !self.config.hooks.is_empty()
+            || self.config.tools.names().any(|name| {
+                self.config
+                    .tools
+                    .get(name)
+                    .is_some_and(|tool| tool.approval().is_some())
+            })
+    }
+
     /// The model.
     pub fn model(&self) -> &Arc<dyn Model> {
         &self.config.model
@@ -175,6 +207,7 @@ impl AgentLoop {
         let run = async {
             let mut state = RunState::start(c, input, sink);
             let outcome = state.drive().await;
+            state.report_end(&outcome).await;
             state.end(outcome)
         };
         let result = run.instrument(span.clone()).await;

@@ -62,16 +62,24 @@ pub(crate) fn final_message(mut message: Message) -> Message {
 /// "not run" results in the new turn, and a history that ends with a user message (written by
 /// another program) gets an empty-handed assistant reply first so that roles alternate. The
 /// turn ends with the [`time_line`].
-pub(crate) fn push_user_turn(history: &mut Vec<Message>, query: Vec<ContentBlock>, now: Timestamp) {
+///
+/// Returns the ids of the calls it answered.
+pub(crate) fn push_user_turn(
+    history: &mut Vec<Message>,
+    query: Vec<ContentBlock>,
+    now: Timestamp,
+) -> Vec<String> {
     let mut blocks = Vec::new();
+    let mut answered = Vec::new();
     match history.last() {
         Some(last) if last.role == Role::Assistant => {
-            blocks.extend(last.tool_uses().map(|tool_use| {
-                ContentBlock::ToolResult(ToolResult::error(
+            for tool_use in last.tool_uses() {
+                answered.push(tool_use.tool_use_id.clone());
+                blocks.push(ContentBlock::ToolResult(ToolResult::error(
                     &tool_use.tool_use_id,
                     EARLIER_RUN_NOT_RUN,
-                ))
-            }));
+                )));
+            }
         }
         Some(_) => history.push(Message::assistant_text(NO_REPLY)),
         None => {}
@@ -79,4 +87,41 @@ pub(crate) fn push_user_turn(history: &mut Vec<Message>, query: Vec<ContentBlock
     blocks.extend(query);
     blocks.push(ContentBlock::Text(time_line(now)));
     history.push(Message::user(blocks));
+    answered
+}
+
+/// Answers the tool calls inside a stored history that the next user message does not answer
+/// (a crashed process, a session written by another program), with error results at the start
+/// of that message, so that the request is valid. The stored history is not rewritten: the
+/// repair is made again for each request. (Calls in the last message are answered by the run's
+/// own user turn, see [`push_user_turn`], and kept with it.) Returns the ids answered.
+pub(crate) fn repair_history(history: &mut [Message]) -> Vec<String> {
+    let mut answered = Vec::new();
+    for at in 1..history.len() {
+        let (before, after) = history.split_at_mut(at);
+        let (Some(call), Some(reply)) = (before.last(), after.first_mut()) else {
+            continue;
+        };
+        if call.role != Role::Assistant || reply.role != Role::User {
+            continue;
+        }
+        let missing: Vec<String> = call
+            .tool_uses()
+            .filter(|tool_use| {
+                !reply.content.iter().any(|block| {
+                    matches!(block, ContentBlock::ToolResult(result) if result.tool_use_id == tool_use.tool_use_id)
+                })
+            })
+            .map(|tool_use| tool_use.tool_use_id.clone())
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let results = missing
+            .iter()
+            .map(|id| ContentBlock::ToolResult(ToolResult::error(id, EARLIER_RUN_NOT_RUN)));
+        reply.content.splice(0..0, results);
+        answered.extend(missing);
+    }
+    answered
 }

@@ -29,6 +29,12 @@ pub enum RunError {
     /// The run was cancelled.
     #[error("the run was cancelled")]
     Cancelled,
+    /// A hook stopped the run.
+    #[error("a hook stopped the run: {reason}")]
+    Stopped {
+        /// The hook's reason.
+        reason: String,
+    },
     /// The model's structured answer did not fit the requested type, after every attempt.
     #[error("the model's answer did not fit the requested type after {attempts} attempts: {error}")]
     InvalidStructuredAnswer {
@@ -47,6 +53,7 @@ impl RunError {
             RunError::Model(error) => format!("model.{}", error.kind().as_str()),
             RunError::ContextWindowExceeded { .. } => "run.context_window_exceeded".to_owned(),
             RunError::Cancelled => "run.cancelled".to_owned(),
+            RunError::Stopped { .. } => "run.stopped".to_owned(),
             RunError::InvalidStructuredAnswer { .. } => "run.invalid_structured_answer".to_owned(),
         }
     }
@@ -54,7 +61,7 @@ impl RunError {
     /// The status a trace ends with for this error.
     pub fn status(&self) -> RunStatus {
         match self {
-            RunError::Cancelled => RunStatus::Cancelled,
+            RunError::Cancelled | RunError::Stopped { .. } => RunStatus::Cancelled,
             _ => RunStatus::Failed,
         }
     }

@@ -2,8 +2,9 @@
 //! answer, a compactor).
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use agent_core::{AgentEvent, ContentBlock, Message, async_trait};
+use agent_core::{AgentEvent, ContentBlock, Message, StateHandle, async_trait};
 use jiff::Timestamp;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -33,8 +34,20 @@ pub struct RunInput {
     pub structured: Option<StructuredAnswer>,
     /// Makes the history smaller when the model says the request is too long.
     pub compactor: Option<Arc<dyn ContextCompactor>>,
-    /// The durable events of an interrupted run to continue (see [`RunInput::resuming`]).
+    /// The durable events of an interrupted or paused run to continue (see
+    /// [`RunInput::resuming`]); a paused run's decisions are among them
+    /// ([`AgentEvent::InterruptAnswered`]).
     pub resume: Vec<AgentEvent>,
+    /// The session's state as loaded: tools and hooks read and write it through this handle,
+    /// and the run's changes come back in [`RunResult::state_changes`](agent_core::RunResult).
+    pub state: StateHandle,
+    /// Where the run's events are recorded durably, when they are: the loop waits for it to
+    /// record a call's start before running a tool that must not run twice.
+    pub event_log: Option<Arc<dyn EventLog>>,
+    /// How long a call held for approval waits, when the agent does not say
+    /// ([`AgentLoop::with_interrupt_ttl`](crate::AgentLoop::with_interrupt_ttl)): a session
+    /// gives its time to live.
+    pub interrupt_ttl: Option<Duration>,
 }
 
 impl std::fmt::Debug for RunInput {
@@ -68,6 +81,9 @@ impl RunInput {
             structured: None,
             compactor: None,
             resume: Vec::new(),
+            state: StateHandle::default(),
+            event_log: None,
+            interrupt_ttl: None,
         }
     }
 
@@ -143,4 +159,12 @@ pub struct Compacted {
     pub history: Vec<Message>,
     /// System prompt blocks replacing the run's context notes (for example a summary).
     pub context_notes: Vec<String>,
+}
+
+/// Where a run's events are recorded durably (a session's real-time log).
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// Waits until every event reported so far is recorded: `false` when they could not be
+    /// (the log failed), in which case the loop does not run a tool that must not run twice.
+    async fn flush(&self) -> bool;
 }

@@ -50,6 +50,7 @@ mod assemble;
 mod config;
 mod conversation;
 mod error;
+mod hooks;
 mod input;
 mod run;
 mod telemetry;
@@ -60,5 +61,6 @@ pub use conversation::{
     time_line,
 };
 pub use error::{FailedRun, RunError};
-pub use input::{AnswerCheck, Compacted, ContextCompactor, RunInput, StructuredAnswer};
+pub use hooks::{Hook, HookContext, RunDecision, ToolCallView, ToolDecision, always_approve_key};
+pub use input::{AnswerCheck, Compacted, ContextCompactor, EventLog, RunInput, StructuredAnswer};
 pub use run::estimate_tokens;

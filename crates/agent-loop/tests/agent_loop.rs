@@ -198,6 +198,7 @@ async fn tool_steps_are_recorded_and_the_trace_is_the_fold_of_the_events() {
             "tool_input_complete",
             "usage",
             "model_reply",
+            "tool_execution_started",
             "tool_result",
             "step_finished",
             "text_delta",
@@ -825,7 +826,7 @@ async fn a_request_too_long_for_the_model_is_compacted_or_fails_with_its_size() 
 }
 
 #[tokio::test]
-async fn an_interrupted_run_resumes_without_running_recorded_tools_again() {
+async fn an_interrupted_run_resumes_without_running_any_started_tool_again() {
     let model = ScriptedModel::new()
         .then_tools(
             None,
@@ -856,16 +857,30 @@ async fn an_interrupted_run_resumes_without_running_recorded_tools_again() {
         .await
         .unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // Both calls were recorded as started; the second's result was not. The tools must not
+    // run twice (the default), so neither runs again: the second's outcome is unknown.
     assert_eq!(
         resumed_calls.load(Ordering::SeqCst),
-        1,
-        "only the tool without a result ran"
+        0,
+        "a started call without a result is not run again"
     );
     assert_eq!(result.response, "resumed answer");
     assert_eq!(result.reasoning.total_steps, 1);
     assert_eq!(result.messages.len(), 4);
     let request = &model.requests()[0];
-    assert_eq!(request.messages[2].tool_results().count(), 2);
+    let results: Vec<_> = request.messages[2].tool_results().collect();
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[1].status, Some(ToolResultStatus::Error));
+    assert!(
+        format!("{:?}", results[1].content).contains("outcome unknown"),
+        "{:?}",
+        results[1].content
+    );
+    let unknown = &result.reasoning.steps[0].tools[1];
+    assert_eq!(
+        unknown.error.as_ref().map(|e| e.kind.clone()),
+        Some(ToolErrorKind::OutcomeUnknown)
+    );
 }
 
 #[test]

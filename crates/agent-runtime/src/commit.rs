@@ -13,9 +13,10 @@ use crate::outcome::{SessionRunError, SessionRunOutput, TurnState};
 use crate::runner::SessionRunner;
 
 impl SessionRunner {
-    /// Saves a failed or cancelled run's record, trying a few times until `deadline` (writing a
-    /// run's final record again is safe: the store keeps one record per run id).
-    pub(crate) async fn save_failed(
+    /// Saves the record of a run that did not commit (failed, cancelled, or paused), trying a
+    /// few times until `deadline` (writing it again is safe: the store keeps one record per
+    /// run id).
+    pub(crate) async fn save_record(
         &self,
         session: &SessionId,
         lease: Option<&RunLease>,
@@ -70,7 +71,8 @@ impl SessionRunner {
             result.reasoning.commit_conflicts = conflicts;
             let commit = Commit::new(run_id, base, &result.messages, &result.reasoning)
                 .with_summary(summary)
-                .with_lease(lease);
+                .with_lease(lease)
+                .with_state(Some(&result.state_changes));
             let error = match bounded(deadline, "the commit", store.commit(session, commit)).await {
                 Ok(committed) => {
                     if !committed.replayed {
@@ -86,7 +88,11 @@ impl SessionRunner {
                         tracing::debug!(conflicts, "the turn was committed after other runs'");
                     }
                     result.reasoning.status = RunStatus::Completed;
-                    return Ok(SessionRunOutput { result, committed });
+                    return Ok(SessionRunOutput {
+                        result,
+                        committed: Some(committed),
+                        run: Some(committed.run),
+                    });
                 }
                 Err(error) => error,
             };

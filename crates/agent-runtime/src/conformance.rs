@@ -5,8 +5,10 @@
 //! every earlier turn, however the cache stands), sustained concurrent writers that all keep
 //! their turns, failed and cancelled runs that leave the conversation unchanged, real-time runs
 //! followed by position with no duplicate and no gap (two at once, across delete), crashed runs
-//! reported `interrupted` and resumed from their last step, and context policies whose summary
-//! is stored and reloaded.
+//! reported `interrupted` and resumed from their last step, context policies whose summary
+//! is stored and reloaded, runs that pause for a person's approval and go on in another
+//! process (every decision, several held calls, one winner among responders, expiry), and
+//! session state kept with the turn.
 //!
 //! ```
 //! use std::time::Duration;
@@ -48,6 +50,9 @@ use crate::follow::{FollowPosition, FollowedEvent};
 use crate::options::SessionOptions;
 use crate::outcome::{SessionRunError, TurnState};
 use crate::runner::SessionRunner;
+
+mod approvals;
+pub use approvals::*;
 
 /// The time to live most checks ask the constructor for.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
@@ -114,6 +119,11 @@ macro_rules! __runs_conformance_checks {
             deleted_sessions_are_never_served_from_a_cache,
             turns_are_kept_truthfully_under_faults,
             real_time_turns_are_kept_truthfully_under_faults,
+            paused_runs_wait_and_go_on_in_another_process,
+            every_decision_is_kept,
+            held_calls_are_answered_once_together_or_one_by_one,
+            held_calls_expire_as_denied,
+            session_state_is_kept_with_the_turn,
         }
     };
 }

@@ -291,7 +291,8 @@ impl Follower {
     ) -> Result<bool, SessionError> {
         let run = record.run;
         let delivered = self.position.open.get(&run).copied().unwrap_or(0);
-        let ended = record.reasoning.status != RunStatus::Running;
+        // A paused run is still open: its decisions, and the rest of the run, come later.
+        let ended = record.reasoning.status.is_final();
         let stored = self
             .store
             .events(&self.session, run, delivered, PAGE)

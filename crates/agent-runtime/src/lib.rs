@@ -31,6 +31,7 @@ mod context;
 mod follow;
 mod options;
 mod outcome;
+mod pause;
 mod reader;
 mod reads;
 mod recorder;
@@ -45,5 +46,6 @@ pub use options::{
     DEFAULT_TEXT_FLUSH_INTERVAL, SessionOptions,
 };
 pub use outcome::{ResumeRefusal, SessionRunError, SessionRunOutput, TurnState};
+pub use pause::PausedRun;
 pub use reads::ConversationPage;
 pub use runner::SessionRunner;

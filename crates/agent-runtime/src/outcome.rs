@@ -19,14 +19,25 @@ pub enum TurnState {
     Unknown,
 }
 
-/// A run in a session that completed and whose turn is kept.
+/// A run in a session that completed and whose turn is kept, or that paused
+/// ([`RunOutcome::Paused`](agent_core::RunOutcome::Paused)) with its held calls recorded.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SessionRunOutput {
     /// The run's result; its trace is the one stored.
     pub result: RunResult,
-    /// What the commit did.
-    pub committed: Committed,
+    /// What the commit did; `None` for a run that paused (its turn is committed when it ends).
+    pub committed: Option<Committed>,
+    /// The run's number in the session, when it has a record.
+    pub run: Option<u64>,
+}
+
+impl SessionRunOutput {
+    /// Whether the run paused, waiting for decisions on its held calls
+    /// ([`RunResult::pending_interrupts`]).
+    pub fn is_paused(&self) -> bool {
+        self.committed.is_none() && !self.result.pending_interrupts.is_empty()
+    }
 }
 
 /// Why a run in a session did not give a kept answer. Each variant says what happened to the
@@ -57,6 +68,16 @@ pub enum SessionRunError {
         result: Box<RunResult>,
         /// Whether the turn is in the conversation: `NotKept` or `Unknown`.
         turn: TurnState,
+    },
+    /// The run paused but its held calls could not be recorded (the store failed): nobody can
+    /// answer them, so the run ended `failed` and its turn is not kept.
+    #[error("the run paused but its held calls could not be recorded")]
+    Pause {
+        /// The store's error.
+        #[source]
+        error: SessionError,
+        /// The paused run.
+        result: Box<RunResult>,
     },
     /// There is no interrupted run to resume, or it cannot be resumed: the reason says which,
     /// and a store's failure (a throttled claim) is the [`source`](std::error::Error::source).
@@ -104,6 +125,22 @@ pub enum ResumeRefusal {
         /// Its number.
         run: u64,
     },
+    /// No run of the session waits for a decision on these interrupts.
+    NothingPaused,
+    /// No decision was given.
+    NoDecisions,
+    /// The paused run holds no call with this interrupt id (it was answered, or never asked).
+    UnknownInterrupt {
+        /// The paused run's number.
+        run: u64,
+        /// The id.
+        id: String,
+    },
+    /// Another process answered the paused run first; read it again to see what is left.
+    AlreadyAnswered {
+        /// Its number.
+        run: u64,
+    },
 }
 
 impl std::fmt::Display for ResumeRefusal {
@@ -124,8 +161,20 @@ impl std::fmt::Display for ResumeRefusal {
                 write!(f, "another process resumed the newest run ({run}) first")
             }
             ResumeRefusal::ClaimFailed { run } => {
-                write!(f, "the store failed while claiming the newest run ({run})")
+                write!(f, "the store failed while claiming run {run}")
             }
+            ResumeRefusal::NothingPaused => {
+                f.write_str("no run of the session waits for these decisions")
+            }
+            ResumeRefusal::NoDecisions => f.write_str("no decision was given"),
+            ResumeRefusal::UnknownInterrupt { run, id } => write!(
+                f,
+                "run {run} holds no call `{id}` waiting for a decision (answered already, or never asked)"
+            ),
+            ResumeRefusal::AlreadyAnswered { run } => write!(
+                f,
+                "another process answered run {run} first; read it again to see what is left"
+            ),
         }
     }
 }
@@ -151,7 +200,9 @@ impl SessionRunError {
     /// The store's error, when the store failed.
     pub fn session_error(&self) -> Option<&SessionError> {
         match self {
-            SessionRunError::Load(error) | SessionRunError::Commit { error, .. } => Some(error),
+            SessionRunError::Load(error)
+            | SessionRunError::Commit { error, .. }
+            | SessionRunError::Pause { error, .. } => Some(error),
             SessionRunError::Run { record, .. } => record.as_ref(),
             SessionRunError::NotResumable { error, .. } => error.as_ref(),
         }

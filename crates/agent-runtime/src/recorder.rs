@@ -24,13 +24,32 @@ const APPEND_ATTEMPTS: u32 = 5;
 
 enum Command {
     Event(Box<AgentEvent>),
-    Flush(oneshot::Sender<()>),
+    /// Answered once everything before it is written: `true`, or `false` when the log failed.
+    Flush(oneshot::Sender<bool>),
 }
 
 /// Where the loop's events go to be recorded.
 #[derive(Clone)]
 pub(crate) struct RecorderSink {
     queue: mpsc::UnboundedSender<Command>,
+}
+
+impl RecorderSink {
+    async fn flush(&self) -> bool {
+        let (done, written) = oneshot::channel();
+        if self.queue.send(Command::Flush(done)).is_err() {
+            return false;
+        }
+        written.await.unwrap_or(false)
+    }
+}
+
+/// The loop waits on the recorder before it runs a tool that must not run twice.
+#[agent_core::async_trait]
+impl agent_loop::EventLog for RecorderSink {
+    async fn flush(&self) -> bool {
+        RecorderSink::flush(self).await
+    }
 }
 
 impl EventSink for RecorderSink {
@@ -103,12 +122,10 @@ impl Recorder {
         self.sink.clone()
     }
 
-    /// Waits until every event handed over so far is written (or given up on).
-    pub(crate) async fn flush(&self) {
-        let (done, written) = oneshot::channel();
-        if self.sink.queue.send(Command::Flush(done)).is_ok() {
-            let _ = written.await;
-        }
+    /// Waits until every event handed over so far is written (or given up on): whether they
+    /// all were.
+    pub(crate) async fn flush(&self) -> bool {
+        self.sink.flush().await
     }
 
     /// Flushes, then stops writing and beating.
@@ -243,7 +260,7 @@ async fn write_events(
         )
         .await;
         for ack in acks {
-            let _ = ack.send(());
+            let _ = ack.send(!failed);
         }
     }
 }

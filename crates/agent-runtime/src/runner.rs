@@ -4,8 +4,8 @@
 
 use std::sync::{Arc, PoisonError};
 
-use agent_core::{AgentEvent, EventSink, Reasoning};
-use agent_loop::{AgentLoop, ContextCompactor, RunInput};
+use agent_core::{AgentEvent, EventSink, Reasoning, RunOutcome, StateHandle};
+use agent_loop::{AgentLoop, ContextCompactor, EventLog, RunInput};
 use agent_session::{RunLease, SessionId, SessionStore};
 use tokio::time::{Instant, timeout_at};
 use tracing::Instrument;
@@ -124,6 +124,11 @@ impl SessionRunner {
         input.context_notes = prepared.notes;
         let compactor: Option<Arc<PolicyCompactor>> = prepared.compactor;
         input.compactor = compactor.clone().map(|c| c as Arc<dyn ContextCompactor>);
+        input.state = StateHandle::new(head.state.clone());
+        if input.interrupt_ttl.is_none() {
+            // A call held for approval waits as long as the session lives.
+            input.interrupt_ttl = store.time_to_live();
+        }
         let run_id = input.run_id;
 
         // Real-time recording: claim a record (or keep the resumed one), then write as we go.
@@ -162,23 +167,39 @@ impl SessionRunner {
                 run_token,
             )
         });
-        let outcome = match &recorder {
-            Some(recorder) => {
+        // A run that may pause and is not recorded in real time keeps its durable events, to
+        // record them if it pauses.
+        let collected = (recorder.is_none() && agent_loop.may_pause()).then(DurableEvents::default);
+        let outcome = match (&recorder, &collected) {
+            (Some(recorder), _) => {
+                let log = recorder.sink();
+                input.event_log = Some(Arc::new(log.clone()) as Arc<dyn EventLog>);
                 let tee = Tee {
                     first: sink,
-                    second: &recorder.sink(),
+                    second: &log,
                 };
                 agent_loop.run(input, &tee).await
             }
-            None => agent_loop.run(input, sink).await,
+            (None, Some(collected)) => {
+                let tee = Tee {
+                    first: sink,
+                    second: collected,
+                };
+                agent_loop.run(input, &tee).await
+            }
+            (None, None) => agent_loop.run(input, sink).await,
         };
         // From here on every store call is bounded by the commit timeout: a store that hangs
         // cannot hold the run.
         let deadline = Instant::now() + options.commit_timeout;
-        if let Some(recorder) = &recorder
-            && timeout_at(deadline, recorder.flush()).await.is_err()
-        {
-            tracing::warn!(session = %session, "the run's real-time events were not all written before the commit timeout");
+        let mut recorded = false;
+        if let Some(recorder) = &recorder {
+            match timeout_at(deadline, recorder.flush()).await {
+                Ok(all) => recorded = all,
+                Err(_) => {
+                    tracing::warn!(session = %session, "the run's real-time events were not all written before the commit timeout");
+                }
+            }
         }
         let summarised = *summary_usage.lock().unwrap_or_else(PoisonError::into_inner);
         let outcome = outcome
@@ -195,7 +216,7 @@ impl SessionRunner {
             Ok(result) => result,
             Err(failed) => {
                 let record = self
-                    .save_failed(session, lease.as_ref(), &failed.reasoning, deadline)
+                    .save_record(session, lease.as_ref(), &failed.reasoning, deadline)
                     .await;
                 stop(recorder, deadline).await;
                 return Err(SessionRunError::Run {
@@ -204,6 +225,14 @@ impl SessionRunner {
                 });
             }
         };
+        if result.outcome == RunOutcome::Paused {
+            let events = collected.map(DurableEvents::take);
+            let paused = self
+                .pause(session, result, lease, recorded, events, deadline)
+                .await;
+            stop(recorder, deadline).await;
+            return paused;
+        }
         let summary = compactor.and_then(|c| c.new_summary());
         let committed = self
             .commit(
@@ -222,7 +251,7 @@ impl SessionRunner {
             // keeps one final record per run.
             let grace = Instant::now() + FAILED_RECORD_GRACE;
             if let Err(error) = self
-                .save_failed(session, lease.as_ref(), &result.reasoning, grace)
+                .save_record(session, lease.as_ref(), &result.reasoning, grace)
                 .await
             {
                 tracing::warn!(%error, "the record of a run whose turn was not kept could not be saved");
@@ -237,7 +266,7 @@ impl SessionRunner {
     /// Begins a real-time record, trying again while the store fails transiently or loses its
     /// answer: a repeated begin of the same run is recognised, so a lost answer never leaves a
     /// record behind that would read as a crashed run.
-    async fn begin_run(
+    pub(crate) async fn begin_run(
         &self,
         session: &SessionId,
         start: &Reasoning,
@@ -279,6 +308,27 @@ async fn stop(recorder: Option<Recorder>, deadline: Instant) {
         .is_err()
     {
         tracing::warn!("the run's recorder did not stop in time; it was left behind");
+    }
+}
+
+/// The durable events of a run, kept in memory.
+#[derive(Default)]
+struct DurableEvents(std::sync::Mutex<Vec<AgentEvent>>);
+
+impl DurableEvents {
+    fn take(self) -> Vec<AgentEvent> {
+        self.0.into_inner().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl EventSink for DurableEvents {
+    fn emit(&self, event: &AgentEvent) {
+        if event.is_durable() {
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(event.clone());
+        }
     }
 }
 

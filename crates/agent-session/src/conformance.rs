@@ -51,8 +51,8 @@ use std::time::Duration;
 
 use agent_core::{
     AgentEvent, CachePoint, ContentBlock, DocumentBlock, DocumentFormat, ImageBlock, ImageFormat,
-    Message, Reasoning, ReasoningContent, ReasoningText, Role, RunFailure, RunStatus, ToolResult,
-    ToolResultContent, ToolUse,
+    MAX_STATE_VALUE_BYTES, Message, Reasoning, ReasoningContent, ReasoningText, Role, RunFailure,
+    RunStatus, StateChanges, ToolResult, ToolResultContent, ToolUse,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -152,6 +152,8 @@ macro_rules! __store_conformance_checks {
             long_histories_are_read_in_full: DEFAULT_TTL,
             newer_records_are_kept_as_written: DEFAULT_TTL,
             sessions_are_listed: DEFAULT_TTL,
+            session_state_commits_with_the_turn: DEFAULT_TTL,
+            paused_runs_are_answered_once: DEFAULT_TTL,
         }
     };
 }
@@ -1154,4 +1156,200 @@ pub async fn repeated_run_writes_keep_one_record(store: Arc<dyn SessionStore>) {
     let record = store.latest_run(&session).await.unwrap().unwrap();
     assert_eq!(record.reasoning.status, RunStatus::Completed);
     assert_eq!(store.runs(&session, 0, 10).await.unwrap().len(), 3);
+}
+
+/// Session state is written by commits only, in the same write as the turn: key by key on the
+/// state the session has then (so two runs that wrote different keys both keep theirs), a
+/// removal removes, a state too large is refused with nothing written, a retried commit
+/// applies nothing twice, and a deleted session starts again with no state.
+pub async fn session_state_commits_with_the_turn(store: Arc<dyn SessionStore>) {
+    let session = session_for("state");
+    assert!(store.head(&session).await.unwrap().state.is_empty());
+    let commit_with = async |base: SessionVersion, query: &str, changes: &StateChanges| {
+        let messages = turn_messages(query);
+        let reasoning = trace(&session, query, RunStatus::Completed);
+        store
+            .commit(
+                &session,
+                Commit::new(reasoning.run_id, base, &messages, &reasoning)
+                    .with_state(Some(changes)),
+            )
+            .await
+    };
+    let mut first = StateChanges::new();
+    first.set_value("plan", json!("free")).unwrap();
+    first.set_value("seen", json!(["a"])).unwrap();
+    let one = commit_with(SessionVersion::EMPTY, "one", &first)
+        .await
+        .unwrap();
+    let head = store.head(&session).await.unwrap();
+    assert_eq!(
+        head.state.get::<String>("plan").unwrap().as_deref(),
+        Some("free")
+    );
+    assert_eq!(head.state.len(), 2);
+
+    // Two runs from the same head: each wrote its own key; the second re-bases and keeps both.
+    let mut second = StateChanges::new();
+    second.set_value("plan", json!("pro")).unwrap();
+    let mut third = StateChanges::new();
+    third.set_value("approved:transfer", json!(true)).unwrap();
+    third.remove("seen").unwrap();
+    commit_with(one.version, "two", &second).await.unwrap();
+    let conflict = commit_with(one.version, "three", &third).await.unwrap_err();
+    assert_eq!(conflict.kind(), SessionErrorKind::Conflict, "{conflict}");
+    let head = store.head(&session).await.unwrap();
+    assert_eq!(head.state.len(), 2, "the losing commit wrote no state");
+    commit_with(head.version, "three", &third).await.unwrap();
+    let head = store.head(&session).await.unwrap();
+    assert_eq!(
+        head.state.get::<String>("plan").unwrap().as_deref(),
+        Some("pro")
+    );
+    assert_eq!(
+        head.state.get::<bool>("approved:transfer").unwrap(),
+        Some(true)
+    );
+    assert_eq!(head.state.get_value("seen"), None, "a removal removes");
+
+    // Too large in all: refused, nothing written.
+    let mut huge = StateChanges::new();
+    for n in 0..5 {
+        huge.set_value(
+            &format!("big{n}"),
+            json!("x".repeat(MAX_STATE_VALUE_BYTES - 16)),
+        )
+        .unwrap();
+    }
+    let refused = commit_with(head.version, "huge", &huge).await.unwrap_err();
+    assert_eq!(refused.kind(), SessionErrorKind::InvalidInput, "{refused}");
+    let after = store.head(&session).await.unwrap();
+    assert_eq!(
+        after.version, head.version,
+        "the refused commit wrote no turn"
+    );
+    assert_eq!(after.state, head.state);
+
+    // Deleted: the next life starts with no state.
+    store.delete(&session).await.unwrap();
+    commit_turn(&*store, &session, SessionVersion::EMPTY, "again")
+        .await
+        .unwrap();
+    assert!(store.head(&session).await.unwrap().state.is_empty());
+}
+
+/// A paused run (a run waiting for a person's decisions) holds no lease and keeps its events;
+/// pausing again after a lost answer is recognised; of two processes that claim it on the
+/// heartbeat they read, exactly one wins, and its claim writes the record it gives (the run is
+/// `running` again); the winner can record and commit; a claim on a stale heartbeat fails.
+pub async fn paused_runs_are_answered_once(store: Arc<dyn SessionStore>) {
+    let session = session_for("paused");
+    let running = trace(&session, "pay", RunStatus::Running);
+    let lease = store.begin_run(&session, &running, HELD).await.unwrap();
+    store
+        .append_events(&session, &lease, &[event(1, "asked")])
+        .await
+        .unwrap();
+    let mut paused = running.clone();
+    paused.status = RunStatus::Paused;
+    assert_eq!(
+        store
+            .finish_run(&session, Some(&lease), &paused)
+            .await
+            .unwrap(),
+        lease.run
+    );
+    assert_eq!(
+        store
+            .finish_run(&session, Some(&lease), &paused)
+            .await
+            .unwrap(),
+        lease.run,
+        "a repeated pause is recognised"
+    );
+    let record = store.latest_run(&session).await.unwrap().unwrap();
+    assert_eq!(record.reasoning.status, RunStatus::Paused);
+    assert_eq!(record.lease, None, "a paused run holds no lease");
+    assert_eq!(
+        store
+            .events(&session, lease.run, 0, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let error = store
+        .heartbeat(&session, &lease, HELD)
+        .await
+        .expect_err("the old lease is released");
+    assert_eq!(error.kind(), SessionErrorKind::Conflict, "{error}");
+
+    let mut resumed = running.clone();
+    resumed.final_response = Some("resumed".into());
+    let claim = |n: u8| {
+        let mut reasoning = resumed.clone();
+        reasoning.query = format!("claim {n}");
+        RunClaim::new(lease.run, record.heartbeat_at, HELD).with_reasoning(reasoning)
+    };
+    let (first, second) = (claim(1), claim(2));
+    let (a, b) = tokio::join!(
+        store.claim_run(&session, &first),
+        store.claim_run(&session, &second)
+    );
+    let (won, winner) = match (a, b) {
+        (Ok(won), Err(error)) => {
+            assert_eq!(error.kind(), SessionErrorKind::Conflict, "{error}");
+            (won, first)
+        }
+        (Err(error), Ok(won)) => {
+            assert_eq!(error.kind(), SessionErrorKind::Conflict, "{error}");
+            (won, second)
+        }
+        other => panic!("exactly one claim wins: {other:?}"),
+    };
+    assert_eq!(
+        store.claim_run(&session, &winner).await.unwrap(),
+        won,
+        "a repeated claim is the claimant's own"
+    );
+    let record = store.latest_run(&session).await.unwrap().unwrap();
+    assert_eq!(record.reasoning.status, RunStatus::Running);
+    assert_eq!(
+        Some(&record.reasoning.query),
+        winner.reasoning.as_ref().map(|r| &r.query),
+        "the claim wrote its record"
+    );
+    assert_eq!(record.lease, Some(won.lease));
+    let stale = RunClaim::new(lease.run, record.heartbeat_at, HELD);
+    assert_eq!(
+        store.claim_run(&session, &stale).await.unwrap_err().kind(),
+        SessionErrorKind::Conflict,
+        "a live continued run is not claimed"
+    );
+    store
+        .append_events(&session, &won, &[event(2, "answered")])
+        .await
+        .unwrap();
+    let messages = turn_messages("pay");
+    let mut done = trace(&session, "pay", RunStatus::Completed);
+    done.run_id = running.run_id;
+    store
+        .commit(
+            &session,
+            Commit::new(running.run_id, SessionVersion::EMPTY, &messages, &done)
+                .with_lease(Some(won)),
+        )
+        .await
+        .unwrap();
+    let record = store.latest_run(&session).await.unwrap().unwrap();
+    assert_eq!(record.reasoning.status, RunStatus::Completed);
+    assert_eq!(
+        store
+            .events(&session, lease.run, 0, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(store.runs(&session, 0, 10).await.unwrap().len(), 1);
 }

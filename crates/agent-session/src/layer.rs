@@ -649,6 +649,10 @@ impl<S: SessionStore + ?Sized, L: StoreLayer> SessionStore for Layered<S, L> {
         let _ = self.layer.around(call, inner).await;
     }
 
+    fn time_to_live(&self) -> Option<Duration> {
+        self.inner.time_to_live()
+    }
+
     async fn delete(&self, session: &SessionId) -> Result<(), SessionError> {
         let inner = async move { self.inner.delete(session).await };
         self.layer

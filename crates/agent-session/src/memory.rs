@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use agent_core::{Reasoning, RunStatus};
+use agent_core::{Reasoning, RunStatus, SessionState};
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::watch;
@@ -86,6 +86,8 @@ struct Stored {
     /// What each run's commit did, to recognise a retried commit.
     commits: HashMap<Uuid, Committed>,
     expires_at: Timestamp,
+    /// The session's state, changed by commits.
+    state: SessionState,
 }
 
 struct StoredRun {
@@ -121,6 +123,7 @@ impl Stored {
         self.first_run = self.last_run + 1;
         self.runs.clear();
         self.commits.clear();
+        self.state = SessionState::new();
     }
 
     fn head(&self, now: Timestamp) -> SessionHead {
@@ -139,6 +142,7 @@ impl Stored {
         )
         .with_summary(self.summary_seq)
         .with_expiry(Some(self.expires_at))
+        .with_state(self.state.clone())
     }
 }
 
@@ -276,6 +280,7 @@ impl InMemorySessionStore {
                 runs: BTreeMap::new(),
                 commits: HashMap::new(),
                 expires_at: now,
+                state: SessionState::new(),
             }
         });
         let fresh = stored.entries.is_empty() && stored.runs.is_empty() && !stored.deleted;
@@ -456,16 +461,26 @@ impl SessionStore for InMemorySessionStore {
                 }
             }
         };
+        if let Some(lease) = &commit.lease {
+            Self::run_mut(stored, session, lease)?;
+        }
+        // Checked before anything changes: a refused state writes nothing.
+        let new_state = match commit.state {
+            Some(changes) => Some(stored.state.apply(changes).map_err(|refused| {
+                error(SessionErrorKind::InvalidInput, session, refused.to_string())
+            })?),
+            None => None,
+        };
         let run = match &commit.lease {
-            Some(lease) => {
-                Self::run_mut(stored, session, lease)?;
-                lease.run
-            }
+            Some(lease) => lease.run,
             None => {
                 stored.last_run += 1;
                 stored.last_run
             }
         };
+        if let Some(state) = new_state {
+            stored.state = state;
+        }
         if let Some(summary) = commit.summary {
             let seq = stored.first_seq + stored.entries.len() as u64;
             stored.entries.push(Entry::new(
@@ -635,7 +650,11 @@ impl SessionStore for InMemorySessionStore {
         if let Some(stored) = state.sessions.get(session)
             && let Some(done) = stored.runs.values().rev().find(|run| {
                 run.record.reasoning.run_id == reasoning.run_id
-                    && run.record.reasoning.status != RunStatus::Running
+                    && (run.record.reasoning.status.is_final()
+                        // A pause repeated after its answer was lost.
+                        || (run.record.reasoning.status == RunStatus::Paused
+                            && reasoning.status == RunStatus::Paused
+                            && run.record.lease.is_none()))
             })
         {
             return Ok(done.record.run);
@@ -706,7 +725,17 @@ impl SessionStore for InMemorySessionStore {
             // This claim's own, repeated after a lost answer.
             return Ok(lease);
         }
-        if slot.record.reasoning.status != RunStatus::Running || slot.record.lease.is_none() {
+        if slot.record.reasoning.status == RunStatus::Paused && slot.record.lease.is_none() {
+            // A paused run waits without a lease: its heartbeat alone decides the claim.
+            if slot.record.heartbeat_at != claim.last_heartbeat {
+                return Err(error(
+                    SessionErrorKind::Conflict,
+                    session,
+                    format!("run {run} was answered by another process"),
+                ));
+            }
+        } else if slot.record.reasoning.status != RunStatus::Running || slot.record.lease.is_none()
+        {
             return Err(error(
                 SessionErrorKind::Conflict,
                 session,
@@ -734,6 +763,9 @@ impl SessionStore for InMemorySessionStore {
         slot.record.lease = Some(lease.lease);
         slot.record.heartbeat_at = Some(now);
         slot.record.lease_expires_at = Some(lease_end(now, claim.lease_for));
+        if let Some(reasoning) = &claim.reasoning {
+            slot.record.reasoning = reasoning.clone();
+        }
         drop(state);
         self.changed();
         Ok(lease)
@@ -808,12 +840,17 @@ impl SessionStore for InMemorySessionStore {
             stored.summary_seq = None;
             stored.runs.clear();
             stored.commits.clear();
+            stored.state = SessionState::new();
             stored.first_run = stored.last_run + 1;
             stored.expires_at = now;
         }
         drop(state);
         self.changed();
         Ok(())
+    }
+
+    fn time_to_live(&self) -> Option<Duration> {
+        Some(self.inner.ttl)
     }
 
     async fn list_sessions(
@@ -836,6 +873,16 @@ impl SessionStore for InMemorySessionStore {
         live.truncate(limit);
         Ok(SessionPage::new(live, next.filter(|_| limit > 0)))
     }
+}
+
+/// The end of a lease that lasts `lease_for` from `now`. A lease longer than a year counts as
+/// a year: an end that far stays a time every store can write and read back.
+pub(crate) fn lease_end(now: Timestamp, lease_for: Duration) -> Timestamp {
+    const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    jiff::SignedDuration::try_from(lease_for.min(YEAR))
+        .ok()
+        .and_then(|lease| now.checked_add(lease).ok())
+        .unwrap_or(now)
 }
 
 #[cfg(test)]
@@ -930,14 +977,4 @@ mod tests {
             "woken by the commit, not the timeout"
         );
     }
-}
-
-/// The end of a lease that lasts `lease_for` from `now`. A lease longer than a year counts as
-/// a year: an end that far stays a time every store can write and read back.
-pub(crate) fn lease_end(now: Timestamp, lease_for: Duration) -> Timestamp {
-    const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
-    jiff::SignedDuration::try_from(lease_for.min(YEAR))
-        .ok()
-        .and_then(|lease| now.checked_add(lease).ok())
-        .unwrap_or(now)
 }

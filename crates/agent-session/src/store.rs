@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_core::{AgentEvent, Message, Reasoning};
+use agent_core::{AgentEvent, Message, Reasoning, SessionState, StateChanges};
 use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -17,7 +17,7 @@ use crate::version::SessionVersion;
 /// The head of a session: where its conversation and its runs stand. Small, and read with one
 /// strongly consistent request, so a process that has the conversation cached can check it is
 /// current cheaply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SessionHead {
     /// The conversation's version: [`SessionVersion::EMPTY`] for a session that does not exist
@@ -37,6 +37,9 @@ pub struct SessionHead {
     pub runs: u64,
     /// When the session expires unless written again.
     pub expires_at: Option<Timestamp>,
+    /// The session's state (see [`SessionState`]): written with the turns that change it.
+    #[serde(default, skip_serializing_if = "SessionState::is_empty")]
+    pub state: SessionState,
 }
 
 impl SessionHead {
@@ -49,6 +52,7 @@ impl SessionHead {
             first_run: 1,
             runs: 0,
             expires_at: None,
+            state: SessionState::new(),
         }
     }
 
@@ -61,7 +65,15 @@ impl SessionHead {
             first_run,
             runs,
             expires_at: None,
+            state: SessionState::new(),
         }
+    }
+
+    /// The same head with this state.
+    #[must_use]
+    pub fn with_state(mut self, state: SessionState) -> Self {
+        self.state = state;
+        self
     }
 
     /// The same head with this summary entry.
@@ -213,6 +225,9 @@ pub struct Commit<'a> {
     /// The run's claim on its record, when it has one ([`SessionStore::begin_run`]); without
     /// one the store gives the run the next number.
     pub lease: Option<RunLease>,
+    /// The run's changes to the session's state, applied key by key on the state the session
+    /// has at the commit (so concurrent runs merge per key), in the same atomic write.
+    pub state: Option<&'a StateChanges>,
 }
 
 impl<'a> Commit<'a> {
@@ -230,7 +245,15 @@ impl<'a> Commit<'a> {
             messages,
             reasoning,
             lease: None,
+            state: None,
         }
+    }
+
+    /// The same commit with these changes to the session's state.
+    #[must_use]
+    pub fn with_state(mut self, state: Option<&'a StateChanges>) -> Self {
+        self.state = state.filter(|changes| !changes.is_empty());
+        self
     }
 
     /// The same commit with a summary entry before the turn.
@@ -325,8 +348,9 @@ impl RunRecord {
     }
 }
 
-/// A claim on a run whose process stopped heart-beating ([`SessionStore::claim_run`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A claim on a run whose process stopped heart-beating, or on a paused run to continue it
+/// ([`SessionStore::claim_run`]).
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RunClaim {
     /// The run's number.
@@ -338,6 +362,9 @@ pub struct RunClaim {
     pub lease: Uuid,
     /// How long the new lease lasts without a heartbeat.
     pub lease_for: Duration,
+    /// The record to write with the claim, when the claimant changes it (a paused run
+    /// continued is `running` again); `None` keeps the record as it is.
+    pub reasoning: Option<Reasoning>,
 }
 
 impl RunClaim {
@@ -349,7 +376,15 @@ impl RunClaim {
             last_heartbeat,
             lease: Uuid::now_v7(),
             lease_for,
+            reasoning: None,
         }
+    }
+
+    /// The same claim, writing `reasoning` as the run's record when it succeeds.
+    #[must_use]
+    pub fn with_reasoning(mut self, reasoning: Reasoning) -> Self {
+        self.reasoning = Some(reasoning);
+        self
     }
 }
 
@@ -363,7 +398,7 @@ pub struct StoredEvent {
 }
 
 /// A session as listed by [`SessionStore::list_sessions`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SessionInfo {
     /// The session's id.
@@ -380,7 +415,7 @@ impl SessionInfo {
 }
 
 /// A page of [`SessionStore::list_sessions`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct SessionPage {
     /// The sessions, in the store's order.
@@ -452,7 +487,9 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     ) -> Result<Vec<Entry>, SessionError>;
 
     /// Appends a run's turn and writes its final record, if the session is still at
-    /// `commit.base` (see the [contract](SessionStore#contract)).
+    /// `commit.base` (see the [contract](SessionStore#contract)); applies the commit's state
+    /// changes in the same write. A state the changes would make too large
+    /// ([`agent_core::MAX_STATE_BYTES`]) is [`SessionErrorKind::InvalidInput`], nothing written.
     async fn commit(
         &self,
         session: &SessionId,
@@ -498,6 +535,12 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     /// run id: when the run (`reasoning.run_id`) already has a final record — written by a
     /// repeated call, or by its commit whose answer was lost — that record is kept and its
     /// number returned.
+    ///
+    /// A run that pauses (status [`paused`](agent_core::RunStatus::Paused), waiting for a
+    /// person's decisions) writes its record the same way: the lease is released (a paused run
+    /// holds none), the record is not final, and the heartbeat stays as it was, for the
+    /// [claim](Self::claim_run) that continues it. Pausing again with the lease just released
+    /// (a repeat after a lost answer) succeeds and changes nothing.
     async fn finish_run(
         &self,
         session: &SessionId,
@@ -510,6 +553,11 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     /// the store's clock (so a live run is never taken over, whatever the claimant's own
     /// limit), and returns the new lease. A claim repeated with the same lease (after a lost
     /// response) succeeds again. Fails with [`SessionErrorKind::Conflict`] otherwise.
+    ///
+    /// A paused run (status `paused`, no lease) is claimed the same way, on its heartbeat
+    /// alone (it has no lease to expire): of several processes answering it, exactly one
+    /// wins. The claim's [`reasoning`](RunClaim::reasoning), when given, is written as the
+    /// record in the same conditional write (a continued run is `running` again).
     async fn claim_run(
         &self,
         session: &SessionId,
@@ -548,6 +596,12 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
 
     /// Deletes the session's conversation, runs and events.
     async fn delete(&self, session: &SessionId) -> Result<(), SessionError>;
+
+    /// How long a session lives after its last write, when the store knows (the default says
+    /// it does not). A run that pauses uses it as the default time a call waits for approval.
+    fn time_to_live(&self) -> Option<Duration> {
+        None
+    }
 
     /// Lists live sessions, a page at a time (`page` is the previous page's `next`).
     async fn list_sessions(
@@ -652,6 +706,9 @@ macro_rules! forward_store {
             }
             async fn delete(&self, session: &SessionId) -> Result<(), SessionError> {
                 (**self).delete(session).await
+            }
+            fn time_to_live(&self) -> Option<Duration> {
+                (**self).time_to_live()
             }
             async fn list_sessions(
                 &self,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use agent_core::{AgentEvent, EventSink, Reasoning, RunResult};
+use agent_core::{AgentEvent, Decisions, EventSink, Reasoning, RunResult};
 use agent_loop::{AgentLoop, RunInput, StructuredAnswer};
 use agent_runtime::{ConversationPage, FollowPosition, SessionRunner};
 use agent_session::{SessionId, SessionStore};
@@ -54,6 +54,10 @@ pub(crate) enum Job {
     },
     Resume {
         session: SessionId,
+    },
+    Respond {
+        session: SessionId,
+        decisions: Decisions,
     },
 }
 
@@ -137,6 +141,42 @@ impl Agent {
         self.launch(job, CancellationToken::new()).result().await
     }
 
+    /// Answers the calls a paused run of the session holds for approval, from any process
+    /// (a worker, an API handler, the CLI): `decisions` by interrupt id — approve, approve with
+    /// another input, approve always, deny with a message, or answer in place of the tool.
+    /// Once every held call has a decision the run goes on from where it paused (what ran
+    /// before the pause does not run again) and its turn is kept; until then the result says
+    /// [`RunOutcome::Paused`](crate::RunOutcome::Paused) with the calls still waiting.
+    ///
+    /// Answering is a conditional write: of two processes answering one run, one wins and the
+    /// other gets `NotResumable` with [`ResumeRefusal::AlreadyAnswered`](crate::ResumeRefusal).
+    /// A held call whose time ran out is answered as expired (denied), whatever the decision.
+    ///
+    /// With no decisions (`Decisions::new()`), it continues the session's paused run whose
+    /// calls were all decided elsewhere ([`Sessions::decide`](crate::Sessions::decide): an
+    /// operator's CLI, an approval API).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidSessionId`, `SessionsDisabled`; `NotResumable` saying why (nothing paused, an
+    /// unknown interrupt id, answered elsewhere); otherwise as
+    /// [`run_in_session`](Self::run_in_session).
+    pub async fn respond(
+        &self,
+        session_id: &str,
+        decisions: Decisions,
+    ) -> Result<RunResult, Error> {
+        self.stream_respond(session_id, decisions).result().await
+    }
+
+    /// [`respond`](Self::respond) as a stream of the continued run's events.
+    pub fn stream_respond(&self, session_id: &str, decisions: Decisions) -> RunStream {
+        let job = self
+            .session_id(session_id)
+            .map(|session| Job::Respond { session, decisions });
+        self.launch(job, CancellationToken::new())
+    }
+
     pub(crate) fn launch(
         &self,
         job: Result<Job, Error>,
@@ -206,6 +246,13 @@ impl Agent {
                 let runner = self.runner()?;
                 Ok(runner
                     .resume(agent_loop, &session, cancellation, sink)
+                    .await?
+                    .result)
+            }
+            Job::Respond { session, decisions } => {
+                let runner = self.runner()?;
+                Ok(runner
+                    .respond(agent_loop, &session, &decisions, cancellation, sink)
                     .await?
                     .result)
             }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_core::{EventSink, Extensions, InferenceConfig, Model, Tool, ToolChoice, ToolSet};
-use agent_loop::AgentLoop;
+use agent_loop::{AgentLoop, Hook};
 use agent_runtime::{ContextPolicy, SessionOptions, SessionRunner};
 use agent_session::SessionStore;
 
@@ -79,6 +79,8 @@ pub struct AgentBuilder {
     commit_timeout: Option<Duration>,
     heartbeat: Option<(Duration, Duration)>,
     real_time_reasoning: Option<bool>,
+    hooks: Vec<Arc<dyn Hook>>,
+    interrupt_ttl: Option<Duration>,
 }
 
 impl Default for AgentBuilder {
@@ -109,6 +111,8 @@ impl Default for AgentBuilder {
             commit_timeout: None,
             heartbeat: None,
             real_time_reasoning: None,
+            hooks: Vec::new(),
+            interrupt_ttl: None,
         }
     }
 }
@@ -169,6 +173,21 @@ impl AgentBuilder {
     /// per type; a later one replaces an earlier one of the same type).
     pub fn state<T: Any + Send + Sync>(mut self, value: T) -> Self {
         self.extensions = self.extensions.with(value);
+        self
+    }
+
+    /// Adds a hook, called after the ones added before it: before and after each model call
+    /// and each tool call, and at the run's start and end, deciding to proceed, deny a call,
+    /// rewrite its input, hold it for a person's approval, or stop the run (see [`Hook`]).
+    pub fn hook(mut self, hook: impl Hook + 'static) -> Self {
+        self.hooks.push(Arc::new(hook));
+        self
+    }
+
+    /// How long a tool call held for approval waits before it reads as denied (default: as
+    /// long as the session lives, the store's time to live).
+    pub fn interrupt_ttl(mut self, ttl: Duration) -> Self {
+        self.interrupt_ttl = Some(ttl);
         self
     }
 
@@ -465,6 +484,10 @@ impl AgentBuilder {
         if let Some(name) = self.name {
             agent_loop = agent_loop.with_name(name);
         }
+        for hook in self.hooks {
+            agent_loop = agent_loop.with_hook(hook);
+        }
+        agent_loop = agent_loop.with_interrupt_ttl(self.interrupt_ttl);
         // One clock for the session's times and the time of each turn.
         agent_loop = agent_loop.with_clock(session_options.clock.clone());
         let sessions =

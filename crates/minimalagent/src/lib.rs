@@ -112,18 +112,22 @@ pub use structured::{ANSWER_ATTEMPTS, ANSWER_TOOL, Structured};
 
 #[doc(inline)]
 pub use agent_core::{
-    AgentEvent, CancellationToken, ContentBlock, DocumentBlock, DocumentFormat, EventSink,
-    Extensions, ImageBlock, ImageFormat, InferenceConfig, MediaSource, Message, Model, ModelError,
-    ModelErrorKind, ModelRequest, ModelResponse, Reasoning, ReasoningStep, Role, RunOutcome,
-    RunResult, RunStatus, StopReason, TokenUsage, Tool, ToolCallStatus, ToolChoice, ToolContext,
-    ToolError, ToolErrorKind, ToolExt, ToolInvocation, ToolOutput, ToolResultContent, async_trait,
+    AgentEvent, AnsweredInterrupt, CancellationToken, ContentBlock, Decisions, DocumentBlock,
+    DocumentFormat, EventSink, Extensions, ImageBlock, ImageFormat, InferenceConfig, Interrupt,
+    InterruptDecision, MediaSource, Message, Model, ModelError, ModelErrorKind, ModelRequest,
+    ModelResponse, Reasoning, ReasoningStep, Role, RunOutcome, RunResult, RunStatus, SessionState,
+    StateChanges, StateError, StateHandle, StopReason, TokenUsage, Tool, ToolCallStatus,
+    ToolChoice, ToolContext, ToolEffect, ToolError, ToolErrorKind, ToolExt, ToolInvocation,
+    ToolOutput, ToolResultContent, async_trait,
 };
 #[doc(inline)]
-pub use agent_loop::RunError;
+pub use agent_loop::{
+    Hook, HookContext, RunDecision, RunError, ToolCallView, ToolDecision, always_approve_key,
+};
 #[doc(inline)]
 pub use agent_runtime::{
-    ContextPolicy, ConversationPage, FollowPosition, FollowedEvent, ResumeRefusal, SessionOptions,
-    SummaryPolicy, TurnState, Window,
+    ContextPolicy, ConversationPage, FollowPosition, FollowedEvent, PausedRun, ResumeRefusal,
+    SessionOptions, SummaryPolicy, TurnState, Window,
 };
 #[doc(inline)]
 pub use agent_tools::tool;
@@ -145,20 +149,20 @@ pub mod core {
     pub use agent_core::{
         AgentEvent, BlockDelta, BlockStart, CachePoint, CancellationToken, Clock, ContentBlock,
         ConversionCache, DEFAULT_AWS_REGION, DocumentBlock, DocumentFormat, DroppedFeature,
-        EventSink, Extensions, ImageBlock, ImageFormat, InferenceConfig, MalformedToolInput,
-        MediaSource, Message, Model, ModelError, ModelErrorKind, ModelEventStream, ModelIdentity,
-        ModelRequest, ModelResponse, ModelStreamEvent, NoEvents, Reasoning, ReasoningContent,
-        ReasoningStep, ReasoningText, Role, RunFailure, RunOutcome, RunResult, RunStatus,
-        S3Location, StepFeatureDropped, StopReason, SystemClock, TokenUsage, Tool, ToolCallError,
-        ToolCallStatus, ToolChoice, ToolContext, ToolError, ToolErrorKind, ToolExt, ToolInvocation,
-        ToolOutput, ToolResult, ToolResultContent, ToolResultStatus, ToolSet, ToolSetError,
-        ToolSpec, ToolUse, async_trait, is_valid_tool_name, response_events, split_thinking,
-        thinking_and_answer,
+        EventSink, Extensions, ImageBlock, ImageFormat, InferenceConfig, MAX_STATE_BYTES,
+        MAX_STATE_KEY_LEN, MAX_STATE_VALUE_BYTES, MalformedToolInput, MediaSource, Message, Model,
+        ModelError, ModelErrorKind, ModelEventStream, ModelIdentity, ModelRequest, ModelResponse,
+        ModelStreamEvent, NoEvents, Reasoning, ReasoningContent, ReasoningStep, ReasoningText,
+        Role, RunFailure, RunOutcome, RunResult, RunStatus, S3Location, StepFeatureDropped,
+        StopReason, SystemClock, TokenUsage, Tool, ToolCallError, ToolCallStatus, ToolChoice,
+        ToolContext, ToolError, ToolErrorKind, ToolExt, ToolInvocation, ToolOutput, ToolResult,
+        ToolResultContent, ToolResultStatus, ToolSet, ToolSetError, ToolSpec, ToolUse, async_trait,
+        is_valid_tool_name, response_events, split_thinking, thinking_and_answer,
     };
     #[doc(inline)]
     pub use agent_loop::{
         AgentLoop, AnswerCheck, Compacted, ContextCompactor, DEFAULT_STREAM_RETRIES,
-        EARLIER_RUN_NOT_RUN, FailedRun, NO_ANSWER, NO_REPLY, RunError, RunInput,
+        EARLIER_RUN_NOT_RUN, EventLog, FailedRun, NO_ANSWER, NO_REPLY, RunError, RunInput,
         STEP_LIMIT_NOT_RUN, StructuredAnswer, estimate_tokens, is_time_line, step_limit_prompt,
         time_line,
     };

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_core::Reasoning;
-use agent_runtime::{ConversationPage, FollowPosition, SessionOptions, SessionRunner};
+use agent_core::{Reasoning, SessionState};
+use agent_runtime::{ConversationPage, FollowPosition, PausedRun, SessionOptions, SessionRunner};
 use agent_session::{SessionId, SessionPage, SessionStore};
 use futures::StreamExt;
 
@@ -116,6 +116,48 @@ impl Sessions {
             .runner
             .conversation(&Self::id(session_id)?, from, limit)
             .await?)
+    }
+
+    /// The session's runs that wait for decisions on held tool calls, oldest first (answer them
+    /// with [`Agent::respond`](crate::Agent::respond)).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidSessionId`, or the store's `Store` error.
+    pub async fn paused_runs(&self, session_id: &str) -> Result<Vec<PausedRun>, Error> {
+        Ok(self.runner.paused_runs(&Self::id(session_id)?).await?)
+    }
+
+    /// Records decisions on a paused run's held calls without continuing the run: for a
+    /// process that does not run the agent (an operator's CLI, an approval API behind a
+    /// button). It never runs a tool. The run stays paused; a process with the agent continues
+    /// it with [`Agent::respond`](crate::Agent::respond) and no decisions once every held call
+    /// is decided. Of two processes deciding on one run, one wins; the other gets
+    /// `NotResumable` with [`ResumeRefusal::AlreadyAnswered`](crate::ResumeRefusal).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidSessionId`; `NotResumable` saying why (nothing paused, an unknown interrupt
+    /// id, answered elsewhere, no decisions); the store's `Store` error.
+    pub async fn decide(
+        &self,
+        session_id: &str,
+        decisions: &agent_core::Decisions,
+    ) -> Result<PausedRun, Error> {
+        Ok(self
+            .runner
+            .decide(&Self::id(session_id)?, decisions)
+            .await?)
+    }
+
+    /// The session's state: the key-value map tools and hooks read and write, as the last
+    /// kept turn left it (empty for an unknown session).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidSessionId`, or the store's `Store` error.
+    pub async fn state(&self, session_id: &str) -> Result<SessionState, Error> {
+        Ok(self.store().head(&Self::id(session_id)?).await?.state)
     }
 
     /// Deletes the session's conversation and runs.

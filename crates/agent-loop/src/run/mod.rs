@@ -15,22 +15,26 @@ pub use compaction::estimate_tokens;
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use agent_core::{
     AgentEvent, ContentBlock, EventSink, Message, ModelRequest, ModelResponse, Reasoning, Role,
-    RunOutcome, RunResult, RunStatus, ToolChoice, ToolError, ToolErrorKind, ToolSpec, ToolUse,
+    RunOutcome, RunResult, RunStatus, StateChanges, StateHandle, ToolChoice, ToolError,
+    ToolErrorKind, ToolSpec, ToolUse,
 };
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::LoopConfig;
 use crate::conversation::{
-    NO_ANSWER, STEP_LIMIT_NOT_RUN, final_message, push_user_turn, step_limit_prompt,
+    NO_ANSWER, STEP_LIMIT_NOT_RUN, final_message, push_user_turn, repair_history, step_limit_prompt,
 };
 use crate::error::{FailedRun, RunError};
-use crate::input::{ContextCompactor, RunInput, StructuredAnswer};
+use crate::hooks::HookContext;
+use crate::input::{ContextCompactor, EventLog, RunInput, StructuredAnswer};
 use resume::PendingStep;
 use structured::{StructuredStep, structured_message};
-use tools::{ended_invocation, invocation_result};
+use tools::{StepEnd, ended_invocation, invocation_result};
 
 /// Everything one run keeps while it goes.
 pub(crate) struct RunState<'a> {
@@ -57,10 +61,22 @@ pub(crate) struct RunState<'a> {
     answer_recorded: bool,
     /// The tool results of an interrupted step that were recorded (resume).
     resumed_tools: Option<PendingStep>,
+    /// Whether the run continues a recorded one (it does not start again).
+    resuming: bool,
+    /// The session's state as the run sees it.
+    state: StateHandle,
+    /// The run's state changes as last recorded ([`AgentEvent::StateChanged`]).
+    recorded_changes: StateChanges,
+    /// Where the run's events are recorded durably, if they are.
+    event_log: Option<Arc<dyn EventLog>>,
+    /// How long held calls wait, when the agent does not say.
+    interrupt_ttl: Option<Duration>,
 }
 
 pub(crate) enum Ended {
     Answered(Box<ModelResponse>, Option<Value>),
+    /// Calls wait for a person's decision.
+    Paused,
     Failed(RunError),
 }
 
@@ -77,6 +93,9 @@ impl<'a> RunState<'a> {
             structured,
             compactor,
             resume,
+            state: session_state,
+            event_log,
+            interrupt_ttl,
         } = input;
         let mut tools: Vec<ToolSpec> = config.tools.specs().to_vec();
         let mut tool_choice = config.tool_choice.clone();
@@ -91,7 +110,14 @@ impl<'a> RunState<'a> {
         let structured_choice = structured.is_some();
         let mut messages = history;
         let first_new = messages.len();
-        push_user_turn(&mut messages, query.clone(), config.clock.now());
+        // A tool call left without a result (a crashed process, a session another program
+        // wrote) would make every later request invalid: each gets an error result saying why.
+        let mut repaired = repair_history(&mut messages);
+        repaired.extend(push_user_turn(
+            &mut messages,
+            query.clone(),
+            config.clock.now(),
+        ));
         let mut state = Self {
             config,
             sink,
@@ -118,6 +144,11 @@ impl<'a> RunState<'a> {
             resumed_final: None,
             answer_recorded: false,
             resumed_tools: None,
+            resuming: !resume.is_empty(),
+            state: session_state,
+            recorded_changes: StateChanges::new(),
+            event_log,
+            interrupt_ttl,
         };
         state.request.system = state.system_blocks();
         if resume.is_empty() {
@@ -127,10 +158,75 @@ impl<'a> RunState<'a> {
                 query: Message::user(query).text(),
                 started_at: started_at.unwrap_or_else(|| config.clock.now()),
             });
+            if !repaired.is_empty() {
+                state.emit(AgentEvent::HistoryRepaired {
+                    tool_use_ids: repaired,
+                    reason: crate::conversation::EARLIER_RUN_NOT_RUN.to_owned(),
+                });
+            }
         } else {
             state.replay(&resume);
         }
         state
+    }
+
+    /// What hooks see of the run now.
+    fn hook_context(&self) -> HookContext<'_> {
+        HookContext {
+            run_id: self.reasoning.run_id,
+            session_id: self.reasoning.session_id.as_deref(),
+            step: self.step,
+            state: &self.state,
+        }
+    }
+
+    /// Records the run's state changes, when they changed since they were last recorded.
+    fn record_state_changes(&mut self, step: u32) {
+        let changes = self.state.changes();
+        if changes != self.recorded_changes {
+            self.recorded_changes = changes.clone();
+            self.emit(AgentEvent::StateChanged { step, changes });
+        }
+    }
+
+    /// Ends a step whose calls all have results.
+    fn finish_step(&mut self, step: u32, blocks: Vec<ContentBlock>) {
+        self.record_state_changes(step);
+        self.emit(AgentEvent::StepFinished { step });
+        self.request.messages.push(Message::user(blocks));
+    }
+
+    /// Tells the hooks the run ended.
+    pub(crate) async fn report_end(&self, ended: &Ended) {
+        if self.config.hooks.is_empty() {
+            return;
+        }
+        let status = match ended {
+            Ended::Answered(..) => RunStatus::Completed,
+            Ended::Paused => RunStatus::Paused,
+            Ended::Failed(error) => error.status(),
+        };
+        self.config.hooks.ended(&self.hook_context(), &status).await;
+    }
+
+    /// The first hook's reason to stop the run before a model call, if any.
+    async fn before_model_call(&self) -> Option<String> {
+        let hooks = &self.config.hooks;
+        if hooks.is_empty() {
+            return None;
+        }
+        hooks
+            .before_model(&self.hook_context(), &self.request)
+            .await
+    }
+
+    /// The first hook's reason to stop the run after a model call, if any.
+    async fn after_model_call(&self, response: &ModelResponse) -> Option<String> {
+        let hooks = &self.config.hooks;
+        if hooks.is_empty() {
+            return None;
+        }
+        hooks.after_model(&self.hook_context(), response).await
     }
 
     fn emit(&mut self, event: AgentEvent) {
@@ -165,25 +261,35 @@ impl<'a> RunState<'a> {
             self.answer_recorded = true;
             return Ended::Answered(Box::new(response), None);
         }
+        if !self.resuming
+            && !self.config.hooks.is_empty()
+            && let Some(reason) = self.config.hooks.started(&self.hook_context()).await
+        {
+            return Ended::Failed(RunError::Stopped { reason });
+        }
         if let Some(pending) = self.resumed_tools.take() {
             let calls: Vec<ToolUse> = pending.message.tool_uses().cloned().collect();
             let result = self
-                .run_tools(pending.step, &calls, &[], Some(&pending.done))
+                .run_tools(pending.step, &calls, &[], Some(&pending))
                 .await;
             match result {
-                Ok(blocks) => {
-                    self.emit(AgentEvent::StepFinished { step: pending.step });
-                    self.request.messages.push(Message::user(blocks));
-                }
+                Ok(StepEnd::Answered(blocks)) => self.finish_step(pending.step, blocks),
+                Ok(StepEnd::Paused) => return Ended::Paused,
                 Err(error) => return Ended::Failed(error),
             }
         }
         loop {
             self.step += 1;
+            if let Some(reason) = self.before_model_call().await {
+                return Ended::Failed(RunError::Stopped { reason });
+            }
             let response = match self.call_model().await {
                 Ok(response) => response,
                 Err(error) => return Ended::Failed(error),
             };
+            if let Some(reason) = self.after_model_call(&response).await {
+                return Ended::Failed(RunError::Stopped { reason });
+            }
             let calls: Vec<ToolUse> = response.message.tool_uses().cloned().collect();
             if let Some(answer) = self.structured.clone() {
                 match self.structured_reply(&answer, &response, &calls) {
@@ -234,12 +340,12 @@ impl<'a> RunState<'a> {
                     .run_tools(step, &calls, &malformed_tool_inputs, None)
                     .await
                 {
-                    Ok(blocks) => blocks,
+                    Ok(StepEnd::Answered(blocks)) => blocks,
+                    Ok(StepEnd::Paused) => return Ended::Paused,
                     Err(error) => return Ended::Failed(error),
                 }
             };
-            self.emit(AgentEvent::StepFinished { step });
-            self.request.messages.push(Message::user(blocks));
+            self.finish_step(step, blocks);
         }
     }
 
@@ -297,6 +403,19 @@ impl<'a> RunState<'a> {
                     result.step_limit_reached,
                 );
                 result.structured = structured;
+                result.state_changes = self.state.changes();
+                Ok(result)
+            }
+            Ended::Paused => {
+                // Nothing of the turn enters the conversation yet: the messages so far (the
+                // query, the steps, the reply whose calls wait) come back for the record.
+                self.reasoning.status = RunStatus::Paused;
+                let messages = self.request.messages.split_off(self.first_new);
+                let pending = self.reasoning.pending_interrupts.clone();
+                let mut result = RunResult::new(String::new(), self.reasoning, messages);
+                result.outcome = RunOutcome::Paused;
+                result.pending_interrupts = pending;
+                result.state_changes = self.state.changes();
                 Ok(result)
             }
             Ended::Failed(error) => {

@@ -1,24 +1,35 @@
-//! Resuming an interrupted run from its recorded events: steps whose tool results were all
-//! recorded are not run again.
+//! Continuing a run from its recorded events: an interrupted run (its process died) or a paused
+//! one (its held calls decided). Steps whose tool results were all recorded are not run again;
+//! in the step that was under way, a recorded result is reused, a decision is applied, and a
+//! call that started without a recorded result runs again only if it is safe to repeat.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use agent_core::{AgentEvent, ContentBlock, Message, ModelResponse, ToolInvocation, ToolResult};
+use agent_core::{
+    AgentEvent, ContentBlock, Interrupt, InterruptDecision, Message, ModelResponse, ToolInvocation,
+    ToolResult,
+};
 
 use super::RunState;
 use super::tools::invocation_result;
 use crate::conversation::{EARLIER_RUN_NOT_RUN, step_limit_prompt};
 
-/// A step whose tools an interrupted run had started.
+/// A step whose tools a run had started, as its events recorded it.
 pub(crate) struct PendingStep {
     pub(super) step: u32,
     pub(super) message: Message,
+    /// Calls whose result was recorded.
     pub(super) done: HashMap<String, ToolInvocation>,
+    /// Calls recorded as started (their result may be missing).
+    pub(super) started: HashSet<String>,
+    /// Calls held for a person's decision.
+    pub(super) held: HashMap<String, Interrupt>,
+    /// The decisions recorded on held calls.
+    pub(super) decisions: HashMap<String, InterruptDecision>,
 }
 
 impl RunState<'_> {
-    /// Rebuilds an interrupted run's state from its durable events, without reporting them
-    /// again.
+    /// Rebuilds a run's state from its durable events, without reporting them again.
     pub(super) fn replay(&mut self, events: &[AgentEvent]) {
         for event in events {
             self.reasoning.apply(event);
@@ -39,6 +50,9 @@ impl RunState<'_> {
                             step: *step,
                             message: message.clone(),
                             done: HashMap::new(),
+                            started: HashSet::new(),
+                            held: HashMap::new(),
+                            decisions: HashMap::new(),
                         });
                     } else {
                         self.resumed_final = Some(
@@ -47,12 +61,37 @@ impl RunState<'_> {
                         );
                     }
                 }
+                AgentEvent::ToolExecutionStarted { tool_use_id, .. } => {
+                    if let Some(pending) = &mut self.resumed_tools {
+                        pending.started.insert(tool_use_id.clone());
+                    }
+                }
                 AgentEvent::ToolResult { invocation, .. } => {
                     if let Some(pending) = &mut self.resumed_tools {
                         pending
                             .done
                             .insert(invocation.tool_use_id.clone(), invocation.clone());
                     }
+                }
+                AgentEvent::InterruptRequested { interrupt, .. } => {
+                    if let Some(pending) = &mut self.resumed_tools {
+                        pending.held.insert(interrupt.id.clone(), interrupt.clone());
+                    }
+                }
+                AgentEvent::InterruptAnswered {
+                    interrupt_id,
+                    decision,
+                    ..
+                } => {
+                    if let Some(pending) = &mut self.resumed_tools {
+                        pending
+                            .decisions
+                            .insert(interrupt_id.clone(), decision.clone());
+                    }
+                }
+                AgentEvent::StateChanged { changes, .. } => {
+                    self.state.restore(changes.clone());
+                    self.recorded_changes = changes.clone();
                 }
                 AgentEvent::StepFinished { step } => {
                     if let Some(pending) = self.resumed_tools.take()

@@ -289,8 +289,14 @@ impl BedrockModelBuilder {
     }
 
     /// Whether to call ConverseStream (`true`: text arrives as it is written) or Converse.
-    /// Streaming is the default; by default a family that cannot stream tool use is called
-    /// with Converse when tools are offered, but `streaming(true)` set here is kept as asked.
+    ///
+    /// Streaming is the default. Left unset, a family the capability table says cannot stream
+    /// tool use (Meta Llama, Mistral, Writer Palmyra) is called with Converse whenever tools are
+    /// offered. `streaming(true)` set here is kept as asked, tools or not: the client never
+    /// drops an explicit setting on its own. When Bedrock refuses tool use while streaming
+    /// ("This model doesn't support tool use in streaming mode."), the call fails with
+    /// [`agent_core::ModelErrorKind::Unsupported`], naming the setting and the table's source;
+    /// nothing is retried with Converse.
     pub fn streaming(mut self, streaming: bool) -> Self {
         self.options.streaming = streaming;
         self.options.streaming_explicit = streaming;

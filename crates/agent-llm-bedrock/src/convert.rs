@@ -507,14 +507,9 @@ mod tests {
             description: "d".into(),
             input_schema: json!({"type": "object"}),
         };
-        let config = tool_config_to_sdk(
-            &[spec.clone()],
-            Some(&ToolChoice::Tool("t".into())),
-            true,
-            true,
-        )
-        .unwrap()
-        .unwrap();
+        let config = tool_config_to_sdk(&[spec], Some(&ToolChoice::Tool("t".into())), true, true)
+            .unwrap()
+            .unwrap();
         assert_eq!(config.tools().len(), 2);
         assert!(config.tools()[1].is_cache_point());
         assert!(config.tool_choice().unwrap().is_tool());

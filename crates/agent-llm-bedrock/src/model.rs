@@ -140,9 +140,14 @@ impl BedrockModel {
         self
     }
 
-    /// The same model calling ConverseStream (`true`, the default) or Converse (`false`). Set
-    /// explicitly, streaming is kept even for tool use on a family that refuses tool use while
-    /// streaming (Bedrock's refusal is then returned).
+    /// The same model calling ConverseStream (`true`, the default) or Converse (`false`).
+    ///
+    /// By default, a family the capability table says cannot stream tool use (Meta Llama,
+    /// Mistral, Writer Palmyra) is called with Converse whenever tools are offered. Set here,
+    /// `true` is kept as asked, tools or not: the client never drops an explicit setting on
+    /// its own. When Bedrock refuses tool use while streaming, the call fails with
+    /// [`ModelErrorKind::Unsupported`], naming the setting and the table's source; nothing is
+    /// retried with Converse.
     #[must_use]
     pub fn with_streaming(mut self, streaming: bool) -> Self {
         self.options.streaming = streaming;
@@ -168,8 +173,8 @@ impl BedrockModel {
         &self.info
     }
 
-    /// Whether the model streams its replies (a family that cannot stream tool use is still
-    /// called with Converse when tools are offered).
+    /// Whether the model streams its replies (unless streaming was set explicitly, a family
+    /// that cannot stream tool use is still called with Converse when tools are offered).
     pub fn is_streaming(&self) -> bool {
         self.options.streaming
     }
@@ -179,9 +184,11 @@ impl BedrockModel {
         &self.client
     }
 
-    fn plan_options(&self) -> PlanOptions {
+    /// What of this model's settings, and of the request's own, a plan reads.
+    fn plan_options(&self, request: &ModelRequest) -> PlanOptions {
         PlanOptions {
             streaming: self.options.streaming,
+            streaming_explicit: self.options.streaming_explicit,
             greedy_tool_decoding: self.options.greedy_tool_decoding,
             cache: match self.options.caching {
                 PromptCaching::Auto => CacheChoice::Auto,
@@ -198,6 +205,11 @@ impl BedrockModel {
                 .additional_fields
                 .as_ref()
                 .is_some_and(|fields| fields.get("inferenceConfig").is_some()),
+            own_max_tokens: request
+                .inference
+                .max_tokens
+                .or(self.options.inference.max_tokens),
+            max_tokens_forbidden: self.nova_high_effort(),
         }
     }
 
@@ -407,7 +419,8 @@ impl BedrockModel {
     fn inference(&self, request: &ModelRequest, plan: &Plan) -> InferenceConfig {
         let mut inference = request.inference.or(&self.options.inference);
         let max_output = self.info.capabilities().max_output_tokens.value;
-        if inference.max_tokens.is_none() && !self.nova_high_effort() {
+        if inference.max_tokens.is_none() {
+            // The plan sends a default only where the user set none and one may be sent.
             inference.max_tokens = plan.default_max_tokens;
         }
         if let Some(Thinking::Budget(budget)) = self.options.thinking {
@@ -525,12 +538,14 @@ impl BedrockModel {
         let mut retried = false;
         loop {
             let learned = plan::learned(&self.model_id);
-            let plan = Plan::new(capabilities, self.plan_options(), &learned, request);
+            let plan = Plan::new(capabilities, self.plan_options(request), &learned, request);
             let prepared = self.prepare(request, &plan).map_err(conversion_failed)?;
             let outcome = if streamed && plan.streaming {
                 self.send_streamed(prepared).await.map(Reply::Stream)
             } else {
-                self.send_whole(prepared).await.map(Reply::Whole)
+                self.send_whole(prepared)
+                    .await
+                    .map(|response| Reply::Whole(Box::new(response)))
             };
             let error = match outcome {
                 Ok(reply) => return Ok(reply.with_dropped(dropped)),
@@ -616,7 +631,11 @@ impl BedrockModel {
         Some(dropped)
     }
 
-    /// A refusal of something the user asked for explicitly, said as such.
+    /// A refusal of something the user asked for explicitly, said as such: a
+    /// [`ModelErrorKind::Unsupported`] error naming the setting and what to do (for an output
+    /// limit, the limit Bedrock named; for streaming with tools, the table's cell and its
+    /// source), with Bedrock's error as its source. The client changes none of these on its
+    /// own, so the call is not made again.
     fn explain(&self, error: ModelError, plan: &Plan) -> ModelError {
         if error.kind() != ModelErrorKind::Validation
             && error.kind() != ModelErrorKind::AccessDenied
@@ -624,7 +643,9 @@ impl BedrockModel {
             return error;
         }
         let refusal = read_refusal(error.message());
-        let explicit: Vec<&str> = refusal
+        let c = self.info.capabilities();
+        // What the user set, and what to do about it.
+        let explicit: Vec<(String, Option<String>)> = refusal
             .features
             .iter()
             .filter(|feature| !plan.automatic.contains(feature))
@@ -632,23 +653,64 @@ impl BedrockModel {
                 AutoFeature::CacheSystem | AutoFeature::CacheTools | AutoFeature::CacheMessages
                     if matches!(self.options.caching, PromptCaching::On(_)) =>
                 {
-                    Some("prompt-cache checkpoints (PromptCaching::On)")
+                    Some((
+                        "prompt-cache checkpoints (PromptCaching::On)".to_owned(),
+                        None,
+                    ))
                 }
                 AutoFeature::StreamingWithTools if self.options.streaming_explicit => {
-                    Some("streaming (streaming(true)) with tools")
+                    // With the table's cell, so the user sees whether the refusal was expected,
+                    // and where the rule comes from.
+                    Some((
+                        "streaming with tools (streaming(true))".to_owned(),
+                        Some(format!(
+                            "the capability table says {} {} tool use while streaming (source: \
+                             {}); leave streaming unset to call Converse when tools are offered",
+                            self.info.name(),
+                            if c.tools_streaming.value {
+                                "takes"
+                            } else {
+                                "does not take"
+                            },
+                            c.tools_streaming.source
+                        )),
+                    ))
                 }
-                AutoFeature::ForcedToolChoice => Some("a forced tool choice"),
-                AutoFeature::DefaultMaxTokens => Some("this maxTokens"),
+                AutoFeature::ForcedToolChoice => Some(("a forced tool choice".to_owned(), None)),
+                AutoFeature::DefaultMaxTokens => {
+                    // Only the user's own limit is theirs to hear about; the client's default
+                    // was either lowered by `recover` or is not the one refused.
+                    let asked = plan.own_max_tokens?;
+                    Some((
+                        format!("maxTokens {asked}"),
+                        refusal.max_tokens.map(|limit| {
+                            format!(
+                                "Bedrock's limit for this model is {limit}: ask for at most \
+                                 {limit}"
+                            )
+                        }),
+                    ))
+                }
                 _ => None,
             })
             .collect();
         if explicit.is_empty() {
             return error;
         }
+        let what: Vec<&str> = explicit.iter().map(|(what, _)| what.as_str()).collect();
+        let advice: Vec<&str> = explicit
+            .iter()
+            .filter_map(|(_, advice)| advice.as_deref())
+            .collect();
         let message = format!(
-            "{}: the request asked for {} explicitly, so it was not left out: {}",
+            "{}: the request asked for {} explicitly, so the client did not change it{}: {}",
             self.info.name(),
-            explicit.join(" and "),
+            what.join(" and "),
+            if advice.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", advice.join("; "))
+            },
             error.message()
         );
         ModelError::new(ModelErrorKind::Unsupported, message).with_source(error)
@@ -657,7 +719,9 @@ impl BedrockModel {
 
 /// A reply: whole (Converse) or streamed.
 enum Reply {
-    Whole(ModelResponse),
+    /// Boxed: a response is many times the size of a stream's pointer, and a `Reply` only
+    /// passes from `call` to its caller once per call.
+    Whole(Box<ModelResponse>),
     Stream(ModelEventStream),
 }
 
@@ -779,7 +843,7 @@ impl From<Client> for BedrockModel {
 impl Model for BedrockModel {
     async fn converse(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
         match self.call(request, false).await? {
-            Reply::Whole(response) => Ok(response),
+            Reply::Whole(response) => Ok(*response),
             // Not asked to stream: unreachable, but an answer is an answer.
             Reply::Stream(_) => Err(ModelError::new(
                 ModelErrorKind::InvalidResponse,
@@ -795,7 +859,7 @@ impl Model for BedrockModel {
         match self.call(request, true).await? {
             Reply::Stream(stream) => Ok(stream),
             Reply::Whole(response) => Ok(Box::pin(futures::stream::iter(
-                agent_core::response_events(response).into_iter().map(Ok),
+                agent_core::response_events(*response).into_iter().map(Ok),
             ))),
         }
     }

@@ -151,8 +151,11 @@ pub(crate) struct CachePlacement {
 pub(crate) struct Plan {
     pub(crate) streaming: bool,
     pub(crate) cache: CachePlacement,
-    /// The output limit to send when the request sets none.
+    /// The output limit the client sends on its own (the user set none): the model's maximum,
+    /// or the one Bedrock named. `None` when the user set one, or none may be sent.
     pub(crate) default_max_tokens: Option<u32>,
+    /// The output limit the user set (on the request, else on the model), sent as set.
+    pub(crate) own_max_tokens: Option<u32>,
     pub(crate) tool_choice: Option<ToolChoice>,
     pub(crate) greedy: bool,
     pub(crate) wire: WireRules,
@@ -164,6 +167,9 @@ pub(crate) struct Plan {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PlanOptions {
     pub(crate) streaming: bool,
+    /// Whether the user set streaming on explicitly (`streaming(true)`, `with_streaming(true)`):
+    /// then ConverseStream is called with tools too, whatever the table says.
+    pub(crate) streaming_explicit: bool,
     pub(crate) greedy_tool_decoding: bool,
     /// Automatic caching (`PromptCaching::Auto`), or the user's explicit points.
     pub(crate) cache: CacheChoice,
@@ -172,6 +178,10 @@ pub(crate) struct PlanOptions {
     /// Whether the user's additional request fields set `inferenceConfig` (greedy decoding
     /// then stays off).
     pub(crate) own_inference_fields: bool,
+    /// The `maxTokens` the user set: the request's, else the model's default inference.
+    pub(crate) own_max_tokens: Option<u32>,
+    /// Whether `maxTokens` must be left unset (Nova 2 with a high reasoning effort).
+    pub(crate) max_tokens_forbidden: bool,
 }
 
 /// Where the user wants checkpoints.
@@ -233,10 +243,13 @@ impl Plan {
             },
             CacheChoice::Off => CachePlacement::default(),
         };
-        // A limit Bedrock named wins over the table's.
+        // A limit Bedrock named wins over the table's. The default is the client's own only
+        // when the user set no limit: the user's own is sent as set, never lowered, so it must
+        // not count as automatic (a refusal of it is then the user's to see, not a retry).
         let max_output = learned.max_tokens.unwrap_or(c.max_output_tokens.value);
-        let default_max_tokens = (allow(AutoFeature::DefaultMaxTokens, max_output > 0)
-            && request.inference.max_tokens.is_none())
+        let default_max_tokens = (options.own_max_tokens.is_none()
+            && !options.max_tokens_forbidden
+            && allow(AutoFeature::DefaultMaxTokens, max_output > 0))
         .then_some(max_output);
         let tool_choice = match &request.tool_choice {
             Some(choice) if choice.is_forced() && request.optional_tool_choice => {
@@ -261,10 +274,14 @@ impl Plan {
                 && c.tool_decoding.value == ToolDecoding::GreedyTopK
                 && !options.own_inference_fields,
         );
-        // Streaming is the default; a family that cannot stream tool use is called with
-        // Converse whenever tools are offered.
+        // Streaming is the default; by default a family that cannot stream tool use is called
+        // with Converse whenever tools are offered. Streaming the user set on explicitly is kept
+        // as asked (the builder's `streaming` documents it): it is not the client's to drop,
+        // so it is never automatic, and a refusal of it is explained (`BedrockModel::explain`).
         let streaming = options.streaming
-            && (!has_tools || allow(AutoFeature::StreamingWithTools, c.tools_streaming.value));
+            && (!has_tools
+                || options.streaming_explicit
+                || allow(AutoFeature::StreamingWithTools, c.tools_streaming.value));
         let mut wire = WireRules {
             system_block: allow(AutoFeature::SystemBlock, c.system.value),
             tool_result_status: allow(AutoFeature::ToolResultStatus, c.tool_result_status.value),
@@ -299,10 +316,147 @@ impl Plan {
             streaming,
             cache,
             default_max_tokens,
+            own_max_tokens: options.own_max_tokens,
             tool_choice,
             greedy,
             wire,
             automatic,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use agent_core::{Message, ToolSpec};
+    use serde_json::json;
+
+    use super::*;
+    use crate::families::ModelInfo;
+
+    fn options() -> PlanOptions {
+        PlanOptions {
+            streaming: true,
+            streaming_explicit: false,
+            greedy_tool_decoding: true,
+            cache: CacheChoice::Auto,
+            thinking: false,
+            own_inference_fields: false,
+            own_max_tokens: None,
+            max_tokens_forbidden: false,
+        }
+    }
+
+    fn with_tools() -> ModelRequest {
+        ModelRequest::new(vec![Message::user_text("Weather in Oslo?")]).with_tools(Arc::from([
+            ToolSpec {
+                name: "weather".into(),
+                description: "The weather of a city.".into(),
+                input_schema: json!({"type": "object", "properties": {}}),
+            },
+        ]))
+    }
+
+    fn plan(model_id: &str, options: PlanOptions, request: &ModelRequest) -> Plan {
+        let info = ModelInfo::resolve(model_id);
+        Plan::new(info.capabilities(), options, &Learned::default(), request)
+    }
+
+    #[test]
+    fn explicit_streaming_is_kept_with_tools_the_family_cannot_stream() {
+        // The table: Llama 3.3 and Mistral Large do not stream tool use.
+        for model in [
+            "us.meta.llama3-3-70b-instruct-v1:0",
+            "mistral.mistral-large-2407-v1:0",
+        ] {
+            assert!(
+                !ModelInfo::resolve(model)
+                    .capabilities()
+                    .tools_streaming
+                    .value
+            );
+            let by_default = plan(model, options(), &with_tools());
+            assert!(
+                !by_default.streaming,
+                "{model}: Converse for tools by default"
+            );
+            let explicit = PlanOptions {
+                streaming_explicit: true,
+                ..options()
+            };
+            let kept = plan(model, explicit, &with_tools());
+            assert!(kept.streaming, "{model}: streaming(true) is kept as asked");
+            assert!(
+                !kept.automatic.contains(&AutoFeature::StreamingWithTools),
+                "{model}: an explicit setting is never the client's to drop"
+            );
+            let off = PlanOptions {
+                streaming: false,
+                ..options()
+            };
+            assert!(!plan(model, off, &with_tools()).streaming);
+        }
+        // Where the family streams tool use, streaming by default is the client's choice (and
+        // may be dropped on a refusal); set explicitly it is the user's.
+        let claude = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+        let by_default = plan(claude, options(), &with_tools());
+        assert!(by_default.streaming);
+        assert!(
+            by_default
+                .automatic
+                .contains(&AutoFeature::StreamingWithTools)
+        );
+        let explicit = plan(
+            claude,
+            PlanOptions {
+                streaming_explicit: true,
+                ..options()
+            },
+            &with_tools(),
+        );
+        assert!(explicit.streaming);
+        assert!(
+            !explicit
+                .automatic
+                .contains(&AutoFeature::StreamingWithTools)
+        );
+    }
+
+    #[test]
+    fn a_users_own_max_tokens_is_never_the_clients_default() {
+        let nova = "us.amazon.nova-pro-v1:0";
+        let request = ModelRequest::new(vec![Message::user_text("Hello")]);
+        let by_default = plan(nova, options(), &request);
+        assert_eq!(by_default.default_max_tokens, Some(5_000));
+        assert_eq!(by_default.own_max_tokens, None);
+        assert!(
+            by_default
+                .automatic
+                .contains(&AutoFeature::DefaultMaxTokens)
+        );
+        // The user's own limit, above the model's: sent as set, and not the client's to lower.
+        let own = plan(
+            nova,
+            PlanOptions {
+                own_max_tokens: Some(20_000),
+                ..options()
+            },
+            &request,
+        );
+        assert_eq!(own.default_max_tokens, None);
+        assert_eq!(own.own_max_tokens, Some(20_000));
+        assert!(!own.automatic.contains(&AutoFeature::DefaultMaxTokens));
+        // A limit that must not be sent is not sent, nor counted as sent.
+        let forbidden = plan(
+            "us.amazon.nova-2-lite-v1:0",
+            PlanOptions {
+                max_tokens_forbidden: true,
+                ..options()
+            },
+            &request,
+        );
+        assert_eq!(forbidden.default_max_tokens, None);
+        assert!(!forbidden.automatic.contains(&AutoFeature::DefaultMaxTokens));
     }
 }

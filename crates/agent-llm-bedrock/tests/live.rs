@@ -534,7 +534,8 @@ fn tool_turn_streamed<'a>(
         // family cannot stream tool use.
         tool_turn(id, true, found).await;
         // Does Bedrock stream tool use for this family? Asked through the SDK directly: the
-        // client itself never streams tools where the table says the family refuses.
+        // client streams tools where the table says the family refuses only when the user set
+        // streaming(true) explicitly, and then turns the refusal into an `Unsupported` error.
         let model = model(id, Some(true)).await;
         let info = model.model_info().clone();
         let c = info.capabilities();

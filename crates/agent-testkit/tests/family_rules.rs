@@ -916,12 +916,16 @@ async fn max_tokens_stay_within_the_model_limit() {
             body["inferenceConfig"] = json!({"maxTokens": max_tokens});
             body
         };
+        // The capability table's numbers (the lower where sources disagree: Nova 1 5,000, not
+        // the 10,000 of a later AWS post; Llama 3.x 2,048, not peer tables' 4,096).
         let cases = [
             ("anthropic.claude-3-5-sonnet-20240620-v1:0", 4_096),
             ("us.anthropic.claude-opus-4-1-20250805-v1:0", 32_000),
-            (NOVA, 10_000),
+            (NOVA, 5_000),
+            ("us.meta.llama3-3-70b-instruct-v1:0", 2_048),
             (DEEPSEEK_R1, 32_768),
             ("amazon.titan-text-premier-v1:0", 3_000),
+            ("openai.gpt-oss-120b-1:0", 16_384),
         ];
         for (model, limit) in cases {
             assert_rejected(

@@ -382,6 +382,37 @@ async fn errors_have_bedrocks_status_header_and_body() {
 }
 
 #[tokio::test]
+async fn a_missing_model_is_answered_in_bedrocks_own_words() {
+    bounded(async {
+        let standin = ConverseStandIn::start(Policy::always(Reply::text("fine")))
+            .await
+            .unwrap();
+        standin.push_reply(Reply::error(BedrockErrorKind::ResourceNotFound));
+        let body = json!({"messages": [user("hi")]});
+        let reply = converse(&standin.endpoint_url(), MODEL, &body).await;
+        assert_eq!(reply.status, 404);
+        assert_eq!(
+            reply.header("x-amzn-errortype"),
+            Some("ResourceNotFoundException")
+        );
+        // Bedrock's ResourceNotFoundException for a model it no longer serves, as quoted from
+        // Converse (accelerated-intelligent-document-processing-on-aws#708) and ConverseStream
+        // (griptape-nodes-engine#4498). "The provided model identifier is invalid." is the
+        // ValidationException of a profile called from the wrong Region, not this error.
+        assert_eq!(
+            reply.body["message"],
+            "This model version has reached the end of its life. Please refer to the AWS \
+             documentation for more details."
+        );
+        assert_ne!(
+            BedrockErrorKind::ResourceNotFound.default_message(),
+            "The provided model identifier is invalid."
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn failing_the_next_requests_then_following_the_script() {
     bounded(async {
         let standin = ConverseStandIn::scripted([Reply::text("one"), Reply::text("two")])

@@ -683,6 +683,125 @@ mod tests {
         }
     }
 
+    /// One real id of every row of the table, as Bedrock names them.
+    const ONE_ID_PER_ROW: &[&str] = &[
+        "anthropic.claude-opus-4-8",
+        "anthropic.claude-opus-4-7",
+        "anthropic.claude-opus-5",
+        "anthropic.claude-sonnet-5",
+        "anthropic.claude-fable-5",
+        "anthropic.claude-mythos-preview",
+        "anthropic.claude-opus-4-6-v1",
+        "anthropic.claude-sonnet-4-6",
+        "anthropic.claude-opus-4-5-20251101-v1:0",
+        "anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "anthropic.claude-haiku-4-5-20251001-v1:0",
+        "anthropic.claude-opus-4-1-20250805-v1:0",
+        "anthropic.claude-opus-4-20250514-v1:0",
+        "anthropic.claude-sonnet-4-20250514-v1:0",
+        "anthropic.claude-3-7-sonnet-20250219-v1:0",
+        "anthropic.claude-3-5-haiku-20241022-v1:0",
+        "anthropic.claude-3-5-sonnet-20241022-v2:0",
+        "anthropic.claude-3-5-sonnet-20240620-v1:0",
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        "anthropic.claude-3-sonnet-20240229-v1:0",
+        "anthropic.claude-3-opus-20240229-v1:0",
+        "amazon.nova-2-lite-v1:0",
+        "amazon.nova-micro-v1:0",
+        "amazon.nova-lite-v1:0",
+        "amazon.nova-pro-v1:0",
+        "amazon.nova-premier-v1:0",
+        "meta.llama3-8b-instruct-v1:0",
+        "meta.llama3-70b-instruct-v1:0",
+        "meta.llama3-2-1b-instruct-v1:0",
+        "meta.llama3-2-3b-instruct-v1:0",
+        "meta.llama3-2-11b-instruct-v1:0",
+        "meta.llama3-2-90b-instruct-v1:0",
+        "meta.llama4-scout-17b-instruct-v1:0",
+        "meta.llama4-maverick-17b-instruct-v1:0",
+        "meta.llama3-1-8b-instruct-v1:0",
+        "meta.llama3-1-70b-instruct-v1:0",
+        "meta.llama3-3-70b-instruct-v1:0",
+        "mistral.mistral-7b-instruct-v0:2",
+        "mistral.mixtral-8x7b-instruct-v0:1",
+        "mistral.mistral-large-2402-v1:0",
+        "mistral.mistral-large-2407-v1:0",
+        "mistral.pixtral-large-2502-v1:0",
+        "mistral.ministral-3-8b-instruct",
+        "mistral.mistral-small-2402-v1:0",
+        "cohere.command-r-v1:0",
+        "cohere.command-r-plus-v1:0",
+        "cohere.command-text-v14",
+        "cohere.command-light-text-v14",
+        "ai21.jamba-instruct-v1:0",
+        "ai21.jamba-1-5-large-v1:0",
+        "ai21.jamba-1-5-mini-v1:0",
+        "deepseek.r1-v1:0",
+        "deepseek.v3-v1:0",
+        "openai.gpt-oss-20b-1:0",
+        "openai.gpt-oss-120b-1:0",
+        "qwen.qwen3-32b-v1:0",
+        "writer.palmyra-x4-v1:0",
+        "writer.palmyra-x5-v1:0",
+        "amazon.titan-text-premier-v1:0",
+        "amazon.titan-text-express-v1",
+        "amazon.titan-text-lite-v1",
+    ];
+
+    /// agent-testkit's stand-in cannot depend on this crate (this crate tests with it), so it
+    /// repeats the table's output limits; this keeps the two equal: for every row, `maxTokens`
+    /// at the table's limit is taken and one more is refused, in Bedrock's words.
+    #[test]
+    fn the_standin_refuses_max_tokens_above_the_tables_limit() {
+        use agent_testkit::{RequestTarget, Rule, check_converse_request_for};
+        use serde_json::json;
+
+        for model in KNOWN_MODELS {
+            assert!(
+                ONE_ID_PER_ROW.iter().any(|id| ModelInfo::resolve(id)
+                    .known
+                    .is_some_and(|m| m.name == model.name)),
+                "no id of the row {} is checked",
+                model.name
+            );
+        }
+        for id in ONE_ID_PER_ROW {
+            let info = ModelInfo::resolve(id);
+            assert!(info.known.is_some(), "{id} is not in the table");
+            let limit = info.capabilities().max_output_tokens.value;
+            let body = |max_tokens: u32| {
+                json!({
+                    "messages": [{"role": "user", "content": [{"text": "hi"}]}],
+                    "inferenceConfig": {"maxTokens": max_tokens},
+                })
+            };
+            let target = RequestTarget::converse(id);
+            if let Err(violation) = check_converse_request_for(&target, &body(limit)) {
+                assert_ne!(
+                    violation.rule(),
+                    Rule::MaxTokensTooLarge,
+                    "{id}: the stand-in refuses the table's {limit}: {}",
+                    violation.message()
+                );
+            }
+            let Err(refused) = check_converse_request_for(&target, &body(limit + 1)) else {
+                panic!(
+                    "{id}: the stand-in takes {} tokens, above the table's {limit}",
+                    limit + 1
+                );
+            };
+            assert_eq!(refused.rule(), Rule::MaxTokensTooLarge, "{id}");
+            assert_eq!(
+                refused.message(),
+                format!(
+                    "The maximum tokens you requested exceeds the model limit of {limit}. Try \
+                     again with a maximum tokens value that is lower than {limit}."
+                ),
+                "{id}"
+            );
+        }
+    }
+
     #[test]
     fn the_docs_show_the_table() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/bedrock-models.md");

@@ -595,65 +595,90 @@ impl Model {
         }
     }
 
-    /// The most output tokens `inferenceConfig.maxTokens` may ask for, where a source gives it.
-    /// Where sources disagree the higher value is taken, so that the stand-in never rejects what
-    /// Bedrock may accept.
+    /// The most output tokens `inferenceConfig.maxTokens` may ask for.
     ///
-    /// - Claude 3.5 Sonnet v1: 4,096 on Bedrock, <https://github.com/vercel/ai/issues/2772> ;
-    ///   Claude 3 Haiku/Sonnet/Opus 4,096, 3.5 Sonnet v2 / 3.5 Haiku 8,192, 3.7 Sonnet 64,000
-    ///   (131,072 with the `output-128k-2025-02-19` beta), Sonnet 4 / 4.5 / Haiku 4.5 / Opus 4.5
-    ///   64,000, Opus 4 / 4.1 32,000, Sonnet 4.6 / Opus 4.6+ / Claude 5 128,000:
-    ///   <https://platform.claude.com/docs/en/about-claude/models/overview> ,
-    ///   <https://docs.aws.amazon.com/bedrock/latest/userguide/model-card-anthropic-claude-opus-4-7.html>
-    /// - Nova Micro/Lite/Pro 10,000, Premier 32,000:
-    ///   <https://docs.aws.amazon.com/nova/latest/userguide/what-is-nova.html> ,
-    ///   <https://github.com/aws-solutions-library-samples/accelerated-intelligent-document-processing-on-aws/issues/175> ;
-    ///   Nova 2 Lite 65,535: <https://github.com/BerriAI/litellm/pull/17371>
-    /// - Llama 3 8B/70B 2,048: <https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-meta.html> ;
-    ///   Llama 3.1+ 8,192: <https://github.com/pollinations/pollinations/pull/5503> ; Llama 4 16,384
-    /// - Mistral 8,192: <https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-mistral.html>
-    /// - DeepSeek-R1 32,768: <https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-deepseek.html>
-    /// - Titan Text Premier 3,000: <https://github.com/aws-samples/generative-ai-use-cases/issues/594> ;
-    ///   Express 8,192, Lite 4,096: <https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-titan-text.html>
-    /// - Jamba, Cohere Command R 4,096: their model-parameter pages
-    ///   (https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-jamba.html ,
-    ///   <https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-cohere-command-r-plus.html>)
+    /// These are the numbers of agent-llm-bedrock's capability table (its `max_output_tokens`
+    /// cells, shown in `docs/bedrock-models.md`), with the same sources. Where sources disagree
+    /// the table takes the lower value, the one Bedrock cannot refuse, and so does the
+    /// stand-in: a client that asks for more than the table allows is refused here as Bedrock
+    /// may refuse it. agent-testkit cannot depend on agent-llm-bedrock (whose tests use it), so
+    /// the numbers are repeated here; agent-llm-bedrock's test
+    /// `the_standin_refuses_max_tokens_above_the_tables_limit` checks that the two agree.
     ///
-    /// Others (DeepSeek V3, gpt-oss, Qwen3, Palmyra, Cohere Command): no ceiling checked; the
-    /// values found are models.dev's, not Bedrock's.
-    pub(crate) fn max_output_tokens(&self, beta_128k: bool) -> Option<u64> {
+    /// - Claude 3 Haiku/Sonnet/Opus 4,096, 3.5 Haiku and 3.5 Sonnet v2 8,192, Sonnet 4 / 4.5,
+    ///   Haiku 4.5, Opus 4.5 64,000, Opus 4 / 4.1 32,000, Opus 4.6 128,000:
+    ///   <https://platform.claude.com/docs/en/about-claude/models/overview> ; Claude 3.5 Sonnet
+    ///   v1 4,096 on Bedrock: <https://github.com/vercel/ai/issues/2772> ,
+    ///   <https://github.com/boto/boto3/issues/4279> ; 3.7 Sonnet 64,000 (131,072 with the
+    ///   `output-128k-2025-02-19` beta, asked for in `anthropic_beta`):
+    ///   <https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages-request-response.html> ;
+    ///   Opus 4.7 / 4.8 128,000:
+    ///   <https://docs.aws.amazon.com/bedrock/latest/userguide/model-card-anthropic-claude-opus-4-7.html> ;
+    ///   Sonnet 4.6 64,000 on Bedrock (128,000 on Anthropic's API) and Claude 5 128,000:
+    ///   <https://github.com/langchain-ai/langchain-aws/blob/0434c7f94f6c27bfa275534f8ff1b0c3f1738144/libs/aws/langchain_aws/data/_profiles.py>
+    /// - Nova Micro/Lite/Pro 5,000 (the model cards; a later AWS post says 10,000), Premier
+    ///   32,000: <https://docs.aws.amazon.com/nova/latest/userguide/what-is-nova.html> ; Nova 2
+    ///   64,000: <https://docs.aws.amazon.com/nova/latest/nova2-userguide/reasoning-capabilities.html> ,
+    ///   <https://github.com/UKGovernmentBEIS/inspect_ai/pull/3848>
+    /// - Llama 3.x 2,048 (Bedrock's "exceeds the model limit of 2048" for Llama 3.1 70B; peer
+    ///   tables now say 4,096):
+    ///   <https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-meta.html> ,
+    ///   <https://github.com/aws-samples/bedrock-access-gateway/issues/41> ; Llama 4 16,384:
+    ///   the langchain-aws profiles above
+    /// - Mistral 8,192:
+    ///   <https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-mistral.html> ;
+    ///   Ministral 4,096: the langchain-aws profiles
+    /// - DeepSeek-R1 32,768:
+    ///   <https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-deepseek.html> ;
+    ///   DeepSeek V3 8,192, gpt-oss 16,384, Qwen3 16,384, Palmyra 8,192: the langchain-aws
+    ///   profiles
+    /// - Titan Text Premier 3,000 (<https://github.com/aws-samples/generative-ai-use-cases/issues/594>),
+    ///   Express and Lite 4,096 (Lite's; Express's is 8,192):
+    ///   <https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-titan-text.html>
+    /// - Jamba, Jamba-Instruct, Cohere Command R and Command 4,096:
+    ///   <https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-jamba.html> ,
+    ///   <https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-cohere-command-r-plus.html>
+    pub(crate) fn max_output_tokens(&self, beta_128k: bool) -> u64 {
+        let base = self.base_id.as_str();
         if let Some(version) = self.claude {
             use ClaudeTier::{Haiku, Opus, Sonnet};
-            return Some(match (version.major, version.minor, version.tier) {
-                (3, 5, Sonnet) if self.base_id.contains("20240620") => 4_096,
+            return match (version.major, version.minor, version.tier) {
+                (3, 5, Sonnet) if base.contains("20241022") => 8_192,
+                (3, 5, Sonnet) => 4_096,
                 (3, 5, _) => 8_192,
                 (3, 7, _) if beta_128k => 131_072,
                 (3, 7, _) => 64_000,
                 (3, _, _) => 4_096,
-                (4, 0 | 1, Opus) => 32_000,
-                (4, 0..=5, Sonnet | Haiku | Opus) => 64_000,
+                (4, _, Sonnet | Haiku) | (4, 5, Opus) => 64_000,
+                (4, 6..=8, Opus) => 128_000,
+                // Opus 4, 4.1, and Opus 4 ids to come: the table's Opus 4 row.
+                (4, _, Opus) => 32_000,
                 _ => 128_000,
-            });
+            };
         }
-        let base = self.base_id.as_str();
-        Some(match self.family {
-            ModelFamily::NovaMicro | ModelFamily::NovaLite | ModelFamily::NovaPro => 10_000,
+        match self.family {
+            ModelFamily::NovaMicro | ModelFamily::NovaLite | ModelFamily::NovaPro => 5_000,
             ModelFamily::NovaPremier => 32_000,
-            ModelFamily::Nova2 => 65_535,
-            ModelFamily::Llama3Small if base.starts_with("meta.llama3-2-") => 8_192,
-            ModelFamily::Llama3Small => 2_048,
-            ModelFamily::Llama3 => 8_192,
+            ModelFamily::Nova2 => 64_000,
+            ModelFamily::Llama3Small | ModelFamily::Llama3 => 2_048,
             ModelFamily::Llama4 => 16_384,
+            ModelFamily::Mistral if base.starts_with("mistral.ministral") => 4_096,
             ModelFamily::MistralInstruct | ModelFamily::MistralLarge | ModelFamily::Mistral => {
                 8_192
             }
             ModelFamily::DeepSeekR1 => 32_768,
+            ModelFamily::DeepSeekV3 => 8_192,
+            ModelFamily::GptOss | ModelFamily::Qwen3 => 16_384,
+            ModelFamily::Palmyra => 8_192,
             ModelFamily::TitanText if base.contains("premier") => 3_000,
-            ModelFamily::TitanText if base.contains("lite") => 4_096,
-            ModelFamily::TitanText => 8_192,
-            ModelFamily::Jamba | ModelFamily::JambaInstruct | ModelFamily::CohereCommandR => 4_096,
-            _ => return None,
-        })
+            ModelFamily::TitanText => 4_096,
+            ModelFamily::Jamba
+            | ModelFamily::JambaInstruct
+            | ModelFamily::CohereCommandR
+            | ModelFamily::CohereCommand => 4_096,
+            // Claude families are answered above.
+            ModelFamily::Claude3 | ModelFamily::Claude4 | ModelFamily::Claude5 => 128_000,
+        }
     }
 
     /// Claude models that take adaptive thinking only and reject `temperature`: Opus 4.7, 4.8
@@ -850,23 +875,22 @@ mod tests {
         assert_eq!(cache("anthropic.claude-sonnet-5"), Some(1_024));
         assert_eq!(cache("amazon.nova-pro-v1:0"), Some(1_000));
         assert_eq!(cache("meta.llama4-scout-17b-instruct-v1:0"), None);
+        // The capability table's numbers (agent-llm-bedrock checks every row against these).
         let max = |id: &str| model(id).max_output_tokens(false);
+        assert_eq!(max("anthropic.claude-3-5-sonnet-20240620-v1:0"), 4_096);
+        assert_eq!(max("anthropic.claude-3-5-sonnet-20241022-v2:0"), 8_192);
+        assert_eq!(max("anthropic.claude-opus-4-1-20250805-v1:0"), 32_000);
+        assert_eq!(max("anthropic.claude-sonnet-4-5-20250929-v1:0"), 64_000);
+        assert_eq!(max("anthropic.claude-sonnet-4-6"), 64_000);
+        assert_eq!(max("anthropic.claude-opus-4-6-v1"), 128_000);
+        assert_eq!(max("anthropic.claude-opus-5"), 128_000);
         assert_eq!(
-            max("anthropic.claude-3-5-sonnet-20240620-v1:0"),
-            Some(4_096)
+            model("anthropic.claude-3-7-sonnet-20250219-v1:0").max_output_tokens(true),
+            131_072
         );
-        assert_eq!(
-            max("anthropic.claude-3-5-sonnet-20241022-v2:0"),
-            Some(8_192)
-        );
-        assert_eq!(max("anthropic.claude-opus-4-1-20250805-v1:0"), Some(32_000));
-        assert_eq!(
-            max("anthropic.claude-sonnet-4-5-20250929-v1:0"),
-            Some(64_000)
-        );
-        assert_eq!(max("anthropic.claude-sonnet-4-6"), Some(128_000));
-        assert_eq!(max("anthropic.claude-opus-5"), Some(128_000));
-        assert_eq!(max("openai.gpt-oss-20b-1:0"), None);
+        assert_eq!(max("amazon.nova-pro-v1:0"), 5_000);
+        assert_eq!(max("meta.llama3-3-70b-instruct-v1:0"), 2_048);
+        assert_eq!(max("openai.gpt-oss-20b-1:0"), 16_384);
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub enum BedrockErrorKind {
     Validation,
     /// `AccessDeniedException`, HTTP 403.
     AccessDenied,
-    /// `ResourceNotFoundException`, HTTP 404.
+    /// `ResourceNotFoundException`, HTTP 404: Bedrock's answer for a model it no longer serves
+    /// (end of life, or a legacy model the account has not used lately).
     ResourceNotFound,
     /// `ModelErrorException`, HTTP 424.
     ModelError,
@@ -89,7 +90,15 @@ impl BedrockErrorKind {
             BedrockErrorKind::AccessDenied => {
                 "You don't have access to the model with the specified model ID."
             }
-            BedrockErrorKind::ResourceNotFound => "The provided model identifier is invalid.",
+            // Bedrock's ResourceNotFoundException for a model id it no longer serves, on
+            // Converse (https://github.com/aws-solutions-library-samples/accelerated-intelligent-document-processing-on-aws/issues/708)
+            // and ConverseStream (https://github.com/griptape-ai/griptape-nodes-engine/issues/4498).
+            // "The provided model identifier is invalid." is a ValidationException's text
+            // (https://github.com/opensearch-project/agent-health/issues/298), not this one's.
+            BedrockErrorKind::ResourceNotFound => {
+                "This model version has reached the end of its life. Please refer to the AWS \
+                 documentation for more details."
+            }
             BedrockErrorKind::ModelError => {
                 "The model encountered an error processing the request."
             }

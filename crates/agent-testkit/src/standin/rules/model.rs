@@ -539,9 +539,13 @@ fn check_inference_config(body: &Map<String, Value>, model: &Model) -> Result<()
              specified for this model. Please use only one.",
         ));
     }
-    // "The maximum tokens you requested exceeds the model limit of N…":
-    // https://github.com/vercel/ai/issues/2772 , https://github.com/langgenius/dify/issues/10390 ;
-    // the maximums and their sources: `Model::max_output_tokens`.
+    // Bedrock's ValidationException for a `maxTokens` above the model's limit, word for word:
+    // "The maximum tokens you requested exceeds the model limit of 4096. Try again with a
+    // maximum tokens value that is lower than 4096." (Converse, Claude 3.5 Sonnet:
+    // https://github.com/boto/boto3/issues/4279 , https://github.com/vercel/ai/issues/2772 ;
+    // "…of 3000…" for Titan Text Premier:
+    // https://github.com/aws-samples/generative-ai-use-cases/issues/594). The maximums and
+    // their sources: `Model::max_output_tokens` (the capability table's numbers).
     let beta_128k = body
         .get("additionalModelRequestFields")
         .and_then(|fields| fields.get("anthropic_beta"))
@@ -555,7 +559,8 @@ fn check_inference_config(body: &Map<String, Value>, model: &Model) -> Result<()
     let max_tokens = config
         .and_then(|config| config.get("maxTokens"))
         .and_then(Value::as_u64);
-    if let (Some(asked), Some(limit)) = (max_tokens, model.max_output_tokens(beta_128k))
+    let limit = model.max_output_tokens(beta_128k);
+    if let Some(asked) = max_tokens
         && asked > limit
     {
         return Err(RuleViolation::new(

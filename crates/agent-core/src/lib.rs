@@ -84,7 +84,7 @@ pub use tokio_util::sync::CancellationToken;
 /// Re-exports used by code that `#[tool]` generates. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::{Tool, ToolContext, ToolError, ToolOutput};
+    pub use crate::{Tool, ToolContext, ToolEffect, ToolError, ToolOutput};
     pub use async_trait::async_trait;
     pub use schemars;
     pub use serde;

@@ -4,7 +4,8 @@ use proc_macro2::TokenStream;
 use syn::meta::ParseNestedMeta;
 use syn::{Attribute, LitStr, Path};
 
-/// `#[tool(name = "…", description = "…", struct_name = "…", crate = "…")]`, each optional.
+/// `#[tool(name = "…", description = "…", struct_name = "…", crate = "…", approval = "…",
+/// read_only, idempotent)]`, each optional.
 #[derive(Default)]
 pub(crate) struct ToolOptions {
     /// The name the model calls the tool by, instead of the function's name.
@@ -17,6 +18,11 @@ pub(crate) struct ToolOptions {
     /// The path of the runtime crate (`minimalagent` or `agent-core`), instead of looking it up
     /// in the package's manifest.
     pub(crate) crate_path: Option<Path>,
+    /// Why each call waits for a person's approval (`Tool::approval`).
+    pub(crate) approval: Option<LitStr>,
+    /// The tool only reads (`read_only`) or repeats safely (`idempotent`): it may run again
+    /// when a crashed run resumes (`ToolEffect::AtLeastOnce`).
+    pub(crate) repeatable: Option<Path>,
 }
 
 impl ToolOptions {
@@ -33,6 +39,16 @@ impl ToolOptions {
                 set_once(&mut options.description, &meta, "description", errors)
             } else if meta.path.is_ident("struct_name") {
                 set_once(&mut options.struct_name, &meta, "struct_name", errors)
+            } else if meta.path.is_ident("approval") {
+                set_once(&mut options.approval, &meta, "approval", errors)
+            } else if meta.path.is_ident("read_only") || meta.path.is_ident("idempotent") {
+                if options.repeatable.is_some() {
+                    errors.push(
+                        meta.error("`read_only` and `idempotent` are given once, and not both"),
+                    );
+                }
+                options.repeatable = Some(meta.path.clone());
+                Ok(())
             } else if meta.path.is_ident("crate") {
                 let mut literal = None;
                 set_once(&mut literal, &meta, "crate", errors)?;
@@ -49,7 +65,8 @@ impl ToolOptions {
             } else {
                 Err(meta.error(
                     "unknown #[tool] option; expected `name = \"…\"`, `description = \"…\"`, \
-                     `struct_name = \"…\"` or `crate = \"…\"`",
+                     `struct_name = \"…\"`, `crate = \"…\"`, `approval = \"…\"`, `read_only` \
+                     or `idempotent`",
                 ))
             }
         });

@@ -60,6 +60,10 @@ struct ToolDescription {
     struct_ident: Ident,
     /// Each argument's description, in the order of [`Signature::params`]'s arguments.
     argument_descriptions: Vec<Option<String>>,
+    /// Why each call waits for approval, when it does.
+    approval: Option<String>,
+    /// Whether the tool may run again on resume (read-only or idempotent).
+    repeatable: bool,
 }
 
 /// Works out the tool's names and descriptions, reporting each one that is missing or
@@ -186,11 +190,26 @@ fn describe(
         }
     };
 
+    let approval = match &options.approval {
+        Some(reason) => {
+            let text = reason.value().trim().to_owned();
+            if text.is_empty() {
+                errors.push(syn::Error::new(
+                    reason.span(),
+                    "the approval reason is empty; say why a person must approve each call",
+                ));
+            }
+            Some(text)
+        }
+        None => None,
+    };
     Some(ToolDescription {
         name,
         description: description?,
         struct_ident: struct_ident?,
         argument_descriptions,
+        approval,
+        repeatable: options.repeatable.is_some(),
     })
 }
 
@@ -226,6 +245,20 @@ fn generate(
 
     let private = quote!(#krate::__private);
     let json = quote!(#private::serde_json);
+    let approval = tool.approval.as_ref().map(|reason| {
+        quote! {
+            fn approval(&self) -> ::core::option::Option<&::core::primitive::str> {
+                ::core::option::Option::Some(#reason)
+            }
+        }
+    });
+    let effect = tool.repeatable.then(|| {
+        quote! {
+            fn effect(&self) -> #private::ToolEffect {
+                #private::ToolEffect::AtLeastOnce
+            }
+        }
+    });
     let serde_crate = path_string(&quote!(#private::serde));
     let schemars_crate = path_string(&quote!(#private::schemars));
 
@@ -401,6 +434,10 @@ fn generate(
                     }
                     schema
                 }
+
+                #approval
+
+                #effect
 
                 async fn call(
                     &self,

@@ -488,3 +488,28 @@ async fn invalid_input_in_an_agent_run_tells_the_model_what_to_fix() {
         ToolCallStatus::Succeeded
     );
 }
+
+/// Moves money: each call waits for a person's approval.
+///
+/// # Arguments
+///
+/// * `amount` - How much.
+#[tool(approval = "money leaves the account")]
+fn pay(amount: u32) -> u32 {
+    amount
+}
+
+/// Reads a balance; safe to run again.
+#[tool(read_only)]
+fn balance() -> u32 {
+    7
+}
+
+#[test]
+fn approval_and_effect_are_declared_by_the_attribute() {
+    use agent_core::ToolEffect;
+    assert_eq!(Pay.approval(), Some("money leaves the account"));
+    assert_eq!(Pay.effect(), ToolEffect::AtMostOnce, "the default");
+    assert_eq!(Balance.approval(), None);
+    assert_eq!(Balance.effect(), ToolEffect::AtLeastOnce);
+}

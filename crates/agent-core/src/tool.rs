@@ -249,6 +249,7 @@ pub struct ToolContext {
     cancellation: CancellationToken,
     extensions: Extensions,
     session_state: StateHandle,
+    approved: bool,
 }
 
 impl ToolContext {
@@ -261,6 +262,7 @@ impl ToolContext {
             cancellation: CancellationToken::new(),
             extensions: Extensions::default(),
             session_state: StateHandle::default(),
+            approved: false,
         }
     }
 
@@ -296,6 +298,19 @@ impl ToolContext {
     pub fn with_session_state(mut self, state: StateHandle) -> Self {
         self.session_state = state;
         self
+    }
+
+    /// The same context for a call a person approved (it was held for approval).
+    #[must_use]
+    pub fn with_approved(mut self, approved: bool) -> Self {
+        self.approved = approved;
+        self
+    }
+
+    /// Whether a person approved this call after it was held (by [`Tool::approval`], a hook,
+    /// or the tool's own [`ToolError::needs_approval`]).
+    pub fn is_approved(&self) -> bool {
+        self.approved
     }
 
     /// The session's state as the run sees it: read it, and write it (saved with the run's
@@ -384,6 +399,9 @@ pub enum ToolErrorKind {
     /// The call started in a run that stopped before its result was recorded, and the tool
     /// must not run twice ([`ToolEffect::AtMostOnce`]): whether it had its effect is unknown.
     OutcomeUnknown,
+    /// The tool asks for a person's approval before it does anything
+    /// ([`ToolError::needs_approval`]): the call is held and the run pauses.
+    NeedsApproval,
     /// A kind this version does not know, kept as written.
     #[serde(untagged)]
     #[schemars(skip)]
@@ -405,6 +423,7 @@ impl ToolErrorKind {
             ToolErrorKind::Cancelled => "cancelled",
             ToolErrorKind::Denied => "denied",
             ToolErrorKind::OutcomeUnknown => "outcome_unknown",
+            ToolErrorKind::NeedsApproval => "needs_approval",
             ToolErrorKind::Other(other) => other,
         }
     }
@@ -423,6 +442,7 @@ impl fmt::Display for ToolErrorKind {
             ToolErrorKind::Cancelled => "cancelled",
             ToolErrorKind::Denied => "denied",
             ToolErrorKind::OutcomeUnknown => "outcome unknown",
+            ToolErrorKind::NeedsApproval => "needs approval",
             ToolErrorKind::Other(other) => other,
         })
     }
@@ -440,6 +460,15 @@ impl ToolError {
     /// The input did not fit the tool's arguments; `message` names the field and what was expected.
     pub fn invalid_input(message: impl Into<String>) -> Self {
         Self::new(ToolErrorKind::InvalidInput, message)
+    }
+
+    /// The tool asks for a person's approval before it does anything, for `reason` (decided at
+    /// run time: an amount over a limit, an agent used as a tool that waits for one). The call
+    /// is held as if the tool had asked through [`Tool::approval`]: the run pauses, and once
+    /// approved the tool is called again with [`ToolContext::is_approved`] true. The tool must
+    /// not have had any effect when it returns this.
+    pub fn needs_approval(reason: impl Into<String>) -> Self {
+        Self::new(ToolErrorKind::NeedsApproval, reason)
     }
 
     /// The tool ran and failed.

@@ -159,18 +159,6 @@ impl AgentLoop {
         self.configure(|c| c.interrupt_ttl = ttl)
     }
 
-    /// Whether a run can pause: a tool asks for approval, or a hook may hold a call. A caller
-    /// that keeps paused runs (a session) records such runs' events.
-    pub fn may_pause(&self) -> bool {
-        !self.config.hooks.is_empty()
-            || self.config.tools.names().any(|name| {
-                self.config
-                    .tools
-                    .get(name)
-                    .is_some_and(|tool| tool.approval().is_some())
-            })
-    }
-
     /// The model.
     pub fn model(&self) -> &Arc<dyn Model> {
         &self.config.model

@@ -759,3 +759,82 @@ async fn state_written_before_a_pause_is_kept_when_the_run_goes_on() {
     let keys: Vec<&String> = result.state_changes.iter().map(|(k, _)| k).collect();
     assert_eq!(keys, ["ran.lookup", "ran.transfer"]);
 }
+
+/// Asks for approval at run time, above a limit; runs once approved.
+struct Limit {
+    calls: Arc<AtomicUsize>,
+    approved_calls: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl Tool for Limit {
+    fn name(&self) -> &str {
+        "wire"
+    }
+    fn description(&self) -> &str {
+        "Wires money."
+    }
+    fn input_schema(&self) -> Value {
+        json!({"type": "object"})
+    }
+    async fn call(&self, input: Value, context: &ToolContext) -> Result<ToolOutput, ToolError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let amount = input["amount"].as_u64().unwrap_or(0);
+        if amount > 1000 && !context.is_approved() {
+            return Err(ToolError::needs_approval(format!(
+                "{amount} is over the limit"
+            )));
+        }
+        if context.is_approved() {
+            self.approved_calls.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(json!({"wired": amount}).into())
+    }
+}
+
+#[tokio::test]
+async fn a_tool_may_ask_for_approval_when_it_runs() {
+    let limit = || Limit {
+        calls: Arc::default(),
+        approved_calls: Arc::default(),
+    };
+    let first = limit();
+    let model = ScriptedModel::new().then_tools(None, &[("wire", json!({"amount": 5000}))]);
+    let events = Collected::default();
+    let paused = AgentLoop::new(
+        Arc::new(model),
+        ToolSet::new([Arc::new(first) as Arc<dyn Tool>]).unwrap(),
+    )
+    .run(RunInput::new("wire it"), &events)
+    .await
+    .unwrap();
+    assert_eq!(paused.outcome, RunOutcome::Paused);
+    assert_eq!(
+        paused.pending_interrupts[0].reason,
+        "5000 is over the limit"
+    );
+    assert!(
+        !events.kinds().contains(&"tool_result"),
+        "no result recorded: the call waits"
+    );
+
+    let second = limit();
+    let (calls, approved) = (second.calls.clone(), second.approved_calls.clone());
+    let id = paused.pending_interrupts[0].id.clone();
+    let (result, _, _) = respond(
+        &events,
+        vec![answered(&id, InterruptDecision::Approve)],
+        ToolSet::new([Arc::new(second) as Arc<dyn Tool>]).unwrap(),
+        "wired",
+    )
+    .await;
+    assert_eq!(result.outcome, RunOutcome::Answered);
+    assert_eq!(
+        (
+            calls.load(Ordering::SeqCst),
+            approved.load(Ordering::SeqCst)
+        ),
+        (1, 1),
+        "called again once, knowing it was approved"
+    );
+}

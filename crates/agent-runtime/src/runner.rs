@@ -167,9 +167,10 @@ impl SessionRunner {
                 run_token,
             )
         });
-        // A run that may pause and is not recorded in real time keeps its durable events, to
-        // record them if it pauses.
-        let collected = (recorder.is_none() && agent_loop.may_pause()).then(DurableEvents::default);
+        // A run not recorded in real time keeps its durable events, to record them if it
+        // pauses (any tool may ask for approval when it runs, so every run may pause). They
+        // are the run's own steps, which the run holds anyway.
+        let collected = recorder.is_none().then(DurableEvents::default);
         let outcome = match (&recorder, &collected) {
             (Some(recorder), _) => {
                 let log = recorder.sink();

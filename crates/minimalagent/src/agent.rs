@@ -265,7 +265,7 @@ impl Agent {
         Ok(session)
     }
 
-    fn runner(&self) -> Result<&SessionRunner, Error> {
+    pub(crate) fn runner(&self) -> Result<&SessionRunner, Error> {
         Ok(self.sessions()?.runner())
     }
 

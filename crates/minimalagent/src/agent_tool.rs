@@ -1,7 +1,8 @@
 //! Agents as tools: one agent offered to another as a tool.
 
 use agent_core::{
-    Tool, ToolContext, ToolError, ToolErrorKind, ToolOutput, async_trait, is_valid_tool_name,
+    Decisions, InterruptDecision, RunOutcome, Tool, ToolContext, ToolError, ToolErrorKind,
+    ToolOutput, async_trait, is_valid_tool_name,
 };
 use serde_json::{Value, json};
 
@@ -100,16 +101,54 @@ impl Tool for AgentTool {
             None => None,
         };
         let session_id = session.as_ref().map(ToString::to_string);
-        let job = Job::Run {
-            prompt: Prompt::new(query),
-            session,
-            structured: None,
+        let job = match session {
+            // The parent's person approved what the child waited for: the child's held calls
+            // are approved and its run goes on.
+            Some(session) if context.is_approved() => {
+                let waiting = self
+                    .agent
+                    .runner()
+                    .map_err(|error| ToolError::failed(error.to_string()))?
+                    .paused_runs(&session)
+                    .await
+                    .map_err(|error| ToolError::failed(error.to_string()))?;
+                let decisions = waiting
+                    .last()
+                    .map(|run| Decisions::all(&run.interrupts, &InterruptDecision::Approve))
+                    .unwrap_or_default();
+                Job::Respond { session, decisions }
+            }
+            session => Job::Run {
+                prompt: Prompt::new(query),
+                session,
+                structured: None,
+            },
         };
         // The child stops when the parent run is cancelled.
         let stream = self
             .agent
             .launch(Ok(job), context.cancellation().child_token());
         match stream.result().await {
+            // The child waits for a person: the parent's call waits too, for the same reasons
+            // (the parent pauses; approving it approves the child's calls and goes on).
+            Ok(result) if result.outcome == RunOutcome::Paused => {
+                if session_id.is_none() {
+                    return Err(ToolError::failed(format!(
+                        "agent `{}` asked for approval, but it has no session to wait in; give it one with `with_session`",
+                        self.name
+                    )));
+                }
+                let waits: Vec<String> = result
+                    .pending_interrupts
+                    .iter()
+                    .map(|held| format!("{} {} ({})", held.tool, held.input, held.reason))
+                    .collect();
+                Err(ToolError::needs_approval(format!(
+                    "agent `{}` waits for approval: {}",
+                    self.name,
+                    waits.join("; ")
+                )))
+            }
             Ok(result) => Ok(json!({
                 "answer": result.response,
                 "run_id": result.reasoning.run_id,

@@ -503,3 +503,95 @@ impl EventSink for SharedSink {
         self.0.emit(event);
     }
 }
+
+/// Holds each call for approval.
+struct Held;
+
+#[async_trait]
+impl Tool for Held {
+    fn name(&self) -> &str {
+        "transfer"
+    }
+    fn description(&self) -> &str {
+        "Moves money."
+    }
+    fn input_schema(&self) -> Value {
+        json!({"type": "object", "properties": {}})
+    }
+    fn approval(&self) -> Option<&str> {
+        Some("money moves")
+    }
+    async fn call(&self, _input: Value, _context: &ToolContext) -> Result<ToolOutput, ToolError> {
+        Ok(json!({"sent": true}).into())
+    }
+}
+
+#[tokio::test]
+async fn an_agent_used_as_a_tool_that_waits_for_approval_pauses_its_parent() {
+    let child = Agent::builder()
+        .model(
+            ScriptedModel::new()
+                .then_tools(None, &[("transfer", json!({}))])
+                .then_text("Sent."),
+        )
+        .tool(Held)
+        .sessions(InMemorySessionStore::new())
+        .show_reasoning(false)
+        .build()
+        .await
+        .unwrap();
+    let parent = Agent::builder()
+        .model(
+            ScriptedModel::new()
+                .then_tools(None, &[("payments", json!({"query": "pay bob"}))])
+                .then_text("Bob is paid."),
+        )
+        .tool(
+            child
+                .as_tool("payments", "Makes payments.")
+                .with_session(ChildSession::PerParentSession),
+        )
+        .sessions(InMemorySessionStore::new())
+        .show_reasoning(false)
+        .build()
+        .await
+        .unwrap();
+    let paused = parent.run_in_session("Pay bob", "desk").await.unwrap();
+    assert_eq!(paused.outcome, RunOutcome::Paused);
+    let held = &paused.pending_interrupts[0];
+    assert_eq!(held.tool, "payments");
+    assert!(
+        held.reason.contains("transfer") && held.reason.contains("money moves"),
+        "the parent's call says what the child waits for: {}",
+        held.reason
+    );
+    let child_waiting = child
+        .sessions()
+        .unwrap()
+        .paused_runs("desk-payments")
+        .await
+        .unwrap();
+    assert_eq!(
+        child_waiting.len(),
+        1,
+        "the child's run waits in its own session"
+    );
+
+    let done = parent
+        .respond("desk", minimalagent::Decisions::new().approve(&held.id))
+        .await
+        .unwrap();
+    assert_eq!(done.response, "Bob is paid.");
+    let child_trace = child.get_reasoning("desk-payments").await.unwrap().unwrap();
+    assert_eq!(child_trace.status, RunStatus::Completed);
+    assert_eq!(child_trace.final_response.as_deref(), Some("Sent."));
+    assert!(
+        child
+            .sessions()
+            .unwrap()
+            .paused_runs("desk-payments")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

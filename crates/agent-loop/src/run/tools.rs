@@ -33,8 +33,8 @@ pub(super) enum StepEnd {
 enum Plan {
     /// It has its result already (recorded, refused, denied, answered).
     Ended(ToolInvocation, Option<ToolOutput>),
-    /// Run the tool with this input.
-    Run(Arc<dyn Tool>, Value),
+    /// Run the tool with this input (`true`: a person approved it).
+    Run(Arc<dyn Tool>, Value, bool),
     /// Hold it for a person.
     Hold(Interrupt),
     /// Still held: no decision yet.
@@ -72,6 +72,7 @@ impl RunState<'_> {
         let mut still_held = false;
         let mut to_run = Vec::new();
         let mut ended_here = Vec::new();
+        let mut approved_calls = std::collections::HashSet::new();
         for (index, plan) in plans.into_iter().enumerate() {
             match plan {
                 Plan::Ended(invocation, output) => {
@@ -88,7 +89,12 @@ impl RunState<'_> {
                     invocations[index] = Some(invocation);
                     outputs[index] = output;
                 }
-                Plan::Run(tool, input) => to_run.push((index, tool, input)),
+                Plan::Run(tool, input, approved) => {
+                    if approved {
+                        approved_calls.insert(index);
+                    }
+                    to_run.push((index, tool, input));
+                }
                 Plan::Hold(interrupt) => held.push(interrupt),
                 Plan::StillHeld => still_held = true,
             }
@@ -141,7 +147,8 @@ impl RunState<'_> {
                 .with_session(self.reasoning.session_id.clone())
                 .with_cancellation(tool_cancellation.clone())
                 .with_extensions(self.config.extensions.clone())
-                .with_session_state(self.state.clone());
+                .with_session_state(self.state.clone())
+                .with_approved(approved_calls.contains(&index));
             let span =
                 telemetry::execute_tool(&self.config.identity, call, self.config.capture_content);
             let capture = self.config.capture_content;
@@ -198,6 +205,25 @@ impl RunState<'_> {
             };
             let (invocation, output) = match result {
                 Ok(output) => (ended_invocation(&call, Ok(&output), millis), Some(output)),
+                // The tool asks for approval before doing anything: held, as if it had asked
+                // up front (once approved, asking again is a failure, not another hold).
+                Err(error)
+                    if *error.kind() == ToolErrorKind::NeedsApproval
+                        && !approved_calls.contains(&index) =>
+                {
+                    let expires_at = self.interrupt_expiry();
+                    held.push(
+                        Interrupt::new(
+                            step,
+                            &call.tool_use_id,
+                            &call.name,
+                            call.input.clone(),
+                            error.message(),
+                        )
+                        .with_expiry(expires_at),
+                    );
+                    continue;
+                }
                 Err(error) => (ended_invocation(&call, Err(&error), millis), None),
             };
             self.emit(AgentEvent::ToolResult {
@@ -319,16 +345,16 @@ impl RunState<'_> {
                 Plan::Ended(ended_invocation(&held_call, Err(&error), 0), None)
             };
             return Ok(match decision {
-                InterruptDecision::Approve => Plan::Run(tool, interrupt.input.clone()),
+                InterruptDecision::Approve => Plan::Run(tool, interrupt.input.clone(), true),
                 InterruptDecision::ApproveAlways { this_input_only } => {
                     remember_always_approved(
                         &self.state,
                         &call.name,
                         this_input_only.then_some(&interrupt.input),
                     );
-                    Plan::Run(tool, interrupt.input.clone())
+                    Plan::Run(tool, interrupt.input.clone(), true)
                 }
-                InterruptDecision::ApproveWithInput { input } => Plan::Run(tool, input),
+                InterruptDecision::ApproveWithInput { input } => Plan::Run(tool, input, true),
                 InterruptDecision::Deny { message } => denied(&message),
                 InterruptDecision::Answer { output } => {
                     let output = ToolOutput::Value(output);
@@ -363,7 +389,7 @@ impl RunState<'_> {
         let context = self.hook_context();
         let decision = self.config.hooks.decide_call(&context, &view).await;
         Ok(match decision {
-            CallDecision::Run(input) => Plan::Run(tool, input),
+            CallDecision::Run(input) => Plan::Run(tool, input, false),
             CallDecision::Deny(message) => {
                 let error = ToolError::new(ToolErrorKind::Denied, message);
                 Plan::Ended(ended_invocation(call, Err(&error), 0), None)
@@ -371,20 +397,23 @@ impl RunState<'_> {
             CallDecision::Interrupt(_, input)
                 if always_approved(&self.state, &call.name, &input) =>
             {
-                Plan::Run(tool, input)
+                Plan::Run(tool, input, true)
             }
             CallDecision::Interrupt(reason, input) => {
-                let ttl = self.config.interrupt_ttl.or(self.interrupt_ttl);
-                let expires_at = ttl.and_then(|ttl| {
-                    let ttl = jiff::SignedDuration::try_from(ttl).ok()?;
-                    self.config.clock.now().checked_add(ttl).ok()
-                });
+                let expires_at = self.interrupt_expiry();
                 Plan::Hold(
                     Interrupt::new(step, id, &call.name, input, reason).with_expiry(expires_at),
                 )
             }
             CallDecision::Stop(reason) => return Err(reason),
         })
+    }
+
+    /// When a call held now stops waiting.
+    fn interrupt_expiry(&self) -> Option<jiff::Timestamp> {
+        let ttl = self.config.interrupt_ttl.or(self.interrupt_ttl)?;
+        let ttl = jiff::SignedDuration::try_from(ttl).ok()?;
+        self.config.clock.now().checked_add(ttl).ok()
     }
 
     pub(super) fn tool_names(&self) -> String {

@@ -156,7 +156,16 @@ impl DynamoSessionStore {
                 if !head.is_live(now) || !head.has_entries() {
                     continue;
                 }
-                sessions.push(SessionInfo::new(id, head.to_session_head(now)));
+                // With its state: the Scan reads the whole head item anyway. A session whose
+                // state is damaged is left out, as one whose head is.
+                let info = match head.to_session_head(pk, now) {
+                    Ok(info) => info,
+                    Err(error) => {
+                        tracing::warn!(%error, "skipping a damaged session while listing");
+                        continue;
+                    }
+                };
+                sessions.push(SessionInfo::new(id, info));
                 if sessions.len() == limit {
                     return Ok(SessionPage::new(sessions, Some(encode_token(pk))));
                 }

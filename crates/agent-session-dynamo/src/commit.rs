@@ -10,7 +10,7 @@ use agent_session::{Commit, Committed, SessionError, SessionErrorKind, SessionId
 
 use crate::db::{Action, PutSpec, QuerySpec, TxFailure, failed_at};
 use crate::errors::{corrupted, error, invalid};
-use crate::head::{self, Expect, Head, HeadItem};
+use crate::head::{self, Expect, Head, HeadItem, HeadState};
 use crate::layout::{Reader, attr, messages_pk, reasoning_pk};
 use crate::records::{NewEntry, NewRun, entry_items, run_items};
 use crate::retry::Backoff;
@@ -151,7 +151,17 @@ impl DynamoSessionStore {
                 (Decision::Append { head }, Some(lease)) => !head.holds_run(lease.run),
                 _ => false,
             };
-            if !fresh && (lease_unknown || !matches!(decision, Decision::Append { .. })) {
+            // Changes to the state are applied on the state of the head the transaction is
+            // conditioned on; a cached head that did not keep a large state is read afresh (a
+            // head read from the table always has it).
+            let state_unknown = commit.state.is_some()
+                && matches!(
+                    &decision,
+                    Decision::Append { head } if matches!(head.state, HeadState::Unknown { .. })
+                );
+            if state_unknown
+                || (!fresh && (lease_unknown || !matches!(decision, Decision::Append { .. })))
+            {
                 head = self.load_head(session).await?;
                 fresh = true;
                 continue;
@@ -261,6 +271,26 @@ impl DynamoSessionStore {
                 new.runs
             }
         };
+        // The state: DynamoDB cannot read and modify in one transaction, so the changes are
+        // applied here, on the state of the head this transaction is conditioned on (its life
+        // and `last_seq`; a new life: no state), and the whole new state is written with the
+        // head. Only commits change the state and each moves `last_seq`, so if the condition
+        // holds, this is the state the session has at the commit; if another commit came
+        // first, the condition fails and the commit is planned again from the head as it is
+        // (returned with the failure) — or the run re-bases, as for any conflict. A state too
+        // large is refused here, before anything is written.
+        if let Some(changes) = commit.state {
+            let Some(current) = new.state.parse(&mpk)? else {
+                return Err(error(
+                    SessionErrorKind::Unavailable,
+                    "the session's state was not read with its head; the commit was not written",
+                ));
+            };
+            let state = current
+                .apply(changes)
+                .map_err(|refused| invalid(refused.to_string()))?;
+            new.state = HeadState::of(&state)?;
+        }
         self.settle_python_digest(&mut new, now);
         // A new life keeps at least the horizon of the one before, so that the head always
         // outlives every record ever written under it (numbers are never reused while one

@@ -328,40 +328,6 @@ impl Db {
         Ok(items)
     }
 
-    /// A conditional PutItem; `Err(old item)` when the condition failed.
-    pub(crate) async fn put(&self, spec: PutSpec) -> Result<Conditional<()>, SessionError> {
-        self.counters
-            .add_estimated_writes(write_units(item_size(&spec.item)));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(spec.item))
-            .set_condition_expression(spec.condition)
-            .set_expression_attribute_names(spec.expr.names())
-            .set_expression_attribute_values(spec.expr.values())
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .await;
-        match result {
-            Ok(output) => {
-                self.counters
-                    .record("PutItem", Access::Write, output.consumed_capacity());
-                Ok(Ok(()))
-            }
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                self.counters.record("PutItem", Access::Write, None);
-                let old = match e.into_err() {
-                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => c.item,
-                    _ => None,
-                };
-                Ok(Err(old.filter(|item| !item.is_empty())))
-            }
-            Err(e) => Err(write_error("PutItem", &self.table, e)),
-        }
-    }
-
     /// A conditional UpdateItem returning the item as it is after it (`ALL_NEW`); `Err(old
     /// item)` when the condition failed.
     pub(crate) async fn update(&self, spec: UpdateSpec) -> Result<Conditional<Item>, SessionError> {

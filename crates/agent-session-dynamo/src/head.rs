@@ -1,13 +1,15 @@
 //! The head item (`messages#{sid}`, sk 0): where a session's conversation and runs stand, its
 //! life and its expiry. Every write that moves the session is a conditional update of it.
 
+use agent_core::{MAX_STATE_BYTES, SessionState};
 use agent_session::{SessionError, SessionHead, SessionVersion};
 use jiff::Timestamp;
 use uuid::Uuid;
 
 use crate::db::{Expr, UpdateSpec};
-use crate::errors::corrupted;
+use crate::errors::{corrupted, invalid};
 use crate::layout::{HEAD_SK, Item, MAX_SEQ, Reader, SCHEMA, SCHEMA_2, attr, key, kind, n, s};
+use crate::size::MAX_ITEM_BYTES;
 
 /// A head as stored by this version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +42,120 @@ pub(crate) struct Head {
     /// [`RECENT_RUNS`]: a `begin_run` or `finish_run` repeated after a lost answer finds its
     /// run here, with no other read in the hot path.
     pub(crate) recent: Vec<(u64, Uuid)>,
+    /// The session's state (attribute `state`), changed only by commits.
+    pub(crate) state: HeadState,
 }
+
+/// A head's session state, as this store has it.
+///
+/// The state is a JSON string in the head item's attribute `state` (S), with the life it
+/// belongs to in `state_life` (N); both are absent when the state is empty, and heads of the
+/// Python MinimalAgent, of schema 2 and of the previous release of this schema have neither.
+/// A state of another life than the head's is none: a version that does not know the state
+/// may have started a new life (or tombstoned one) without removing it. Only commits change
+/// the state, and every commit moves `last_seq`, so a write conditioned on the head's
+/// `last_seq` (as every commit is) knows the state the session has at that write: the state
+/// goes with `last_seq` (see [`write`] and [`Head::merged`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HeadState {
+    /// The state's JSON as stored, not parsed until it is needed (by `head` and by a commit
+    /// that changes the state), so that a damaged state fails those and nothing else; empty
+    /// text for no state (no attribute).
+    Json(String),
+    /// The attribute is there but is not a state's JSON text: what is wrong with it. `head` and
+    /// commits that change the state fail with `CorruptedData`; other writes leave it as it is.
+    Damaged(String),
+    /// Not kept: a head in the store's cache whose state is larger than
+    /// [`CACHED_STATE_BYTES`] (`bytes` long). A commit that changes the state reads the head
+    /// first.
+    Unknown { bytes: usize },
+}
+
+impl HeadState {
+    /// No state.
+    pub(crate) const EMPTY: HeadState = HeadState::Json(String::new());
+
+    /// The state's JSON as it is stored (`state` empty: no attribute).
+    pub(crate) fn of(state: &SessionState) -> Result<HeadState, SessionError> {
+        if state.is_empty() {
+            return Ok(HeadState::EMPTY);
+        }
+        serde_json::to_string(state)
+            .map(HeadState::Json)
+            .map_err(|e| invalid(format!("the session's state cannot be stored as JSON: {e}")))
+    }
+
+    /// Reads the attributes `state` and `state_life` of a head item of life `life`.
+    fn read(r: &Reader<'_>, life: u64) -> HeadState {
+        if !r.has(attr::STATE) {
+            return HeadState::EMPTY;
+        }
+        match r.opt_u64(attr::STATE_LIFE) {
+            Ok(Some(of)) if of == life => {}
+            // Left by an earlier life.
+            Ok(Some(_)) => return HeadState::EMPTY,
+            Ok(None) => {
+                return HeadState::Damaged(format!("attribute `{}` is missing", attr::STATE_LIFE));
+            }
+            Err(why) => return HeadState::Damaged(why),
+        }
+        match r.string(attr::STATE) {
+            Ok("") => HeadState::Damaged(format!("attribute `{}` is empty", attr::STATE)),
+            Ok(text) => HeadState::Json(text.to_owned()),
+            Err(why) => HeadState::Damaged(why),
+        }
+    }
+
+    /// The state, parsed and checked: `None` when it is not known here
+    /// ([`HeadState::Unknown`]). A state that is not a JSON object of a state's size is
+    /// `CorruptedData` naming the head item of `pk`.
+    pub(crate) fn parse(&self, pk: &str) -> Result<Option<SessionState>, SessionError> {
+        let bad = |why: &str| corrupted(pk, 0, format!("bad session state: {why}"));
+        match self {
+            HeadState::Json(text) if text.is_empty() => Ok(Some(SessionState::new())),
+            HeadState::Json(text) if text.len() > MAX_STATE_BYTES => Err(bad(&format!(
+                "{} bytes of JSON, more than a state may be ({MAX_STATE_BYTES})",
+                text.len()
+            ))),
+            HeadState::Json(text) => serde_json::from_str(text)
+                .map(Some)
+                .map_err(|e| bad(&format!("invalid JSON: {e}"))),
+            HeadState::Damaged(why) => Err(bad(why)),
+            HeadState::Unknown { .. } => Ok(None),
+        }
+    }
+
+    /// The bytes it takes in the head item (the attribute's value).
+    fn stored_bytes(&self) -> usize {
+        match self {
+            HeadState::Json(text) => text.len(),
+            HeadState::Damaged(_) => 0,
+            HeadState::Unknown { bytes } => *bytes,
+        }
+    }
+
+    /// What the store's cache keeps of it: the state itself up to [`CACHED_STATE_BYTES`], so
+    /// that the cache of heads stays small whatever the sessions' states.
+    pub(crate) fn for_cache(&self) -> HeadState {
+        match self {
+            HeadState::Json(text) if text.len() > CACHED_STATE_BYTES => {
+                HeadState::Unknown { bytes: text.len() }
+            }
+            other => other.clone(),
+        }
+    }
+}
+
+/// The largest state the store's cache of heads keeps (see [`HeadState::for_cache`]): a commit
+/// of a session whose state is larger, planned from the cache, reads the head first.
+pub(crate) const CACHED_STATE_BYTES: usize = 8 * 1024;
+
+/// What a head item takes besides its state: under 1 KB (see the tests), counted here with a
+/// wide margin.
+const HEAD_WITHOUT_STATE_BYTES: usize = 8 * 1024;
+
+// The head item, the largest state included, fits in one DynamoDB item.
+const _: () = assert!(MAX_STATE_BYTES + HEAD_WITHOUT_STATE_BYTES < MAX_ITEM_BYTES);
 
 /// How many run ids the head keeps ([`Head::recent`]): about 36 bytes each, so that the head
 /// stays well under 1 KB (one write unit).
@@ -82,6 +197,7 @@ impl Head {
                 migrated_from: None,
                 migrated_digest: None,
                 recent: Vec::new(),
+                state: HeadState::EMPTY,
             },
             Some(old) => Head {
                 life: now.max(old.life + 1),
@@ -98,6 +214,7 @@ impl Head {
                 migrated_from: None,
                 migrated_digest: None,
                 recent: Vec::new(),
+                state: HeadState::EMPTY,
             },
         }
     }
@@ -128,7 +245,8 @@ impl Head {
     /// What a cache keeps of two heads of a session read or written in any order: the newer
     /// life; within one life, every number as far as either has seen it (entries and runs only
     /// grow, a delete only comes later), so that a head planned from an older one (a commit
-    /// that does not take a run number does not know the newest) never hides a newer one.
+    /// that does not take a run number does not know the newest) never hides a newer one. The
+    /// state goes with the entries: only commits change it, and each adds an entry.
     pub(crate) fn merged(known: &Head, seen: &Head) -> Head {
         if known.life != seen.life {
             return if seen.life > known.life {
@@ -145,9 +263,12 @@ impl Head {
             };
         }
         let mut head = seen.clone();
-        if known.last_seq > seen.last_seq {
+        if known.last_seq > seen.last_seq
+            || (known.last_seq == seen.last_seq && matches!(seen.state, HeadState::Unknown { .. }))
+        {
             head.last_seq = known.last_seq;
             head.summary_seq = known.summary_seq;
+            head.state = known.state.clone();
         }
         if known.runs > seen.runs {
             head.runs = known.runs;
@@ -179,8 +300,9 @@ impl Head {
             None => return Err(corrupted(pk, 0, "the head item has no `schema`")),
         }
         let bad = |e: String| corrupted(pk, 0, format!("bad head item: {e}"));
+        let life = r.u64(attr::LIFE).map_err(bad)?;
         let head = Head {
-            life: r.u64(attr::LIFE).map_err(bad)?,
+            life,
             first_seq: r.u64(attr::FIRST_SEQ).map_err(bad)?,
             last_seq: r.u64(attr::LAST_SEQ).map_err(bad)?,
             summary_seq: r.opt_u64(attr::SUMMARY_SEQ).map_err(bad)?,
@@ -200,6 +322,8 @@ impl Head {
                 Some(text) => parse_recent(text).map_err(bad)?,
                 None => Vec::new(),
             },
+            // Read, not parsed (see `HeadState`): a damaged state fails only what needs it.
+            state: HeadState::read(&r, life),
         };
         head.check().map_err(bad)?;
         Ok(HeadItem::Current(head))
@@ -261,18 +385,32 @@ impl Head {
         }
     }
 
-    /// The head as the contract shows it at `now_ms`.
-    pub(crate) fn to_session_head(&self, now_ms: i64) -> SessionHead {
+    /// The head as the contract shows it at `now_ms`, with its state (`pk`: the head item's,
+    /// to name it when the state is damaged). A session that is not live has none.
+    pub(crate) fn to_session_head(
+        &self,
+        pk: &str,
+        now_ms: i64,
+    ) -> Result<SessionHead, SessionError> {
         if !self.is_live(now_ms) {
             let mut head = SessionHead::empty();
             head.first_seq = self.last_seq + 1;
             head.first_run = self.runs + 1;
             head.runs = self.runs;
-            return head;
+            return Ok(head);
         }
-        SessionHead::new(self.version(), self.first_seq, self.first_run, self.runs)
-            .with_summary(self.summary_seq)
-            .with_expiry(Timestamp::from_millisecond(self.expires_at_ms).ok())
+        let Some(state) = self.state.parse(pk)? else {
+            return Err(crate::errors::error(
+                agent_session::SessionErrorKind::Unavailable,
+                "the session's state was not read with its head",
+            ));
+        };
+        Ok(
+            SessionHead::new(self.version(), self.first_seq, self.first_run, self.runs)
+                .with_summary(self.summary_seq)
+                .with_expiry(Timestamp::from_millisecond(self.expires_at_ms).ok())
+                .with_state(state),
+        )
     }
 
     /// The head's own `expiration_time`: one time to live after its records', so that it is
@@ -337,6 +475,14 @@ impl Head {
         if !self.recent.is_empty() {
             put(attr::RECENT_RUNS, s(format_recent(&self.recent)));
         }
+        // A deleted life keeps no state.
+        if let HeadState::Json(text) = &self.state
+            && !text.is_empty()
+            && !self.deleted
+        {
+            put(attr::STATE, s(text.clone()));
+            put(attr::STATE_LIFE, n(self.life));
+        }
         item
     }
 }
@@ -372,7 +518,8 @@ fn parse_recent(text: &str) -> Result<Vec<(u64, Uuid)>, String> {
 }
 
 /// The head's full update to `new` under `expect`: every attribute is set (the head is small
-/// and DynamoDB bills the whole item anyway).
+/// and DynamoDB bills the whole item anyway) — except, when `expect` does not pin the entries,
+/// those that go with them, the state included (see [`HeadState`]).
 pub(crate) fn write(pk: &str, new: &Head, ttl_s: i64, now_ms: i64, expect: Expect) -> UpdateSpec {
     let item = new.to_item(pk, ttl_s, now_ms);
     // A write that does not pin the entry count (or the run count) in its condition must not
@@ -383,7 +530,11 @@ pub(crate) fn write(pk: &str, new: &Head, ttl_s: i64, now_ms: i64, expect: Expec
         _ => (true, true),
     };
     let unpinned = |name: &str| {
-        (!pins_entries && (name == attr::LAST_SEQ || name == attr::SUMMARY_SEQ))
+        (!pins_entries
+            && (name == attr::LAST_SEQ
+                || name == attr::SUMMARY_SEQ
+                || name == attr::STATE
+                || name == attr::STATE_LIFE))
             || (!pins_runs && (name == attr::RUNS || name == attr::RECENT_RUNS))
     };
     let mut e = Expr::default();
@@ -400,7 +551,11 @@ pub(crate) fn write(pk: &str, new: &Head, ttl_s: i64, now_ms: i64, expect: Expec
             format!("{placeholder} = {value}")
         })
         .collect();
-    let removes: Vec<String> = [
+    // The state: written as it is known when the entries are pinned (the state the session
+    // has at this write: a commit's state, a new life's none); removed with a delete, whatever
+    // the condition (the deleted life's state goes); else left as it is stored.
+    let removes_state = new.deleted || (pins_entries && new.state == HeadState::EMPTY);
+    let mut removes: Vec<String> = [
         attr::SUMMARY_SEQ,
         attr::MIGRATED_FROM,
         attr::MIGRATED_DIGEST,
@@ -410,6 +565,10 @@ pub(crate) fn write(pk: &str, new: &Head, ttl_s: i64, now_ms: i64, expect: Expec
     .filter(|name| !item.contains_key(*name) && !unpinned(name))
     .map(|name| e.name(name))
     .collect();
+    if removes_state {
+        removes.push(e.name(attr::STATE));
+        removes.push(e.name(attr::STATE_LIFE));
+    }
     let mut update = format!("SET {}", sets.join(", "));
     if !removes.is_empty() {
         update.push_str(&format!(" REMOVE {}", removes.join(", ")));
@@ -420,7 +579,19 @@ pub(crate) fn write(pk: &str, new: &Head, ttl_s: i64, now_ms: i64, expect: Expec
         update,
         condition: Some(condition),
         expr: e,
-        item_size: Some(crate::size::item_size(&item)),
+        // A state not kept in the cache is in the item all the same.
+        item_size: Some(crate::size::item_size(&item) + unwritten_state(new)),
+    }
+}
+
+/// The bytes of the stored state that `new`'s item does not carry (a state not kept in the
+/// cache), for the estimate of the write's units.
+fn unwritten_state(new: &Head) -> usize {
+    match &new.state {
+        HeadState::Unknown { .. } if !new.deleted => {
+            attr::STATE.len() + new.state.stored_bytes() + attr::STATE_LIFE.len() + 8
+        }
+        _ => 0,
     }
 }
 
@@ -504,6 +675,7 @@ pub(crate) fn condition(e: &mut Expr, expect: Expect) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue;
 
     fn item(head: &Head) -> Item {
         head.to_item("messages#s", 60, 1)
@@ -575,5 +747,232 @@ mod tests {
             let error = Head::parse(&pk, &item).unwrap_err();
             assert!(error.message().contains("recent_runs"), "{error}");
         }
+    }
+
+    /// A head with every optional attribute set and the longest session id.
+    fn full_head(pk_len: usize) -> (String, Head) {
+        let pk = format!("messages#{}", "s".repeat(pk_len));
+        let mut head = Head::new_life(None, 1_700_000_000_000);
+        head.last_seq = 3;
+        head.summary_seq = Some(2);
+        head.runs = 12;
+        for run in 5..=12 {
+            head.push_recent(run, Uuid::now_v7());
+        }
+        head.expires_at_ms = 1_700_000_060_000;
+        head.horizon = 1_700_000_200;
+        head.migrated_from = Some(1_700_000_000);
+        head.migrated_digest = Some(python_digest("[]"));
+        (pk, head)
+    }
+
+    #[test]
+    fn session_states_round_trip_and_the_largest_fits_in_the_head_item() {
+        let (pk, mut head) = full_head(agent_session::MAX_SESSION_ID_LEN);
+        let without = crate::size::item_size(&head.to_item(&pk, 60, 1));
+        assert!(
+            !head.to_item(&pk, 60, 1).contains_key(attr::STATE),
+            "empty: no attribute"
+        );
+        assert!(without < HEAD_WITHOUT_STATE_BYTES, "{without}");
+
+        let mut changes = agent_core::StateChanges::new();
+        changes.set_value("plan", serde_json::json!("pro")).unwrap();
+        let state = SessionState::new().apply(&changes).unwrap();
+        head.state = HeadState::of(&state).unwrap();
+        let stored = head.to_item(&pk, 60, 1);
+        assert_eq!(stored[attr::STATE], s(r#"{"plan":"pro"}"#), "readable JSON");
+        assert_eq!(stored[attr::STATE_LIFE], n(head.life));
+        let HeadItem::Current(read) = Head::parse(&pk, &stored).unwrap() else {
+            panic!("a current head")
+        };
+        assert_eq!(read, head);
+        assert_eq!(read.state.parse(&pk).unwrap(), Some(state));
+
+        // The largest state a commit may write: the head item still fits, with room to spare.
+        let filler = MAX_STATE_BYTES - r#"{"k":""}"#.len();
+        let largest = format!(r#"{{"k":"{}"}}"#, "x".repeat(filler));
+        assert_eq!(largest.len(), MAX_STATE_BYTES);
+        head.state = HeadState::Json(largest);
+        let stored = head.to_item(&pk, 60, 1);
+        let size = crate::size::item_size(&stored);
+        assert!(size <= MAX_STATE_BYTES + HEAD_WITHOUT_STATE_BYTES, "{size}");
+        assert!(size < MAX_ITEM_BYTES, "{size}");
+        let HeadItem::Current(read) = Head::parse(&pk, &stored).unwrap() else {
+            panic!("a current head")
+        };
+        assert_eq!(read.state.parse(&pk).unwrap().map(|s| s.len()), Some(1));
+
+        // A deleted life keeps none.
+        head.deleted = true;
+        assert!(!head.to_item(&pk, 60, 1).contains_key(attr::STATE));
+    }
+
+    #[test]
+    fn a_damaged_state_is_corrupted_data_for_what_reads_it_and_another_lifes_is_none() {
+        let (pk, mut head) = full_head(8);
+        head.state = HeadState::Json(r#"{"a":1}"#.into());
+        let stored = head.to_item(&pk, 60, 1);
+        let too_large = format!(r#"{{"k":"{}"}}"#, "x".repeat(MAX_STATE_BYTES));
+        let cases: [(&str, AttributeValue, &str); 6] = [
+            (attr::STATE, n(7), "not a string"),
+            (attr::STATE, s(""), "is empty"),
+            (attr::STATE, s(r#"{"a":"#), "invalid JSON"),
+            (attr::STATE, s("[1, 2]"), "invalid JSON"),
+            (attr::STATE, s(too_large), "more than a state may be"),
+            (attr::STATE_LIFE, s("1"), "not a number"),
+        ];
+        for (name, value, why) in cases {
+            let mut item = stored.clone();
+            item.insert(name.into(), value);
+            // The head itself reads: its numbers drive the session's other reads.
+            let HeadItem::Current(read) = Head::parse(&pk, &item).unwrap() else {
+                panic!("a current head")
+            };
+            let error = read.state.parse(&pk).unwrap_err();
+            assert_eq!(
+                error.kind(),
+                agent_session::SessionErrorKind::CorruptedData,
+                "{error}"
+            );
+            assert!(error.message().contains(why), "{why}: {error}");
+            assert!(error.message().contains("sk=0"), "{error}");
+            assert!(read.to_session_head(&pk, 1_700_000_000_001).is_err());
+        }
+        let mut item = stored.clone();
+        item.remove(attr::STATE_LIFE);
+        let HeadItem::Current(read) = Head::parse(&pk, &item).unwrap() else {
+            panic!("a current head")
+        };
+        assert!(
+            matches!(read.state, HeadState::Damaged(_)),
+            "{:?}",
+            read.state
+        );
+        // Written in an earlier life and left by a version that did not know the state.
+        let mut item = stored;
+        item.insert(attr::STATE_LIFE.into(), n(head.life - 1));
+        let HeadItem::Current(read) = Head::parse(&pk, &item).unwrap() else {
+            panic!("a current head")
+        };
+        assert_eq!(read.state, HeadState::EMPTY);
+        // Not live: no state, whatever is stored.
+        let mut damaged = read;
+        damaged.state = HeadState::Damaged("bad".into());
+        let shown = damaged.to_session_head(&pk, damaged.expires_at_ms).unwrap();
+        assert!(shown.state.is_empty());
+    }
+
+    /// Whether an update expression sets (`Some(true)`), removes (`Some(false)`) or leaves
+    /// (`None`) the state.
+    fn writes_state(spec: &UpdateSpec) -> Option<bool> {
+        let (sets, removes) = spec
+            .update
+            .split_once(" REMOVE ")
+            .unwrap_or((spec.update.as_str(), ""));
+        let named = |part: &str| {
+            part.split([',', ' '])
+                .filter(|word| *word == "#state" || *word == "#state_life")
+                .count()
+        };
+        match (named(sets), named(removes)) {
+            (0, 0) => None,
+            (2, 0) => Some(true),
+            (0, 2) => Some(false),
+            other => panic!("the state and its life apart: {other:?} in {}", spec.update),
+        }
+    }
+
+    #[test]
+    fn head_writes_carry_the_state_only_with_the_entries_and_a_delete_removes_it() {
+        let (pk, mut head) = full_head(8);
+        let same = |last_seq: Option<u64>| Expect::Same {
+            life: head.life,
+            last_seq,
+            runs: None,
+            horizon: head.horizon,
+            live_at: None,
+        };
+        let (pinned, unpinned) = (same(Some(3)), same(None));
+        head.state = HeadState::Json(r#"{"a":1}"#.into());
+        assert_eq!(
+            writes_state(&write(&pk, &head, 60, 1, pinned.clone())),
+            Some(true)
+        );
+        assert_eq!(
+            writes_state(&write(&pk, &head, 60, 1, unpinned.clone())),
+            None
+        );
+        assert_eq!(
+            writes_state(&write(&pk, &head, 60, 1, Expect::Absent)),
+            Some(true)
+        );
+        // Not known here (a large state the cache did not keep), or damaged: left as stored;
+        // its bytes still count in the write's estimate.
+        let known = write(&pk, &head, 60, 1, pinned.clone()).item_size;
+        head.state = HeadState::Unknown { bytes: 7 };
+        let spec = write(&pk, &head, 60, 1, pinned.clone());
+        assert_eq!(writes_state(&spec), None);
+        assert_eq!(
+            spec.item_size, known,
+            "the same 7 bytes of state, and its life"
+        );
+        head.state = HeadState::Damaged("bad".into());
+        assert_eq!(
+            writes_state(&write(&pk, &head, 60, 1, pinned.clone())),
+            None
+        );
+        // No state: removed, with the entries pinned (a commit, a new life).
+        head.state = HeadState::EMPTY;
+        assert_eq!(writes_state(&write(&pk, &head, 60, 1, pinned)), Some(false));
+        assert_eq!(
+            writes_state(&write(&pk, &head, 60, 1, unpinned.clone())),
+            None
+        );
+        let ended = Expect::Ended {
+            life: head.life,
+            now_ms: 1,
+        };
+        assert_eq!(writes_state(&write(&pk, &head, 60, 1, ended)), Some(false));
+        // A delete (a tombstone, conditioned on the life alone) removes it.
+        head.state = HeadState::Json(r#"{"a":1}"#.into());
+        head.deleted = true;
+        assert_eq!(
+            writes_state(&write(&pk, &head, 60, 1, unpinned)),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn the_state_goes_with_the_entries_in_the_cache() {
+        let (_, mut older) = full_head(8);
+        older.state = HeadState::Json(r#"{"a":1}"#.into());
+        let mut newer = older.clone();
+        newer.last_seq += 1;
+        newer.state = HeadState::Json(r#"{"a":2}"#.into());
+        // A head planned from an older one (a begin_run) answering late keeps the newer
+        // entries and their state.
+        let mut begun = older.clone();
+        begun.runs += 1;
+        let merged = Head::merged(&newer, &begun);
+        assert_eq!(
+            (merged.last_seq, &merged.state),
+            (newer.last_seq, &newer.state)
+        );
+        assert_eq!(merged.runs, begun.runs);
+        // A state the cache did not keep is taken from a head of the same entries that has it.
+        let mut unknown = newer.clone();
+        unknown.state = newer.state.for_cache();
+        assert_eq!(unknown.state, newer.state, "small states are kept");
+        unknown.state = HeadState::Unknown { bytes: 9 };
+        assert_eq!(Head::merged(&newer, &unknown).state, newer.state);
+        assert_eq!(Head::merged(&unknown, &newer).state, newer.state);
+        let large = HeadState::Json(format!(r#"{{"k":"{}"}}"#, "x".repeat(CACHED_STATE_BYTES)));
+        assert_eq!(
+            large.for_cache(),
+            HeadState::Unknown {
+                bytes: CACHED_STATE_BYTES + 8
+            }
+        );
     }
 }

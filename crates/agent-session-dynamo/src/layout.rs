@@ -61,6 +61,10 @@ pub(crate) mod attr {
     pub(crate) const MIGRATED_DIGEST: &str = "migrated_digest";
     pub(crate) const RECENT_RUNS: &str = "recent_runs";
     pub(crate) const UPDATED_AT: &str = "updated_at";
+    /// The session's state, JSON (S); absent when it is empty.
+    pub(crate) const STATE: &str = "state";
+    /// The life the state belongs to (N): a state of another life is none.
+    pub(crate) const STATE_LIFE: &str = "state_life";
     // Entries.
     pub(crate) const MESSAGES: &str = "messages";
     pub(crate) const SUMMARY: &str = "summary";

@@ -11,6 +11,11 @@
 //!   commit is ONE conditional `TransactWriteItems` of a few small items; with real-time
 //!   recording off a run costs one small `GetItem` of the head and that transaction, at turn
 //!   1 and at turn 1,000 alike.
+//! - **Session state in the head.** The session's state is a JSON string in the head item's
+//!   attribute `state` (with its life in `state_life`; both absent while it is empty), written
+//!   by the commit's transaction: the changes are applied on the state of the head the
+//!   transaction is conditioned on, which the condition on `last_seq` makes the state at the
+//!   commit.
 //! - **Readable items.** Messages, reasoning records and events are stored as plain JSON
 //!   strings in the attributes `messages`, `reasoning` and `event` — the names the Python
 //!   MinimalAgent used, so a dashboard that reads `json.loads(item["reasoning"])` keeps

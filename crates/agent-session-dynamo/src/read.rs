@@ -26,7 +26,8 @@ impl DynamoSessionStore {
         match self.load_head(session).await? {
             Some(head) => {
                 self.check_mixed_fleet(session, &head, now).await?;
-                Ok(head.to_session_head(now))
+                // The head as read, its state with it (a damaged state is `CorruptedData`).
+                head.to_session_head(&messages_pk(session.as_str()), now)
             }
             None => Ok(self
                 .python_head(session, now)

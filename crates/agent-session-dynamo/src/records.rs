@@ -318,6 +318,8 @@ mod tests {
             attr::EXPIRES_AT_MS,
             attr::HORIZON,
             attr::DELETED,
+            attr::STATE,
+            attr::STATE_LIFE,
             "body",
             "chunk_first",
             "chunk_count",
@@ -379,7 +381,11 @@ mod tests {
             let _ = inline_json(run.payload);
         }
         let _ = decode_event(item, 1);
-        let _ = crate::head::Head::parse("messages#p", item);
+        if let Ok(crate::head::HeadItem::Current(head)) =
+            crate::head::Head::parse("messages#p", item)
+        {
+            let _ = head.state.parse("messages#p");
+        }
         if let Ok(crate::codec::Stored::Chunked {
             gzip,
             size,

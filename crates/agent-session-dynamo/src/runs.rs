@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use agent_core::{AgentEvent, Reasoning};
+use agent_core::{AgentEvent, Reasoning, RunStatus};
 use agent_session::{
     RunClaim, RunLease, RunRecord, SessionError, SessionErrorKind, SessionId, StoredEvent,
 };
+use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
 use uuid::Uuid;
 
@@ -244,7 +245,9 @@ impl DynamoSessionStore {
                     format!("run {run} was begun before and has ended or was taken over"),
                 )),
             },
-            Allocation::Finish if same_run && !running => {
+            Allocation::Finish
+                if same_run && kept(&record.status, record.lease.is_some(), reasoning) =>
+            {
                 tracing::debug!(run, "the run's record was written already");
                 Ok(Earlier::Done(RunLease {
                     run,
@@ -282,7 +285,9 @@ impl DynamoSessionStore {
         // says which).
         let now = self.now_ms();
         let rpk = reasoning_pk(session.as_str());
-        let (record, chunks) = run_items(
+        // The record is built with a heartbeat so that its size counts one, but the write keeps
+        // the stored heartbeat (a paused run is claimed on it).
+        let (mut record, chunks) = run_items(
             &rpk,
             NewRun {
                 run: lease.run,
@@ -307,12 +312,16 @@ impl DynamoSessionStore {
             }
             self.db().batch_put(chunks).await?;
         }
-        let mut put = PutSpec::new(record);
-        let name = put.expr.name(attr::LEASE);
-        let value = put.expr.str("lease", lease.lease.to_string());
-        put.condition = Some(format!("{name} = {value}"));
-        match self.db().put(put).await? {
-            Ok(()) => {
+        record.remove(attr::HEARTBEAT_AT);
+        let mut e = Expr::default();
+        let condition = format!(
+            "{} = {}",
+            e.name(attr::LEASE),
+            e.str("c_lease", lease.lease.to_string())
+        );
+        let spec = replace_record(&rpk, lease.run, record, e, condition);
+        match self.db().update(spec).await? {
+            Ok(_) => {
                 self.fence(session, lease);
                 Ok(lease.run)
             }
@@ -325,7 +334,8 @@ impl DynamoSessionStore {
 
     /// A `finish_run` whose record was not under its lease any more (`old`: the record as it
     /// is): the run's own final record (a repeated call, or its commit whose answer was lost)
-    /// is kept and its number returned; anything else is refused.
+    /// is kept and its number returned, and so is its paused record when the call pauses it
+    /// again (a pause repeated after a lost answer); anything else is refused.
     async fn finish_refused(
         &self,
         session: &SessionId,
@@ -339,10 +349,10 @@ impl DynamoSessionStore {
             let same_run = !reasoning.run_id.is_nil()
                 && r.opt_string(attr::RUN_ID).ok().flatten()
                     == Some(reasoning.run_id.to_string().as_str());
-            let ended = r
+            let kept = r
                 .string(attr::STATUS)
-                .is_ok_and(|status| status != agent_core::RunStatus::Running.as_str());
-            if same_run && ended {
+                .is_ok_and(|status| kept(status, r.has(attr::LEASE), reasoning));
+            if same_run && kept {
                 tracing::debug!(run = lease.run, "the run's final record is kept");
                 return Ok(lease.run);
             }
@@ -474,19 +484,13 @@ impl DynamoSessionStore {
             run,
             lease: claim.lease,
         };
-        // One conditional update: the run still running, its heartbeat as the claimant saw it,
-        // and its lease expired by this store's clock, compared in DynamoDB with the stored
-        // end (never a read, then a write).
+        let until = lease_end(now, claim.lease_for);
+        let rpk = reasoning_pk(session.as_str());
+        // One conditional write, compared in DynamoDB with the record as stored (never a read,
+        // then a write): its heartbeat as the claimant saw it, and its lease expired by this
+        // store's clock; and either the run still running under a lease, or paused (it holds
+        // no lease, and its heartbeat alone decides: of several claimants, one wins).
         let mut e = Expr::default();
-        let update = format!(
-            "SET {} = {}, {} = {}, {} = {}",
-            e.name(attr::LEASE),
-            e.str("lease", lease.lease.to_string()),
-            e.name(attr::HEARTBEAT_AT),
-            e.num("now", now),
-            e.name(attr::LEASE_EXPIRES_AT),
-            e.num("until", lease_end(now, claim.lease_for))
-        );
         let heartbeat = match claim.last_heartbeat {
             Some(at) => format!(
                 "{} = {}",
@@ -495,24 +499,81 @@ impl DynamoSessionStore {
             ),
             None => format!("attribute_not_exists({})", e.name(attr::HEARTBEAT_AT)),
         };
-        let expires = e.name(attr::LEASE_EXPIRES_AT);
-        let condition = format!(
-            "{} = {} AND attribute_exists({}) AND {heartbeat} AND \
-             (attribute_not_exists({expires}) OR {expires} <= {})",
+        let (status, held, expires) = (
             e.name(attr::STATUS),
-            e.str("running", agent_core::RunStatus::Running.as_str()),
             e.name(attr::LEASE),
-            e.num("now", now),
+            e.name(attr::LEASE_EXPIRES_AT),
         );
-        let spec = UpdateSpec {
-            key: key(&reasoning_pk(session.as_str()), i128::from(run)),
-            update,
-            condition: Some(condition),
-            expr: e,
-            item_size: None,
+        let condition = format!(
+            "{heartbeat} AND (attribute_not_exists({expires}) OR {expires} <= {}) AND \
+             (({status} = {} AND attribute_exists({held})) OR \
+             ({status} = {} AND attribute_not_exists({held})))",
+            e.num("now", now),
+            e.str("running", RunStatus::Running.as_str()),
+            e.str("paused", RunStatus::Paused.as_str()),
+        );
+        let written = match &claim.reasoning {
+            // The lease alone.
+            None => {
+                let update = format!(
+                    "SET {held} = {}, {} = {}, {expires} = {}",
+                    e.str("lease", lease.lease.to_string()),
+                    e.name(attr::HEARTBEAT_AT),
+                    e.num("v_now", now),
+                    e.num("until", until)
+                );
+                let spec = UpdateSpec {
+                    key: key(&rpk, i128::from(run)),
+                    update,
+                    condition: Some(condition),
+                    expr: e,
+                    item_size: None,
+                };
+                self.db().update(spec).await?.map(|_| ())
+            }
+            // The claimant's record with the lease (a paused run continued is `running`
+            // again), in the same conditional write.
+            Some(reasoning) => {
+                let (record, chunks) = run_items(
+                    &rpk,
+                    NewRun {
+                        run,
+                        reasoning,
+                        lease: Some(lease.lease),
+                        heartbeat_at: Some(now),
+                        committed_seq: None,
+                        lease_expires_at: Some(until),
+                    },
+                    self.loose_expiration(session, now),
+                    self.inner.encoding,
+                )
+                .map_err(invalid)?;
+                let spec = replace_record(&rpk, run, record, e, condition);
+                if chunks.is_empty() {
+                    self.db().update(spec).await?.map(|_| ())
+                } else {
+                    // Chunks replace the stored record's: in one transaction with the
+                    // conditional write, so a claim that loses writes none.
+                    let mut actions = vec![Action::Update(spec)];
+                    actions.extend(chunks.into_iter().map(|c| Action::Put(PutSpec::new(c))));
+                    match self.db().transact(actions).await {
+                        Ok(()) => Ok(()),
+                        Err(TxFailure::Error(e)) => return Err(e),
+                        Err(TxFailure::Condition(reasons)) => match failed_at(&reasons, 0) {
+                            Some(old) => Err(old.cloned()),
+                            None => {
+                                return Err(error(
+                                    SessionErrorKind::Unavailable,
+                                    "the claim's transaction was cancelled for an unknown reason",
+                                ));
+                            }
+                        },
+                    }
+                }
+            }
         };
-        match self.db().update(spec).await? {
-            Ok(_) => Ok(lease),
+        match written {
+            Ok(()) => Ok(lease),
             Err(None) => Err(error(
                 SessionErrorKind::NotFound,
                 format!("run {run} does not exist"),
@@ -525,15 +586,18 @@ impl DynamoSessionStore {
                     // This claim's own, repeated after a lost answer.
                     return Ok(lease);
                 }
-                let ended = r.string(attr::STATUS).ok()
-                    != Some(agent_core::RunStatus::Running.as_str())
-                    || !r.has(attr::LEASE);
+                let status = r.string(attr::STATUS).ok();
+                let paused = status == Some(RunStatus::Paused.as_str()) && !r.has(attr::LEASE);
+                let ended =
+                    !paused && (status != Some(RunStatus::Running.as_str()) || !r.has(attr::LEASE));
                 let heartbeat = r.opt_i64(attr::HEARTBEAT_AT).ok().flatten();
                 let seen = claim.last_heartbeat.map(Timestamp::as_millisecond);
                 Err(error(
                     SessionErrorKind::Conflict,
                     if ended {
                         format!("run {run} has ended")
+                    } else if paused && heartbeat != seen {
+                        format!("run {run} was answered by another process")
                     } else if heartbeat != seen {
                         format!("run {run} is alive or was claimed by another process")
                     } else {
@@ -829,6 +893,84 @@ impl DynamoSessionStore {
             expected += 1;
         }
         Ok(events)
+    }
+}
+
+/// Whether a run status, as stored, is final ([`RunStatus::is_final`]: not running, paused or
+/// interrupted).
+fn is_final(status: &str) -> bool {
+    ![
+        RunStatus::Running,
+        RunStatus::Paused,
+        RunStatus::Interrupted,
+    ]
+    .iter()
+    .any(|going_on| going_on.as_str() == status)
+}
+
+/// Whether a `finish_run` of `reasoning` keeps the stored record of the same run (its status,
+/// and whether it holds a lease) rather than write: a final record (the call repeated after a
+/// lost answer, or the run's commit), or a paused one without a lease when the call pauses the
+/// run (a pause repeated).
+fn kept(status: &str, has_lease: bool, reasoning: &Reasoning) -> bool {
+    is_final(status)
+        || (status == RunStatus::Paused.as_str()
+            && !has_lease
+            && reasoning.status == RunStatus::Paused)
+}
+
+/// Every attribute a run record of this version may hold besides its key.
+const RECORD_ATTRIBUTES: [&str; 14] = [
+    attr::SCHEMA,
+    attr::KIND,
+    attr::RUN_ID,
+    attr::STATUS,
+    attr::LEASE,
+    attr::HEARTBEAT_AT,
+    attr::COMMITTED_SEQ,
+    attr::LEASE_EXPIRES_AT,
+    attr::EXPIRATION_TIME,
+    attr::REASONING,
+    attr::ENC,
+    attr::SIZE,
+    attr::CHUNKS,
+    attr::BLOB,
+];
+
+/// An update that makes the stored record of run `run` in partition `pk` `record` (as
+/// [`run_items`] makes it), on `condition` (written with `e`): every attribute of `record`
+/// set, every other attribute a record may hold removed — except `heartbeat_at` when `record`
+/// has none, which keeps the stored one (what a `PutItem` of the record could not do).
+fn replace_record(pk: &str, run: u64, record: Item, mut e: Expr, condition: String) -> UpdateSpec {
+    let size = crate::size::item_size(&record);
+    let mut attributes: Vec<(&String, &AttributeValue)> = record
+        .iter()
+        .filter(|(name, _)| *name != attr::PK && *name != attr::SK)
+        .collect();
+    attributes.sort_by(|a, b| a.0.cmp(b.0));
+    let sets: Vec<String> = attributes
+        .into_iter()
+        .map(|(name, value)| {
+            let placeholder = e.name(name);
+            let value = e.value(&format!("v_{name}"), value.clone());
+            format!("{placeholder} = {value}")
+        })
+        .collect();
+    let removes: Vec<String> = RECORD_ATTRIBUTES
+        .into_iter()
+        .filter(|name| *name != attr::HEARTBEAT_AT && !record.contains_key(*name))
+        .map(|name| e.name(name))
+        .collect();
+    let mut update = format!("SET {}", sets.join(", "));
+    if !removes.is_empty() {
+        update.push_str(&format!(" REMOVE {}", removes.join(", ")));
+    }
+    UpdateSpec {
+        key: key(pk, i128::from(run)),
+        update,
+        condition: Some(condition),
+        expr: e,
+        item_size: Some(size),
     }
 }
 

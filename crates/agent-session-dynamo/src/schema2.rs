@@ -378,6 +378,8 @@ impl DynamoSessionStore {
             migrated_from,
             migrated_digest: None,
             recent: Vec::new(),
+            // Schema 2 had no session state.
+            state: crate::head::HeadState::EMPTY,
         };
         let mut spec = head::write(
             &mpk,

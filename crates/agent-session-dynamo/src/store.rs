@@ -157,10 +157,12 @@ impl DynamoSessionStore {
                 // planned from a cached head does not know what it does not pin (a commit under
                 // a lease, the run count): the cache keeps, number by number, the newest seen
                 // (`Head::merged`), never an older one.
-                let merged = match heads.get(session.as_str()) {
+                let mut merged = match heads.get(session.as_str()) {
                     Some(known) => Head::merged(known, head),
                     None => head.clone(),
                 };
+                // A large state is not kept (a commit that changes it reads the head).
+                merged.state = merged.state.for_cache();
                 if heads.len() >= CACHE_LIMIT && !heads.contains_key(session.as_str()) {
                     heads.clear();
                 }
@@ -380,6 +382,10 @@ impl SessionStore for DynamoSessionStore {
             .map_err(|e| e.for_session(session))
     }
 
+    fn time_to_live(&self) -> Option<Duration> {
+        Some(self.ttl())
+    }
+
     #[tracing::instrument(level = "debug", skip_all, fields(session = %session))]
     async fn delete(&self, session: &SessionId) -> Result<(), SessionError> {
         self.delete_inner(session)
@@ -387,6 +393,9 @@ impl SessionStore for DynamoSessionStore {
             .map_err(|e| e.for_session(session))
     }
 
+    /// Lists live sessions with a conversation by a Scan of head items (for administration,
+    /// not a request path). The heads carry their state: the Scan reads the whole head item
+    /// anyway. A session whose head or state is damaged is left out.
     #[tracing::instrument(level = "debug", skip_all, fields(limit))]
     async fn list_sessions(
         &self,
@@ -419,6 +428,30 @@ mod tests {
             compress_above: None,
         };
         DynamoSessionStore::from_parts(db, Duration::from_secs(60), encoding, Arc::new(SystemClock))
+    }
+
+    /// The cache keeps small states and only the size of large ones; a head read afresh has
+    /// its state whatever its size.
+    #[test]
+    fn the_cache_keeps_no_large_state() {
+        let store = offline();
+        let session = SessionId::new("s").unwrap();
+        let mut head = Head::new_life(None, 1_700_000_000_000);
+        head.last_seq = 1;
+        head.state = crate::head::HeadState::Json(r#"{"a":1}"#.into());
+        store.remember_head(&session, Some(&head));
+        assert_eq!(store.cached_head(&session).unwrap(), head);
+        let large = format!(
+            r#"{{"k":"{}"}}"#,
+            "x".repeat(crate::head::CACHED_STATE_BYTES)
+        );
+        head.last_seq = 2;
+        head.state = crate::head::HeadState::Json(large.clone());
+        store.remember_head(&session, Some(&head));
+        assert_eq!(
+            store.cached_head(&session).unwrap().state,
+            crate::head::HeadState::Unknown { bytes: large.len() }
+        );
     }
 
     /// The race that lost a turn: a commit under a lease, planned from the head as it was

@@ -99,6 +99,7 @@ async fn python_sessions_load_and_are_taken_over() {
     let head = store.head(&session).await.unwrap();
     assert_eq!(head.version, SessionVersion::new(at as u64 + 30, 1));
     assert_eq!((head.first_seq, head.runs), (1, 2));
+    assert!(head.state.is_empty(), "Python sessions have no state");
     assert_eq!(
         messages(&store, &session).await,
         old_messages,
@@ -118,12 +119,19 @@ async fn python_sessions_load_and_are_taken_over() {
         "And tomorrow?"
     );
 
-    // The next run takes it over and continues it.
+    // The next run takes it over and continues it, its state with it.
     let turn = run("And the day after?", "Sun.");
     let trace = reasoning(&session, "And the day after?");
-    let taking = Commit::new(trace.run_id, head.version, &turn, &trace);
+    let mut changes = agent_core::StateChanges::new();
+    changes.set_value("city", json!("Oslo")).unwrap();
+    let taking = Commit::new(trace.run_id, head.version, &turn, &trace).with_state(Some(&changes));
     let committed = store.commit(&session, taking).await.unwrap();
     assert_eq!((committed.seq, committed.run), (2, 3));
+    let state = store.head(&session).await.unwrap().state;
+    assert_eq!(
+        state.get::<String>("city").unwrap().as_deref(),
+        Some("Oslo")
+    );
     for reader in [store.clone(), common::store().await] {
         assert_eq!(
             messages(&reader, &session).await,
@@ -526,6 +534,7 @@ async fn schema_2_sessions_load_migrate_and_continue() {
         "the life is kept"
     );
     assert_eq!((head.first_seq, head.first_run, head.runs), (1, 1, 3));
+    assert!(head.state.is_empty(), "schema 2 had no state");
     assert_eq!(messages(&store, &session).await, turns.concat());
     let runs = store.runs(&session, 0, 10).await.unwrap();
     let read: Vec<Reasoning> = runs.into_iter().map(|r| r.reasoning).collect();

@@ -8,7 +8,7 @@
 //! store-wide life number; the life that ended is remembered in `ended_lives` so that a late
 //! commit on it is told `Deleted` or `Expired`.
 
-use agent_core::RunStatus;
+use agent_core::{RunStatus, SessionState, StateChanges};
 use agent_session::{
     Committed, Entry, RunLease, RunRecord, SessionErrorKind, SessionHead, SessionId, SessionInfo,
     SessionPage, SessionVersion, StoredEvent,
@@ -18,7 +18,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 use crate::errors::{DbError, corrupted, session_error};
-use crate::rows::{self, RUN_COLUMNS, SESSION_COLUMNS, SessionRow};
+use crate::rows::{self, RUN_COLUMNS, SESSION_COLUMNS, STATE_COLUMNS, SessionRow};
 
 /// The time of an operation and the time to live, in microseconds.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +46,8 @@ pub(crate) struct CommitData {
     /// The run's final record.
     pub(crate) record: RecordData,
     pub(crate) lease: Option<RunLease>,
+    /// The run's changes to the session's state.
+    pub(crate) state: Option<StateChanges>,
 }
 
 /// A run record to write, serialised before the transaction starts.
@@ -59,13 +61,15 @@ pub(crate) struct RecordData {
     pub(crate) run_uuid: Uuid,
 }
 
-/// A claim on a run ([`agent_session::RunClaim`]), with its lease time in microseconds.
-#[derive(Debug, Clone, Copy)]
+/// A claim on a run ([`agent_session::RunClaim`]), with its lease time in microseconds and the
+/// record it writes, if any.
+#[derive(Debug)]
 pub(crate) struct ClaimData {
     pub(crate) run: u64,
     pub(crate) last_heartbeat: Option<Timestamp>,
     pub(crate) lease: Uuid,
     pub(crate) lease_for: i64,
+    pub(crate) record: Option<RecordData>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -162,13 +166,51 @@ fn new_life(conn: &Connection, session: &SessionId) -> Result<u64, DbError> {
     }
 }
 
-/// Deletes every entry, run and event of the session.
+/// Deletes every entry, run and event of the session, and its state.
 fn delete_data(conn: &Connection, session: &SessionId) -> Result<(), DbError> {
     for table in ["events", "runs", "entries"] {
         conn.prepare_cached(&format!("DELETE FROM {table} WHERE session = ?1"))?
             .execute([session.as_str()])?;
     }
+    conn.prepare_cached("UPDATE sessions SET state = NULL, state_bytes = NULL WHERE id = ?1")?
+        .execute([session.as_str()])?;
     Ok(())
+}
+
+/// The session's state as stored (empty without a row).
+fn load_state(conn: &Connection, session: &SessionId) -> Result<SessionState, DbError> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {STATE_COLUMNS} FROM sessions WHERE id = ?1"
+    ))?;
+    let state = statement
+        .query_row([session.as_str()], |row| Ok(rows::state(row, 0, session)))
+        .optional()?;
+    state.unwrap_or_else(|| Ok(SessionState::new()))
+}
+
+/// The session's state applied `changes` to, as it will be stored: its JSON, `None` when it is
+/// empty. A state that would be too large is `InvalidInput`.
+fn changed_state(
+    conn: &Connection,
+    session: &SessionId,
+    changes: &StateChanges,
+) -> Result<Option<String>, DbError> {
+    let state = load_state(conn, session)?
+        .apply(changes)
+        .map_err(|refused| {
+            session_error(SessionErrorKind::InvalidInput, session, refused.to_string())
+        })?;
+    if state.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(&state).map(Some).map_err(|error| {
+        session_error(
+            SessionErrorKind::InvalidInput,
+            session,
+            format!("the session's state cannot be stored as JSON: {error}"),
+        )
+        .into()
+    })
 }
 
 /// The session's row to write a run into: the live one, or a new life (the old life's data
@@ -338,31 +380,47 @@ struct RunById {
 pub(crate) const RUN_BY_ID: &str = "SELECT run, status, lease FROM runs \
      WHERE session = ?1 AND run_id = ?2 AND run >= ?3 ORDER BY run DESC LIMIT 1";
 
-/// The same, of the records whose status is not `?4` (running).
-pub(crate) const ENDED_RUN_BY_ID: &str = "SELECT run, status, lease FROM runs \
-     WHERE session = ?1 AND run_id = ?2 AND run >= ?3 AND status != ?4 \
+/// The same, of the records a `finish_run` keeps: final ones (status neither `?4` running,
+/// `?5` paused nor `?6` interrupted, see `RunStatus::is_final`), and, when `?7` (the call
+/// pauses the run), a paused one that holds no lease (a pause repeated after a lost answer).
+pub(crate) const KEPT_RUN_BY_ID: &str = "SELECT run, status, lease FROM runs \
+     WHERE session = ?1 AND run_id = ?2 AND run >= ?3 \
+     AND (status NOT IN (?4, ?5, ?6) OR (?7 AND status = ?5 AND lease IS NULL)) \
      ORDER BY run DESC LIMIT 1";
 
-/// The newest record of the session's current life with this run id (only final ones, when
-/// `ended`), found through the index `runs_by_run_id`.
+/// Which records of a run id [`run_by_id`] looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Find {
+    /// Any.
+    Any,
+    /// The ones a `finish_run` keeps (see [`KEPT_RUN_BY_ID`]); `pausing`: the call pauses
+    /// the run.
+    Kept { pausing: bool },
+}
+
+/// The newest record of the session's current life with this run id (of those `find` names),
+/// found through the index `runs_by_run_id`.
 fn run_by_id(
     conn: &Connection,
     session: &SessionId,
     row: &SessionRow,
     run_id: &str,
-    ended: bool,
+    find: Find,
 ) -> Result<Option<RunById>, DbError> {
     let first_run = int(row.first_run, session, "first_run")?;
     let read = |row: &rusqlite::Row<'_>| -> rusqlite::Result<(i64, String, Option<String>)> {
         Ok((row.get(0)?, row.get(1)?, row.get(2)?))
     };
-    let found = if ended {
-        conn.prepare_cached(ENDED_RUN_BY_ID)?.query_row(
+    let found = if let Find::Kept { pausing } = find {
+        conn.prepare_cached(KEPT_RUN_BY_ID)?.query_row(
             params![
                 session.as_str(),
                 run_id,
                 first_run,
-                RunStatus::Running.as_str()
+                RunStatus::Running.as_str(),
+                RunStatus::Paused.as_str(),
+                RunStatus::Interrupted.as_str(),
+                pausing,
             ],
             read,
         )
@@ -523,6 +581,15 @@ pub(crate) fn commit(
             row.last_run
         }
     };
+    // The state as it is now, under the write lock, with the run's changes on top: key by key
+    // on the state of the session at the commit, in the same transaction as the turn (a state
+    // too large fails here, and the transaction writes nothing).
+    if let Some(changes) = &data.state {
+        let state = changed_state(conn, session, changes)?;
+        let bytes = state.as_deref().map(len);
+        conn.prepare_cached("UPDATE sessions SET state = ?2, state_bytes = ?3 WHERE id = ?1")?
+            .execute(params![session.as_str(), state, bytes])?;
+    }
     if let Some(summary) = &data.summary {
         let seq = next(row.last_seq, session, "last_seq")?;
         insert_entry(conn, session, seq, None, summary, now)?;
@@ -580,7 +647,7 @@ pub(crate) fn begin_run(
 ) -> Result<RunLease, DbError> {
     let loaded = SessionRow::load(conn, session)?;
     if let Some(row) = loaded.as_ref().filter(|row| row.is_live(now.at))
-        && let Some(begun) = run_by_id(conn, session, row, &record.run_id, false)?
+        && let Some(begun) = run_by_id(conn, session, row, &record.run_id, Find::Any)?
     {
         let item = format!("run {}", begun.run);
         let held = match &begun.lease {
@@ -696,9 +763,11 @@ pub(crate) fn heartbeat(
     save(conn, session, &row)
 }
 
-/// Writes the final record of a run that did not commit. A run that has a final record
-/// already (this call repeated after a lost answer, or the run's commit) keeps it: its number
-/// is returned and nothing is written.
+/// Writes the final record of a run that did not commit, or the record of a run that pauses
+/// (which releases its lease and keeps its heartbeat). A run that has a final record already
+/// (this call repeated after a lost answer, or the run's commit) keeps it, and so does a paused
+/// run paused again without its lease (a repeated pause): its number is returned and nothing is
+/// written.
 pub(crate) fn finish_run(
     conn: &Connection,
     session: &SessionId,
@@ -707,8 +776,9 @@ pub(crate) fn finish_run(
     record: &RecordData,
 ) -> Result<u64, DbError> {
     let loaded = SessionRow::load(conn, session)?;
+    let pausing = record.status == RunStatus::Paused.as_str();
     if let Some(row) = &loaded
-        && let Some(done) = run_by_id(conn, session, row, &record.run_id, true)?
+        && let Some(done) = run_by_id(conn, session, row, &record.run_id, Find::Kept { pausing })?
     {
         return Ok(done.run);
     }
@@ -763,8 +833,9 @@ struct Liveness {
 }
 
 /// Takes over a running run whose heartbeat is still the claim's `last_heartbeat` and whose
-/// lease has expired, under the claim's lease. The same claim repeated (its answer lost)
-/// succeeds again without writing.
+/// lease has expired, or a paused run (no lease) whose heartbeat is still the claim's, under
+/// the claim's lease, writing the claim's record if it has one. The same claim repeated (its
+/// answer lost) succeeds again without writing.
 pub(crate) fn claim_run(
     conn: &Connection,
     session: &SessionId,
@@ -828,7 +899,21 @@ pub(crate) fn claim_run(
         // This claim's own, repeated after a lost answer.
         return Ok(new);
     }
-    if status != RunStatus::Running.as_str() || held.is_none() {
+    let heartbeat_at = heartbeat_at
+        .map(|at| rows::timestamp(at, session, &item))
+        .transpose()?;
+    if status == RunStatus::Paused.as_str() && held.is_none() {
+        // A paused run waits without a lease: its heartbeat alone decides the claim (the
+        // write lock makes the check and the write one step, so one claimant wins).
+        if heartbeat_at != claim.last_heartbeat {
+            return Err(session_error(
+                SessionErrorKind::Conflict,
+                session,
+                format!("run {run} was answered by another process"),
+            )
+            .into());
+        }
+    } else if status != RunStatus::Running.as_str() || held.is_none() {
         return Err(session_error(
             SessionErrorKind::Conflict,
             session,
@@ -836,9 +921,6 @@ pub(crate) fn claim_run(
         )
         .into());
     }
-    let heartbeat_at = heartbeat_at
-        .map(|at| rows::timestamp(at, session, &item))
-        .transpose()?;
     if heartbeat_at != claim.last_heartbeat {
         return Err(session_error(
             SessionErrorKind::Conflict,
@@ -866,6 +948,22 @@ pub(crate) fn claim_run(
         now.at,
         lease_end(now.at, claim.lease_for)
     ])?;
+    if let Some(record) = &claim.record {
+        // The claimant's record (a paused run continued is `running` again), in the same
+        // transaction as the claim.
+        conn.prepare_cached(
+            "UPDATE runs SET status = ?3, reasoning = ?4, bytes = ?5, run_id = ?6 \
+             WHERE session = ?1 AND run = ?2",
+        )?
+        .execute(params![
+            session.as_str(),
+            int(run, session, "run")?,
+            record.status,
+            record.reasoning,
+            len(&record.reasoning),
+            record.run_id,
+        ])?;
+    }
     touch(&mut row, now, true);
     save(conn, session, &row)?;
     Ok(new)
@@ -900,13 +998,17 @@ fn limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
-/// The session's head.
+/// The session's head, with its state when it is live.
 pub(crate) fn head(
     conn: &Connection,
     session: &SessionId,
     now: i64,
 ) -> Result<SessionHead, DbError> {
-    Ok(SessionRow::load(conn, session)?.map_or_else(SessionHead::empty, |row| row.head(now)))
+    match SessionRow::load(conn, session)? {
+        Some(row) if row.is_live(now) => Ok(row.head(now).with_state(load_state(conn, session)?)),
+        Some(row) => Ok(row.head(now)),
+        None => Ok(SessionHead::empty()),
+    }
 }
 
 /// Entries `from ..= to` of the current life, checked dense.
@@ -1068,8 +1170,9 @@ pub(crate) fn events(
     Ok(events)
 }
 
-/// Live sessions after `page` in id order. A session whose row is damaged is left out (and
-/// logged) rather than failing the listing of every other one.
+/// Live sessions after `page` in id order, their heads with their state (it is in the row
+/// read anyway). A session whose row is damaged (its state included) is left out (and logged)
+/// rather than failing the listing of every other one.
 pub(crate) fn list_sessions(
     conn: &Connection,
     now: i64,
@@ -1080,7 +1183,7 @@ pub(crate) fn list_sessions(
         return Ok(SessionPage::new(Vec::new(), None));
     }
     let mut statement = conn.prepare_cached(&format!(
-        "SELECT id, {SESSION_COLUMNS} FROM sessions \
+        "SELECT id, {SESSION_COLUMNS}, {STATE_COLUMNS} FROM sessions \
          WHERE deleted = 0 AND expires_at > ?1 AND id > ?2 ORDER BY id LIMIT ?3"
     ))?;
     let mut found = statement.query(params![
@@ -1104,8 +1207,12 @@ pub(crate) fn list_sessions(
             tracing::warn!(id, "skipping a stored session with an invalid id");
             continue;
         };
-        match SessionRow::from_row(stored, 1, &session) {
-            Ok(row) => sessions.push(SessionInfo::new(session, row.head(now))),
+        let read = SessionRow::from_row(stored, 1, &session).and_then(|row| {
+            let state = rows::state(stored, 1 + rows::SESSION_COLUMN_COUNT, &session)?;
+            Ok(row.head(now).with_state(state))
+        });
+        match read {
+            Ok(head) => sessions.push(SessionInfo::new(session, head)),
             Err(error) => {
                 tracing::warn!(%session, ?error, "skipping a damaged session while listing");
             }

@@ -8,13 +8,13 @@
 
 use std::fmt;
 
-use agent_core::{AgentEvent, Reasoning};
+use agent_core::{AgentEvent, MAX_STATE_BYTES, Reasoning, SessionState};
 use agent_session::{
     Entry, EntryBody, RunRecord, SessionError, SessionErrorKind, SessionHead, SessionId,
     SessionVersion, StoredEvent,
 };
 use jiff::Timestamp;
-use rusqlite::types::FromSql;
+use rusqlite::types::{FromSql, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -42,6 +42,8 @@ pub(crate) struct SessionRow {
 /// The columns of `sessions` that [`SessionRow::from_row`] reads, in order.
 pub(crate) const SESSION_COLUMNS: &str = "life, deleted, first_seq, last_seq, summary_seq, \
      first_run, last_run, expires_at, purge_at, changes";
+/// How many columns [`SESSION_COLUMNS`] names.
+pub(crate) const SESSION_COLUMN_COUNT: usize = 10;
 
 impl SessionRow {
     /// The session's row, if it has one.
@@ -143,6 +145,57 @@ impl SessionRow {
         )
         .with_summary(self.summary_seq)
         .with_expiry(Timestamp::from_microsecond(self.expires_at).ok())
+    }
+}
+
+/// The columns of `sessions` that [`state`] reads, in order.
+pub(crate) const STATE_COLUMNS: &str = "state, state_bytes";
+
+/// A session's state from [`STATE_COLUMNS`] starting at column `at`: both `NULL` is an empty
+/// state. The text is read in place and checked before it is parsed: longer than a state may be
+/// ([`MAX_STATE_BYTES`]), a length that does not match, or JSON that is not a state map is
+/// `CorruptedData`.
+pub(crate) fn state(
+    row: &Row<'_>,
+    at: usize,
+    session: &SessionId,
+) -> Result<SessionState, DbError> {
+    let item = "its `sessions` row (`state`)";
+    let bytes: Option<i64> = column(row, at + 1, session, &item)?;
+    let text = match row.get_ref(at)? {
+        ValueRef::Null => None,
+        ValueRef::Text(text) => Some(text),
+        other => {
+            return Err(corrupted(
+                session,
+                item,
+                format!(
+                    "a value of type {} where JSON text belongs",
+                    other.data_type()
+                ),
+            )
+            .into());
+        }
+    };
+    match (text, bytes) {
+        (None, None) => Ok(SessionState::new()),
+        (Some(text), Some(bytes)) => {
+            if text.len() > MAX_STATE_BYTES {
+                return Err(corrupted(
+                    session,
+                    item,
+                    format!(
+                        "the state is {} bytes of JSON, more than a state may be ({MAX_STATE_BYTES})",
+                        text.len()
+                    ),
+                )
+                .into());
+            }
+            let text = std::str::from_utf8(text)
+                .map_err(|error| corrupted(session, item, format!("not UTF-8: {error}")))?;
+            Ok(json(text, bytes, session, &item)?)
+        }
+        _ => Err(corrupted(session, item, "the state and its length are not both set").into()),
     }
 }
 

@@ -20,7 +20,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use crate::errors::DbError;
 
 /// The schema version this crate writes and reads (`PRAGMA user_version` of its files).
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// `PRAGMA application_id` of a session database: "MASS", MinimalAgent session store.
 pub const APPLICATION_ID: i32 = 0x4D41_5353;
@@ -41,6 +41,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 2,
         sql: V2,
+    },
+    Migration {
+        version: 3,
+        sql: V3,
     },
 ];
 
@@ -128,6 +132,14 @@ UPDATE runs SET run_id =
             THEN lower(json_extract(reasoning, '$.run_id')) END
     END;
 CREATE INDEX runs_by_run_id ON runs (session, run_id, run) WHERE run_id IS NOT NULL;
+";
+
+/// Version 3: sessions have a state (`agent_core::SessionState`), written by commits: its JSON
+/// and the JSON's byte length, both `NULL` for an empty state. Sessions written by version 2
+/// have none (`NULL`), which reads as an empty state; nothing else changes.
+const V3: &str = "
+ALTER TABLE sessions ADD COLUMN state TEXT;             -- agent_core::SessionState as JSON
+ALTER TABLE sessions ADD COLUMN state_bytes INTEGER;    -- its length in bytes
 ";
 
 /// What a file holds, as far as this crate is concerned.
@@ -363,15 +375,16 @@ mod tests {
             [Some(id.to_lowercase()), None, None, None, None],
             "an id only where the record names one as text; damaged records migrate too"
         );
-        for query in [crate::ops::RUN_BY_ID, crate::ops::ENDED_RUN_BY_ID] {
+        for query in [crate::ops::RUN_BY_ID, crate::ops::KEPT_RUN_BY_ID] {
+            let parameters: [&dyn rusqlite::ToSql; 7] =
+                [&"s", &"x", &1, &"running", &"paused", &"interrupted", &true];
+            let count = (1..=parameters.len())
+                .filter(|n| query.contains(&format!("?{n}")))
+                .count();
             let plan: String = conn
                 .query_row(
                     &format!("EXPLAIN QUERY PLAN {query}"),
-                    rusqlite::params_from_iter(
-                        [&"s" as &dyn rusqlite::ToSql, &"x", &1, &"running"]
-                            .into_iter()
-                            .take(query.matches('?').count()),
-                    ),
+                    rusqlite::params_from_iter(parameters.into_iter().take(count)),
                     |r| r.get(3),
                 )
                 .unwrap();

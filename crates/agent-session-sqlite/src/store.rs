@@ -374,6 +374,7 @@ impl SessionStore for SqliteSessionStore {
             )?,
             record: record(commit.reasoning, session)?,
             lease: commit.lease,
+            state: commit.state.cloned(),
         };
         let id = session.clone();
         #[cfg(feature = "test-helper")]
@@ -457,6 +458,11 @@ impl SessionStore for SqliteSessionStore {
             last_heartbeat: claim.last_heartbeat,
             lease: claim.lease,
             lease_for: micros(claim.lease_for),
+            record: claim
+                .reasoning
+                .as_ref()
+                .map(|reasoning| record(reasoning, session))
+                .transpose()?,
         };
         self.write(session, true, move |conn, now| {
             ops::claim_run(conn, &id, now, &claim)
@@ -535,12 +541,18 @@ impl SessionStore for SqliteSessionStore {
         }
     }
 
+    fn time_to_live(&self) -> Option<Duration> {
+        Some(self.ttl())
+    }
+
     async fn delete(&self, session: &SessionId) -> Result<(), SessionError> {
         let id = session.clone();
         self.write(session, true, move |conn, now| ops::delete(conn, &id, now))
             .await
     }
 
+    /// Lists live sessions in id order. The heads carry their state (it is in the `sessions`
+    /// row the listing reads anyway); a session whose row or state is damaged is left out.
     async fn list_sessions(
         &self,
         page: Option<&str>,

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use agent_core::{AgentEvent, Message, Reasoning, RunStatus};
+use agent_core::{AgentEvent, MAX_STATE_BYTES, Message, Reasoning, RunStatus, StateChanges};
 use agent_session::{
     Commit, SessionError, SessionErrorKind, SessionId, SessionStore, SessionVersion, StoredEvent,
 };
@@ -516,6 +516,67 @@ async fn damaged_session_rows_and_events_are_corrupted_data() {
             "a damaged session is left out of the listing"
         );
     }
+}
+
+#[tokio::test]
+async fn a_damaged_session_state_is_corrupted_data_and_a_commit_does_not_build_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let (store, good, bad, _) = two_sessions(&db).await;
+    let head = store.head(&bad).await.unwrap();
+    let mut changes = StateChanges::new();
+    changes.set_value("k", serde_json::json!(1)).unwrap();
+    let huge = format!(r#"{{"k":"{}"}}"#, "x".repeat(MAX_STATE_BYTES));
+    for (state, bytes, why) in [
+        ("{", Some(1_i64), "invalid JSON"),
+        (r#"{"k":1}"#, Some(3), "were stored"),
+        ("[1, 2]", Some(6), "invalid JSON"),
+        (r#"{"k":1}"#, None, "not both set"),
+        (
+            huge.as_str(),
+            Some(huge.len() as i64),
+            "more than a state may be",
+        ),
+    ] {
+        sql(
+            &db,
+            "UPDATE sessions SET state = ?1, state_bytes = ?2 WHERE id = 'bad'",
+            params![state, bytes],
+        );
+        only_bad_is_corrupted(&store, &good, store.head(&bad).await, why).await;
+        let error = store.head(&bad).await.unwrap_err();
+        assert!(error.message().contains("`state`"), "{error}");
+        // A commit that changes the state cannot build on it, and writes nothing.
+        let reasoning = done("q");
+        let messages = turn("state");
+        let error = store
+            .commit(
+                &bad,
+                Commit::new(reasoning.run_id, head.version, &messages, &reasoning)
+                    .with_state(Some(&changes)),
+            )
+            .await
+            .unwrap_err();
+        assert_kind(&error, SessionErrorKind::CorruptedData);
+        let listed = store.list_sessions(None, 10).await.unwrap();
+        let ids: Vec<&str> = listed.sessions.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["good"],
+            "a damaged state leaves its session out of the listing"
+        );
+    }
+    // Its conversation and runs still read; once repaired, so does the state.
+    assert_eq!(store.entries(&bad, 1, 3).await.unwrap().len(), 3);
+    assert_eq!(store.runs(&bad, 0, 10).await.unwrap().len(), 4);
+    sql(
+        &db,
+        "UPDATE sessions SET state = NULL, state_bytes = NULL WHERE id = 'bad'",
+        [],
+    );
+    let repaired = store.head(&bad).await.unwrap();
+    assert_eq!(repaired.version, head.version, "nothing was committed");
+    assert!(repaired.state.is_empty());
 }
 
 #[tokio::test]

@@ -270,3 +270,83 @@ async fn run_writes_repeated_after_a_lost_answer_write_one_record() {
     );
     assert_eq!(faulty.injected().total().dropped_responses, 3);
 }
+
+/// The `status` column of a run, as stored.
+fn status_of(db: &Path, run: u64) -> String {
+    Connection::open(db)
+        .unwrap()
+        .query_row(
+            "SELECT status FROM runs WHERE run = ?1",
+            [i64::try_from(run).unwrap()],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_paused_run_keeps_its_heartbeat_and_pauses_again_after_it_is_continued() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("paused.db");
+    let store = paused_store(&db).await;
+    let s = SessionId::new("s").unwrap();
+    let running = trace("pay", RunStatus::Running);
+    let lease = store.begin_run(&s, &running, LEASE).await.unwrap();
+    advance(Duration::from_secs(5)).await;
+    store.heartbeat(&s, &lease, LEASE).await.unwrap();
+    let beat = store.latest_run(&s).await.unwrap().unwrap().heartbeat_at;
+    advance(Duration::from_secs(5)).await;
+    let mut paused = running.clone();
+    paused.status = RunStatus::Paused;
+    store.finish_run(&s, Some(&lease), &paused).await.unwrap();
+    let record = store.latest_run(&s).await.unwrap().unwrap();
+    assert_eq!(record.heartbeat_at, beat, "the pause keeps the heartbeat");
+    assert_eq!(
+        (record.lease, record.lease_expires_at),
+        (None, None),
+        "and releases the lease"
+    );
+    assert_eq!(status_of(&db, lease.run), "paused");
+    // Paused, a run is claimed on its heartbeat alone, however long it waited (within the
+    // session's time to live).
+    advance(Duration::from_secs(1800)).await;
+    // Not by a claim that read another heartbeat.
+    conflict(
+        store
+            .claim_run(&s, &RunClaim::new(lease.run, None, LEASE))
+            .await,
+    );
+    let claim = RunClaim::new(lease.run, beat, LEASE).with_reasoning(running.clone());
+    let continued = store.claim_run(&s, &claim).await.unwrap();
+    assert_eq!(
+        status_of(&db, lease.run),
+        "running",
+        "the claim wrote its record"
+    );
+    // It pauses again, and is continued again.
+    store
+        .finish_run(&s, Some(&continued), &paused)
+        .await
+        .unwrap();
+    assert_eq!(status_of(&db, lease.run), "paused");
+    let record = store.latest_run(&s).await.unwrap().unwrap();
+    assert!(
+        record.heartbeat_at > beat,
+        "the claim's heartbeat, kept by the pause"
+    );
+    let again =
+        RunClaim::new(lease.run, record.heartbeat_at, LEASE).with_reasoning(running.clone());
+    let last = store.claim_run(&s, &again).await.unwrap();
+    assert_eq!(rows_of(&db, running.run_id), 1, "one record all along");
+    let mut done = running.clone();
+    done.status = RunStatus::Failed;
+    assert_eq!(
+        store.finish_run(&s, Some(&last), &done).await.unwrap(),
+        lease.run
+    );
+    assert_eq!(
+        store.finish_run(&s, Some(&last), &paused).await.unwrap(),
+        lease.run,
+        "a final record is kept"
+    );
+    assert_eq!(status_of(&db, lease.run), "failed");
+}

@@ -295,3 +295,59 @@ async fn followers_wake_for_changes_and_otherwise_at_the_timeout() {
     .unwrap();
     assert_eq!(waiter.await.unwrap(), Duration::from_secs(30));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_state_lives_and_ends_with_its_life() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let store = builder(&db).build().await.unwrap();
+    let s = SessionId::new("s").unwrap();
+    let with_state = async |base: SessionVersion, key: &str| {
+        let mut changes = agent_core::StateChanges::new();
+        changes.set_value(key, serde_json::json!(true)).unwrap();
+        let mut reasoning = Reasoning::start(key, None);
+        reasoning.status = RunStatus::Completed;
+        let messages = [Message::user_text(key), Message::assistant_text("ok")];
+        store
+            .commit(
+                &s,
+                Commit::new(reasoning.run_id, base, &messages, &reasoning)
+                    .with_state(Some(&changes)),
+            )
+            .await
+            .unwrap()
+            .version
+    };
+    let stored_state = || -> Option<String> {
+        Connection::open(&db)
+            .unwrap()
+            .query_row("SELECT state FROM sessions WHERE id = 's'", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    };
+    let v1 = with_state(SessionVersion::EMPTY, "a").await;
+    advance(TTL + Duration::from_secs(1)).await;
+    assert!(store.head(&s).await.unwrap().state.is_empty(), "expired");
+    // A run that read the session before it expired commits on the same life: its state goes
+    // on.
+    let v2 = with_state(v1, "b").await;
+    assert_eq!(v2.life(), v1.life());
+    assert_eq!(store.head(&s).await.unwrap().state.len(), 2);
+    // A new life (after expiry, from any write) starts with no state, and the old one's is gone
+    // from the file.
+    advance(TTL + Duration::from_secs(1)).await;
+    store
+        .begin_run(&s, &Reasoning::start("next", None), LEASE)
+        .await
+        .unwrap();
+    assert_eq!(stored_state(), None);
+    let v3 = with_state(SessionVersion::EMPTY, "c").await;
+    assert_ne!(v3.life(), v1.life());
+    let head = store.head(&s).await.unwrap();
+    assert_eq!(head.state.len(), 1);
+    assert_eq!(head.state.get::<bool>("c").unwrap(), Some(true));
+    // A delete removes it at once.
+    store.delete(&s).await.unwrap();
+    assert_eq!(stored_state(), None);
+}

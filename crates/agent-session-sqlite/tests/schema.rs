@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use agent_core::{Message, Reasoning, RunStatus};
+use agent_core::{Message, Reasoning, RunStatus, StateChanges};
 use agent_session::{Commit, RunClaim, SessionErrorKind, SessionId, SessionStore, SessionVersion};
 use agent_session_sqlite::{APPLICATION_ID, SCHEMA_VERSION, SqliteSessionStore};
 use rusqlite::Connection;
@@ -38,6 +38,14 @@ CREATE TABLE events (session TEXT NOT NULL, run INTEGER NOT NULL, idx INTEGER NO
     event TEXT NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY (session, run, idx)) STRICT;
 PRAGMA application_id = 1296126803;
 PRAGMA user_version = 1;
+";
+
+/// What version 2 added to version 1, as released, frozen here like [`V1_AS_RELEASED`].
+const V2_ON_V1_AS_RELEASED: &str = "
+ALTER TABLE runs ADD COLUMN run_id TEXT;
+ALTER TABLE runs ADD COLUMN lease_expires_at INTEGER;
+CREATE INDEX runs_by_run_id ON runs (session, run_id, run) WHERE run_id IS NOT NULL;
+PRAGMA user_version = 2;
 ";
 
 fn header(path: &Path) -> (i64, i64) {
@@ -294,4 +302,100 @@ async fn a_read_only_store_needs_a_current_file() {
         0,
         "nothing was created"
     );
+}
+
+#[tokio::test]
+async fn a_version_2_file_is_migrated_and_its_sessions_start_with_an_empty_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v2.db");
+    let conn = Connection::open(&db).unwrap();
+    conn.execute_batch(V1_AS_RELEASED).unwrap();
+    conn.execute_batch(V2_ON_V1_AS_RELEASED).unwrap();
+    let run_id = uuid::Uuid::now_v7();
+    let body = json!({"type": "turn", "run_id": run_id,
+        "messages": [{"role": "user", "content": [{"text": "hi"}]},
+                     {"role": "assistant", "content": [{"text": "hello"}]}]})
+    .to_string();
+    let reasoning = json!({"run_id": run_id, "query": "hi", "status": "completed"}).to_string();
+    let far = 4_102_444_800_000_000_i64; // 2100-01-01, in microseconds
+    conn.execute(
+        "INSERT INTO sessions VALUES ('old', 7, 0, 1, 1, NULL, 1, 1, ?1, ?1, 1)",
+        [far],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO entries VALUES ('old', 1, ?1, 1, ?2, ?3, 1700000000000000)",
+        rusqlite::params![run_id.to_string(), body, body.len() as i64],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO runs VALUES ('old', 1, 'completed', ?1, ?2, NULL, NULL, 1, ?3, NULL)",
+        rusqlite::params![reasoning, reasoning.len() as i64, run_id.to_string()],
+    )
+    .unwrap();
+    drop(conn);
+    assert_eq!(header(&db).1, 2);
+
+    // A read-only store cannot migrate it, and leaves it as it was.
+    let error = SqliteSessionStore::builder()
+        .path(&db)
+        .read_only(true)
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), SessionErrorKind::Misconfigured, "{error}");
+    assert_eq!(header(&db).1, 2);
+
+    let store = SqliteSessionStore::open(&db).await.unwrap();
+    assert_eq!(header(&db).1, i64::from(SCHEMA_VERSION), "migrated on open");
+    let session = SessionId::new("old").unwrap();
+    let head = store.head(&session).await.unwrap();
+    assert_eq!(
+        head.version,
+        SessionVersion::new(7, 1),
+        "the session is kept"
+    );
+    assert!(head.state.is_empty(), "with an empty state");
+    assert_eq!(store.entries(&session, 1, 1).await.unwrap().len(), 1);
+    assert_eq!(
+        store.runs(&session, 0, 10).await.unwrap()[0]
+            .reasoning
+            .run_id,
+        run_id
+    );
+    let listed = store.list_sessions(None, 10).await.unwrap();
+    assert!(listed.sessions[0].head.state.is_empty());
+
+    // The migrated session takes state from its next commit on, and keeps it across opens.
+    let mut changes = StateChanges::new();
+    changes.set_value("plan", json!("pro")).unwrap();
+    let mut reasoning = Reasoning::start("more", Some(session.to_string()));
+    reasoning.status = RunStatus::Completed;
+    let messages = [Message::user_text("more"), Message::assistant_text("ok")];
+    store
+        .commit(
+            &session,
+            Commit::new(reasoning.run_id, head.version, &messages, &reasoning)
+                .with_state(Some(&changes)),
+        )
+        .await
+        .unwrap();
+    drop(store);
+    let store = SqliteSessionStore::open(&db).await.unwrap();
+    let head = store.head(&session).await.unwrap();
+    assert_eq!(head.version, SessionVersion::new(7, 2));
+    assert_eq!(
+        head.state.get::<String>("plan").unwrap().as_deref(),
+        Some("pro")
+    );
+    let (state, bytes): (String, i64) = Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT state, state_bytes FROM sessions WHERE id = 'old'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(state, r#"{"plan":"pro"}"#, "stored as JSON text");
+    assert_eq!(bytes, state.len() as i64, "with its length");
 }

@@ -237,13 +237,20 @@ impl StateHandle {
     ///
     /// # Errors
     ///
-    /// [`StateError::InvalidKey`], [`StateError::ValueTooLarge`], [`StateError::Serde`].
+    /// [`StateError::InvalidKey`], [`StateError::ValueTooLarge`], [`StateError::Serde`], and
+    /// [`StateError::StateTooLarge`] when the state would grow past [`MAX_STATE_BYTES`] (the
+    /// value is not set).
     pub fn set<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StateError> {
         let value = serde_json::to_value(value).map_err(|error| StateError::Serde {
             key: key.to_owned(),
             message: error.to_string(),
         })?;
-        self.view().changes.set_value(key, value)
+        let mut view = self.view();
+        let mut changes = view.changes.clone();
+        changes.set_value(key, value)?;
+        view.base.apply(&changes)?;
+        view.changes = changes;
+        Ok(())
     }
 
     /// Removes `key`.
@@ -331,5 +338,17 @@ mod tests {
             SessionState::new().apply(&changes),
             Err(StateError::StateTooLarge(_))
         ));
+        // Written one by one, the value that would make the state too large is refused and
+        // the state keeps what it had.
+        let handle = StateHandle::default();
+        let value = "y".repeat(60 * 1024);
+        for n in 0..4 {
+            handle.set(&format!("k{n}"), &value).unwrap();
+        }
+        assert!(matches!(
+            handle.set("k4", &value),
+            Err(StateError::StateTooLarge(_))
+        ));
+        assert_eq!(handle.changes().iter().count(), 4);
     }
 }

@@ -97,6 +97,13 @@ impl SessionRunner {
                 Err(error) => error,
             };
             let now = tokio::time::Instant::now();
+            if error.kind() == SessionErrorKind::InvalidInput && !result.state_changes.is_empty() {
+                // The run's state changes, merged with what other runs wrote since, would make
+                // the state too large: the turn is kept without them rather than lost.
+                tracing::warn!(%error, session = %session, "the run's session state changes were not kept: the state would be too large");
+                result.state_changes = agent_core::StateChanges::new();
+                continue;
+            }
             if error.is_conflict() {
                 match bounded(deadline, "reading the head", store.head(session)).await {
                     Ok(head) if head.version == base => {

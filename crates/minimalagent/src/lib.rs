@@ -298,6 +298,9 @@ mod guides {
     #[doc = include_str!("../../../docs/migrating-from-python.md")]
     mod migrating_from_python {}
 
+    #[doc = include_str!("../../../docs/approvals.md")]
+    mod approvals {}
+
     #[doc = include_str!("../../agent-core/README.md")]
     mod agent_core_readme {}
 

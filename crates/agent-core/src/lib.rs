@@ -54,7 +54,8 @@ pub use message::{
 pub use model::{
     BlockDelta, BlockStart, ConversionCache, DroppedFeature, InferenceConfig, MalformedToolInput,
     Model, ModelError, ModelErrorKind, ModelEventStream, ModelIdentity, ModelRequest,
-    ModelResponse, ModelStreamEvent, StopReason, TokenUsage, ToolChoice, ToolSpec, response_events,
+    ModelResponse, ModelStreamEvent, StopReason, TokenUsage, ToolChoice, ToolDigest, ToolSpec,
+    response_events,
 };
 pub use reasoning::{
     AnsweredInterrupt, Reasoning, ReasoningStep, RunFailure, RunStatus, StepFeatureDropped,

@@ -249,6 +249,79 @@ pub struct ToolSpec {
     pub input_schema: Value,
 }
 
+impl ToolSpec {
+    /// What a run's trace keeps of the spec: its name and a digest of its description and
+    /// schema, so that a replay can say a tool changed without the trace holding every schema.
+    pub fn digest(&self) -> ToolDigest {
+        let mut hash = Fnv64::default();
+        hash.write(self.description.as_bytes());
+        hash.write(&[0]);
+        hash.write_canonical(&self.input_schema);
+        ToolDigest {
+            name: self.name.clone(),
+            digest: format!("{:016x}", hash.0),
+        }
+    }
+}
+
+/// A tool as a run's trace keeps it ([`ToolSpec::digest`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[non_exhaustive]
+pub struct ToolDigest {
+    /// The tool's name.
+    pub name: String,
+    /// 64-bit FNV-1a of its description and its schema (object keys sorted), in hex.
+    pub digest: String,
+}
+
+/// FNV-1a, 64 bits: stable across versions and platforms, unlike `std`'s hasher, and a few
+/// lines, where a digest only needs to tell that a spec changed (it is not a security boundary).
+struct Fnv64(u64);
+
+impl Default for Fnv64 {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv64 {
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 ^= u64::from(*byte);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    /// Hashes JSON with object keys in sorted order, whatever order the map keeps them in.
+    fn write_canonical(&mut self, value: &Value) {
+        match value {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                self.write(b"{");
+                for key in keys {
+                    self.write(key.as_bytes());
+                    self.write(b":");
+                    if let Some(value) = map.get(key) {
+                        self.write_canonical(value);
+                    }
+                    self.write(b",");
+                }
+                self.write(b"}");
+            }
+            Value::Array(items) => {
+                self.write(b"[");
+                for item in items {
+                    self.write_canonical(item);
+                    self.write(b",");
+                }
+                self.write(b"]");
+            }
+            other => self.write(other.to_string().as_bytes()),
+        }
+    }
+}
+
 /// Inference settings. Unset fields leave the choice to the model (or its provider's default).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

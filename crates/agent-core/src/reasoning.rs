@@ -73,6 +73,10 @@ pub struct Reasoning {
     /// session committed first (both turns are kept, in commit order).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub commit_conflicts: u32,
+    /// The tools the run offered the model, by name and digest (see
+    /// [`ToolSpec::digest`](crate::ToolSpec::digest)): a replay tells a changed tool by them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools_offered: Vec<crate::model::ToolDigest>,
     /// Tool calls waiting for a person's decision (the run is `paused` while any is).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_interrupts: Vec<Interrupt>,
@@ -131,6 +135,7 @@ impl Reasoning {
             error: None,
             commit_conflicts: 0,
             dropped_features: Vec::new(),
+            tools_offered: Vec::new(),
             pending_interrupts: Vec::new(),
             answered_interrupts: Vec::new(),
             truncated: false,

@@ -27,6 +27,10 @@
 //!   The `converse-standin` binary serves the demo model for examples and manual tests.
 //! - [`ScriptedModel`]: an in-process [`agent_core::Model`] that replies from a script and
 //!   records every request, for unit tests that need no HTTP at all.
+//! - [`ReplayModel`]: a model that answers from a recorded session ([`Recording`], read from a
+//!   store or from `minimalagent sessions export`), reply for reply, reporting the first
+//!   [`Divergence`] of the agent from the record; with [`Recording::replay_tools`], tools answer
+//!   from the record too, so a recorded session becomes an offline regression test.
 //! - With the `mcp` feature, `McpTestServer` (module `mcp`): an MCP server with tools for
 //!   testing MCP clients (echo, numbers, images, errors, slow calls, crashes, garbage on the
 //!   wire), over stdio (the `mcp-test-server` binary), streamable HTTP on `127.0.0.1`, or
@@ -145,12 +149,14 @@ mod echo;
 #[cfg(feature = "mcp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mcp")))]
 pub mod mcp;
+mod replay;
 mod scripted;
 mod standin;
 
 pub use echo::EchoTool;
 #[cfg(feature = "mcp")]
 pub use mcp::{McpHttpTestServer, McpTestServer, McpTestServerError, McpTestStats};
+pub use replay::{Divergence, RecordedRun, Recording, RecordingError, ReplayMode, ReplayModel};
 pub use scripted::{ScriptedModel, ScriptedReply, text_response, tool_use_response};
 pub use standin::{
     BedrockError, BedrockErrorKind, Chunking, ConverseRequest, ConverseStandIn, ModelFamily,

@@ -118,6 +118,54 @@ impl Sessions {
             .await?)
     }
 
+    /// The session as JSON Lines, as `minimalagent sessions export` writes it: one `entry`
+    /// line per conversation entry (the published conversation-entry schema, with `kind` and
+    /// `session_id`), then one `run` line per run (its trace). A test replays it with
+    /// `agent_testkit::Recording::from_export`; an eval suite turns it into cases.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidSessionId`, or the store's `Store` error.
+    pub async fn export_jsonl(&self, session_id: &str) -> Result<String, Error> {
+        let id = Self::id(session_id)?;
+        let mut lines = Vec::new();
+        let mut from = None;
+        loop {
+            let page = self.runner.conversation(&id, from, 100).await?;
+            for entry in &page.entries {
+                let mut line = serde_json::json!({"kind": "entry", "session_id": session_id});
+                if let (Some(line), Ok(serde_json::Value::Object(entry))) =
+                    (line.as_object_mut(), serde_json::to_value(entry))
+                {
+                    line.extend(entry);
+                }
+                lines.push(line.to_string());
+            }
+            match page.next {
+                Some(next) => from = Some(next),
+                None => break,
+            }
+        }
+        for (index, run) in self.runner.reasoning_history(&id).await?.iter().enumerate() {
+            lines.push(
+                serde_json::json!({
+                    "kind": "run",
+                    "session_id": session_id,
+                    "index": index + 1,
+                    "run_id": run.run_id,
+                    "status": run.status,
+                    "reasoning": run,
+                })
+                .to_string(),
+            );
+        }
+        let mut text = lines.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        Ok(text)
+    }
+
     /// The session's runs that wait for decisions on held tool calls, oldest first (answer them
     /// with [`Agent::respond`](crate::Agent::respond)).
     ///

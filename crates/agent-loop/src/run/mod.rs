@@ -151,6 +151,7 @@ impl<'a> RunState<'a> {
             interrupt_ttl,
         };
         state.request.system = state.system_blocks();
+        state.reasoning.tools_offered = state.request.tools.iter().map(ToolSpec::digest).collect();
         if resume.is_empty() {
             state.emit(AgentEvent::RunStarted {
                 run_id,

@@ -77,6 +77,10 @@ pub struct Reasoning {
     /// [`ToolSpec::digest`](crate::ToolSpec::digest)): a replay tells a changed tool by them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools_offered: Vec<crate::model::ToolDigest>,
+    /// Tool calls the stored conversation left without results, answered with error results by
+    /// this run before its first model call (see [`AgentEvent::HistoryRepaired`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repaired_tool_uses: Vec<String>,
     /// Tool calls waiting for a person's decision (the run is `paused` while any is).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_interrupts: Vec<Interrupt>,
@@ -136,6 +140,7 @@ impl Reasoning {
             commit_conflicts: 0,
             dropped_features: Vec::new(),
             tools_offered: Vec::new(),
+            repaired_tool_uses: Vec::new(),
             pending_interrupts: Vec::new(),
             answered_interrupts: Vec::new(),
             truncated: false,
@@ -201,6 +206,9 @@ impl Reasoning {
                 }
             }
             AgentEvent::StepLimitReached { .. } => self.step_limit_reached = true,
+            AgentEvent::HistoryRepaired { tool_use_ids, .. } => {
+                self.repaired_tool_uses.extend(tool_use_ids.iter().cloned());
+            }
             AgentEvent::InterruptRequested { interrupt, .. } => {
                 self.pending_interrupts
                     .retain(|held| held.id != interrupt.id);

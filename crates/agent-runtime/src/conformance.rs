@@ -52,7 +52,9 @@ use crate::outcome::{SessionRunError, TurnState};
 use crate::runner::SessionRunner;
 
 mod approvals;
+mod forks;
 pub use approvals::*;
+pub use forks::*;
 
 /// The time to live most checks ask the constructor for.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
@@ -124,6 +126,7 @@ macro_rules! __runs_conformance_checks {
             held_calls_are_answered_once_together_or_one_by_one,
             held_calls_expire_as_denied,
             session_state_is_kept_with_the_turn,
+            forks_continue_from_every_step_boundary,
         }
     };
 }

@@ -29,6 +29,7 @@ mod commit;
 pub mod conformance;
 mod context;
 mod follow;
+mod fork;
 mod options;
 mod outcome;
 mod pause;
@@ -41,6 +42,7 @@ mod runner;
 pub use cache::{DEFAULT_CACHE_BYTES, DEFAULT_CACHED_SESSIONS};
 pub use context::{ContextPolicy, SUMMARY_INSTRUCTION, SummaryPolicy, Window};
 pub use follow::{FollowPosition, FollowedEvent, InvalidFollowPosition};
+pub use fork::{FORK_CHILDREN_KEY, FORK_ORIGIN_KEY, ForkOrigin, ForkPoint, Forked};
 pub use options::{
     DEFAULT_COMMIT_TIMEOUT, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_INTERRUPTED_AFTER,
     DEFAULT_TEXT_FLUSH_INTERVAL, SessionOptions,

@@ -154,6 +154,7 @@ macro_rules! __store_conformance_checks {
             sessions_are_listed: DEFAULT_TTL,
             session_state_commits_with_the_turn: DEFAULT_TTL,
             paused_runs_are_answered_once: DEFAULT_TTL,
+            state_is_changed_outside_a_run: DEFAULT_TTL,
         }
     };
 }
@@ -1352,4 +1353,69 @@ pub async fn paused_runs_are_answered_once(store: Arc<dyn SessionStore>) {
         2
     );
     assert_eq!(store.runs(&session, 0, 10).await.unwrap().len(), 1);
+}
+
+/// A live session's state can be changed outside a run (`update_state`): key by key, with no
+/// turn written and the version unchanged; a session that does not exist is `NotFound`; a state
+/// too large is refused with nothing written; a later commit merges with it.
+pub async fn state_is_changed_outside_a_run(store: Arc<dyn SessionStore>) {
+    let session = session_for("state-outside");
+    let mut allow = StateChanges::new();
+    allow
+        .set_value("approval.always.transfer", json!(true))
+        .unwrap();
+    let missing = store.update_state(&session, &allow).await.unwrap_err();
+    assert_eq!(missing.kind(), SessionErrorKind::NotFound, "{missing}");
+
+    let committed = commit_turn(&*store, &session, SessionVersion::EMPTY, "first")
+        .await
+        .unwrap();
+    let before = store.head(&session).await.unwrap();
+    let head = store.update_state(&session, &allow).await.unwrap();
+    assert_eq!(head.version, committed.version, "no turn was written");
+    assert_eq!(
+        head.state.get::<bool>("approval.always.transfer").unwrap(),
+        Some(true)
+    );
+    let read = store.head(&session).await.unwrap();
+    assert_eq!(read.state, head.state);
+    assert_eq!(read.runs, before.runs, "no run was recorded");
+
+    let mut revoke = StateChanges::new();
+    revoke.remove("approval.always.transfer").unwrap();
+    revoke
+        .set_value("note", json!("revoked by an operator"))
+        .unwrap();
+    store.update_state(&session, &revoke).await.unwrap();
+    let mut huge = StateChanges::new();
+    for n in 0..5 {
+        huge.set_value(
+            &format!("big{n}"),
+            json!("x".repeat(MAX_STATE_VALUE_BYTES - 16)),
+        )
+        .unwrap();
+    }
+    let refused = store.update_state(&session, &huge).await.unwrap_err();
+    assert_eq!(refused.kind(), SessionErrorKind::InvalidInput, "{refused}");
+
+    let messages = turn_messages("second");
+    let reasoning = trace(&session, "second", RunStatus::Completed);
+    let mut later = StateChanges::new();
+    later.set_value("plan", json!("pro")).unwrap();
+    store
+        .commit(
+            &session,
+            Commit::new(reasoning.run_id, committed.version, &messages, &reasoning)
+                .with_state(Some(&later)),
+        )
+        .await
+        .unwrap();
+    let state = store.head(&session).await.unwrap().state;
+    assert_eq!(state.get_value("approval.always.transfer"), None);
+    assert_eq!(
+        state.get::<String>("note").unwrap().as_deref(),
+        Some("revoked by an operator")
+    );
+    assert_eq!(state.get::<String>("plan").unwrap().as_deref(), Some("pro"));
+    assert_eq!(state.len(), 2);
 }

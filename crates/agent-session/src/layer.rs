@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_core::Reasoning;
+use agent_core::{Reasoning, StateChanges};
 use async_trait::async_trait;
 
 use crate::error::SessionError;
@@ -49,11 +49,13 @@ pub enum StoreMethod {
     Delete,
     /// [`SessionStore::list_sessions`].
     ListSessions,
+    /// [`SessionStore::update_state`].
+    UpdateState,
 }
 
 impl StoreMethod {
     /// Every method, in the order the trait declares them.
-    pub const ALL: [StoreMethod; 14] = [
+    pub const ALL: [StoreMethod; 15] = [
         StoreMethod::Head,
         StoreMethod::Entries,
         StoreMethod::Commit,
@@ -68,6 +70,7 @@ impl StoreMethod {
         StoreMethod::WaitForChanges,
         StoreMethod::Delete,
         StoreMethod::ListSessions,
+        StoreMethod::UpdateState,
     ];
 
     /// The method's name (`head`, `commit`, `wait_for_changes`, …).
@@ -87,6 +90,7 @@ impl StoreMethod {
             StoreMethod::WaitForChanges => "wait_for_changes",
             StoreMethod::Delete => "delete",
             StoreMethod::ListSessions => "list_sessions",
+            StoreMethod::UpdateState => "update_state",
         }
     }
 
@@ -102,6 +106,7 @@ impl StoreMethod {
                 | StoreMethod::FinishRun
                 | StoreMethod::ClaimRun
                 | StoreMethod::Delete
+                | StoreMethod::UpdateState
         )
     }
 
@@ -239,6 +244,11 @@ pub enum StoreCall<'a> {
         /// At most this many sessions.
         limit: usize,
     },
+    /// [`SessionStore::update_state`].
+    UpdateState {
+        /// The session.
+        session: &'a SessionId,
+    },
 }
 
 impl<'a> StoreCall<'a> {
@@ -259,6 +269,7 @@ impl<'a> StoreCall<'a> {
             StoreCall::WaitForChanges { .. } => StoreMethod::WaitForChanges,
             StoreCall::Delete { .. } => StoreMethod::Delete,
             StoreCall::ListSessions { .. } => StoreMethod::ListSessions,
+            StoreCall::UpdateState { .. } => StoreMethod::UpdateState,
         }
     }
 
@@ -282,7 +293,8 @@ impl<'a> StoreCall<'a> {
             | StoreCall::LatestRun { session }
             | StoreCall::Events { session, .. }
             | StoreCall::WaitForChanges { session, .. }
-            | StoreCall::Delete { session } => Some(session),
+            | StoreCall::Delete { session }
+            | StoreCall::UpdateState { session } => Some(session),
             StoreCall::ListSessions { .. } => None,
         }
     }
@@ -653,6 +665,17 @@ impl<S: SessionStore + ?Sized, L: StoreLayer> SessionStore for Layered<S, L> {
         self.inner.time_to_live()
     }
 
+    async fn update_state(
+        &self,
+        session: &SessionId,
+        changes: &StateChanges,
+    ) -> Result<SessionHead, SessionError> {
+        let inner = async move { self.inner.update_state(session, changes).await };
+        self.layer
+            .around(StoreCall::UpdateState { session }, inner)
+            .await
+    }
+
     async fn delete(&self, session: &SessionId) -> Result<(), SessionError> {
         let inner = async move { self.inner.delete(session).await };
         self.layer
@@ -829,6 +852,9 @@ mod tests {
             .wait_for_changes(&session, Duration::from_secs(1))
             .await;
         let _ = store.list_sessions(None, 10).await;
+        let _ = store
+            .update_state(&session, &agent_core::StateChanges::new())
+            .await;
         let _ = store.delete(&session).await;
         StoreMethod::ALL
             .iter()
@@ -837,7 +863,7 @@ mod tests {
     }
 
     /// What [`Recorder`] sees of [`call_every_method`] on an in-memory store.
-    const EVERY_CALL: [&str; 14] = [
+    const EVERY_CALL: [&str; 15] = [
         "head(layered) -> head",
         "commit(layered 2 messages) -> seq 1",
         "entries(layered 1..=1) -> 1 entries",
@@ -851,6 +877,7 @@ mod tests {
         "runs(layered) -> 2 runs",
         "wait_for_changes(layered) -> nothing",
         "list_sessions(- limit 10) -> 1 sessions",
+        "update_state(layered) -> head",
         "delete(layered) -> nothing",
     ];
 
@@ -924,7 +951,7 @@ mod tests {
             };
             assert_eq!(classes, expected, "{method}");
         }
-        assert_eq!(StoreMethod::ALL.iter().filter(|m| m.is_write()).count(), 7);
+        assert_eq!(StoreMethod::ALL.iter().filter(|m| m.is_write()).count(), 8);
         for (index, method) in StoreMethod::ALL.into_iter().enumerate() {
             assert_eq!(method as usize, index, "ALL is in declaration order");
         }

@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use agent_core::{Reasoning, RunStatus, SessionState};
+use agent_core::{Reasoning, RunStatus, SessionState, StateChanges};
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::watch;
@@ -851,6 +851,32 @@ impl SessionStore for InMemorySessionStore {
 
     fn time_to_live(&self) -> Option<Duration> {
         Some(self.inner.ttl)
+    }
+
+    async fn update_state(
+        &self,
+        session: &SessionId,
+        changes: &StateChanges,
+    ) -> Result<SessionHead, SessionError> {
+        let now = self.inner.clock.now();
+        let mut state = self.lock();
+        let Some(stored) = self
+            .live(&mut state, session)
+            .filter(|s| !s.entries.is_empty())
+        else {
+            return Err(error(
+                SessionErrorKind::NotFound,
+                session,
+                "the session does not exist",
+            ));
+        };
+        stored.state = stored.state.apply(changes).map_err(|refused| {
+            error(SessionErrorKind::InvalidInput, session, refused.to_string())
+        })?;
+        let head = stored.head(now);
+        drop(state);
+        self.changed();
+        Ok(head)
     }
 
     async fn list_sessions(

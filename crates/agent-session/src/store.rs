@@ -597,6 +597,27 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     /// Deletes the session's conversation, runs and events.
     async fn delete(&self, session: &SessionId) -> Result<(), SessionError>;
 
+    /// Changes a live session's state outside a run — an operator revoking an "always approve",
+    /// a fork linking its source to it — key by key on the state the session has now, and
+    /// returns the head as it is after. It writes no turn and leaves the session's time to live
+    /// as it was. The default says the store cannot ([`SessionErrorKind::Unsupported`]).
+    ///
+    /// Fails with [`SessionErrorKind::NotFound`] for a session that does not exist (or expired
+    /// or was deleted), and [`SessionErrorKind::InvalidInput`] when the state would pass
+    /// [`agent_core::MAX_STATE_BYTES`] (nothing written).
+    async fn update_state(
+        &self,
+        session: &SessionId,
+        changes: &StateChanges,
+    ) -> Result<SessionHead, SessionError> {
+        let _ = changes;
+        Err(SessionError::new(
+            SessionErrorKind::Unsupported,
+            format!("{self:?} cannot change a session's state outside a run"),
+        )
+        .for_session(session))
+    }
+
     /// How long a session lives after its last write, when the store knows (the default says
     /// it does not). A run that pauses uses it as the default time a call waits for approval.
     fn time_to_live(&self) -> Option<Duration> {
@@ -709,6 +730,13 @@ macro_rules! forward_store {
             }
             fn time_to_live(&self) -> Option<Duration> {
                 (**self).time_to_live()
+            }
+            async fn update_state(
+                &self,
+                session: &SessionId,
+                changes: &StateChanges,
+            ) -> Result<SessionHead, SessionError> {
+                (**self).update_state(session, changes).await
             }
             async fn list_sessions(
                 &self,

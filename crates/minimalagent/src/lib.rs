@@ -126,8 +126,9 @@ pub use agent_loop::{
 };
 #[doc(inline)]
 pub use agent_runtime::{
-    ContextPolicy, ConversationPage, FollowPosition, FollowedEvent, PausedRun, ResumeRefusal,
-    SessionOptions, SummaryPolicy, TurnState, Window,
+    ContextPolicy, ConversationPage, FORK_CHILDREN_KEY, FORK_ORIGIN_KEY, FollowPosition,
+    FollowedEvent, ForkOrigin, ForkPoint, Forked, PausedRun, ResumeRefusal, SessionOptions,
+    SummaryPolicy, TurnState, Window,
 };
 #[doc(inline)]
 pub use agent_tools::tool;
@@ -218,6 +219,22 @@ pub mod mcp {
         DEFAULT_CALL_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, HttpServer, IoServer, MAX_MESSAGE_BYTES,
         McpClient, McpError, McpErrorKind, McpServer, McpServerInfo, Stderr, StdioServer,
     };
+}
+
+/// Evaluations (feature `evals`): run cases against an agent (`agent.agent_loop()`), live or
+/// replaying a recorded session, and report and compare the results; see `docs/evals.md`.
+#[cfg(feature = "evals")]
+#[cfg_attr(docsrs, doc(cfg(feature = "evals")))]
+pub mod evals {
+    #[doc(inline)]
+    pub use agent_evals::*;
+    /// Replaying recorded sessions: the model and tools answering from the record.
+    pub mod replay {
+        #[doc(inline)]
+        pub use agent_testkit::{
+            Divergence, RecordedRun, Recording, RecordingError, ReplayMode, ReplayModel,
+        };
+    }
 }
 
 /// OpenTelemetry, in the versions the agent's spans are made for (feature `otel`).

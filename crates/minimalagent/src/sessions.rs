@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent_core::{Reasoning, SessionState};
-use agent_runtime::{ConversationPage, FollowPosition, PausedRun, SessionOptions, SessionRunner};
+use agent_runtime::{
+    ConversationPage, FollowPosition, ForkPoint, Forked, PausedRun, SessionOptions, SessionRunner,
+};
 use agent_session::{SessionId, SessionPage, SessionStore};
 use futures::StreamExt;
 
@@ -115,6 +117,45 @@ impl Sessions {
         Ok(self
             .runner
             .conversation(&Self::id(session_id)?, from, limit)
+            .await?)
+    }
+
+    /// Forks `source` at `at` into the new session `new_session` of this store: the new session
+    /// holds the source's turns up to the cut (each with its run's trace), names its origin in
+    /// its state ([`FORK_ORIGIN_KEY`](agent_runtime::FORK_ORIGIN_KEY)), and the source lists its
+    /// forks ([`FORK_CHILDREN_KEY`](agent_runtime::FORK_CHILDREN_KEY)). Run the agent in the new
+    /// session to try another way from there.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidSessionId`; the store's `Store` error: `NotFound` for an empty source or a run it
+    /// does not hold, `InvalidInput` for a step that is not a tool step, `Conflict` when
+    /// `new_session` exists.
+    pub async fn fork(
+        &self,
+        source: &str,
+        at: ForkPoint,
+        new_session: &str,
+    ) -> Result<Forked, Error> {
+        self.fork_into(source, at, self, new_session).await
+    }
+
+    /// [`fork`](Self::fork) into another store (SQLite to DynamoDB, say).
+    ///
+    /// # Errors
+    ///
+    /// As [`fork`](Self::fork).
+    pub async fn fork_into(
+        &self,
+        source: &str,
+        at: ForkPoint,
+        target: &Sessions,
+        new_session: &str,
+    ) -> Result<Forked, Error> {
+        let (source, new_session) = (Self::id(source)?, Self::id(new_session)?);
+        Ok(self
+            .runner
+            .fork(&source, at, target.store(), &new_session)
             .await?)
     }
 

@@ -318,6 +318,10 @@ mod guides {
     #[doc = include_str!("../../../docs/approvals.md")]
     mod approvals {}
 
+    #[cfg(all(feature = "evals", feature = "bedrock", feature = "sqlite", feature = "dynamodb"))]
+    #[doc = include_str!("../../../docs/evals.md")]
+    mod evals {}
+
     #[doc = include_str!("../../agent-core/README.md")]
     mod agent_core_readme {}
 

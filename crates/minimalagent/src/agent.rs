@@ -8,6 +8,7 @@ use agent_runtime::{ConversationPage, FollowPosition, SessionRunner};
 use agent_session::{SessionId, SessionStore};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::builder::AgentBuilder;
 use crate::error::Error;
@@ -33,6 +34,8 @@ pub(crate) struct AgentInner {
     pub(crate) agent_loop: AgentLoop,
     pub(crate) sinks: Vec<Arc<dyn EventSink>>,
     pub(crate) sessions: Option<Sessions>,
+    /// The runs under way (each on a task of its own), for [`Agent::wait_for_runs`].
+    pub(crate) runs: TaskTracker,
 }
 
 impl std::fmt::Debug for Agent {
@@ -185,7 +188,9 @@ impl Agent {
         let (reader, events) = mpsc::unbounded_channel();
         let agent = self.clone();
         let token = cancellation.clone();
-        tokio::spawn(async move { agent.drive(job, token, reader).await });
+        self.inner
+            .runs
+            .spawn(async move { agent.drive(job, token, reader).await });
         RunStream::new(events, cancellation)
     }
 
@@ -349,6 +354,23 @@ impl Agent {
         position: FollowPosition,
     ) -> Result<FollowStream, Error> {
         self.sessions()?.follow(session_id, position)
+    }
+
+    /// Waits until every run of this agent under way has ended — committed its turn or saved
+    /// its record —, including runs whose stream was dropped (a dropped stream cancels its run,
+    /// which still saves its `cancelled` record). Call it before a process exits or a Lambda
+    /// function's handler returns, so that no write is cut off. Runs started while it waits are
+    /// waited for too.
+    pub async fn wait_for_runs(&self) {
+        let runs = &self.inner.runs;
+        runs.close();
+        runs.wait().await;
+        runs.reopen();
+    }
+
+    /// How many runs of this agent are under way.
+    pub fn runs_in_flight(&self) -> usize {
+        self.inner.runs.len()
     }
 
     /// The loop this agent runs: its model, tools and step limit.

@@ -496,6 +496,7 @@ impl AgentBuilder {
             agent_loop,
             sinks,
             sessions,
+            runs: tokio_util::task::TaskTracker::new(),
         }))
     }
 }

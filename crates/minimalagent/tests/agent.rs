@@ -308,21 +308,19 @@ async fn dropping_a_stream_cancels_the_run_and_its_tools() {
             break;
         }
     }
+    assert_eq!(agent.runs_in_flight(), 1);
     drop(stream);
-    // The run's task writes the cancelled record on its own.
-    let mut latest = None;
-    for _ in 0..200 {
-        latest = agent.get_reasoning("dropped").await.unwrap();
-        if latest
-            .as_ref()
-            .is_some_and(|r| r.status == RunStatus::Cancelled)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let latest = latest.unwrap();
-    assert_eq!(latest.status, RunStatus::Cancelled);
+    // The run's task writes the cancelled record on its own; the agent waits for it.
+    tokio::time::timeout(Duration::from_secs(10), agent.wait_for_runs())
+        .await
+        .unwrap();
+    assert_eq!(agent.runs_in_flight(), 0);
+    let latest = agent.get_reasoning("dropped").await.unwrap().unwrap();
+    assert_eq!(
+        latest.status,
+        RunStatus::Cancelled,
+        "saved before the wait ended"
+    );
     assert!(
         agent
             .conversation("dropped", None)
@@ -331,6 +329,9 @@ async fn dropping_a_stream_cancels_the_run_and_its_tools() {
             .entries
             .is_empty()
     );
+    // The agent still runs after a wait.
+    let again = agent.run_in_session("again", "dropped").await.unwrap();
+    assert_eq!(again.response, "never");
 }
 
 #[tokio::test]

@@ -13,7 +13,15 @@
   const storeLabel = document.getElementById("store");
   const dialog = document.getElementById("confirm-delete");
 
-  let config = { allow_delete: false, store: "" };
+  let config = { allow_delete: false, allow_approvals: false, store: "" };
+  // The per-start token that lets this page answer held tool calls: the server puts it in the
+  // page's HTML (a <meta> element) only when started with --allow-approvals, and checks it on
+  // every decision. Nothing else on the page or in the API carries it.
+  const approvalToken = (() => {
+    const meta = document.querySelector('meta[name="minimalagent-approval-token"]');
+    return meta ? meta.getAttribute("content") : null;
+  })();
+  const canAnswer = () => Boolean(config.allow_approvals && approvalToken);
   // What the current view holds open: an EventSource, timers.
   let cleanups = [];
   // Bumped on every navigation, so that answers for a page left behind are dropped.
@@ -217,9 +225,13 @@
 
   // ------------------------------------------------------------------ the list of sessions
 
+  function waitingBadge(count) {
+    return count ? h("span", { class: "waiting-badge", dataset: { waiting: count } }, plural(count, "call") + " waiting") : null;
+  }
+
   function runRow(sessionId, run, index) {
     return h("li", { class: "run-row", dataset: { runId: run.run_id, status: run.status } },
-      statusBadge(run.status),
+      h("span", { class: "run-status" }, statusBadge(run.status), waitingBadge(run.pending_decisions || 0)),
       link(runHref(sessionId, run.run_id), "Run " + (index + 1)),
       h("span", { class: "query", title: run.query }, run.query),
       h("span", { class: "meta" },
@@ -229,9 +241,11 @@
 
   function sessionCard(session) {
     const runs = session.run_list || (session.latest_run ? [session.latest_run] : []);
+    const waiting = runs.reduce((n, run) => n + (run.pending_decisions || 0), 0);
     return h("article", { class: "session-card", dataset: { sessionId: session.id } },
       h("header", null,
         h("h2", null, link(sessionHref(session.id), session.id)),
+        waitingBadge(waiting),
         h("span", { class: "meta" },
           plural(session.runs || 0, "run") + " · " + plural(session.entries || 0, "entry", "entries") +
           (session.expires_at ? " · expires " + time(session.expires_at) : ""))),
@@ -370,6 +384,11 @@
       else if (live && live.tools && live.tools.length) now = "calling " + live.tools.map((tool) => tool.name).join(", ");
       else if (live && (live.text || live.thinking)) now = "writing…";
       else now = "waiting for the model…";
+    } else if (run.status === "paused") {
+      const held = (run.pending_interrupts || []).length;
+      now = held
+        ? "waiting for a decision on " + plural(held, "call")
+        : "every held call is decided: waiting for the agent to go on";
     }
     return h("li", { class: "run-card", dataset: { runId: run.run_id, status: run.status } },
       h("div", { class: "run-card-head" },
@@ -383,6 +402,144 @@
       now ? h("div", { class: "now" }, now) : null,
       run.final_response ? h("div", { class: "answer" }, run.final_response) : null,
       run.error ? h("div", { class: "run-error" }, run.error.kind + ": " + run.error.message) : null);
+  }
+
+  // ------------------------------------------------------------------ approvals
+
+  function expiry(interrupt) {
+    if (!interrupt.expires_at) return "never expires";
+    const at = new Date(interrupt.expires_at).getTime();
+    return (Number.isFinite(at) && at <= Date.now() ? "expired " : "expires ") + time(interrupt.expires_at);
+  }
+
+  function decisionText(decision) {
+    if (!decision || typeof decision.decision !== "string") return "recorded";
+    switch (decision.decision) {
+      case "approve": return "approve";
+      case "approve_always": return decision.this_input_only ? "approve always (this input only)" : "approve always";
+      case "approve_with_input": return "approve with input " + valueText(decision.input);
+      case "deny": return "deny: " + (decision.message || "");
+      case "answer": return "answer " + valueText(decision.output);
+      case "expired": return "expired (nobody decided in time: denied)";
+      default: return decision.decision;
+    }
+  }
+
+  // Sends one decision; resolves with the server's answer (what was recorded, what still waits).
+  function sendDecision(sessionId, interruptId, decision) {
+    const decisions = {};
+    decisions[interruptId] = decision;
+    return api("/api/sessions/" + encodeURIComponent(sessionId) + "/decisions", {
+      method: "POST",
+      headers: { Accept: "application/json", "Content-Type": "application/json", "X-Approval-Token": approvalToken },
+      body: JSON.stringify({ decisions }),
+    });
+  }
+
+  // The held calls of a session's runs, and what the page decided on them. update(items) takes
+  // [{run, number}] and re-renders only when what waits changed, so that a message being typed
+  // survives live updates.
+  function approvalsPanel(sessionId) {
+    const el = h("section", { class: "approvals", id: "approvals", hidden: true });
+    // Interrupt id -> what the page recorded (or is sending) on it.
+    const decided = new Map();
+    let key = null;
+    let items = [];
+
+    function answerForm(interrupt) {
+      const original = JSON.stringify(interrupt.input);
+      const input = h("textarea", { class: "edit-input", rows: 4, spellcheck: "false", "aria-label": "Input to run the call with" });
+      input.value = JSON.stringify(interrupt.input, null, 2);
+      const message = h("input", { type: "text", class: "deny-message", placeholder: "Why (the model is told)", "aria-label": "Message for the model when denying" });
+      const problem = h("p", { class: "error decision-error", role: "alert", hidden: true });
+      const buttons = [];
+      const fail = (text) => {
+        problem.textContent = text;
+        problem.hidden = false;
+        for (const button of buttons) button.disabled = false;
+      };
+      const send = async (decision) => {
+        problem.hidden = true;
+        for (const button of buttons) button.disabled = true;
+        try {
+          const answer = await sendDecision(sessionId, interrupt.id, decision);
+          const recorded = answer.recorded && answer.recorded[interrupt.id];
+          decided.set(interrupt.id, { text: decisionText(recorded || decision), ready: answer.ready_to_continue, run: answer.run });
+          render(true);
+        } catch (error) {
+          fail(error.message);
+        }
+      };
+      const approve = h("button", { type: "button", class: "approve", onclick: () => {
+        let edited;
+        try {
+          edited = JSON.parse(input.value);
+        } catch (error) {
+          fail("The edited input is not JSON: " + error.message);
+          return;
+        }
+        send(JSON.stringify(edited) === original ? { decision: "approve" } : { decision: "approve_with_input", input: edited });
+      } }, "Approve");
+      const deny = h("button", { type: "button", class: "deny danger", onclick: () => {
+        send({ decision: "deny", message: message.value.trim() || "A person denied this call." });
+      } }, "Deny");
+      buttons.push(approve, deny);
+      return h("div", { class: "answer-form" },
+        h("details", { class: "edit" }, h("summary", null, "Edit the input before approving"), input),
+        h("div", { class: "answer-row" }, approve, message, deny),
+        problem);
+    }
+
+    function pendingCall(item) {
+      const { run, number, interrupt } = item;
+      const done = decided.get(interrupt.id);
+      return h("li", { class: "pending-call", dataset: { interruptId: interrupt.id, runId: run.run_id, decided: done ? "true" : "false" } },
+        h("div", { class: "pending-head" },
+          h("span", { class: "tool-name" }, interrupt.tool),
+          h("code", { class: "tool-id" }, interrupt.id),
+          statusBadge(done ? "decided" : "waiting"),
+          link(runHref(sessionId, run.run_id), "Run " + number),
+          h("span", { class: "meta" }, expiry(interrupt))),
+        h("div", { class: "pending-reason" }, interrupt.reason),
+        h("div", { class: "io" }, h("span", { class: "label" }, "Input"), h("pre", { class: "pending-input" }, valueText(interrupt.input))),
+        done
+          ? h("p", { class: "decision-recorded" }, "Recorded: " + done.text + ".")
+          : canAnswer() ? answerForm(interrupt) : null);
+    }
+
+    function render(force) {
+      const waiting = [];
+      for (const { run, number } of items) {
+        for (const interrupt of run.pending_interrupts || []) waiting.push({ run, number, interrupt });
+      }
+      const ready = items.filter(({ run }) => run.status === "paused" && !(run.pending_interrupts || []).length);
+      const next = JSON.stringify([waiting.map((w) => [w.run.run_id, w.interrupt.id]), ready.map((r) => r.run.run_id)]);
+      if (next === key && !force) return;
+      key = next;
+      if (!waiting.length && !ready.length) {
+        el.hidden = true;
+        el.replaceChildren();
+        return;
+      }
+      el.hidden = false;
+      replace(el,
+        h("h2", null, "Waiting for a decision"),
+        canAnswer()
+          ? h("p", { class: "note" }, "Approving or denying records the decision in the store; it runs nothing. The run goes on when a process running the agent calls Agent::respond(session, Decisions::new()).")
+          : h("p", { class: "note read-only" }, "Read-only. Answer with ", h("code", null, "minimalagent sessions approve " + sessionId + " ID"), " or ", h("code", null, "… deny " + sessionId + " ID --message TEXT"), ", or start the viewer with ", h("code", null, "--allow-approvals"), " to answer here."),
+        waiting.length ? h("ol", { class: "pending-list" }, waiting.map(pendingCall)) : null,
+        ready.map(({ run, number }) => h("p", { class: "ready", dataset: { runId: run.run_id } },
+          h("strong", null, "Run " + number + ": every held call is decided. "),
+          "It goes on when a process running the agent calls Agent::respond(session, Decisions::new()).")));
+    }
+
+    return {
+      el,
+      update(next) {
+        items = next;
+        render(false);
+      },
+    };
   }
 
   async function showSession(id) {
@@ -407,6 +564,7 @@
     const conversation = h("div", null, conversationView(data.conversation));
     const meta = h("p", { class: "meta" });
     const actions = h("div", { class: "actions" });
+    const approvals = approvalsPanel(id);
     if (config.allow_delete) {
       actions.append(h("button", { type: "button", id: "delete-session", class: "danger", onclick: () => confirmDelete(id) }, "Delete session…"));
     }
@@ -416,10 +574,12 @@
       replace(runList, runs.length
         ? runs.map((run, i) => runCard(id, run, i, lives.get(run.run_id)))
         : h("p", { class: "empty" }, "This session has no runs in the store (yet): its runs appear here as they start."));
+      approvals.update(runs.map((run, i) => ({ run, number: i + 1 })));
     };
     replace(app,
       h("div", { class: "title-row" }, h("h1", null, "Session ", h("code", null, id)), actions),
       meta,
+      approvals.el,
       h("h2", null, "Runs"), runList,
       h("h2", null, "Conversation"), conversation);
     render();
@@ -462,8 +622,16 @@
 
   // ------------------------------------------------------------------ a run
 
-  function toolCall(tool) {
-    const status = tool.status || "succeeded";
+  // Where a call that has not run stands with a person's decision: "waiting", "decided", or null.
+  function holdOf(run, tool) {
+    if (tool.status !== "running") return null;
+    if ((run.pending_interrupts || []).some((held) => held.id === tool.tool_use_id)) return "waiting";
+    if ((run.answered_interrupts || []).some((answered) => answered.interrupt && answered.interrupt.id === tool.tool_use_id)) return "decided";
+    return null;
+  }
+
+  function toolCall(tool, hold) {
+    const status = hold || tool.status || "succeeded";
     return h("div", { class: "tool-call", dataset: { toolUseId: tool.tool_use_id || "", toolStatus: status } },
       h("div", { class: "tool-head" },
         h("span", { class: "tool-name" }, tool.name),
@@ -478,7 +646,9 @@
         tool.error
           ? h("div", { class: "io failed" }, h("span", { class: "label" }, "Error"), h("pre", { class: "tool-error" }, tool.error.kind + ": " + tool.error.message))
           : null,
-        status === "running" ? h("div", { class: "io pending" }, h("span", { class: "label" }, "Result"), h("div", null, "Running…")) : null));
+        status === "running" ? h("div", { class: "io pending" }, h("span", { class: "label" }, "Result"), h("div", null, "Running…")) : null,
+        status === "waiting" ? h("div", { class: "io pending" }, h("span", { class: "label" }, "Result"), h("div", null, "Waiting for a person's decision…")) : null,
+        status === "decided" ? h("div", { class: "io pending" }, h("span", { class: "label" }, "Result"), h("div", null, "Decided; waiting for the run to go on…")) : null));
   }
 
   function pendingTool(tool) {
@@ -499,7 +669,7 @@
         h("div", { class: "event-head" }, "Step " + step.step_number,
           h("span", { class: "meta" }, [offset !== null ? "+" + millis(offset) : "", "tokens " + usage(step.usage)].filter(Boolean).join(" · "))),
         step.thinking ? h("div", { class: "thinking" }, h("span", { class: "label" }, "Thinking"), h("div", { class: "text" }, step.thinking)) : null,
-        (step.tools || []).map(toolCall)));
+        (step.tools || []).map((tool) => toolCall(tool, holdOf(run, tool)))));
     }
     if (live && run.status === "running" && (live.text || live.thinking || (live.tools && live.tools.length))) {
       items.push(h("li", { class: "event step live", dataset: { step: live.step } },
@@ -513,6 +683,12 @@
       const toolsRunning = last && (last.tools || []).some((tool) => tool.status === "running");
       if (!toolsRunning) items.push(h("li", { class: "event waiting" }, "Waiting for the model…"));
     }
+    if ((run.answered_interrupts || []).length) {
+      items.push(h("li", { class: "event decisions" }, h("div", { class: "event-head" }, "Decisions"),
+        h("ul", null, run.answered_interrupts.map((answered) => h("li", { class: "decision", dataset: { interruptId: answered.interrupt.id, decision: answered.decision.decision } },
+          h("span", { class: "tool-name" }, answered.interrupt.tool), " ", h("code", { class: "tool-id" }, answered.interrupt.id), " → ",
+          decisionText(answered.decision), h("span", { class: "meta" }, " · " + time(answered.answered_at)))))));
+    }
     if (run.step_limit_reached) {
       items.push(h("li", { class: "event warn" }, "The step limit was reached: the model was asked for its final answer."));
     }
@@ -522,7 +698,7 @@
     if (run.final_response !== null && run.final_response !== undefined) {
       items.push(h("li", { class: "event answer" }, h("div", { class: "event-head" }, "Answer"), h("div", { class: "text final-response" }, run.final_response)));
     }
-    if (run.status !== "running") {
+    if (run.status !== "running" && run.status !== "paused") {
       const end = h("li", { class: "event run-end", dataset: { status: run.status } },
         h("div", { class: "event-head" }, statusBadge(run.status),
           h("span", { class: "meta" }, [run.ended_at ? time(run.ended_at) : "", runDuration(run)].filter(Boolean).join(" · "))));
@@ -536,7 +712,7 @@
     return h("div", { class: "fact" }, h("span", { class: "fact-name" }, name), h("span", { class: "fact-value" }, value));
   }
 
-  function runView(sessionId, run, index, live) {
+  function runView(sessionId, run, index, live, approvals) {
     const toolCalls = (run.steps || []).reduce((n, step) => n + (step.tools || []).length, 0);
     const header = h("div", { class: "run-header", dataset: { runId: run.run_id, status: run.status } },
       h("h1", null, "Run " + index + " ", statusBadge(run.status)),
@@ -560,8 +736,14 @@
       banners.push(h("div", { class: "banner banner-cancelled", role: "status" }, h("strong", null, "Cancelled. "), "The trace keeps what the run produced before it was cancelled."));
     } else if (run.status === "running") {
       banners.push(h("div", { class: "banner banner-running", role: "status" }, h("strong", null, "Running. "), "This page updates as the run progresses."));
+    } else if (run.status === "paused") {
+      const held = (run.pending_interrupts || []).length;
+      banners.push(h("div", { class: "banner banner-paused", role: "status" }, h("strong", null, "Paused. "),
+        held
+          ? "The run waits for a person's decision on " + plural(held, "held tool call") + "; it costs nothing while it waits."
+          : "Every held call is decided; the run goes on when a process running the agent calls Agent::respond(session, Decisions::new())."));
     }
-    return [header, banners, timeline(run, live)];
+    return [header, banners, approvals ? approvals.el : null, timeline(run, live)];
   }
 
   async function showRun(sessionId, runId) {
@@ -581,12 +763,14 @@
     let index = runs.findIndex((run) => run.run_id === runId);
     let run = index >= 0 ? runs[index] : null;
     let live = null;
+    const approvals = approvalsPanel(sessionId);
     const render = () => {
       if (!run) {
         replace(app, h("p", { class: "empty" }, "Waiting for run " + runId + "…"));
         return;
       }
-      replace(app, runView(sessionId, run, index + 1, live));
+      approvals.update([{ run, number: index + 1 }]);
+      replace(app, runView(sessionId, run, index + 1, live, approvals));
     };
     render();
     const seen = new Set(runs.map((r) => r.run_id));
@@ -601,7 +785,8 @@
       run = update.reasoning;
       live = update.live;
       render();
-      if (run.status !== "running") close();
+      // A paused run goes on after its decisions: keep following it.
+      if (run.status !== "running" && run.status !== "paused") close();
     });
     every(1000, () => {
       if (run && run.status === "running") {
@@ -649,7 +834,8 @@
     try {
       config = await api("/api/config");
       storeLabel.textContent = config.store;
-      storeLabel.title = "The session store this viewer reads" + (config.allow_delete ? " (deleting allowed)" : " (read-only)");
+      const allowed = [config.allow_delete ? "deleting allowed" : null, canAnswer() ? "answering approvals allowed" : null].filter(Boolean);
+      storeLabel.title = "The session store this viewer reads (" + (allowed.length ? allowed.join(", ") : "read-only") + ")";
     } catch (error) {
       showError(error);
       return;

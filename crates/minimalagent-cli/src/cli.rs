@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use minimalagent::FollowPosition;
+use serde_json::Value;
 
 /// Read, follow, export and delete MinimalAgent sessions, and watch runs live in a local web
 /// viewer.
@@ -16,9 +17,11 @@ use minimalagent::FollowPosition;
 /// dynamodb://TABLE?region=REGION&endpoint=URL.
 ///
 /// Exit codes: 0 success; 1 the store failed while the command ran; 2 a wrong command line
-/// (arguments, store URL, session id, follow position); 3 no such session; 4 the store cannot
-/// be used (a missing file or table, a file that is not a session store, credentials or
-/// permissions); 5 a deletion was not confirmed; 6 `doctor`: a Bedrock check failed.
+/// (arguments, store URL, session id, follow position, JSON); 3 no such session; 4 the store
+/// cannot be used (a missing file or table, a file that is not a session store, credentials or
+/// permissions); 5 a deletion was not confirmed; 6 `doctor`: a Bedrock check failed; 7 a
+/// decision was not recorded as asked (nothing waits for it, or it was answered already, or
+/// the call had expired).
 #[derive(Debug, Parser)]
 #[command(name = "minimalagent", version, max_term_width = 100)]
 pub(crate) struct Cli {
@@ -78,7 +81,8 @@ impl ColorWhen {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// List, show, follow, export and delete sessions.
+    /// List, show, follow, export and delete sessions; list and answer the tool calls that wait
+    /// for a person's approval.
     #[command(subcommand)]
     Sessions(SessionsCommand),
     /// Serve the live trace viewer on http://127.0.0.1:PORT/.
@@ -134,10 +138,12 @@ pub(crate) enum SessionsCommand {
         /// Resume after the event that printed this position [default: from the first run]
         #[arg(long, value_name = "POSITION")]
         from: Option<FollowPosition>,
-        /// Exit once no run is in progress (after printing what the store holds).
+        /// Exit once no run is in progress (after printing what the store holds; a paused run
+        /// waiting for a decision is not in progress).
         #[arg(long, conflicts_with = "once")]
         until_idle: bool,
-        /// Exit after the first run that ends (the run in progress, or the next one).
+        /// Exit after the first run that ends or pauses for a decision (the run in progress, or
+        /// the next one).
         #[arg(long)]
         once: bool,
         /// One JSON object per event: {"run","run_id","event","position"}.
@@ -160,6 +166,91 @@ pub(crate) enum SessionsCommand {
         #[arg(long, short = 'o', value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// The tool calls that wait for a person's decision (runs paused for approval).
+    ///
+    /// Without a session id it reads every session the store lists and every run of each: a
+    /// command for operators, slow on a large store (on DynamoDB it scans the table, which
+    /// lists only sessions with a kept turn: a session whose first run paused needs its id).
+    Pending {
+        /// The session id [default: every live session]
+        id: Option<String>,
+        /// One JSON object per held call and line instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Show inputs and reasons in full.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Approve a held tool call: it runs (as the model asked, or with --input) when the run
+    /// goes on.
+    ///
+    /// This records the decision in the store, nothing more: it runs no tool and no model. Once
+    /// every held call of the run is decided, the run goes on when a process running the agent
+    /// calls `Agent::respond(session, Decisions::new())`.
+    Approve {
+        #[command(flatten)]
+        target: DecisionTarget,
+        /// Run the call with this input (JSON) instead of the model's.
+        #[arg(long, value_name = "JSON", value_parser = json_value, conflicts_with_all = ["all", "always"])]
+        input: Option<Value>,
+        /// Approve, and run this tool without asking for the rest of the session (kept in the
+        /// session's state).
+        #[arg(long)]
+        always: bool,
+        /// With --always: only when the model gives this same input.
+        #[arg(long, requires = "always")]
+        this_input_only: bool,
+    },
+    /// Deny a held tool call: it does not run, and the model is told the message.
+    ///
+    /// This records the decision in the store, nothing more (see `approve`).
+    Deny {
+        #[command(flatten)]
+        target: DecisionTarget,
+        /// What the model is told.
+        #[arg(long, short = 'm', value_name = "TEXT", default_value = DEFAULT_DENIAL)]
+        message: String,
+    },
+    /// Answer a held tool call in place of the tool: it does not run, and the model gets this
+    /// output (JSON) as its result.
+    ///
+    /// This records the decision in the store, nothing more (see `approve`).
+    Answer {
+        /// The session id.
+        id: String,
+        /// The held call's interrupt id (its toolUse id, as `pending` lists it).
+        interrupt: String,
+        /// The tool's result, as JSON (a JSON string for plain text: '"done"').
+        #[arg(long, value_name = "JSON", value_parser = json_value)]
+        output: Value,
+        /// Print what was recorded and what still waits as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What `deny` tells the model when no --message is given.
+pub(crate) const DEFAULT_DENIAL: &str = "A person denied this call.";
+
+/// The held calls an `approve` or `deny` decides on.
+#[derive(Debug, Args)]
+pub(crate) struct DecisionTarget {
+    /// The session id.
+    pub(crate) id: String,
+    /// The held call's interrupt id (its toolUse id, as `pending` lists it).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub(crate) interrupt: Option<String>,
+    /// Decide every held call of the session's newest paused run the same way.
+    #[arg(long)]
+    pub(crate) all: bool,
+    /// Print what was recorded and what still waits as one JSON object.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// A JSON value from the command line (a usage error, exit 2, when it is not JSON).
+fn json_value(text: &str) -> Result<Value, String> {
+    serde_json::from_str(text).map_err(|error| format!("not valid JSON ({error})"))
 }
 
 /// The `ui` command.
@@ -174,4 +265,8 @@ pub(crate) struct UiArgs {
     /// Let the page delete sessions (it asks for confirmation first).
     #[arg(long)]
     pub(crate) allow_delete: bool,
+    /// Let the page approve and deny held tool calls (loopback only; the page must send a
+    /// token made at start).
+    #[arg(long)]
+    pub(crate) allow_approvals: bool,
 }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::process::ExitCode;
 
 use minimalagent::session::SessionErrorKind;
-use minimalagent::{ConfigError, ErrorKind};
+use minimalagent::{ConfigError, ErrorKind, ResumeRefusal};
 
 use crate::text::one_line;
 
@@ -27,6 +27,10 @@ pub(crate) enum Exit {
     /// quotas).
     #[cfg_attr(not(feature = "bedrock"), allow(dead_code))]
     BedrockFailed = 6,
+    /// 7: a decision on a held tool call was not recorded as asked: no run waits for it (nothing
+    /// paused, an unknown interrupt id), someone answered it first, or the call had expired
+    /// (recorded as expired).
+    Conflict = 7,
 }
 
 /// A failure: what to print, and how to exit.
@@ -108,6 +112,18 @@ impl Failure {
                     Self::new(exit, format!("{store}: {session}{hint}"))
                 }
                 None => Self::failed(format!("{store}: {error}")),
+            },
+            ErrorKind::NotResumable => match error.resume_refusal() {
+                // The store failed under the claim: trying again may work.
+                Some(ResumeRefusal::ClaimFailed { .. }) => Self::failed(format!(
+                    "{store}: {error}{}",
+                    error
+                        .session_error()
+                        .map(|session| format!(" ({session})"))
+                        .unwrap_or_default()
+                )),
+                Some(ResumeRefusal::NoDecisions) => Self::usage(error.to_string()),
+                _ => Self::new(Exit::Conflict, error.to_string()),
             },
             _ => Self::failed(error.to_string()),
         }

@@ -23,14 +23,15 @@ pub(crate) enum Until {
     Forever,
     /// When no run is in progress and what the store held was printed.
     Idle,
-    /// After the first run that ends.
+    /// After the first run that ends or pauses (waits for a person's decision).
     OneRun,
 }
 
 /// How long the stream must be quiet before checking whether the session is idle.
 const QUIET: Duration = Duration::from_millis(300);
 /// How long the stream must be quiet to stop when the latest run ended before the position
-/// followed from (its end is never printed).
+/// followed from (its end is never printed), or paused (a paused run has no end event; the
+/// follower's slowest poll is 2 s).
 const CAUGHT_UP: Duration = Duration::from_secs(2);
 
 /// `sessions follow`.
@@ -64,6 +65,9 @@ pub(crate) async fn follow(
     let mut out = anstream::stdout();
     let mut open: HashSet<Uuid> = HashSet::new();
     let mut ended: HashSet<Uuid> = HashSet::new();
+    // Runs that asked for a decision: they may be paused, which is not an end (no terminal
+    // event comes until a process continues them), so the store says when they wait.
+    let mut held: HashSet<Uuid> = HashSet::new();
     let mut last_position: Option<FollowPosition> = None;
     let mut last_event = Instant::now();
     let ctrl_c = tokio::signal::ctrl_c();
@@ -94,8 +98,12 @@ pub(crate) async fn follow(
                     AgentEvent::RunStarted { .. } => {
                         open.insert(followed.run_id);
                     }
+                    AgentEvent::InterruptRequested { .. } => {
+                        held.insert(followed.run_id);
+                    }
                     event if event.is_terminal() => {
                         open.remove(&followed.run_id);
+                        held.remove(&followed.run_id);
                         ended.insert(followed.run_id);
                         if until == Until::OneRun {
                             return Ok(());
@@ -104,8 +112,14 @@ pub(crate) async fn follow(
                     _ => {}
                 }
             }
-            () = tokio::time::sleep(QUIET), if until == Until::Idle && open.is_empty() => {
-                if is_idle(store, id, &ended, last_event.elapsed()).await? {
+            () = tokio::time::sleep(QUIET), if quiet_check(until, &open, &held) => {
+                let quiet_for = last_event.elapsed();
+                let done = match until {
+                    Until::Idle => is_idle(store, id, &ended, quiet_for).await?,
+                    Until::OneRun => is_paused(store, id, &held, quiet_for).await?,
+                    Until::Forever => false,
+                };
+                if done {
                     return Ok(());
                 }
             }
@@ -120,6 +134,35 @@ pub(crate) async fn follow(
             }
         }
     }
+}
+
+/// Whether a quiet stream is worth a look at the store: with `--until-idle` when every run
+/// seen starting has ended or asked for a decision, with `--once` when a run asked for one.
+fn quiet_check(until: Until, open: &HashSet<Uuid>, held: &HashSet<Uuid>) -> bool {
+    match until {
+        Until::Idle => open.iter().all(|run| held.contains(run)),
+        Until::OneRun => !held.is_empty(),
+        Until::Forever => false,
+    }
+}
+
+/// Whether a run that asked for a decision is now the session's latest and paused, and the
+/// stream has been quiet long enough for every held call of its step to have been printed.
+async fn is_paused(
+    store: &OpenStore,
+    id: &str,
+    held: &HashSet<Uuid>,
+    quiet_for: Duration,
+) -> Result<bool, Failure> {
+    if quiet_for < CAUGHT_UP {
+        return Ok(false);
+    }
+    let latest = store
+        .sessions
+        .get_reasoning(id)
+        .await
+        .map_err(|error| Failure::from_error(&error, &store.label))?;
+    Ok(latest.is_some_and(|run| run.status == RunStatus::Paused && held.contains(&run.run_id)))
 }
 
 /// Whether following can stop: no run is in progress, and the latest run's end was printed

@@ -2,6 +2,7 @@
 //! local web viewer (`minimalagent ui`), and check the model and the store an agent would use
 //! (`minimalagent doctor`). See docs/cli.md and docs/viewer.md.
 
+mod approvals;
 mod cli;
 mod commands;
 mod doctor;
@@ -19,9 +20,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, SessionsCommand};
+use minimalagent::InterruptDecision;
+
+use crate::approvals::Which;
+use crate::cli::{Cli, Command, DecisionTarget, SessionsCommand};
 use crate::failure::Failure;
 use crate::follow::Until;
+use crate::store::OpenStore;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -83,9 +88,50 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             SessionsCommand::Export { id, output } => {
                 commands::export(&store, &id, output.as_deref()).await
             }
+            SessionsCommand::Pending { id, json, full } => {
+                approvals::pending(&store, id.as_deref(), json, full).await
+            }
+            SessionsCommand::Approve {
+                target,
+                input,
+                always,
+                this_input_only,
+            } => {
+                let decision = match (input, always) {
+                    (Some(input), _) => InterruptDecision::ApproveWithInput { input },
+                    (None, true) => InterruptDecision::ApproveAlways { this_input_only },
+                    (None, false) => InterruptDecision::Approve,
+                };
+                decide(&store, &target, decision).await
+            }
+            SessionsCommand::Deny { target, message } => {
+                decide(&store, &target, InterruptDecision::Deny { message }).await
+            }
+            SessionsCommand::Answer {
+                id,
+                interrupt,
+                output,
+                json,
+            } => {
+                let decision = InterruptDecision::Answer { output };
+                approvals::decide(&store, &id, Which::One(&interrupt), decision, json).await
+            }
         },
         Command::Ui(args) => ui::serve(store, &args).await,
         // Handled above.
         Command::Doctor(_) => Ok(()),
     }
+}
+
+/// `approve` or `deny` on the calls `target` names.
+async fn decide(
+    store: &OpenStore,
+    target: &DecisionTarget,
+    decision: InterruptDecision,
+) -> Result<(), Failure> {
+    let which = match &target.interrupt {
+        Some(interrupt) => Which::One(interrupt),
+        None => Which::All,
+    };
+    approvals::decide(store, &target.id, which, decision, target.json).await
 }

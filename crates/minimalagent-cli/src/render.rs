@@ -7,13 +7,15 @@ use std::io::{self, Write};
 use anstyle::{AnsiColor, Style};
 use minimalagent::core::ReasoningContent;
 use minimalagent::{
-    AgentEvent, ContentBlock, FollowedEvent, Message, Reasoning, Role, RunStatus, ToolCallStatus,
-    ToolInvocation, ToolResultContent,
+    AgentEvent, ContentBlock, FollowedEvent, Interrupt, InterruptDecision, Message, PausedRun,
+    Reasoning, Role, RunStatus, ToolCallStatus, ToolInvocation, ToolResultContent,
 };
 use serde_json::Value;
 
 use crate::summary::SessionSummary;
-use crate::text::{duration_ms, millis_between, one_line, sanitize, shorten, timestamp, usage};
+use crate::text::{
+    clip, duration_ms, millis_between, one_line, sanitize, shorten, timestamp, usage,
+};
 
 pub(crate) const BOLD: Style = Style::new().bold();
 pub(crate) const DIM: Style = Style::new().dimmed();
@@ -23,6 +25,8 @@ const TOOL: Style = Style::new().fg_color(Some(anstyle::Color::Ansi(AnsiColor::C
 const GOOD: Style = Style::new().fg_color(Some(anstyle::Color::Ansi(AnsiColor::Green)));
 const BAD: Style = Style::new().fg_color(Some(anstyle::Color::Ansi(AnsiColor::Red)));
 const WARN: Style = Style::new().fg_color(Some(anstyle::Color::Ansi(AnsiColor::Yellow)));
+/// Calls and runs that wait for a person.
+const HELD: Style = Style::new().fg_color(Some(anstyle::Color::Ansi(AnsiColor::Magenta)));
 const ANSWER: Style = Style::new()
     .bold()
     .fg_color(Some(anstyle::Color::Ansi(AnsiColor::Blue)));
@@ -37,6 +41,7 @@ pub(crate) fn status_style(status: &RunStatus) -> Style {
         RunStatus::Running => TOOL.bold(),
         RunStatus::Failed => BAD,
         RunStatus::Interrupted => WARN.bold(),
+        RunStatus::Paused => HELD.bold(),
         _ => WARN,
     }
 }
@@ -110,6 +115,83 @@ pub(crate) fn session_table(
             session.expires_at.map(timestamp).unwrap_or_default(),
             query
         )?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------- pending
+
+/// How long reasons and inputs may be in the `pending` table unless `--full`.
+pub(crate) const PENDING_REASON_CHARS: usize = 40;
+/// See [`PENDING_REASON_CHARS`].
+pub(crate) const PENDING_INPUT_CHARS: usize = 60;
+
+/// The table of `sessions pending`: one line per held call.
+pub(crate) fn pending_table(
+    out: &mut impl Write,
+    runs: &[(String, PausedRun)],
+    full: bool,
+    nothing: &str,
+) -> io::Result<()> {
+    let calls: Vec<(&str, &PausedRun, &Interrupt)> = runs
+        .iter()
+        .flat_map(|(session, run)| {
+            run.interrupts
+                .iter()
+                .map(move |interrupt| (session.as_str(), run, interrupt))
+        })
+        .collect();
+    if calls.is_empty() {
+        return writeln!(out, "{nothing}");
+    }
+    let now = jiff::Timestamp::now();
+    let reason_limit = (!full).then_some(PENDING_REASON_CHARS);
+    let input_limit = (!full).then_some(PENDING_INPUT_CHARS);
+    let rows: Vec<[String; 7]> = calls
+        .iter()
+        .map(|(session, run, interrupt)| {
+            [
+                one_line(session),
+                run.run.to_string(),
+                one_line(&interrupt.id),
+                one_line(&interrupt.tool),
+                expiry(interrupt, now),
+                clip(&one_line(&interrupt.reason), reason_limit),
+                clip(&sanitize(&interrupt.input.to_string(), false), input_limit),
+            ]
+        })
+        .collect();
+    let header = [
+        "SESSION",
+        "RUN",
+        "INTERRUPT",
+        "TOOL",
+        "EXPIRY",
+        "REASON",
+        "INPUT",
+    ];
+    let mut widths = header.map(|name| name.chars().count());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 7]| -> String {
+        let mut text = String::new();
+        for (n, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            if n == 6 {
+                text.push_str(cell);
+            } else if n == 1 {
+                text.push_str(&format!("{cell:>width$}  "));
+            } else {
+                text.push_str(&format!("{cell:<width$}  "));
+            }
+        }
+        text
+    };
+    writeln!(out, "{BOLD}{}{BOLD:#}", line(header))?;
+    for row in &rows {
+        writeln!(out, "{}", line(row.each_ref().map(String::as_str)))?;
     }
     Ok(())
 }
@@ -297,7 +379,7 @@ pub(crate) fn run(
             write_block(out, 14, &text(thinking, limit))?;
         }
         for tool in &step.tools {
-            tool_call(out, tool, limit)?;
+            tool_call(out, tool, hold_of(reasoning, tool), limit)?;
         }
     }
     if reasoning.step_limit_reached {
@@ -322,14 +404,136 @@ pub(crate) fn run(
             one_line(&error.message)
         )?;
     }
+    interrupts(out, reasoning, limit)
+}
+
+/// What a paused run waits for, and what was decided on its held calls.
+fn interrupts(out: &mut impl Write, reasoning: &Reasoning, limit: Option<usize>) -> io::Result<()> {
+    let pending = &reasoning.pending_interrupts;
+    if !pending.is_empty() {
+        writeln!(
+            out,
+            "  {HELD}waiting for a decision:{HELD:#} {} held call{} (minimalagent sessions approve / deny)",
+            pending.len(),
+            if pending.len() == 1 { "" } else { "s" }
+        )?;
+        let now = jiff::Timestamp::now();
+        for interrupt in pending {
+            writeln!(
+                out,
+                "    {HELD}⏸ {}{HELD:#} {DIM}({}){DIM:#} {} · {}",
+                one_line(&interrupt.tool),
+                one_line(&interrupt.id),
+                one_line(&shorten(&interrupt.reason, limit)),
+                expiry(interrupt, now)
+            )?;
+            writeln!(out, "        input:  {}", json(&interrupt.input, limit))?;
+        }
+    } else if reasoning.status == RunStatus::Paused {
+        writeln!(
+            out,
+            "  {HELD}every held call is decided:{HELD:#} the run goes on when a process running \
+             the agent calls Agent::respond(session, Decisions::new())"
+        )?;
+    }
+    if !reasoning.answered_interrupts.is_empty() {
+        writeln!(out, "  {BOLD}decisions:{BOLD:#}")?;
+        for answered in &reasoning.answered_interrupts {
+            writeln!(
+                out,
+                "    {} {DIM}({}){DIM:#} → {} {DIM}· {}{DIM:#}",
+                one_line(&answered.interrupt.tool),
+                one_line(&answered.interrupt.id),
+                decision(&answered.decision, limit),
+                timestamp(answered.answered_at)
+            )?;
+        }
+    }
     Ok(())
 }
 
-fn tool_call(out: &mut impl Write, tool: &ToolInvocation, limit: Option<usize>) -> io::Result<()> {
-    let (style, mark) = match tool.status {
-        ToolCallStatus::Succeeded => (GOOD, "✓"),
-        ToolCallStatus::Running => (TOOL, "…"),
-        ToolCallStatus::Failed => (BAD, "✗"),
+/// When a held call stops waiting.
+pub(crate) fn expiry(interrupt: &Interrupt, now: jiff::Timestamp) -> String {
+    match interrupt.expires_at {
+        None => "never expires".to_owned(),
+        Some(at) if interrupt.is_expired(now) => format!("expired {}", timestamp(at)),
+        Some(at) => format!("expires {}", timestamp(at)),
+    }
+}
+
+/// A decision in words, on one line.
+pub(crate) fn decision(decision: &InterruptDecision, limit: Option<usize>) -> String {
+    match decision {
+        InterruptDecision::Approve => format!("{GOOD}approve{GOOD:#}"),
+        InterruptDecision::ApproveAlways { this_input_only } => format!(
+            "{GOOD}approve always{GOOD:#}{}",
+            if *this_input_only {
+                " (this input only)"
+            } else {
+                ""
+            }
+        ),
+        InterruptDecision::ApproveWithInput { input } => {
+            format!("{GOOD}approve with input{GOOD:#} {}", json(input, limit))
+        }
+        InterruptDecision::Deny { message } => {
+            format!("{BAD}deny{BAD:#}: {}", one_line(&shorten(message, limit)))
+        }
+        InterruptDecision::Answer { output } => {
+            format!(
+                "{TOOL}answer in place of the tool{TOOL:#} {}",
+                json(output, limit)
+            )
+        }
+        InterruptDecision::Expired => {
+            format!("{BAD}expired{BAD:#} (nobody decided in time: denied)")
+        }
+        other => one_line(other.as_str()),
+    }
+}
+
+/// Where a tool call stands with respect to a person's decision.
+#[derive(Clone, Copy)]
+enum Hold<'a> {
+    /// It runs (or ran) without one.
+    None,
+    /// It waits for one.
+    Waiting,
+    /// It was decided; the run has not gone on yet.
+    Decided(&'a InterruptDecision),
+}
+
+/// Whether `tool`, which has not run, is held for a decision in `reasoning`.
+fn hold_of<'a>(reasoning: &'a Reasoning, tool: &ToolInvocation) -> Hold<'a> {
+    if tool.status != ToolCallStatus::Running {
+        return Hold::None;
+    }
+    if reasoning
+        .pending_interrupts
+        .iter()
+        .any(|held| held.id == tool.tool_use_id)
+    {
+        return Hold::Waiting;
+    }
+    reasoning
+        .answered_interrupts
+        .iter()
+        .rev()
+        .find(|answered| answered.interrupt.id == tool.tool_use_id)
+        .map_or(Hold::None, |answered| Hold::Decided(&answered.decision))
+}
+
+fn tool_call(
+    out: &mut impl Write,
+    tool: &ToolInvocation,
+    hold: Hold<'_>,
+    limit: Option<usize>,
+) -> io::Result<()> {
+    let (style, mark) = match (hold, &tool.status) {
+        (Hold::Waiting | Hold::Decided(_), _) => (HELD, "⏸"),
+        (_, ToolCallStatus::Succeeded) => (GOOD, "✓"),
+        (_, ToolCallStatus::Running) => (TOOL, "…"),
+        (_, ToolCallStatus::Failed) => (BAD, "✗"),
         _ => (WARN, "?"),
     };
     write!(
@@ -338,10 +542,16 @@ fn tool_call(out: &mut impl Write, tool: &ToolInvocation, limit: Option<usize>) 
         one_line(&tool.name),
         one_line(&tool.tool_use_id)
     )?;
-    match tool.status {
-        ToolCallStatus::Running => write!(out, " running")?,
-        ToolCallStatus::Succeeded => {}
-        ref other => write!(out, " {}", one_line(&status_name(other)))?,
+    match (hold, &tool.status) {
+        (Hold::Waiting, _) => write!(out, " waiting for a decision")?,
+        (Hold::Decided(decided), _) => write!(
+            out,
+            " decided ({}), waiting for the run to go on",
+            one_line(decided.as_str())
+        )?,
+        (Hold::None, ToolCallStatus::Running) => write!(out, " running")?,
+        (Hold::None, ToolCallStatus::Succeeded) => {}
+        (Hold::None, other) => write!(out, " {}", one_line(&status_name(other)))?,
     }
     if let Some(ms) = tool.duration_ms {
         write!(out, " · {}", duration_ms(ms))?;
@@ -463,6 +673,41 @@ pub(crate) fn followed(out: &mut impl Write, followed: &FollowedEvent) -> io::Re
             )
         }
         AgentEvent::StepFinished { step } => format!("step {step}"),
+        AgentEvent::ToolExecutionStarted {
+            step,
+            tool_use_id,
+            name,
+        } => format!(
+            "step {step}: {TOOL}{}{TOOL:#} ({}) runs",
+            one_line(name),
+            one_line(tool_use_id)
+        ),
+        AgentEvent::StateChanged { step, changes } => {
+            let keys: Vec<String> = changes.iter().map(|(key, _)| one_line(key)).collect();
+            format!(
+                "step {step}: session state: {}",
+                shorten(&keys.join(", "), limit)
+            )
+        }
+        AgentEvent::InterruptRequested { step, interrupt } => format!(
+            "step {step}: {HELD}{} ({}) waits for a decision{HELD:#}: {} · input {} · {}",
+            one_line(&interrupt.tool),
+            one_line(&interrupt.id),
+            one_line(&shorten(&interrupt.reason, limit)),
+            json(&interrupt.input, limit),
+            expiry(interrupt, jiff::Timestamp::now())
+        ),
+        AgentEvent::InterruptAnswered {
+            step,
+            interrupt_id,
+            decision: decided,
+            answered_at,
+        } => format!(
+            "step {step}: ({}) {} {DIM}{}{DIM:#}",
+            one_line(interrupt_id),
+            decision(decided, limit),
+            timestamp(*answered_at)
+        ),
         AgentEvent::Usage {
             step,
             usage: used,

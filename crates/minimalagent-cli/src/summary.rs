@@ -34,7 +34,7 @@ pub(crate) struct SessionSummary {
 pub(crate) struct RunSummary {
     /// The run's id.
     pub(crate) run_id: Uuid,
-    /// `running`, `completed`, `failed`, `cancelled` or `interrupted`.
+    /// `running`, `paused`, `completed`, `failed`, `cancelled` or `interrupted`.
     pub(crate) status: RunStatus,
     /// The user's query.
     pub(crate) query: String,
@@ -50,6 +50,8 @@ pub(crate) struct RunSummary {
     pub(crate) usage: TokenUsage,
     /// Why it failed, when it did.
     pub(crate) error: Option<String>,
+    /// How many of its tool calls wait for a person's decision (a paused run).
+    pub(crate) pending_decisions: usize,
 }
 
 impl RunSummary {
@@ -67,6 +69,7 @@ impl RunSummary {
                 .error
                 .as_ref()
                 .map(|error| format!("{}: {}", error.kind, error.message)),
+            pending_decisions: reasoning.pending_interrupts.len(),
         }
     }
 }

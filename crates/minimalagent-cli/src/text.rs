@@ -45,6 +45,19 @@ pub(crate) fn shorten(text: &str, limit: Option<usize>) -> String {
     cut
 }
 
+/// `text` cut to `limit` characters (when given), ending with `…` when cut: for table cells,
+/// where a note would not fit.
+pub(crate) fn clip(text: &str, limit: Option<usize>) -> String {
+    match limit {
+        Some(limit) if text.chars().count() > limit => {
+            let mut cut: String = text.chars().take(limit.saturating_sub(1)).collect();
+            cut.push('…');
+            cut
+        }
+        _ => text.to_owned(),
+    }
+}
+
 /// One line: newlines and other controls escaped (for error messages and single-line fields).
 pub(crate) fn one_line(text: &str) -> String {
     sanitize(text.trim(), false)
@@ -109,6 +122,9 @@ mod tests {
         );
         assert_eq!(shorten("abc", Some(3)), "abc");
         assert_eq!(shorten("abcdef", None), "abcdef");
+        assert_eq!(clip("abcdef", Some(4)), "abc…");
+        assert_eq!(clip("abcd", Some(4)), "abcd");
+        assert_eq!(clip("abcdef", None), "abcdef");
     }
 
     #[test]

@@ -257,3 +257,89 @@ async fn an_unreachable_endpoint_is_one_line() {
     let output = run(command, "");
     assert_one_line_error(&output, 1, &["cannot reach DynamoDB at http://127.0.0.1:9"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_approve_and_deny_on_dynamodb() {
+    let table = table("approvals");
+    let store = url(&table);
+    // A session with a kept turn, whose second run pauses: the table lists it.
+    let model = ScriptedModel::new()
+        .then_text("Hello.")
+        .then_tools(None, &[("transfer", json!({"to": "bob", "amount": 5}))])
+        .then_text("Paid.");
+    let agent = approval_agent(&store, model).await;
+    agent.run_in_session("Hi.", "again").await.unwrap();
+    let paused = agent.run_in_session("Pay bob.", "again").await.unwrap();
+    assert_eq!(paused.outcome, minimalagent::RunOutcome::Paused);
+    // A session whose first run pauses: DynamoDB lists only sessions with a kept turn, so it
+    // is found by its id.
+    let first = paused_run(&store, "pay").await;
+
+    let output = run_with_flags(&table, &["sessions", "pending", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let held: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let listed: Vec<(&str, u64, &str)> = held
+        .iter()
+        .map(|h| {
+            (
+                h["session_id"].as_str().unwrap(),
+                h["run"].as_u64().unwrap(),
+                h["id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(listed.contains(&("again", 2, "tool-1")), "{held:?}");
+
+    let output = run_with_flags(&table, &["sessions", "pending", "pay", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let ids: Vec<String> = stdout(&output)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids, ["tool-1", "tool-2"]);
+
+    let output = run_with_flags(&table, &["sessions", "approve", "pay", "tool-1"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = run_with_flags(&table, &["sessions", "approve", "pay", "tool-1"]);
+    assert_one_line_error(&output, 7, &["answered already"]);
+    let output = run_with_flags(
+        &table,
+        &["sessions", "deny", "pay", "tool-2", "--message", "Not eve."],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("Every held call of run 1 is decided."),
+        "{}",
+        stdout(&output)
+    );
+    let output = run_with_flags(&table, &["sessions", "approve", "again", "--all"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let result = first
+        .respond("pay", minimalagent::Decisions::new())
+        .await
+        .unwrap();
+    assert_eq!(result.response, "Paid.");
+    let result = agent
+        .respond("again", minimalagent::Decisions::new())
+        .await
+        .unwrap();
+    assert_eq!(result.response, "Paid.");
+    let output = run_with_flags(&table, &["sessions", "pending"]);
+    assert_eq!(
+        stdout(&output),
+        format!(
+            "No run waits for a decision in DynamoDB table `{table}` at {}.\n",
+            endpoint()
+        )
+    );
+    drop_table(&table).await;
+}

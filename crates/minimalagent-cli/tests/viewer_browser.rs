@@ -776,3 +776,339 @@ async fn deleting_needs_the_flag_and_a_confirmation() {
     assert!(sessions.get_reasoning("weather").await.unwrap().is_none());
     browser.close().await;
 }
+
+/// Waits until the store holds exactly `ids` as the calls session `id` waits on.
+async fn wait_for_held(url: &str, id: &str, ids: &[&str]) {
+    let sessions = minimalagent::Sessions::open(url).await.unwrap();
+    let started = Instant::now();
+    loop {
+        let held: Vec<String> = sessions
+            .paused_runs(id)
+            .await
+            .unwrap()
+            .iter()
+            .flat_map(|run| run.interrupts.iter().map(|i| i.id.clone()))
+            .collect();
+        if held == ids {
+            return;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "the store still holds {held:?}, not {ids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What the approvals section of a page shows: each held call, with its buttons.
+const APPROVALS: &str = r#"
+const section = document.getElementById("approvals");
+if (!section || section.hidden) return null;
+return {
+  calls: Array.from(section.querySelectorAll(".pending-call")).map((call) => ({
+    id: call.dataset.interruptId,
+    decided: call.dataset.decided,
+    tool: call.querySelector(".tool-name").textContent,
+    reason: call.querySelector(".pending-reason").textContent,
+    input: call.querySelector(".pending-input").textContent,
+    buttons: Array.from(call.querySelectorAll("button")).map((b) => b.textContent),
+    recorded: call.querySelector(".decision-recorded") ? call.querySelector(".decision-recorded").textContent : null,
+  })),
+  readOnly: section.querySelector(".read-only") ? section.querySelector(".read-only").innerText : null,
+  ready: section.querySelector(".ready") ? section.querySelector(".ready").innerText : null,
+};
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_calls_are_shown_and_answered_only_with_the_flag() {
+    let _one = ONE_BROWSER.lock().await;
+    let store = sqlite_store().await;
+    let agent = paused_run(&store.url, "pay").await;
+    let browser = Browser::start().await;
+
+    // Read-only: the list counts the held calls, the session and the run show them, with no
+    // way to answer but a note on how to.
+    let read_only = start_viewer(&store.url, &[]);
+    browser.client().goto(&read_only.url).await.unwrap();
+    let badge = browser
+        .wait_for("the waiting badge", async |b| {
+            let text = b
+                .eval("const e = document.querySelector('.session-card[data-session-id=\"pay\"] header .waiting-badge'); return e ? e.textContent : null")
+                .await;
+            text.as_str().map(str::to_owned)
+        })
+        .await;
+    assert_eq!(badge, "2 calls waiting");
+    browser
+        .client()
+        .goto(&format!("{}#/sessions/pay", read_only.url))
+        .await
+        .unwrap();
+    let shown = browser
+        .wait_for("the held calls", async |b| {
+            let shown = b.eval(APPROVALS).await;
+            (shown["calls"].as_array()?.len() == 2).then_some(shown)
+        })
+        .await;
+    assert_eq!(shown["calls"][0]["id"], "tool-1");
+    assert_eq!(shown["calls"][0]["tool"], "transfer");
+    assert_eq!(shown["calls"][0]["reason"], "money leaves the account");
+    assert_shows(
+        &shown["calls"][0]["input"],
+        &json!({"to": "bob", "amount": 100}),
+    );
+    assert_eq!(shown["calls"][0]["buttons"], json!([]), "{shown}");
+    let note = shown["readOnly"].as_str().unwrap();
+    assert!(note.contains("--allow-approvals"), "{note}");
+    assert!(
+        note.contains("minimalagent sessions approve pay ID"),
+        "{note}"
+    );
+    let status = browser
+        .eval("return document.querySelector('.run-card').dataset.status")
+        .await;
+    assert_eq!(status, "paused");
+    click(&browser, ".run-card a").await;
+    let page = browser
+        .wait_for("the paused run", async |b| {
+            let page = b.run_page().await;
+            (page["status"] == "paused").then_some(page)
+        })
+        .await;
+    let statuses: Vec<&str> = page["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tool| tool["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["waiting", "waiting", "succeeded"], "{page}");
+    let banner = browser
+        .eval("return document.querySelector('.banner-paused').innerText")
+        .await;
+    assert!(
+        banner.as_str().unwrap().contains("2 held tool calls"),
+        "{banner}"
+    );
+    drop(read_only);
+
+    // With --allow-approvals: approve one call, deny the other with a message.
+    let viewer = start_viewer(&store.url, &["--allow-approvals"]);
+    browser
+        .client()
+        .goto(&format!("{}#/sessions/pay", viewer.url))
+        .await
+        .unwrap();
+    let shown = browser
+        .wait_for("the answer buttons", async |b| {
+            let shown = b.eval(APPROVALS).await;
+            (shown["calls"].as_array()?.len() == 2
+                && shown["calls"][0]["buttons"] == json!(["Approve", "Deny"]))
+            .then_some(shown)
+        })
+        .await;
+    assert_eq!(shown["readOnly"], Value::Null);
+    // The page's own requests need the token: without it the server refuses.
+    let status = browser
+        .client()
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; \
+             fetch('/api/sessions/pay/decisions', {method: 'POST', headers: {'Content-Type': 'application/json'}, \
+               body: JSON.stringify({decisions: {'tool-1': {decision: 'approve'}}})}) \
+             .then((r) => done(r.status));",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 403);
+    wait_for_held(&store.url, "pay", &["tool-1", "tool-2"]).await;
+
+    click(
+        &browser,
+        ".pending-call[data-interrupt-id=\"tool-1\"] button.approve",
+    )
+    .await;
+    wait_for_held(&store.url, "pay", &["tool-2"]).await;
+    browser
+        .client()
+        .find(Locator::Css(
+            ".pending-call[data-interrupt-id=\"tool-2\"] .deny-message",
+        ))
+        .await
+        .unwrap()
+        .send_keys("Eve is not a customer.")
+        .await
+        .unwrap();
+    click(
+        &browser,
+        ".pending-call[data-interrupt-id=\"tool-2\"] button.deny",
+    )
+    .await;
+    wait_for_held(&store.url, "pay", &[]).await;
+    let record = minimalagent::Sessions::open(&store.url)
+        .await
+        .unwrap()
+        .get_reasoning("pay")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.status, minimalagent::RunStatus::Paused);
+    let decisions: Vec<(String, Value)> = record
+        .answered_interrupts
+        .iter()
+        .map(|a| {
+            (
+                a.interrupt.id.clone(),
+                serde_json::to_value(&a.decision).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        decisions,
+        [
+            ("tool-1".to_owned(), json!({"decision": "approve"})),
+            (
+                "tool-2".to_owned(),
+                json!({"decision": "deny", "message": "Eve is not a customer."})
+            ),
+        ]
+    );
+    // The page follows: nothing waits, and it says what goes on.
+    let ready = browser
+        .wait_for("the note that every call is decided", async |b| {
+            let shown = b.eval(APPROVALS).await;
+            shown["ready"].as_str().map(str::to_owned)
+        })
+        .await;
+    assert!(ready.contains("every held call is decided"), "{ready}");
+    assert!(ready.contains("Agent::respond"), "{ready}");
+
+    // The agent goes on with the decisions; the page shows the run completing, no reload.
+    browser
+        .eval("window.__marker = 'never reloaded'; return null")
+        .await;
+    let result = agent
+        .respond("pay", minimalagent::Decisions::new())
+        .await
+        .unwrap();
+    assert_eq!(result.response, "Paid.");
+    browser
+        .wait_for("the completed run", async |b| {
+            let status = b
+                .eval("const c = document.querySelector('.run-card'); return c ? c.dataset.status : null")
+                .await;
+            (status == "completed").then_some(())
+        })
+        .await;
+    assert_eq!(browser.eval(APPROVALS).await, Value::Null);
+    assert_eq!(
+        browser.eval("return window.__marker").await,
+        "never reloaded"
+    );
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_input_edited_on_the_page_is_what_runs() {
+    let _one = ONE_BROWSER.lock().await;
+    let store = sqlite_store().await;
+    let _agent = paused_run(&store.url, "edit").await;
+    let viewer = start_viewer(&store.url, &["--allow-approvals"]);
+    let browser = Browser::start().await;
+    let run_id = agent_run_id(&store.url, "edit").await;
+    // From the run's page this time.
+    browser
+        .client()
+        .goto(&format!("{}#/sessions/edit/runs/{run_id}", viewer.url))
+        .await
+        .unwrap();
+    let call = ".pending-call[data-interrupt-id=\"tool-1\"]";
+    browser
+        .wait_for("the answer form", async |b| {
+            let found = b
+                .eval(&format!(
+                    "return !!document.querySelector('{}')",
+                    format!("{call} button.approve").replace('\'', "\\'")
+                ))
+                .await;
+            (found == true).then_some(())
+        })
+        .await;
+    click(&browser, &format!("{call} details summary")).await;
+    let editor = browser
+        .client()
+        .find(Locator::Css(&format!("{call} textarea.edit-input")))
+        .await
+        .unwrap();
+    editor.clear().await.unwrap();
+    editor
+        .send_keys(r#"{"to": "bob", "amount": 90}"#)
+        .await
+        .unwrap();
+    // Not JSON: the page says so and sends nothing.
+    browser
+        .eval(&format!(
+            "document.querySelector('{}').value = '{{amount'; return null",
+            format!("{call} textarea.edit-input").replace('\'', "\\'")
+        ))
+        .await;
+    click(&browser, &format!("{call} button.approve")).await;
+    let problem = browser
+        .wait_for("the JSON error", async |b| {
+            let text = b
+                .eval(&format!(
+                    "const e = document.querySelector('{}'); return e && !e.hidden ? e.textContent : null",
+                    format!("{call} .decision-error").replace('\'', "\\'")
+                ))
+                .await;
+            text.as_str().map(str::to_owned)
+        })
+        .await;
+    assert!(problem.contains("not JSON"), "{problem}");
+    wait_for_held(&store.url, "edit", &["tool-1", "tool-2"]).await;
+    editor.clear().await.unwrap();
+    editor
+        .send_keys(r#"{"to": "bob", "amount": 90}"#)
+        .await
+        .unwrap();
+    click(&browser, &format!("{call} button.approve")).await;
+    wait_for_held(&store.url, "edit", &["tool-2"]).await;
+    // The run's timeline lists the decision once the live feed brings it.
+    let decided = browser
+        .wait_for("the decision in the timeline", async |b| {
+            let text = b
+                .eval("const d = document.querySelector('.event.decisions .decision[data-interrupt-id=\"tool-1\"]'); return d ? [d.dataset.decision, d.textContent] : null")
+                .await;
+            (!text.is_null()).then_some(text)
+        })
+        .await;
+    assert_eq!(decided[0], "approve_with_input", "{decided}");
+    assert!(
+        decided[1].as_str().unwrap().contains(r#""amount": 90"#),
+        "{decided}"
+    );
+    let record = minimalagent::Sessions::open(&store.url)
+        .await
+        .unwrap()
+        .get_reasoning("edit")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&record.answered_interrupts[0].decision).unwrap(),
+        json!({"decision": "approve_with_input", "input": {"to": "bob", "amount": 90}})
+    );
+    browser.close().await;
+}
+
+/// The id of the session's newest run.
+async fn agent_run_id(url: &str, session: &str) -> String {
+    minimalagent::Sessions::open(url)
+        .await
+        .unwrap()
+        .get_reasoning(session)
+        .await
+        .unwrap()
+        .unwrap()
+        .run_id
+        .to_string()
+}

@@ -1,6 +1,8 @@
 //! The trace viewer's server over plain HTTP (no browser): its security headers, the Host
-//! check that keeps other sites' pages out (DNS rebinding), the JSON API, and that deleting
-//! needs `--allow-delete`, the page's header and the same origin.
+//! check that keeps other sites' pages out (DNS rebinding), the JSON API, that deleting
+//! needs `--allow-delete`, the page's header and the same origin, and that answering held
+//! tool calls needs `--allow-approvals` (on loopback only), the per-start token, a JSON body
+//! and the same origin.
 #![cfg(feature = "sqlite")]
 // The helpers below are part of the tests: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -27,7 +29,7 @@ fn start_viewer(store_url: &str, extra: &[&str]) -> Viewer {
     let process = Lines::spawn(command);
     let line = process.next(Duration::from_secs(30)).unwrap();
     assert!(
-        line.contains("read-only") != extra.contains(&"--allow-delete"),
+        line.contains("read-only") != extra.iter().any(|arg| arg.starts_with("--allow-")),
         "{line}"
     );
     let port = line
@@ -64,6 +66,17 @@ impl Response {
 
 /// One HTTP/1.1 request on loopback, with these extra header lines.
 fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+    request_with_body(port, method, path, headers, "")
+}
+
+/// One HTTP/1.1 request on loopback, with these extra header lines and this body.
+fn request_with_body(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Response {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -79,7 +92,11 @@ fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Res
     for (name, value) in headers {
         text.push_str(&format!("{name}: {value}\r\n"));
     }
+    if !body.is_empty() {
+        text.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     text.push_str("\r\n");
+    text.push_str(body);
     stream.write_all(text.as_bytes()).unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();
@@ -310,5 +327,268 @@ async fn deleting_needs_the_flag_the_page_header_and_the_same_origin() {
     assert_eq!(
         request(viewer.port, "GET", "/api/sessions/weather", &[]).status,
         404
+    );
+}
+
+/// The approval token the page at `/` carries, if any.
+fn page_token(port: u16) -> Option<String> {
+    let page = request(port, "GET", "/", &[]);
+    let (_, rest) = page
+        .body
+        .split_once("<meta name=\"minimalagent-approval-token\" content=\"")?;
+    Some(rest.split('"').next()?.to_owned())
+}
+
+/// The ids of the calls session `id` holds, read from the store.
+async fn held(url: &str, id: &str) -> Vec<String> {
+    minimalagent::Sessions::open(url)
+        .await
+        .unwrap()
+        .paused_runs(id)
+        .await
+        .unwrap()
+        .iter()
+        .flat_map(|run| run.interrupts.iter().map(|i| i.id.clone()))
+        .collect()
+}
+
+const APPROVE_BOB: &str = r#"{"decisions": {"tool-1": {"decision": "approve"}}}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_are_shown_read_only_without_the_flag() {
+    let store = sqlite_store().await;
+    let _agent = paused_run(&store.url, "pay").await;
+    let viewer = start_viewer(&store.url, &[]);
+    assert_eq!(page_token(viewer.port), None);
+    let config = request(viewer.port, "GET", "/api/config", &[]).json();
+    assert_eq!(config["allow_approvals"], false);
+
+    let session = request(viewer.port, "GET", "/api/sessions/pay", &[]).json();
+    assert_eq!(session["runs"][0]["status"], "paused");
+    let pending = session["runs"][0]["pending_interrupts"].as_array().unwrap();
+    assert_eq!(pending.len(), 2);
+    assert_eq!(pending[0]["id"], "tool-1");
+    assert_eq!(pending[0]["reason"], "money leaves the account");
+    let list = request(viewer.port, "GET", "/api/sessions", &[]).json();
+    assert_eq!(list["sessions"][0]["latest_run"]["pending_decisions"], 2);
+
+    // No endpoint at all, whatever the request carries.
+    let origin = format!("http://127.0.0.1:{}", viewer.port);
+    let response = request_with_body(
+        viewer.port,
+        "POST",
+        "/api/sessions/pay/decisions",
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Approval-Token", "guess"),
+            ("Origin", &origin),
+        ],
+        APPROVE_BOB,
+    );
+    assert_eq!(response.status, 404, "{}", response.body);
+    assert_eq!(held(&store.url, "pay").await, ["tool-1", "tool-2"]);
+}
+
+#[tokio::test]
+async fn answering_approvals_is_refused_beyond_loopback() {
+    let store = sqlite_store().await;
+    for bind in ["0.0.0.0", "192.0.2.1", "::"] {
+        let output = run_on(
+            &store.url,
+            &["ui", "--port", "0", "--bind", bind, "--allow-approvals"],
+        );
+        assert_one_line_error(
+            &output,
+            2,
+            &["--allow-approvals needs a loopback address", bind],
+        );
+        assert!(
+            stdout(&output).is_empty(),
+            "it must not start: {}",
+            stdout(&output)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_need_the_token_a_json_body_and_the_same_origin() {
+    let store = sqlite_store().await;
+    let _agent = paused_run(&store.url, "pay").await;
+    let viewer = start_viewer(&store.url, &["--allow-approvals"]);
+    let token = page_token(viewer.port).expect("the page carries the token");
+    assert_eq!(token.len(), 64, "{token}");
+    assert!(token.chars().all(|c| c.is_ascii_hexdigit()), "{token}");
+    let config = request(viewer.port, "GET", "/api/config", &[]);
+    assert!(
+        !config.body.contains(&token),
+        "only the page carries the token"
+    );
+    assert_eq!(config.json()["allow_approvals"], true);
+    // A new token each start.
+    let other = start_viewer(&store.url, &["--allow-approvals"]);
+    assert_ne!(page_token(other.port).unwrap(), token);
+    drop(other);
+
+    let port = viewer.port;
+    let path = "/api/sessions/pay/decisions";
+    let own = format!("http://127.0.0.1:{port}");
+    let json = ("Content-Type", "application/json");
+    let last = if token.ends_with('0') { "1" } else { "0" };
+    let changed = format!("{}{last}", &token[..63]);
+    let refused = [
+        ("no token", vec![json, ("Origin", own.as_str())], 403),
+        (
+            "a wrong token",
+            vec![
+                json,
+                ("X-Approval-Token", "0123456789abcdef"),
+                ("Origin", own.as_str()),
+            ],
+            403,
+        ),
+        (
+            "the token cut short",
+            vec![
+                json,
+                ("X-Approval-Token", &token[..63]),
+                ("Origin", own.as_str()),
+            ],
+            403,
+        ),
+        (
+            "the token with one character changed",
+            vec![
+                json,
+                ("X-Approval-Token", changed.as_str()),
+                ("Origin", own.as_str()),
+            ],
+            403,
+        ),
+        (
+            "another site's origin",
+            vec![
+                json,
+                ("X-Approval-Token", token.as_str()),
+                ("Origin", "http://attacker.example"),
+            ],
+            403,
+        ),
+        (
+            "an opaque origin",
+            vec![
+                json,
+                ("X-Approval-Token", token.as_str()),
+                ("Origin", "null"),
+            ],
+            403,
+        ),
+        (
+            "a cross-site fetch",
+            vec![
+                json,
+                ("X-Approval-Token", token.as_str()),
+                ("Sec-Fetch-Site", "cross-site"),
+            ],
+            403,
+        ),
+        (
+            "a form's content type",
+            vec![
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("X-Approval-Token", token.as_str()),
+            ],
+            415,
+        ),
+        (
+            "text/plain",
+            vec![
+                ("Content-Type", "text/plain"),
+                ("X-Approval-Token", token.as_str()),
+            ],
+            415,
+        ),
+        (
+            "no content type",
+            vec![("X-Approval-Token", token.as_str())],
+            415,
+        ),
+    ];
+    for (what, headers, status) in refused {
+        let response = request_with_body(port, "POST", path, &headers, APPROVE_BOB);
+        assert_eq!(response.status, status, "{what}: {}", response.body);
+        assert!(response.json()["error"].is_string(), "{what}");
+        assert_eq!(
+            held(&store.url, "pay").await,
+            ["tool-1", "tool-2"],
+            "{what}"
+        );
+    }
+    let good = [
+        json,
+        ("X-Approval-Token", token.as_str()),
+        ("Origin", own.as_str()),
+    ];
+    for (what, body, status) in [
+        ("not JSON", "{decisions", 400),
+        ("no decisions", r#"{"decisions": {}}"#, 400),
+        (
+            "an unknown decision",
+            r#"{"decisions": {"tool-1": {"decision": "maybe"}}}"#,
+            400,
+        ),
+        (
+            "expired",
+            r#"{"decisions": {"tool-1": {"decision": "expired"}}}"#,
+            400,
+        ),
+        (
+            "an id nothing holds",
+            r#"{"decisions": {"tool-9": {"decision": "approve"}}}"#,
+            409,
+        ),
+    ] {
+        let response = request_with_body(port, "POST", path, &good, body);
+        assert_eq!(response.status, status, "{what}: {}", response.body);
+    }
+    let response = request_with_body(
+        port,
+        "POST",
+        "/api/sessions/nobody/decisions",
+        &good,
+        APPROVE_BOB,
+    );
+    assert_eq!(response.status, 404, "{}", response.body);
+    assert_eq!(held(&store.url, "pay").await, ["tool-1", "tool-2"]);
+
+    // The page's own request: recorded.
+    let response = request_with_body(port, "POST", path, &good, APPROVE_BOB);
+    assert_eq!(response.status, 200, "{}", response.body);
+    let answer = response.json();
+    assert_eq!(answer["run"], 1);
+    assert_eq!(
+        answer["recorded"]["tool-1"],
+        serde_json::json!({"decision": "approve"})
+    );
+    assert_eq!(answer["pending"][0]["id"], "tool-2");
+    assert_eq!(answer["ready_to_continue"], false);
+    assert_eq!(held(&store.url, "pay").await, ["tool-2"]);
+    // Without an Origin (not a browser) the token is enough.
+    let response = request_with_body(
+        port,
+        "POST",
+        path,
+        &[json, ("X-Approval-Token", token.as_str())],
+        r#"{"decisions": {"tool-2": {"decision": "deny", "message": "no"}}}"#,
+    );
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert_eq!(response.json()["ready_to_continue"], true);
+    assert!(held(&store.url, "pay").await.is_empty());
+    // Answered already.
+    let response = request_with_body(port, "POST", path, &good, APPROVE_BOB);
+    assert_eq!(response.status, 409, "{}", response.body);
+    assert!(
+        response.body.contains("answered run 1 first"),
+        "{}",
+        response.body
     );
 }

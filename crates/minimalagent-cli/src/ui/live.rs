@@ -12,7 +12,7 @@ use std::convert::Infallible;
 
 use axum::response::sse::Event;
 use futures::{Stream, StreamExt};
-use minimalagent::{AgentEvent, FollowPosition, FollowedEvent, Reasoning, Sessions};
+use minimalagent::{AgentEvent, FollowPosition, FollowedEvent, Reasoning, RunStatus, Sessions};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -86,6 +86,17 @@ struct LiveRun {
 impl LiveRun {
     fn apply(&mut self, event: &AgentEvent) {
         self.last_event = event.type_name();
+        let decision = matches!(
+            event,
+            AgentEvent::InterruptRequested { .. } | AgentEvent::InterruptAnswered { .. }
+        );
+        if !decision
+            && self.reasoning.status == RunStatus::Paused
+            && self.reasoning.pending_interrupts.is_empty()
+        {
+            // Every held call was decided, and this event shows the run going on.
+            self.reasoning.status = RunStatus::Running;
+        }
         match event {
             AgentEvent::RunStarted { .. } => {
                 self.reasoning = Reasoning::from_events([event]);
@@ -121,6 +132,16 @@ impl LiveRun {
             AgentEvent::ModelReply { .. } => {
                 self.reasoning.apply(event);
                 self.live = Live::default();
+            }
+            AgentEvent::InterruptRequested { .. } | AgentEvent::InterruptAnswered { .. } => {
+                let waiting = self.reasoning.status == RunStatus::Paused;
+                self.reasoning.apply(event);
+                // Decisions recorded without continuing the run (`Sessions::decide`, the CLI,
+                // this viewer) leave it paused until a process with the agent continues it,
+                // which its next event shows; the fold alone would call it running.
+                if waiting {
+                    self.reasoning.status = RunStatus::Paused;
+                }
             }
             other => {
                 self.reasoning.apply(other);
@@ -214,4 +235,60 @@ pub(super) fn feed(
         .map(move |batch| futures::stream::iter(feed.fold(batch).into_iter().map(Ok)))
         .flatten()
         .take_until(stop))
+}
+
+#[cfg(test)]
+mod tests {
+    use minimalagent::{Interrupt, InterruptDecision};
+    use serde_json::json;
+
+    use super::*;
+
+    fn run() -> LiveRun {
+        LiveRun {
+            run: 1,
+            reasoning: Reasoning::from_events([]),
+            live: Live::default(),
+            position: FollowPosition::start(),
+            last_event: "",
+            ended: false,
+        }
+    }
+
+    /// Decisions recorded without continuing the run leave it paused; its next event shows it
+    /// going on.
+    #[test]
+    fn a_decided_run_stays_paused_until_it_goes_on() {
+        let mut live = run();
+        let now = jiff::Timestamp::now();
+        live.apply(&AgentEvent::RunStarted {
+            run_id: Uuid::nil(),
+            session_id: Some("s".to_owned()),
+            query: "Pay.".to_owned(),
+            started_at: now,
+        });
+        let held = Interrupt::new(1, "tool-1", "pay", json!({}), "money");
+        live.apply(&AgentEvent::InterruptRequested {
+            step: 1,
+            interrupt: held,
+        });
+        assert_eq!(live.reasoning.status, RunStatus::Paused);
+        assert_eq!(live.reasoning.pending_interrupts.len(), 1);
+        live.apply(&AgentEvent::InterruptAnswered {
+            step: 1,
+            interrupt_id: "tool-1".to_owned(),
+            decision: InterruptDecision::Approve,
+            answered_at: now,
+        });
+        assert_eq!(live.reasoning.status, RunStatus::Paused);
+        assert!(live.reasoning.pending_interrupts.is_empty());
+        assert_eq!(live.reasoning.answered_interrupts.len(), 1);
+        live.apply(&AgentEvent::ToolExecutionStarted {
+            step: 1,
+            tool_use_id: "tool-1".to_owned(),
+            name: "pay".to_owned(),
+        });
+        assert_eq!(live.reasoning.status, RunStatus::Running);
+        assert!(!live.ended);
+    }
 }

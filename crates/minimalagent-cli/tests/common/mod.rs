@@ -285,3 +285,56 @@ impl Drop for Lines {
         let _ = self.child.wait();
     }
 }
+
+/// Send money: each call waits for a person's approval.
+///
+/// # Arguments
+/// * `to` - Who gets the money
+/// * `amount` - How much
+#[tool(approval = "money leaves the account")]
+pub async fn transfer(to: String, amount: u64) -> Value {
+    json!({"sent": amount, "to": to})
+}
+
+/// An agent with `lookup` and `transfer` (held for approval) on a scripted model, in the
+/// store `url`, recording in real time.
+pub async fn approval_agent(url: &str, model: ScriptedModel) -> Agent {
+    Agent::builder()
+        .model(model)
+        .tool(Lookup)
+        .tool(Transfer)
+        .session_store_url(url)
+        .real_time_reasoning(true)
+        .show_reasoning(false)
+        .max_steps(10)
+        .build()
+        .await
+        .unwrap()
+}
+
+/// Pauses a run in session `session` of the store `url`: the model asks for two transfers
+/// (`tool-1` to bob, `tool-2` to eve, both held for approval) and a lookup (`tool-3`, which
+/// runs). Returns the agent, whose model answers `Paid.` once the run goes on.
+pub async fn paused_run(url: &str, session: &str) -> Agent {
+    let model = ScriptedModel::new()
+        .then_tools(
+            Some("Two payments, and the balance."),
+            &[
+                ("transfer", json!({"to": "bob", "amount": 100})),
+                ("transfer", json!({"to": "eve", "amount": 7})),
+                ("lookup", json!({"query": "balance"})),
+            ],
+        )
+        .then_text("Paid.");
+    let agent = approval_agent(url, model).await;
+    let result = agent
+        .run_in_session("Pay bob and eve.", session)
+        .await
+        .unwrap();
+    assert_eq!(
+        result.outcome,
+        minimalagent::RunOutcome::Paused,
+        "{result:?}"
+    );
+    agent
+}

@@ -167,6 +167,22 @@ impl Reasoning {
     /// Folds one event into the trace. The agent loop keeps its own trace this way, and a
     /// reader folds a real-time session log the same way, so the two always agree.
     pub fn apply(&mut self, event: &AgentEvent) {
+        // A paused run whose calls were all decided is running again once it does anything.
+        if self.status == RunStatus::Paused
+            && self.pending_interrupts.is_empty()
+            && matches!(
+                event,
+                AgentEvent::ToolExecutionStarted { .. }
+                    | AgentEvent::ToolResult { .. }
+                    | AgentEvent::ToolCallStarted { .. }
+                    | AgentEvent::TextDelta { .. }
+                    | AgentEvent::ThinkingDelta { .. }
+                    | AgentEvent::ModelReply { .. }
+                    | AgentEvent::StepFinished { .. }
+            )
+        {
+            self.status = RunStatus::Running;
+        }
         match event {
             AgentEvent::RunStarted {
                 run_id,
@@ -233,9 +249,7 @@ impl Reasoning {
                         answered_at: *answered_at,
                     });
                 }
-                if self.pending_interrupts.is_empty() && self.status == RunStatus::Paused {
-                    self.status = RunStatus::Running;
-                }
+                // Still paused, decided or not, until the run goes on.
             }
             AgentEvent::FeatureDropped {
                 step,

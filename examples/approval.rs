@@ -107,9 +107,19 @@ async fn operator(session: &str) -> anyhow::Result<()> {
                 .status()?;
             anyhow::ensure!(show.success(), "`minimalagent sessions pending` failed");
             for held in &run.interrupts {
-                println!("operator: minimalagent sessions approve {session} {}", held.id);
+                println!(
+                    "operator: minimalagent sessions approve {session} {}",
+                    held.id
+                );
                 let approved = std::process::Command::new(&cli)
-                    .args(["--store", &store_url(), "sessions", "approve", session, &held.id])
+                    .args([
+                        "--store",
+                        &store_url(),
+                        "sessions",
+                        "approve",
+                        session,
+                        &held.id,
+                    ])
                     .status()?;
                 anyhow::ensure!(approved.success(), "`minimalagent sessions approve` failed");
             }
@@ -119,7 +129,8 @@ async fn operator(session: &str) -> anyhow::Result<()> {
                 "operator: the minimalagent CLI is not built (cargo build -p minimalagent-cli); \
                  deciding with Sessions::decide, the call it makes"
             );
-            let decisions = Decisions::all(&run.interrupts, &minimalagent::InterruptDecision::Approve);
+            let decisions =
+                Decisions::all(&run.interrupts, &minimalagent::InterruptDecision::Approve);
             sessions.decide(session, &decisions).await?;
         }
     }
@@ -179,7 +190,10 @@ async fn main() -> anyhow::Result<()> {
             println!(
                 "session {session}: {} run, {}",
                 history.len(),
-                history.last().map(|r| r.status.to_string()).unwrap_or_default()
+                history
+                    .last()
+                    .map(|r| r.status.to_string())
+                    .unwrap_or_default()
             );
             Ok(())
         }

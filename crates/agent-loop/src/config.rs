@@ -191,6 +191,7 @@ impl AgentLoop {
             &c.name,
             input.session_id.as_deref(),
             input.run_id,
+            c.capture_content.then_some(input.query.as_slice()),
         );
         let run = async {
             let mut state = RunState::start(c, input, sink);
@@ -200,7 +201,12 @@ impl AgentLoop {
         };
         let result = run.instrument(span.clone()).await;
         match &result {
-            Ok(result) => telemetry::record_run_end(&span, &result.usage, None),
+            Ok(result) => {
+                telemetry::record_run_end(&span, &result.usage, None);
+                if c.capture_content {
+                    telemetry::record_answer(&span, result);
+                }
+            }
             Err(failed) => telemetry::record_run_end(
                 &span,
                 &failed.reasoning.usage,

@@ -12,6 +12,15 @@
 //! agent was asked to (`capture`): it may hold personal data. It then follows the conventions'
 //! JSON shapes (`gen_ai.input.messages`, `gen_ai.output.messages`,
 //! `gen_ai.system_instructions`), with media described by type and size, never their bytes.
+//! The run's span also carries its query and answer as text in `gen_ai.task.input` and
+//! `gen_ai.task.output`, where Amazon Bedrock AgentCore Evaluations reads an agent's prompt and
+//! response (a proposed GenAI attribute, not yet in the conventions' registry).
+//!
+//! Runs in a session carry the session id in `session.id` (what AgentCore Evaluations groups a
+//! session's traces by, and requires on every span it reads) and in `gen_ai.conversation.id`.
+//!
+//! Content is serialised only when the span is enabled: without a subscriber that wants these
+//! spans, capture costs nothing.
 
 use serde_json::{Value, json};
 use tracing::Span;
@@ -19,17 +28,20 @@ use tracing::field::Empty;
 use uuid::Uuid;
 
 use agent_core::{ContentBlock, Message, ReasoningContent, Role, ToolResultContent, ToolUse};
-use agent_core::{InferenceConfig, ModelIdentity, ModelResponse, TokenUsage};
+use agent_core::{
+    InferenceConfig, ModelIdentity, ModelResponse, RunOutcome, RunResult, TokenUsage,
+};
 use agent_core::{ToolError, ToolOutput};
 
-/// The span around a run.
+/// The span around a run. With `capture`, the run's query (the user's turn as they gave it).
 pub(crate) fn invoke_agent(
     identity: &ModelIdentity,
     agent: &str,
     conversation: Option<&str>,
     run_id: Uuid,
+    capture: Option<&[ContentBlock]>,
 ) -> Span {
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "invoke_agent",
         otel.name = %format!("invoke_agent {agent}"),
         otel.kind = "internal",
@@ -39,13 +51,26 @@ pub(crate) fn invoke_agent(
         gen_ai.agent.name = %agent,
         gen_ai.request.model = %identity.model_id,
         gen_ai.conversation.id = conversation,
+        session.id = conversation,
         minimalagent.run_id = %run_id,
         gen_ai.usage.input_tokens = Empty,
         gen_ai.usage.output_tokens = Empty,
         gen_ai.usage.cache_read.input_tokens = Empty,
         gen_ai.usage.cache_creation.input_tokens = Empty,
+        gen_ai.input.messages = Empty,
+        gen_ai.output.messages = Empty,
+        gen_ai.task.input = Empty,
+        gen_ai.task.output = Empty,
         error.type = Empty,
-    )
+    );
+    if let Some(query) = capture
+        && !span.is_disabled()
+    {
+        let input = json!([message_json(Role::User, query, None)]);
+        span.record("gen_ai.input.messages", input.to_string().as_str());
+        span.record("gen_ai.task.input", text_of(query).as_str());
+    }
+    span
 }
 
 /// Records a run's end on its span: the tokens of all its model calls, and its error.
@@ -54,6 +79,30 @@ pub(crate) fn record_run_end(span: &Span, usage: &TokenUsage, error: Option<&str
     if let Some(error) = error {
         record_error(span, error);
     }
+}
+
+/// Records a run's answer on its span (with `capture`): the final answer as the agent's output
+/// message, and as text. A paused run has not answered yet: nothing is recorded.
+pub(crate) fn record_answer(span: &Span, result: &RunResult) {
+    if result.outcome == RunOutcome::Paused || span.is_disabled() {
+        return;
+    }
+    let answer = match &result.structured {
+        Some(value) if result.response.is_empty() => value.to_string(),
+        _ => result.response.clone(),
+    };
+    let parts = if answer.is_empty() {
+        json!([])
+    } else {
+        json!([{"type": "text", "content": answer}])
+    };
+    let output = json!([{
+        "role": "assistant",
+        "parts": parts,
+        "finish_reason": result.stop_reason.as_str(),
+    }]);
+    span.record("gen_ai.output.messages", output.to_string().as_str());
+    span.record("gen_ai.task.output", answer.as_str());
 }
 
 /// The span around one model call. With `capture`, the request's system prompt and messages.
@@ -76,6 +125,7 @@ pub(crate) fn chat(
         gen_ai.request.temperature = inference.temperature.map(f64::from),
         gen_ai.request.top_p = inference.top_p.map(f64::from),
         gen_ai.conversation.id = conversation,
+        session.id = conversation,
         gen_ai.response.finish_reasons = Empty,
         gen_ai.usage.input_tokens = Empty,
         gen_ai.usage.output_tokens = Empty,
@@ -87,7 +137,9 @@ pub(crate) fn chat(
         minimalagent.step = i64::from(step),
         error.type = Empty,
     );
-    if let Some((system, messages)) = capture {
+    if let Some((system, messages)) = capture
+        && !span.is_disabled()
+    {
         let instructions: Vec<Value> = system
             .iter()
             .map(|text| json!({"type": "text", "content": text}))
@@ -96,7 +148,10 @@ pub(crate) fn chat(
             "gen_ai.system_instructions",
             Value::Array(instructions).to_string().as_str(),
         );
-        let messages: Vec<Value> = messages.iter().map(|m| message_json(m, None)).collect();
+        let messages: Vec<Value> = messages
+            .iter()
+            .map(|m| message_json(m.role, &m.content, None))
+            .collect();
         span.record(
             "gen_ai.input.messages",
             Value::Array(messages).to_string().as_str(),
@@ -110,14 +165,20 @@ pub(crate) fn record_reply(span: &Span, response: &ModelResponse, capture: bool)
     let reason = response.stop_reason.to_string();
     record_finish_reasons(span, &reason);
     record_usage(span, &response.usage);
-    if capture {
-        let output = json!([message_json(&response.message, Some(&reason))]);
+    if capture && !span.is_disabled() {
+        let message = &response.message;
+        let output = json!([message_json(message.role, &message.content, Some(&reason))]);
         span.record("gen_ai.output.messages", output.to_string().as_str());
     }
 }
 
 /// The span around one tool call. With `capture`, its arguments.
-pub(crate) fn execute_tool(identity: &ModelIdentity, call: &ToolUse, capture: bool) -> Span {
+pub(crate) fn execute_tool(
+    identity: &ModelIdentity,
+    call: &ToolUse,
+    conversation: Option<&str>,
+    capture: bool,
+) -> Span {
     let span = tracing::info_span!(
         "execute_tool",
         otel.name = %format!("execute_tool {}", call.name),
@@ -128,11 +189,13 @@ pub(crate) fn execute_tool(identity: &ModelIdentity, call: &ToolUse, capture: bo
         gen_ai.tool.name = %call.name,
         gen_ai.tool.call.id = %call.tool_use_id,
         gen_ai.tool.type = "function",
+        gen_ai.conversation.id = conversation,
+        session.id = conversation,
         gen_ai.tool.call.arguments = Empty,
         gen_ai.tool.call.result = Empty,
         error.type = Empty,
     );
-    if capture {
+    if capture && !span.is_disabled() {
         span.record(
             "gen_ai.tool.call.arguments",
             call.input.to_string().as_str(),
@@ -148,7 +211,7 @@ pub(crate) fn record_tool_result(
     capture: bool,
 ) {
     match result {
-        Ok(output) if capture => {
+        Ok(output) if capture && !span.is_disabled() => {
             span.record(
                 "gen_ai.tool.call.result",
                 output.to_trace_value().to_string().as_str(),
@@ -206,18 +269,41 @@ fn record_finish_reasons(span: &Span, reason: &str) {
 }
 
 /// A message in the conventions' shape: `{"role", "parts": [...]}`, plus `finish_reason` for
-/// an output message.
-fn message_json(message: &Message, finish_reason: Option<&str>) -> Value {
-    let role = match message.role {
+/// an output message. A user turn that only answers tool calls is the conventions' `tool`
+/// message (Converse sends tool results as a user turn).
+fn message_json(role: Role, content: &[ContentBlock], finish_reason: Option<&str>) -> Value {
+    let answers_tools = content
+        .iter()
+        .any(|block| matches!(block, ContentBlock::ToolResult(_)))
+        && content.iter().all(|block| {
+            matches!(
+                block,
+                ContentBlock::ToolResult(_) | ContentBlock::CachePoint(_)
+            )
+        });
+    let role = match role {
+        Role::User if answers_tools => "tool",
         Role::User => "user",
         Role::Assistant => "assistant",
     };
-    let parts: Vec<Value> = message.content.iter().filter_map(part_json).collect();
+    let parts: Vec<Value> = content.iter().filter_map(part_json).collect();
     let mut value = json!({"role": role, "parts": parts});
     if let (Some(reason), Some(object)) = (finish_reason, value.as_object_mut()) {
         object.insert("finish_reason".to_owned(), Value::from(reason));
     }
     value
+}
+
+/// The text of a turn: its text blocks, joined by newlines.
+fn text_of(content: &[ContentBlock]) -> String {
+    let texts: Vec<&str> = content
+        .iter()
+        .filter_map(|block| match block {
+            ContentBlock::Text(text) => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    texts.join("\n")
 }
 
 fn part_json(block: &ContentBlock) -> Option<Value> {
@@ -284,7 +370,7 @@ mod tests {
             ContentBlock::CachePoint(Default::default()),
         ]);
         assert_eq!(
-            message_json(&user, None),
+            message_json(user.role, &user.content, None),
             json!({"role": "user", "parts": [
                 {"type": "text", "content": "What is in it?"},
                 {"type": "image", "format": "png", "source": "1234 bytes"},
@@ -295,11 +381,16 @@ mod tests {
             content: vec![ToolResultContent::Json(json!({"rows": 3}))],
             status: None,
         })]);
+        // Tool results alone are the conventions' `tool` message, not a user's turn.
         assert_eq!(
-            message_json(&results, None)["parts"][0],
-            json!({"type": "tool_call_response", "id": "t1", "response": [{"rows": 3}]})
+            message_json(results.role, &results.content, None),
+            json!({"role": "tool", "parts": [
+                {"type": "tool_call_response", "id": "t1", "response": [{"rows": 3}]},
+            ]})
         );
-        let answer = message_json(&Message::assistant_text("A cat."), Some("end_turn"));
+        let answer = Message::assistant_text("A cat.");
+        let answer = message_json(answer.role, &answer.content, Some("end_turn"));
         assert_eq!(answer["finish_reason"], "end_turn");
+        assert_eq!(text_of(&user.content), "What is in it?");
     }
 }

@@ -241,8 +241,16 @@ pub mod evals {
 ///
 /// The agent's runs, model calls and tool calls are `tracing` spans named and attributed as the
 /// OpenTelemetry semantic conventions for generative AI say (`invoke_agent`, `chat`,
-/// `execute_tool`; `gen_ai.*`). Install `tracing_opentelemetry`'s layer with the tracer of the
-/// exporter you chose, and they reach your collector; see `docs/observability.md`.
+/// `execute_tool`; `gen_ai.*`; `session.id` for runs in a session). Install
+/// `tracing_opentelemetry`'s layer with the tracer of the exporter you chose, and they reach
+/// your collector; see `docs/observability.md`.
+///
+/// Evaluators that score traces read them too. For Amazon Bedrock AgentCore Evaluations, name
+/// the tracer `opentelemetry.instrumentation.minimalagent` (the service reads GenAI spans only
+/// under an `opentelemetry.instrumentation.*` scope, and the tracer's name is every span's
+/// scope), run conversations in sessions, and build the agent with `.content_in_spans(true)`
+/// (off by default: prompts and answers may be personal data) — see "Scoring traces" in
+/// `docs/observability.md`.
 #[cfg(feature = "otel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
 pub mod otel {
@@ -318,7 +326,12 @@ mod guides {
     #[doc = include_str!("../../../docs/approvals.md")]
     mod approvals {}
 
-    #[cfg(all(feature = "evals", feature = "bedrock", feature = "sqlite", feature = "dynamodb"))]
+    #[cfg(all(
+        feature = "evals",
+        feature = "bedrock",
+        feature = "sqlite",
+        feature = "dynamodb"
+    ))]
     #[doc = include_str!("../../../docs/evals.md")]
     mod evals {}
 

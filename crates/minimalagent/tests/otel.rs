@@ -1,7 +1,10 @@
 //! The agent's spans, exported through `tracing-opentelemetry` to an in-memory OpenTelemetry
 //! exporter: names, nesting, kinds and the `gen_ai.*` attributes of the GenAI semantic
-//! conventions, with message content only when asked for. The model is `BedrockModel` through
-//! the real SDK client, against the Converse stand-in.
+//! conventions, with message content only when asked for; and what an external evaluator that
+//! reads them needs (Amazon Bedrock AgentCore Evaluations' generic OpenTelemetry support: the
+//! instrumentation scope, `session.id` on every span, the prompt, response, messages and tool
+//! arguments and results where it reads them). The model is `BedrockModel` through the real SDK
+//! client, against the Converse stand-in.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code.
 
 use std::time::Duration;
@@ -18,6 +21,11 @@ use serde_json::{Value, json};
 use tracing_subscriber::layer::SubscriberExt;
 
 const MODEL_ID: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+
+/// The tracer's name, which `tracing-opentelemetry` makes every span's instrumentation scope:
+/// AgentCore Evaluations reads spans as OpenTelemetry GenAI telemetry only under a scope named
+/// `opentelemetry.instrumentation.*` (docs/observability.md).
+const SCOPE: &str = "opentelemetry.instrumentation.minimalagent";
 
 struct Lookup;
 
@@ -50,6 +58,17 @@ fn usage(input: u64, output: u64, cache_read: u64, cache_write: u64) -> TokenUsa
 /// Runs `query` in session `user123` on an agent named `researcher` with `lookup`, the model
 /// answering with `replies`, and returns the spans exported.
 async fn spans_of_a_run(replies: Vec<Reply>, query: &str, content: bool) -> Vec<SpanData> {
+    spans_of_runs(replies, &[(query, Some("user123"))], content).await
+}
+
+/// Makes `runs` one after the other (each a query and the session it runs in, or none) on one
+/// agent named `researcher` with `lookup`, the model answering with `replies`, and returns the
+/// agent's spans exported, in the order they ended.
+async fn spans_of_runs(
+    replies: Vec<Reply>,
+    runs: &[(&str, Option<&str>)],
+    content: bool,
+) -> Vec<SpanData> {
     let exporter = InMemorySpanExporter::default();
     // The AWS SDK's own spans (serialisation, attempts, the HTTP call) come too, under `chat`:
     // the tests look at the agent's.
@@ -57,7 +76,7 @@ async fn spans_of_a_run(replies: Vec<Reply>, query: &str, content: bool) -> Vec<
         .with_simple_exporter(exporter.clone())
         .build();
     let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("otel-test")));
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer(SCOPE)));
     // This thread's subscriber: the test runtime has one thread, so every task sees it.
     let _guard = tracing::subscriber::set_default(subscriber);
 
@@ -81,13 +100,18 @@ async fn spans_of_a_run(replies: Vec<Reply>, query: &str, content: bool) -> Vec<
         .build()
         .await
         .unwrap();
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        agent.run_in_session(query, "user123"),
-    )
-    .await
-    .expect("the run ends")
-    .unwrap();
+    for (query, session) in runs {
+        let run = async {
+            match session {
+                Some(session) => agent.run_in_session(*query, session).await,
+                None => agent.run(*query).await,
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .expect("the run ends")
+            .unwrap();
+    }
     provider.force_flush().unwrap();
     exporter
         .get_finished_spans()
@@ -128,6 +152,22 @@ fn int(span: &SpanData, key: &str) -> i64 {
         other => panic!("`{key}` of `{}` is {other:?}, not an integer", span.name),
     }
 }
+
+fn json(span: &SpanData, key: &str) -> Value {
+    serde_json::from_str(&text(span, key))
+        .unwrap_or_else(|e| panic!("`{key}` of `{}` is not JSON: {e}", span.name))
+}
+
+/// The attributes that carry message content: none of them without `content_in_spans(true)`.
+const CONTENT: [&str; 7] = [
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "gen_ai.tool.call.arguments",
+    "gen_ai.tool.call.result",
+    "gen_ai.task.input",
+    "gen_ai.task.output",
+];
 
 fn tool_then_answer() -> Vec<Reply> {
     vec![
@@ -210,13 +250,7 @@ async fn spans_are_named_nested_and_attributed_as_the_genai_conventions_say() {
 
     // Content is opt-in: none of it by default.
     for span in &spans {
-        for key in [
-            "gen_ai.input.messages",
-            "gen_ai.output.messages",
-            "gen_ai.system_instructions",
-            "gen_ai.tool.call.arguments",
-            "gen_ai.tool.call.result",
-        ] {
+        for key in CONTENT {
             assert_eq!(attr(span, key), None, "{key} on {}", span.name);
         }
     }
@@ -286,4 +320,148 @@ async fn a_failed_tool_call_is_an_error_span_with_its_type() {
     let run = span(&spans, "invoke_agent researcher");
     assert!(!matches!(run.status, Status::Error { .. }));
     assert_eq!(attr(run, "error.type"), None);
+}
+
+/// What AgentCore Evaluations' generic OpenTelemetry support needs to find and score a session's
+/// spans, content aside: the scope, the identifying operation name and `session.id` on every
+/// span it reads.
+#[tokio::test]
+async fn an_evaluator_finds_every_span_of_a_session_under_the_genai_scope() {
+    let spans = spans_of_a_run(tool_then_answer(), "find the sales", false).await;
+    assert_eq!(spans.len(), 4, "{:?}", names(&spans));
+    for span in &spans {
+        assert_eq!(span.instrumentation_scope.name(), SCOPE, "{}", span.name);
+        assert!(
+            matches!(
+                text(span, "gen_ai.operation.name").as_str(),
+                "invoke_agent" | "chat" | "execute_tool"
+            ),
+            "{}",
+            span.name
+        );
+        assert_eq!(text(span, "session.id"), "user123", "{}", span.name);
+        assert_eq!(
+            text(span, "gen_ai.conversation.id"),
+            "user123",
+            "{}",
+            span.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_run_outside_a_session_has_no_session_id() {
+    let spans = spans_of_runs(tool_then_answer(), &[("find the sales", None)], true).await;
+    assert_eq!(spans.len(), 4, "{:?}", names(&spans));
+    for span in &spans {
+        assert_eq!(attr(span, "session.id"), None, "{}", span.name);
+        assert_eq!(attr(span, "gen_ai.conversation.id"), None, "{}", span.name);
+    }
+}
+
+/// With content on, each span carries what an evaluator reads from it, where AgentCore
+/// Evaluations reads it: the run's prompt and answer on `invoke_agent` (as text in
+/// `gen_ai.task.input` / `gen_ai.task.output`, and as the conventions' messages), the messages
+/// and system prompt of each model call on `chat`, and the arguments and result of each tool
+/// call on `execute_tool`.
+#[tokio::test]
+async fn with_content_each_span_carries_what_an_evaluator_reads() {
+    let spans = spans_of_a_run(tool_then_answer(), "find the sales", true).await;
+
+    let run = span(&spans, "invoke_agent researcher");
+    assert_eq!(text(run, "gen_ai.task.input"), "find the sales");
+    assert_eq!(text(run, "gen_ai.task.output"), "Found it.");
+    assert_eq!(
+        json(run, "gen_ai.input.messages"),
+        json!([{"role": "user", "parts": [{"type": "text", "content": "find the sales"}]}])
+    );
+    assert_eq!(
+        json(run, "gen_ai.output.messages"),
+        json!([{
+            "role": "assistant",
+            "parts": [{"type": "text", "content": "Found it."}],
+            "finish_reason": "end_turn",
+        }])
+    );
+
+    let chats: Vec<&SpanData> = spans
+        .iter()
+        .filter(|s| s.name.starts_with("chat "))
+        .collect();
+    assert_eq!(
+        json(chats[0], "gen_ai.system_instructions"),
+        json!([{"type": "text", "content": "You find figures."}])
+    );
+    // The second call sees the tool's answer as the conventions' `tool` message, after the
+    // model's call.
+    let input = json(chats[1], "gen_ai.input.messages");
+    let roles: Vec<&str> = input
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user", "assistant", "tool"], "{input}");
+    let answer = &input[2]["parts"][0];
+    assert_eq!(answer["type"], "tool_call_response");
+    assert_eq!(answer["response"], json!([{"rows": 3}]));
+    let call = input[1]["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|part| part["type"] == "tool_call")
+        .unwrap();
+    assert_eq!(answer["id"], call["id"]);
+    assert_eq!(
+        json(chats[1], "gen_ai.output.messages"),
+        json!([{
+            "role": "assistant",
+            "parts": [{"type": "text", "content": "Found it."}],
+            "finish_reason": "end_turn",
+        }])
+    );
+
+    let tool = span(&spans, "execute_tool lookup");
+    assert_eq!(text(tool, "gen_ai.tool.name"), "lookup");
+    assert_eq!(
+        json(tool, "gen_ai.tool.call.arguments"),
+        json!({"q": "sales"})
+    );
+    assert_eq!(json(tool, "gen_ai.tool.call.result"), json!({"rows": 3}));
+    assert_eq!(text(tool, "gen_ai.tool.call.id"), call["id"]);
+}
+
+/// The run's own prompt is on its span: an evaluator that instead took the first user message
+/// of the run's model calls would read the conversation's first turn, not this run's.
+#[tokio::test]
+async fn each_run_of_a_session_names_its_own_prompt_and_answer() {
+    let spans = spans_of_runs(
+        vec![Reply::text("Sales were 3."), Reply::text("Costs were 2.")],
+        &[
+            ("find the sales", Some("user123")),
+            ("and the costs?", Some("user123")),
+        ],
+        true,
+    )
+    .await;
+    let runs: Vec<&SpanData> = spans
+        .iter()
+        .filter(|s| s.name == "invoke_agent researcher")
+        .collect();
+    assert_eq!(runs.len(), 2, "{:?}", names(&spans));
+    let second = runs[1];
+    assert_eq!(text(second, "gen_ai.task.input"), "and the costs?");
+    assert_eq!(text(second, "gen_ai.task.output"), "Costs were 2.");
+    assert_eq!(text(second, "session.id"), "user123");
+    // Its model call was sent the whole conversation, the first turn first.
+    let chat = spans
+        .iter()
+        .find(|s| s.name.starts_with("chat ") && s.parent_span_id == second.span_context.span_id())
+        .unwrap();
+    let input = json(chat, "gen_ai.input.messages");
+    assert_eq!(
+        input[0]["parts"][0],
+        json!({"type": "text", "content": "find the sales"})
+    );
+    assert_eq!(input.as_array().unwrap().len(), 3, "{input}");
 }

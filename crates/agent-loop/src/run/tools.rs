@@ -149,8 +149,12 @@ impl RunState<'_> {
                 .with_extensions(self.config.extensions.clone())
                 .with_session_state(self.state.clone())
                 .with_approved(approved_calls.contains(&index));
-            let span =
-                telemetry::execute_tool(&self.config.identity, call, self.config.capture_content);
+            let span = telemetry::execute_tool(
+                &self.config.identity,
+                call,
+                self.reasoning.session_id.as_deref(),
+                self.config.capture_content,
+            );
             let capture = self.config.capture_content;
             run_inputs.insert(index, input.clone());
             let handle = tasks

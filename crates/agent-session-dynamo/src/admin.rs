@@ -52,6 +52,7 @@ impl DynamoSessionStore {
                     life: h.life,
                     last_seq: None,
                     runs: None,
+                    state: None,
                     horizon: h.horizon,
                     live_at: None,
                 },

@@ -232,6 +232,9 @@ impl DynamoSessionStore {
                         life: h.life,
                         last_seq: Some(h.last_seq),
                         runs: commit.lease.is_none().then_some(h.runs),
+                        // A commit that changes the state pins its version; one that does not
+                        // leaves it as stored (see below).
+                        state: commit.state.is_some().then_some(h.state_version),
                         horizon: h.horizon,
                         live_at: None,
                     },
@@ -273,12 +276,17 @@ impl DynamoSessionStore {
         };
         // The state: DynamoDB cannot read and modify in one transaction, so the changes are
         // applied here, on the state of the head this transaction is conditioned on (its life
-        // and `last_seq`; a new life: no state), and the whole new state is written with the
-        // head. Only commits change the state and each moves `last_seq`, so if the condition
-        // holds, this is the state the session has at the commit; if another commit came
-        // first, the condition fails and the commit is planned again from the head as it is
-        // (returned with the failure) — or the run re-bases, as for any conflict. A state too
-        // large is refused here, before anything is written.
+        // and its state's version, `state_version`; a new life: no state), and the whole new
+        // state is written with the head, its version one more. `last_seq` alone would not do:
+        // `update_state` changes the state without an entry, and a commit planned from a head
+        // read (or cached) before it would write the older state back, the update's keys
+        // lost. With the version pinned, if the condition holds, this is the state the session
+        // has at the commit; if another write of the state came first, the condition fails
+        // and the commit is planned again from the head as it is (returned with the failure):
+        // its changes are applied on the state the update left (or, when another commit came
+        // first, the run re-bases, as for any conflict). A commit without changes does not
+        // pin the version and does not write the state: it stands whatever was written to it
+        // since. A state too large is refused here, before anything is written.
         if let Some(changes) = commit.state {
             let Some(current) = new.state.parse(&mpk)? else {
                 return Err(error(
@@ -290,6 +298,7 @@ impl DynamoSessionStore {
                 .apply(changes)
                 .map_err(|refused| invalid(refused.to_string()))?;
             new.state = HeadState::of(&state)?;
+            new.state_version += 1;
         }
         self.settle_python_digest(&mut new, now);
         // A new life keeps at least the horizon of the one before, so that the head always

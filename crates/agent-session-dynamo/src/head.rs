@@ -42,8 +42,12 @@ pub(crate) struct Head {
     /// [`RECENT_RUNS`]: a `begin_run` or `finish_run` repeated after a lost answer finds its
     /// run here, with no other read in the hot path.
     pub(crate) recent: Vec<(u64, Uuid)>,
-    /// The session's state (attribute `state`), changed only by commits.
+    /// The session's state (attribute `state`), changed by commits and by `update_state`.
     pub(crate) state: HeadState,
+    /// How many times the state was written (attribute `state_version`, absent for 0): the
+    /// version of `state`. Every write of the state pins it in its condition and adds one
+    /// (see [`HeadState`]).
+    pub(crate) state_version: u64,
 }
 
 /// A head's session state, as this store has it.
@@ -52,10 +56,21 @@ pub(crate) struct Head {
 /// belongs to in `state_life` (N); both are absent when the state is empty, and heads of the
 /// Python MinimalAgent, of schema 2 and of the previous release of this schema have neither.
 /// A state of another life than the head's is none: a version that does not know the state
-/// may have started a new life (or tombstoned one) without removing it. Only commits change
-/// the state, and every commit moves `last_seq`, so a write conditioned on the head's
-/// `last_seq` (as every commit is) knows the state the session has at that write: the state
-/// goes with `last_seq` (see [`write`] and [`Head::merged`]).
+/// may have started a new life (or tombstoned one) without removing it.
+///
+/// The state is changed by commits and by `update_state`, which writes no entry: `last_seq`
+/// does not tell whether the state moved. Its version does: the head's `state_version`
+/// (absent for 0), which every write of the state pins in its condition (with the life) and
+/// adds one to. DynamoDB cannot read and modify in one write, so a writer applies its changes
+/// to the state of the head it planned from and writes the whole state; the condition on the
+/// version makes that the state the session has at the write, so no write of the state ever
+/// overwrites another it did not see (a commit planned from a head cached before another
+/// process's `update_state` fails its condition and is planned again on the head returned
+/// with the failure, the update's keys kept). A write that does not pin the version (a commit
+/// that does not change the state, a run record, a tombstone) leaves `state` and
+/// `state_version` as stored (see [`write`]); the cache keeps, per life, the state of the
+/// highest version seen ([`Head::merged`]). Versions are unique within a life, and every
+/// condition pins the life; a new life carries the previous life's version on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum HeadState {
     /// The state's JSON as stored, not parsed until it is needed (by `head` and by a commit
@@ -198,6 +213,7 @@ impl Head {
                 migrated_digest: None,
                 recent: Vec::new(),
                 state: HeadState::EMPTY,
+                state_version: 0,
             },
             Some(old) => Head {
                 life: now.max(old.life + 1),
@@ -215,6 +231,7 @@ impl Head {
                 migrated_digest: None,
                 recent: Vec::new(),
                 state: HeadState::EMPTY,
+                state_version: old.state_version,
             },
         }
     }
@@ -246,7 +263,9 @@ impl Head {
     /// life; within one life, every number as far as either has seen it (entries and runs only
     /// grow, a delete only comes later), so that a head planned from an older one (a commit
     /// that does not take a run number does not know the newest) never hides a newer one. The
-    /// state goes with the entries: only commits change it, and each adds an entry.
+    /// state goes with its version, not with the entries: `update_state` changes it without
+    /// an entry, and a commit that does not change it does not write it (its head may carry a
+    /// state older than the stored one, with the older version).
     pub(crate) fn merged(known: &Head, seen: &Head) -> Head {
         if known.life != seen.life {
             return if seen.life > known.life {
@@ -263,11 +282,15 @@ impl Head {
             };
         }
         let mut head = seen.clone();
-        if known.last_seq > seen.last_seq
-            || (known.last_seq == seen.last_seq && matches!(seen.state, HeadState::Unknown { .. }))
-        {
+        if known.last_seq > seen.last_seq {
             head.last_seq = known.last_seq;
             head.summary_seq = known.summary_seq;
+        }
+        if known.state_version > seen.state_version
+            || (known.state_version == seen.state_version
+                && matches!(seen.state, HeadState::Unknown { .. }))
+        {
+            head.state_version = known.state_version;
             head.state = known.state.clone();
         }
         if known.runs > seen.runs {
@@ -324,6 +347,7 @@ impl Head {
             },
             // Read, not parsed (see `HeadState`): a damaged state fails only what needs it.
             state: HeadState::read(&r, life),
+            state_version: r.opt_u64(attr::STATE_VERSION).map_err(bad)?.unwrap_or(0),
         };
         head.check().map_err(bad)?;
         Ok(HeadItem::Current(head))
@@ -435,6 +459,9 @@ pub(crate) enum Expect {
         life: u64,
         last_seq: Option<u64>,
         runs: Option<u64>,
+        /// The state's version (`state_version`): only a write that pins it writes the state
+        /// (and the version).
+        state: Option<u64>,
         horizon: i64,
         /// Also require it live at this time.
         live_at: Option<i64>,
@@ -474,6 +501,9 @@ impl Head {
         }
         if !self.recent.is_empty() {
             put(attr::RECENT_RUNS, s(format_recent(&self.recent)));
+        }
+        if self.state_version > 0 {
+            put(attr::STATE_VERSION, n(self.state_version));
         }
         // A deleted life keeps no state.
         if let HeadState::Json(text) = &self.state
@@ -519,23 +549,27 @@ fn parse_recent(text: &str) -> Result<Vec<(u64, Uuid)>, String> {
 
 /// The head's full update to `new` under `expect`: every attribute is set (the head is small
 /// and DynamoDB bills the whole item anyway) — except, when `expect` does not pin the entries,
-/// those that go with them, the state included (see [`HeadState`]).
+/// the runs or the state's version, those that go with them (see [`HeadState`]).
 pub(crate) fn write(pk: &str, new: &Head, ttl_s: i64, now_ms: i64, expect: Expect) -> UpdateSpec {
     let item = new.to_item(pk, ttl_s, now_ms);
-    // A write that does not pin the entry count (or the run count) in its condition must not
-    // set it either: another process may have moved it since `new` was read, and writing the
-    // old value back would hide its commit (or hand out its run number again).
-    let (pins_entries, pins_runs) = match &expect {
-        Expect::Same { last_seq, runs, .. } => (last_seq.is_some(), runs.is_some()),
-        _ => (true, true),
+    // A write that does not pin the entry count (or the run count, or the state's version) in
+    // its condition must not set it either: another process may have moved it since `new` was
+    // read, and writing the old value back would hide its commit (or hand out its run number
+    // again, or undo its change to the state).
+    let (pins_entries, pins_runs, pins_state) = match &expect {
+        Expect::Same {
+            last_seq,
+            runs,
+            state,
+            ..
+        } => (last_seq.is_some(), runs.is_some(), state.is_some()),
+        _ => (true, true, true),
     };
     let unpinned = |name: &str| {
-        (!pins_entries
-            && (name == attr::LAST_SEQ
-                || name == attr::SUMMARY_SEQ
-                || name == attr::STATE
-                || name == attr::STATE_LIFE))
+        (!pins_entries && (name == attr::LAST_SEQ || name == attr::SUMMARY_SEQ))
             || (!pins_runs && (name == attr::RUNS || name == attr::RECENT_RUNS))
+            || (!pins_state
+                && (name == attr::STATE || name == attr::STATE_LIFE || name == attr::STATE_VERSION))
     };
     let mut e = Expr::default();
     let mut names: Vec<&String> = item
@@ -551,15 +585,16 @@ pub(crate) fn write(pk: &str, new: &Head, ttl_s: i64, now_ms: i64, expect: Expec
             format!("{placeholder} = {value}")
         })
         .collect();
-    // The state: written as it is known when the entries are pinned (the state the session
+    // The state: written as it is known when its version is pinned (the state the session
     // has at this write: a commit's state, a new life's none); removed with a delete, whatever
     // the condition (the deleted life's state goes); else left as it is stored.
-    let removes_state = new.deleted || (pins_entries && new.state == HeadState::EMPTY);
+    let removes_state = new.deleted || (pins_state && new.state == HeadState::EMPTY);
     let mut removes: Vec<String> = [
         attr::SUMMARY_SEQ,
         attr::MIGRATED_FROM,
         attr::MIGRATED_DIGEST,
         attr::RECENT_RUNS,
+        attr::STATE_VERSION,
     ]
     .into_iter()
     .filter(|name| !item.contains_key(*name) && !unpinned(name))
@@ -595,6 +630,19 @@ fn unwritten_state(new: &Head) -> usize {
     }
 }
 
+/// The condition that the head's state is at `version` (version 0: no `state_version`).
+pub(crate) fn state_version_is(e: &mut Expr, version: u64) -> String {
+    if version == 0 {
+        format!("attribute_not_exists({})", e.name(attr::STATE_VERSION))
+    } else {
+        format!(
+            "{} = {}",
+            e.name(attr::STATE_VERSION),
+            e.num("c_state_version", version)
+        )
+    }
+}
+
 /// The condition expression for `expect`.
 pub(crate) fn condition(e: &mut Expr, expect: Expect) -> String {
     match expect {
@@ -627,6 +675,7 @@ pub(crate) fn condition(e: &mut Expr, expect: Expect) -> String {
             life,
             last_seq,
             runs,
+            state,
             horizon,
             live_at,
         } => {
@@ -659,6 +708,9 @@ pub(crate) fn condition(e: &mut Expr, expect: Expect) -> String {
                     e.name(attr::RUNS),
                     e.num("c_runs", runs)
                 ));
+            }
+            if let Some(version) = state {
+                parts.push(state_version_is(e, version));
             }
             if let Some(now) = live_at {
                 parts.push(format!(
@@ -763,6 +815,7 @@ mod tests {
         head.horizon = 1_700_000_200;
         head.migrated_from = Some(1_700_000_000);
         head.migrated_digest = Some(python_digest("[]"));
+        head.state_version = 7;
         (pk, head)
     }
 
@@ -884,25 +937,57 @@ mod tests {
     }
 
     #[test]
-    fn head_writes_carry_the_state_only_with_the_entries_and_a_delete_removes_it() {
+    fn head_writes_carry_the_state_only_with_its_version_and_a_delete_removes_it() {
         let (pk, mut head) = full_head(8);
-        let same = |last_seq: Option<u64>| Expect::Same {
+        head.state_version = 4;
+        let same = |last_seq: Option<u64>, state: Option<u64>| Expect::Same {
             life: head.life,
             last_seq,
             runs: None,
+            state,
             horizon: head.horizon,
             live_at: None,
         };
-        let (pinned, unpinned) = (same(Some(3)), same(None));
+        // A commit that changes the state pins its version; one that does not (its entries
+        // pinned all the same), a run record or a tombstone do not.
+        let (pinned, unpinned) = (same(Some(3), Some(4)), same(None, None));
+        let entries_only = same(Some(3), None);
         head.state = HeadState::Json(r#"{"a":1}"#.into());
-        assert_eq!(
-            writes_state(&write(&pk, &head, 60, 1, pinned.clone())),
-            Some(true)
+        let spec = write(&pk, &head, 60, 1, pinned.clone());
+        assert_eq!(writes_state(&spec), Some(true));
+        assert!(
+            spec.update.contains("#state_version = :v_state_version"),
+            "{}",
+            spec.update
         );
-        assert_eq!(
-            writes_state(&write(&pk, &head, 60, 1, unpinned.clone())),
-            None
+        assert!(
+            spec.condition
+                .as_deref()
+                .unwrap()
+                .contains("#state_version = :c_state_version"),
+            "{:?}",
+            spec.condition
         );
+        for other in [unpinned.clone(), entries_only.clone()] {
+            let spec = write(&pk, &head, 60, 1, other);
+            assert_eq!(writes_state(&spec), None);
+            assert!(!spec.update.contains("#state_version"), "{}", spec.update);
+            assert!(!spec.condition.unwrap().contains("state_version"));
+        }
+        // Version 0: no attribute, in the condition and in the item.
+        let spec = write(&pk, &head, 60, 1, same(Some(3), Some(0)));
+        assert!(
+            spec.condition
+                .as_deref()
+                .unwrap()
+                .contains("attribute_not_exists(#state_version)"),
+            "{:?}",
+            spec.condition
+        );
+        head.state_version = 0;
+        let spec = write(&pk, &head, 60, 1, pinned.clone());
+        assert!(spec.update.contains(" REMOVE ") && spec.update.contains("#state_version"));
+        head.state_version = 4;
         assert_eq!(
             writes_state(&write(&pk, &head, 60, 1, Expect::Absent)),
             Some(true)
@@ -922,13 +1007,14 @@ mod tests {
             writes_state(&write(&pk, &head, 60, 1, pinned.clone())),
             None
         );
-        // No state: removed, with the entries pinned (a commit, a new life).
+        // No state: removed, with its version pinned (a commit, a new life).
         head.state = HeadState::EMPTY;
         assert_eq!(writes_state(&write(&pk, &head, 60, 1, pinned)), Some(false));
         assert_eq!(
             writes_state(&write(&pk, &head, 60, 1, unpinned.clone())),
             None
         );
+        assert_eq!(writes_state(&write(&pk, &head, 60, 1, entries_only)), None);
         let ended = Expect::Ended {
             life: head.life,
             now_ms: 1,
@@ -944,23 +1030,43 @@ mod tests {
     }
 
     #[test]
-    fn the_state_goes_with_the_entries_in_the_cache() {
+    fn the_state_goes_with_its_version_in_the_cache() {
         let (_, mut older) = full_head(8);
         older.state = HeadState::Json(r#"{"a":1}"#.into());
+        older.state_version = 3;
         let mut newer = older.clone();
         newer.last_seq += 1;
         newer.state = HeadState::Json(r#"{"a":2}"#.into());
+        newer.state_version = 4;
         // A head planned from an older one (a begin_run) answering late keeps the newer
-        // entries and their state.
+        // entries and the newer state.
         let mut begun = older.clone();
         begun.runs += 1;
         let merged = Head::merged(&newer, &begun);
         assert_eq!(
-            (merged.last_seq, &merged.state),
-            (newer.last_seq, &newer.state)
+            (merged.last_seq, &merged.state, merged.state_version),
+            (newer.last_seq, &newer.state, 4)
         );
         assert_eq!(merged.runs, begun.runs);
-        // A state the cache did not keep is taken from a head of the same entries that has it.
+        // A state changed outside a run (no entry) is newer than the state of a later commit
+        // that did not change it (planned from a head before the change): the cache keeps it,
+        // with the commit's entries.
+        let mut updated = older.clone();
+        updated.state = HeadState::Json(r#"{"a":1,"b":1}"#.into());
+        updated.state_version = 4;
+        let mut committed = older.clone();
+        committed.last_seq += 1;
+        let merged = Head::merged(&updated, &committed);
+        assert_eq!(
+            (merged.last_seq, &merged.state, merged.state_version),
+            (committed.last_seq, &updated.state, 4)
+        );
+        let merged = Head::merged(&committed, &updated);
+        assert_eq!(
+            (merged.last_seq, &merged.state, merged.state_version),
+            (committed.last_seq, &updated.state, 4)
+        );
+        // A state the cache did not keep is taken from a head of the same version that has it.
         let mut unknown = newer.clone();
         unknown.state = newer.state.for_cache();
         assert_eq!(unknown.state, newer.state, "small states are kept");

@@ -65,6 +65,9 @@ pub(crate) mod attr {
     pub(crate) const STATE: &str = "state";
     /// The life the state belongs to (N): a state of another life is none.
     pub(crate) const STATE_LIFE: &str = "state_life";
+    /// How many times the state was written (N; absent for 0): every write of the state
+    /// (a commit that changes it, `update_state`) pins it in its condition and adds one.
+    pub(crate) const STATE_VERSION: &str = "state_version";
     // Entries.
     pub(crate) const MESSAGES: &str = "messages";
     pub(crate) const SUMMARY: &str = "summary";

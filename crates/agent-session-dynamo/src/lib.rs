@@ -13,9 +13,10 @@
 //!   1 and at turn 1,000 alike.
 //! - **Session state in the head.** The session's state is a JSON string in the head item's
 //!   attribute `state` (with its life in `state_life`; both absent while it is empty), written
-//!   by the commit's transaction: the changes are applied on the state of the head the
-//!   transaction is conditioned on, which the condition on `last_seq` makes the state at the
-//!   commit.
+//!   by the commit's transaction or, outside a run, by `update_state`'s one conditional
+//!   `UpdateItem`: the changes are applied on the state of the head the write is conditioned
+//!   on, which the condition on the state's version (`state_version`, one more at every write
+//!   of the state) makes the state at the write.
 //! - **Readable items.** Messages, reasoning records and events are stored as plain JSON
 //!   strings in the attributes `messages`, `reasoning` and `event` — the names the Python
 //!   MinimalAgent used, so a dashboard that reads `json.loads(item["reasoning"])` keeps
@@ -95,6 +96,7 @@ mod retry;
 mod runs;
 mod schema2;
 pub mod size;
+mod state;
 mod store;
 mod ttl;
 

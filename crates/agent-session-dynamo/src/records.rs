@@ -320,6 +320,7 @@ mod tests {
             attr::DELETED,
             attr::STATE,
             attr::STATE_LIFE,
+            attr::STATE_VERSION,
             "body",
             "chunk_first",
             "chunk_count",

@@ -66,6 +66,18 @@ impl Backoff {
         )
     }
 
+    /// For `update_state` writes that find the state moved: 32 tries, 5 ms to 500 ms, none
+    /// past 30 s (a few concurrent writers of one session's state, forks of one source say,
+    /// all get through; a state that never stops changing is an error, not a hang).
+    pub(crate) fn state_writes() -> Self {
+        Self::new(
+            32,
+            Duration::from_millis(5),
+            Duration::from_millis(500),
+            Duration::from_secs(30),
+        )
+    }
+
     /// How many waits have been taken.
     pub(crate) fn attempts(&self) -> u32 {
         self.attempt

@@ -380,6 +380,7 @@ impl DynamoSessionStore {
             recent: Vec::new(),
             // Schema 2 had no session state.
             state: crate::head::HeadState::EMPTY,
+            state_version: 0,
         };
         let mut spec = head::write(
             &mpk,

@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use agent_core::Reasoning;
+use agent_core::{Reasoning, StateChanges};
 use agent_session::{
     Clock, Commit, Committed, Entry, RunClaim, RunLease, RunRecord, SessionError, SessionHead,
     SessionId, SessionPage, SessionStore, StoredEvent,
@@ -389,6 +389,21 @@ impl SessionStore for DynamoSessionStore {
     #[tracing::instrument(level = "debug", skip_all, fields(session = %session))]
     async fn delete(&self, session: &SessionId) -> Result<(), SessionError> {
         self.delete_inner(session)
+            .await
+            .map_err(|e| e.for_session(session))
+    }
+
+    /// Changes the state by one conditional `UpdateItem` of the head (on its life and the
+    /// state's version, retried on the head returned when another write of the state came
+    /// first); the session's expiry is left as it was. A session of the Python MinimalAgent is
+    /// taken over first, as by a commit.
+    #[tracing::instrument(level = "debug", skip_all, fields(session = %session))]
+    async fn update_state(
+        &self,
+        session: &SessionId,
+        changes: &StateChanges,
+    ) -> Result<SessionHead, SessionError> {
+        self.update_state_inner(session, changes)
             .await
             .map_err(|e| e.for_session(session))
     }

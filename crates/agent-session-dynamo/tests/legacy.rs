@@ -172,6 +172,41 @@ async fn python_sessions_load_and_are_taken_over() {
     assert_eq!(messages(&store, &session).await.len(), 10);
 }
 
+/// A state change outside a run is a write like a commit: it takes a Python session over
+/// first, and a run that read the Python session before goes on from it.
+#[tokio::test]
+async fn a_python_session_changed_outside_a_run_is_taken_over() {
+    let store = store().await;
+    let session = session("python-state");
+    let at = now_secs() - 60;
+    let (old_messages, _) = write_python_session(&session, at, 3600).await;
+    let python = common::store().await.head(&session).await.unwrap();
+    let mut changes = agent_core::StateChanges::new();
+    changes.set_value("city", json!("Oslo")).unwrap();
+    let head = store.update_state(&session, &changes).await.unwrap();
+    assert_ne!(
+        head.version, python.version,
+        "taken over: this layout's life"
+    );
+    assert_eq!((head.version.seq(), head.runs), (1, 2));
+    assert_eq!(
+        head.state.get::<String>("city").unwrap().as_deref(),
+        Some("Oslo")
+    );
+    assert_eq!(messages(&store, &session).await, old_messages);
+    // A run planned on the Python version, in another process, continues the same conversation
+    // and keeps the state.
+    let other = common::store().await;
+    let turn = run("And the day after?", "Sun.");
+    let committed = commit(&other, &session, python.version, &turn).await;
+    assert_eq!(
+        (committed.seq, committed.version.life()),
+        (2, head.version.life())
+    );
+    let after = other.head(&session).await.unwrap();
+    assert_eq!(after.state, head.state);
+}
+
 #[tokio::test]
 async fn a_python_session_moved_on_by_a_python_writer_conflicts() {
     let store = store().await;

@@ -300,3 +300,205 @@ async fn a_paused_run_is_continued_by_one_claimant_with_its_record() {
     assert_eq!(record.reasoning.status, RunStatus::Failed);
     assert_eq!(store.runs(&session, 0, 10).await.unwrap().len(), 1);
 }
+
+/// The state's keys as a sorted list.
+fn keys(state: &agent_core::SessionState) -> Vec<String> {
+    state.iter().map(|(key, _)| key.clone()).collect()
+}
+
+/// The race `update_state` opens: it changes the state without an entry, so a commit planned
+/// from a head read (here: cached) before it, conditioned on the entries alone, would write
+/// the older state back. Process `a` caches the head; process `b` changes the state; `a`
+/// commits from its cache, with changes to the state and without: `b`'s keys survive each
+/// time, and `a`'s commit is applied on them (planned again on the head the failed condition
+/// returns, with no conflict for the run).
+#[tokio::test]
+async fn a_commit_planned_before_another_process_changed_the_state_keeps_the_change() {
+    let (a, b) = (store().await, store().await);
+    let raw = raw_client().await;
+    let session = session("state-race");
+    let mpk = format!("messages#{session}");
+    let one = commit_state(
+        &a,
+        &session,
+        SessionVersion::EMPTY,
+        &changes(&[("a0", json!(0))]),
+    )
+    .await
+    .unwrap();
+    // `b`, another process, changes the state; `a`'s cached head is the one before.
+    let updated = b
+        .update_state(&session, &changes(&[("b1", json!("kept"))]))
+        .await
+        .unwrap();
+    assert_eq!(updated.version, one.version, "no entry");
+    assert_eq!(keys(&updated.state), ["a0", "b1"]);
+    // `a` commits a change to the state planned from its cache (no read first).
+    let before = a.metrics();
+    let two = commit_state(&a, &session, one.version, &changes(&[("a1", json!(1))]))
+        .await
+        .unwrap();
+    let cost = a.metrics().since(&before);
+    let state = b.head(&session).await.unwrap().state;
+    assert_eq!(keys(&state), ["a0", "a1", "b1"]);
+    assert_eq!(state.get::<String>("b1").unwrap().as_deref(), Some("kept"));
+    assert!(!two.replayed);
+    assert_eq!(cost.operations.get("GetItem"), None, "{cost:?}");
+    assert_eq!(
+        cost.operations.get("TransactWriteItems"),
+        Some(&2),
+        "refused once, then written on the state as it is: {cost:?}"
+    );
+
+    // Again, with a commit that does not change the state: it leaves the state as stored.
+    b.update_state(&session, &changes(&[("b2", json!(2))]))
+        .await
+        .unwrap();
+    let before = a.metrics();
+    let three = commit(&a, &session, two.version, &run("plain", "ok")).await;
+    let cost = a.metrics().since(&before);
+    assert_eq!(
+        cost.operations.get("TransactWriteItems"),
+        Some(&1),
+        "{cost:?}"
+    );
+    assert_eq!(
+        keys(&b.head(&session).await.unwrap().state),
+        ["a0", "a1", "b1", "b2"]
+    );
+    // `a`'s cache now holds the entry of that commit with the state before `b2`: its next
+    // change to the state is refused once and applied on `b2`.
+    let mut remove = StateChanges::new();
+    remove.remove("b1").unwrap();
+    commit_state(&a, &session, three.version, &remove)
+        .await
+        .unwrap();
+    let head = b.head(&session).await.unwrap();
+    assert_eq!(keys(&head.state), ["a0", "a1", "b2"]);
+    // Every write of the state counted: two commits and two updates after the first commit.
+    let item = raw_item(&raw, SHARED_TABLE, &mpk, 0).await.unwrap();
+    assert_eq!(number(&item, "state_version"), 5);
+}
+
+/// The other way round: an update planned from a head cached before another process's commit
+/// changed the state is refused and applied on the commit's state. The update touches the state
+/// alone: the session's expiry (and the records') is left as it was, and no entry or run is
+/// written.
+#[tokio::test]
+async fn an_update_planned_before_a_commit_keeps_the_commit_and_leaves_the_expiry() {
+    let (a, b) = (store().await, store().await);
+    let raw = raw_client().await;
+    let session = session("state-update");
+    let mpk = format!("messages#{session}");
+    let one = commit_state(
+        &a,
+        &session,
+        SessionVersion::EMPTY,
+        &changes(&[("a0", json!(0))]),
+    )
+    .await
+    .unwrap();
+    // `b` caches the head by an update, then `a` commits a change.
+    b.update_state(&session, &changes(&[("b0", json!(0))]))
+        .await
+        .unwrap();
+    let two = commit_state(&a, &session, one.version, &changes(&[("a1", json!(1))]))
+        .await
+        .unwrap();
+    let stored = raw_item(&raw, SHARED_TABLE, &mpk, 0).await.unwrap();
+    let before = b.metrics();
+    let head = b
+        .update_state(&session, &changes(&[("b1", json!(1))]))
+        .await
+        .unwrap();
+    let cost = b.metrics().since(&before);
+    assert_eq!(keys(&head.state), ["a0", "a1", "b0", "b1"]);
+    assert_eq!(head.version, two.version);
+    assert_eq!(
+        cost.operations.get("UpdateItem"),
+        Some(&2),
+        "refused once, then written on the state as it is: {cost:?}"
+    );
+    assert_eq!(a.head(&session).await.unwrap(), head);
+    // Only the state and its version changed in the head item.
+    let after = raw_item(&raw, SHARED_TABLE, &mpk, 0).await.unwrap();
+    for (name, value) in &stored {
+        if name != "state" && name != "state_version" {
+            assert_eq!(after.get(name), Some(value), "{name}");
+        }
+    }
+    assert_eq!(after.len(), stored.len());
+    assert_eq!(
+        number(&after, "state_version"),
+        number(&stored, "state_version") + 1
+    );
+    // Removing every key removes the attribute.
+    let mut none = StateChanges::new();
+    for key in ["a0", "a1", "b0", "b1"] {
+        none.remove(key).unwrap();
+    }
+    assert!(
+        b.update_state(&session, &none)
+            .await
+            .unwrap()
+            .state
+            .is_empty()
+    );
+    let item = raw_item(&raw, SHARED_TABLE, &mpk, 0).await.unwrap();
+    assert!(!item.contains_key("state") && !item.contains_key("state_life"));
+}
+
+/// `update_state` needs a live session with a conversation: one that never was, has only a
+/// run, was deleted or expired is `NotFound` (decided on a head read afresh, not on a cached
+/// one), and a state too large is refused with nothing written.
+#[tokio::test]
+async fn an_update_needs_a_live_session_and_a_state_that_fits() {
+    let clock = ManualClock::new();
+    let store = store_with_clock(std::time::Duration::from_secs(60), clock.clone()).await;
+    let other = store_with_clock(std::time::Duration::from_secs(60), clock.clone()).await;
+    let set = changes(&[("k", json!(1))]);
+    let not_found = async |session: &SessionId| {
+        let error = store.update_state(session, &set).await.unwrap_err();
+        assert_eq!(error.kind(), SessionErrorKind::NotFound, "{error}");
+    };
+    not_found(&session("state-never")).await;
+    let begun = session("state-begun");
+    store
+        .begin_run(&begun, &reasoning(&begun, "q"), LEASE)
+        .await
+        .unwrap();
+    not_found(&begun).await;
+    let deleted = session("state-deleted");
+    commit(&store, &deleted, SessionVersion::EMPTY, &run("d", "ok")).await;
+    other.delete(&deleted).await.unwrap();
+    not_found(&deleted).await;
+
+    let live = session("state-live");
+    let one = commit(&store, &live, SessionVersion::EMPTY, &run("l", "ok")).await;
+    let big = "x".repeat(MAX_STATE_VALUE_BYTES - 16);
+    let huge = changes(&[
+        ("b1", json!(big)),
+        ("b2", json!(big)),
+        ("b3", json!(big)),
+        ("b4", json!(big)),
+        ("b5", json!(big)),
+    ]);
+    let refused = store.update_state(&live, &huge).await.unwrap_err();
+    assert_eq!(refused.kind(), SessionErrorKind::InvalidInput, "{refused}");
+    assert!(store.head(&live).await.unwrap().state.is_empty());
+    // Half a time to live later, a large state (past what the cache keeps) is changed on the
+    // state as stored.
+    clock.advance(std::time::Duration::from_secs(30));
+    let large = changes(&[("b1", json!(big)), ("b2", json!(big))]);
+    store.update_state(&live, &large).await.unwrap();
+    let head = store.update_state(&live, &set).await.unwrap();
+    assert_eq!(keys(&head.state), ["b1", "b2", "k"]);
+    // The updates did not extend the session's life: it expires a time to live after the
+    // commit (not after them), and is then not found; a new life starts without its state.
+    assert_eq!(head.expires_at, store.head(&live).await.unwrap().expires_at);
+    clock.advance(std::time::Duration::from_secs(31));
+    not_found(&live).await;
+    let again = commit(&store, &live, SessionVersion::EMPTY, &run("again", "ok")).await;
+    assert_ne!(again.version.life(), one.version.life());
+    assert!(store.head(&live).await.unwrap().state.is_empty());
+}

@@ -969,6 +969,36 @@ pub(crate) fn claim_run(
     Ok(new)
 }
 
+/// Changes a live session's state outside a run: `changes` applied key by key to the state
+/// stored now, under the write lock, so the read and the write are one step (a commit cannot
+/// slip in between, and a commit after it applies its own changes to the state this wrote).
+/// No turn, no run record, and the session's life is left as it was (`expires_at` and
+/// `purge_at` unchanged); only the change counter moves, so followers see the new state.
+/// A session that does not exist, expired, was deleted or has no entries is `NotFound`; a
+/// state that would be too large is `InvalidInput`, with nothing written.
+pub(crate) fn update_state(
+    conn: &Connection,
+    session: &SessionId,
+    now: Now,
+    changes: &StateChanges,
+) -> Result<SessionHead, DbError> {
+    let Some(mut row) = live(conn, session, now.at)?.filter(SessionRow::has_entries) else {
+        return Err(session_error(
+            SessionErrorKind::NotFound,
+            session,
+            "the session does not exist",
+        )
+        .into());
+    };
+    let state = changed_state(conn, session, changes)?;
+    let bytes = state.as_deref().map(len);
+    conn.prepare_cached("UPDATE sessions SET state = ?2, state_bytes = ?3 WHERE id = ?1")?
+        .execute(params![session.as_str(), state, bytes])?;
+    row.changes = row.changes.wrapping_add(1);
+    save(conn, session, &row)?;
+    head(conn, session, now.at)
+}
+
 /// Deletes the session's data at once and leaves a tombstone, so that no commit of the
 /// deleted life ever lands.
 pub(crate) fn delete(conn: &Connection, session: &SessionId, now: Now) -> Result<(), DbError> {

@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_core::{Message, Reasoning};
+use agent_core::{Message, Reasoning, StateChanges};
 use agent_session::{
     Clock, Commit, Committed, Entry, RunClaim, RunLease, RunRecord, SessionError, SessionErrorKind,
     SessionHead, SessionId, SessionPage, SessionStore, StoredEvent, Summary,
@@ -549,6 +549,20 @@ impl SessionStore for SqliteSessionStore {
         let id = session.clone();
         self.write(session, true, move |conn, now| ops::delete(conn, &id, now))
             .await
+    }
+
+    /// Changes the state in one write transaction (see `ops::update_state`): the session's
+    /// time to live is left as it was.
+    async fn update_state(
+        &self,
+        session: &SessionId,
+        changes: &StateChanges,
+    ) -> Result<SessionHead, SessionError> {
+        let (id, changes) = (session.clone(), changes.clone());
+        self.write(session, true, move |conn, now| {
+            ops::update_state(conn, &id, now, &changes)
+        })
+        .await
     }
 
     /// Lists live sessions in id order. The heads carry their state (it is in the `sessions`

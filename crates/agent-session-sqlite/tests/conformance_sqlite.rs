@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use agent_core::Reasoning;
+use agent_core::{Reasoning, StateChanges};
 use agent_session::{
     Commit, Committed, Entry, RunClaim, RunLease, RunRecord, SessionError, SessionHead, SessionId,
     SessionPage, SessionStore, StoredEvent,
@@ -124,6 +124,16 @@ impl SessionStore for OnTempFile {
     }
     async fn delete(&self, session: &SessionId) -> Result<(), SessionError> {
         self.store.delete(session).await
+    }
+    async fn update_state(
+        &self,
+        session: &SessionId,
+        changes: &StateChanges,
+    ) -> Result<SessionHead, SessionError> {
+        self.store.update_state(session, changes).await
+    }
+    fn time_to_live(&self) -> Option<Duration> {
+        self.store.time_to_live()
     }
     async fn list_sessions(
         &self,

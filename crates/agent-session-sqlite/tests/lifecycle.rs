@@ -351,3 +351,68 @@ async fn the_state_lives_and_ends_with_its_life() {
     store.delete(&s).await.unwrap();
     assert_eq!(stored_state(), None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_state_changed_outside_a_run_leaves_the_expiry_and_needs_a_live_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("update.db");
+    let store = builder(&db).build().await.unwrap();
+    let s = SessionId::new("s").unwrap();
+    let set = |key: &str| {
+        let mut changes = agent_core::StateChanges::new();
+        changes.set_value(key, serde_json::json!(true)).unwrap();
+        changes
+    };
+    let not_found = async |session: &SessionId| {
+        let error = store.update_state(session, &set("x")).await.unwrap_err();
+        assert_eq!(error.kind(), SessionErrorKind::NotFound, "{error}");
+    };
+    let v1 = commit(&store, &s, SessionVersion::EMPTY, "one")
+        .await
+        .unwrap();
+    let before = store.head(&s).await.unwrap();
+    advance(Duration::from_secs(4)).await;
+    // It wakes this process's followers (the change counter moves), and leaves the session's
+    // time to live as it was.
+    let follower = {
+        let (store, s) = (store.clone(), s.clone());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            store.wait_for_changes(&s, Duration::from_secs(30)).await;
+            started.elapsed()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let head = store.update_state(&s, &set("a")).await.unwrap();
+    assert_eq!(follower.await.unwrap(), Duration::from_millis(20));
+    assert_eq!(head.version, v1);
+    assert_eq!(
+        head.expires_at, before.expires_at,
+        "the expiry is not extended"
+    );
+    assert_eq!(head.runs, before.runs);
+    assert_eq!(store.head(&s).await.unwrap(), head);
+    // Past the expiry the commit set (and before the one an update that extended it would
+    // have set): not found.
+    advance(Duration::from_secs(7)).await;
+    not_found(&s).await;
+    // A session that has a run but no entry yet, and a deleted one: not found.
+    let begun = SessionId::new("begun").unwrap();
+    store
+        .begin_run(&begun, &Reasoning::start("q", None), LEASE)
+        .await
+        .unwrap();
+    not_found(&begun).await;
+    let deleted = SessionId::new("deleted").unwrap();
+    commit(&store, &deleted, SessionVersion::EMPTY, "d")
+        .await
+        .unwrap();
+    store.delete(&deleted).await.unwrap();
+    not_found(&deleted).await;
+    not_found(&SessionId::new("never").unwrap()).await;
+    // The expired session's next life starts with no state.
+    commit(&store, &s, SessionVersion::EMPTY, "again")
+        .await
+        .unwrap();
+    assert!(store.head(&s).await.unwrap().state.is_empty());
+}

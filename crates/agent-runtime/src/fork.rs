@@ -69,6 +69,9 @@ pub struct Forked {
     pub linked_in_source: bool,
 }
 
+/// How many times a fork writes itself into its source's list when other forks write it too.
+const FORK_LINK_ATTEMPTS: usize = 5;
+
 fn invalid(message: impl Into<String>) -> SessionError {
     SessionError::new(SessionErrorKind::InvalidInput, message)
 }
@@ -199,29 +202,42 @@ impl SessionRunner {
                 format!("session `{source}` holds no turn up to that point"),
             ));
         }
-        // The source lists its forks, when its store can change state outside a run.
-        let mut children: Vec<serde_json::Value> = head
-            .state
-            .get::<Vec<serde_json::Value>>(FORK_CHILDREN_KEY)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        children
-            .push(json!({"session": target.to_string(), "run": origin.run, "step": origin.step}));
-        let mut link = StateChanges::new();
-        let linked_in_source = match link.set_value(FORK_CHILDREN_KEY, json!(children)) {
-            Ok(()) => match store.update_state(source, &link).await {
-                Ok(_) => true,
+        // The source lists its forks, when its store can change state outside a run. The list
+        // is one key: two forks written at once could each write it over the other, so each
+        // checks its entry is there after writing, and writes again when it is not.
+        let entry = json!({"session": target.to_string(), "run": origin.run, "step": origin.step});
+        let mut linked_in_source = false;
+        let mut current = head.state;
+        for _ in 0..FORK_LINK_ATTEMPTS {
+            let mut children: Vec<serde_json::Value> = current
+                .get::<Vec<serde_json::Value>>(FORK_CHILDREN_KEY)
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            if children.contains(&entry) {
+                linked_in_source = true;
+                break;
+            }
+            children.push(entry.clone());
+            let mut link = StateChanges::new();
+            if let Err(error) = link.set_value(FORK_CHILDREN_KEY, json!(children)) {
+                tracing::info!(%error, session = %source, "the source's fork list is full");
+                break;
+            }
+            match store.update_state(source, &link).await {
+                Ok(_) => match store.head(source).await {
+                    Ok(head) => current = head.state,
+                    Err(error) => {
+                        tracing::info!(%error, session = %source, "could not check the source's fork list");
+                        break;
+                    }
+                },
                 Err(error) => {
                     tracing::info!(%error, session = %source, "the source does not record the fork");
-                    false
+                    break;
                 }
-            },
-            Err(error) => {
-                tracing::info!(%error, session = %source, "the source's fork list is full");
-                false
             }
-        };
+        }
         Ok(Forked {
             origin,
             turns,

@@ -92,6 +92,29 @@ pub async fn forks_continue_from_every_step_boundary(store: Arc<dyn SessionStore
         .unwrap()
         .expect("the source lists its forks");
     assert_eq!(children.len(), forks);
+    // Two forks written at once are both listed.
+    let (one, two) = (session_for("fork-a"), session_for("fork-b"));
+    let (a, b) = tokio::join!(
+        source.fork(&session, ForkPoint::AfterRun(1), &store, &one),
+        source.fork(&session, ForkPoint::AfterRun(2), &store, &two)
+    );
+    assert!(a.unwrap().linked_in_source && b.unwrap().linked_in_source);
+    let children: Vec<Value> = store
+        .head(&session)
+        .await
+        .unwrap()
+        .state
+        .get(FORK_CHILDREN_KEY)
+        .unwrap()
+        .unwrap();
+    for fork in [&one, &two] {
+        assert!(
+            children
+                .iter()
+                .any(|child| child["session"] == fork.to_string()),
+            "{fork} is listed"
+        );
+    }
     // The source is as it was.
     assert_eq!(all_messages(&source, &session).await, history);
     // A step that is the run's answer is no place to cut.

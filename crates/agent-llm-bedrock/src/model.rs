@@ -677,6 +677,22 @@ impl BedrockModel {
                     ))
                 }
                 AutoFeature::ForcedToolChoice => Some(("a forced tool choice".to_owned(), None)),
+                // The user's own `additionalModelRequestFields.inferenceConfig` (the client's
+                // greedy decoding stays off then): Nova's "extraneous key [inferenceConfig]".
+                AutoFeature::GreedyDecoding
+                    if self
+                        .options
+                        .additional_fields
+                        .as_ref()
+                        .is_some_and(|fields| fields.get("inferenceConfig").is_some()) =>
+                {
+                    Some((
+                        "additionalModelRequestFields.inferenceConfig \
+                         (additional_request_fields(..))"
+                            .to_owned(),
+                        None,
+                    ))
+                }
                 AutoFeature::DefaultMaxTokens => {
                     // Only the user's own limit is theirs to hear about; the client's default
                     // was either lowered by `recover` or is not the one refused.

@@ -22,7 +22,14 @@
 //!   - **Guardrails and caching**: [`Reply::guardrail_intervened`] answers with
 //!     `guardrail_intervened` and a guardrail trace; requests with `cachePoint` blocks get
 //!     `cacheWriteInputTokens` the first time their prefix is seen and `cacheReadInputTokens`
-//!     afterwards ([`ConverseStandIn::set_prompt_cache`]).
+//!     afterwards ([`ConverseStandIn::set_prompt_cache`]); a checkpoint marks where a prefix
+//!     ends and is not part of it, so a checkpoint moved on to the next turn still reads what
+//!     the earlier turns cached.
+//!   - **Refusals on demand**: [`ConverseStandIn::refuse_once`] and
+//!     [`ConverseStandIn::refuse_always`] refuse a feature a client adds on its own (a cache
+//!     checkpoint, a forced tool choice, `toolResult.status`, an additional request field;
+//!     [`OptionalFeature`]) with the error and words Bedrock gives a model that does not take
+//!     it, to test a client's recovery.
 //!
 //!   The `converse-standin` binary serves the demo model for examples and manual tests.
 //! - [`ScriptedModel`]: an in-process [`agent_core::Model`] that replies from a script and
@@ -160,7 +167,7 @@ pub use replay::{Divergence, RecordedRun, Recording, RecordingError, ReplayMode,
 pub use scripted::{ScriptedModel, ScriptedReply, text_response, tool_use_response};
 pub use standin::{
     BedrockError, BedrockErrorKind, Chunking, ConverseRequest, ConverseStandIn, ModelFamily,
-    Policy, RecordedRequest, Reply, RequestTarget, Rule, RuleViolation, STANDIN_GUARDRAIL_ID,
-    StandInError, StreamBehavior, StreamErrorKind, StreamFault, StreamSettings,
-    check_converse_request, check_converse_request_for,
+    OptionalFeature, Policy, RecordedRequest, Reply, RequestTarget, Rule, RuleViolation,
+    STANDIN_GUARDRAIL_ID, StandInError, StreamBehavior, StreamErrorKind, StreamFault,
+    StreamSettings, check_converse_request, check_converse_request_for,
 };

@@ -1369,3 +1369,126 @@ async fn the_demo_keeps_its_replies_valid_for_the_family_it_plays() {
     })
     .await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_checkpoint_moved_on_to_the_next_turn_reads_what_the_earlier_turn_cached() {
+    bounded(async {
+        let standin = ConverseStandIn::start(Policy::always(Reply::text("ok")))
+            .await
+            .unwrap();
+        let url = standin.endpoint_url();
+        let system = json!([{"text": "Be precise. ".repeat(700)}, cache_point()]);
+        let marked =
+            |text: &str| json!({"role": "user", "content": [{"text": text}, cache_point()]});
+        let assistant = |text: &str| json!({"role": "assistant", "content": [{"text": text}]});
+        // Each turn marks the question of the turn before and its own, as a client marks where
+        // the previous call ended and the end of the request: turn 2 marks turn 1's question,
+        // turn 3 no longer does.
+        let turn_2 = json!({"system": system, "messages": [
+            marked("one"), assistant("1"), marked("two")
+        ]});
+        let second = converse(&url, CLAUDE, &turn_2).await;
+        let usage = &second.body["usage"];
+        let prompt_2 = usage["cacheReadInputTokens"].as_u64().unwrap_or(0)
+            + usage["cacheWriteInputTokens"].as_u64().unwrap();
+        let turn_3 = json!({"system": system, "messages": [
+            user("one"), assistant("1"), marked("two"), assistant("2"), marked("three")
+        ]});
+        let third = converse(&url, CLAUDE, &turn_3).await;
+        assert_eq!(
+            third.body["usage"]["cacheReadInputTokens"].as_u64(),
+            Some(prompt_2),
+            "turn 2's whole prefix is read though a marker in it is gone: {}",
+            third.body
+        );
+        let new = third.body["usage"]["cacheWriteInputTokens"]
+            .as_u64()
+            .unwrap();
+        assert!(
+            new > 0 && new < 50,
+            "only the new messages are written: {new}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn refusals_on_demand_answer_in_bedrocks_words_once_or_always() {
+    use agent_testkit::OptionalFeature;
+    bounded(async {
+        let standin = ConverseStandIn::start(Policy::always(Reply::text("ok")))
+            .await
+            .unwrap();
+        let url = standin.endpoint_url();
+        // Nova takes checkpoints in messages; told to, the stand-in refuses one, once.
+        let checkpoint = json!({"messages": [{"role": "user", "content": [
+            {"text": "Weather in Oslo?"}, cache_point()
+        ]}]});
+        standin.refuse_once(OptionalFeature::CachePointInMessages);
+        let refused = converse(&url, NOVA, &ask("No checkpoint here.")).await;
+        assert_eq!(
+            refused.status, 200,
+            "a request without the feature is taken"
+        );
+        let refused = converse(&url, NOVA, &checkpoint).await;
+        assert_eq!(refused.status, 400);
+        assert_eq!(
+            refused.header("x-amzn-errortype"),
+            Some("ValidationException")
+        );
+        assert_eq!(
+            refused.body["message"],
+            "Malformed input request: #/messages/0/content/1: extraneous key [cachePoint] is not \
+             permitted, please reformat your input and try again."
+        );
+        assert_eq!(
+            converse(&url, NOVA, &checkpoint).await.status,
+            200,
+            "once only"
+        );
+
+        // Claude takes a forced tool choice; refused always, until told to stop.
+        let forced = with_tools(json!({"messages": [user("Weather?")]}));
+        let mut forced = forced;
+        forced["toolConfig"]["toolChoice"] = json!({"tool": {"name": "get_weather"}});
+        standin.refuse_always(OptionalFeature::ForcedToolChoice);
+        for _ in 0..2 {
+            let reply = converse(&url, CLAUDE, &forced).await;
+            assert_eq!(reply.status, 400);
+            assert_eq!(
+                reply.body["message"],
+                "This model doesn't support the toolConfig.toolChoice.tool field. Remove \
+                 toolConfig.toolChoice.tool and try again."
+            );
+        }
+        // Prompt caching refused as Bedrock refuses a model without it: 403.
+        standin.refuse_once(OptionalFeature::PromptCaching);
+        let denied = converse(&url, CLAUDE, &checkpoint).await;
+        assert_eq!(denied.status, 403);
+        assert_eq!(
+            denied.header("x-amzn-errortype"),
+            Some("AccessDeniedException")
+        );
+        standin.stop_refusing();
+        assert_eq!(converse(&url, CLAUDE, &forced).await.status, 200);
+
+        let rules: Vec<Option<Rule>> = standin
+            .requests()
+            .iter()
+            .map(|r| r.violation.as_ref().map(|v| v.rule()))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                None,
+                Some(Rule::CachePointNotPermitted),
+                None,
+                Some(Rule::ToolChoiceUnsupported),
+                Some(Rule::ToolChoiceUnsupported),
+                Some(Rule::PromptCachingUnsupported),
+                None
+            ]
+        );
+    })
+    .await;
+}

@@ -32,7 +32,8 @@ pub use policy::Policy;
 pub use reply::{BedrockError, BedrockErrorKind, Reply, STANDIN_GUARDRAIL_ID};
 pub use request::{ConverseRequest, RecordedRequest};
 pub use rules::{
-    RequestTarget, Rule, RuleViolation, check_converse_request, check_converse_request_for,
+    OptionalFeature, RequestTarget, Rule, RuleViolation, check_converse_request,
+    check_converse_request_for,
 };
 pub use stream::{Chunking, StreamBehavior, StreamErrorKind, StreamFault, StreamSettings};
 
@@ -160,6 +161,8 @@ struct StandInState {
     prompt_cache_enabled: bool,
     /// Hashes of the prompt prefixes seen so far (see `cache`).
     prompt_cache: HashSet<u64>,
+    /// The features to refuse (see [`ConverseStandIn::refuse_once`]).
+    refusals: Vec<rules::refusal::Refusal>,
 }
 
 impl ConverseStandIn {
@@ -190,6 +193,7 @@ impl ConverseStandIn {
                 stream: StreamSettings::default(),
                 prompt_cache_enabled: true,
                 prompt_cache: HashSet::new(),
+                refusals: Vec::new(),
             }),
             stop,
         });
@@ -294,6 +298,34 @@ impl ConverseStandIn {
         for _ in 0..count {
             state.queue.push_front(Reply::Error(error.clone()));
         }
+    }
+
+    /// Refuses the next request that holds `feature`, as Bedrock refuses it for a model that
+    /// does not take it (its error and words: [`OptionalFeature`]), then takes it again: for
+    /// testing that a client drops a feature it added on its own and calls again. Checked after
+    /// the Converse rules, for every model id, ahead of queued replies and the policy; the
+    /// request is recorded with the refusal as its [`RecordedRequest::violation`].
+    pub fn refuse_once(&self, feature: OptionalFeature) {
+        self.refuse(feature, rules::refusal::Times::Count(1));
+    }
+
+    /// Refuses every request that holds `feature` from now on (see
+    /// [`ConverseStandIn::refuse_once`]): a model that never takes it, so a client that sends
+    /// it again is refused again.
+    pub fn refuse_always(&self, feature: OptionalFeature) {
+        self.refuse(feature, rules::refusal::Times::Always);
+    }
+
+    /// Stops the refusals asked for with [`ConverseStandIn::refuse_once`] and
+    /// [`ConverseStandIn::refuse_always`].
+    pub fn stop_refusing(&self) {
+        lock(&self.shared.state).refusals.clear();
+    }
+
+    fn refuse(&self, feature: OptionalFeature, times: rules::refusal::Times) {
+        lock(&self.shared.state)
+            .refusals
+            .push(rules::refusal::Refusal { feature, times });
     }
 
     /// Sets how replies to `ConverseStream` are streamed from now on: delta sizes, HTTP
@@ -502,6 +534,11 @@ fn answer(shared: &Arc<Shared>, incoming: Incoming, body: &[u8]) -> (Response, D
                 "Malformed input request: the body is not valid JSON ({error})."
             ))),
         ),
+    };
+    // A feature the stand-in was told to refuse, in a request the rules take.
+    let violation = match violation {
+        None => rules::refusal::refuse(&mut state.refusals, &body),
+        some => some,
     };
     let request = ConverseRequest {
         index,

@@ -58,7 +58,9 @@ pub struct RecordedRequest {
     pub body: Value,
     /// When it arrived.
     pub received_at: Instant,
-    /// The Converse rule it broke, if any; such requests were answered with the rule's error
+    /// The Converse rule it broke, or the refusal it was given
+    /// ([`ConverseStandIn::refuse_once`](super::ConverseStandIn::refuse_once)), if any; such
+    /// requests were answered with the rule's error
     /// ([`Rule::error_kind`](super::Rule::error_kind): a 400 `ValidationException`, or a 403
     /// `AccessDeniedException` for prompt caching on a model without it) carrying the
     /// violation's message.

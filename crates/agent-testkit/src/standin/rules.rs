@@ -3,6 +3,7 @@
 
 mod media;
 mod model;
+pub(crate) mod refusal;
 mod thinking;
 
 use std::collections::HashSet;
@@ -12,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::family::{self, Model};
 use super::reply::BedrockErrorKind;
+pub use refusal::OptionalFeature;
 
 /// Which rule a request broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -138,6 +140,10 @@ pub enum Rule {
     UnsupportedInferenceParameter,
     /// `inferenceConfig.maxTokens` above the model's maximum output.
     MaxTokensTooLarge,
+    /// A key of `additionalModelRequestFields` the model does not take. No family's rule
+    /// refuses one on its own: only a stand-in told to
+    /// ([`OptionalFeature::AdditionalInferenceConfig`]).
+    AdditionalFieldNotPermitted,
 }
 
 impl Rule {

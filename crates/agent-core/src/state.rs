@@ -15,8 +15,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// The longest key: 128 characters of `[A-Za-z0-9_.:-]`.
-pub const MAX_STATE_KEY_LEN: usize = 128;
+/// The longest key: 192 characters of `[A-Za-z0-9_.:-]` (room for a prefix and a session id).
+pub const MAX_STATE_KEY_LEN: usize = 192;
 /// The largest value, as JSON: 64 KiB.
 pub const MAX_STATE_VALUE_BYTES: usize = 64 * 1024;
 /// The largest state, as JSON: 256 KiB (it is read with every run).

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use agent_core::{Message, Role, RunStatus, StateChanges};
+use agent_core::{Message, Role, RunStatus, SessionState, StateChanges};
 use agent_session::{
     Commit, EntryBody, RunRecord, SessionError, SessionErrorKind, SessionId, SessionStore,
     SessionVersion, Summary,
@@ -19,9 +19,41 @@ use crate::runner::SessionRunner;
 
 /// The state key of a forked session naming where it came from (see [`ForkOrigin`]).
 pub const FORK_ORIGIN_KEY: &str = "fork.origin";
-/// The state key of a session listing the sessions forked from it, when its store can change
-/// state outside a run.
-pub const FORK_CHILDREN_KEY: &str = "fork.children";
+/// The prefix of the state keys under which a session lists the sessions forked from it
+/// (`fork.child:{session}`), when its store can change state outside a run: one key per fork,
+/// so that forks written at once never write over each other (state merges per key).
+pub const FORK_CHILD_KEY_PREFIX: &str = "fork.child:";
+
+/// A fork a session lists ([`fork_children`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ForkChild {
+    /// The forked session.
+    pub session: String,
+    /// The run it was cut after (or within).
+    pub run: u64,
+    /// The step within that run, when cut within it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<u32>,
+    /// When.
+    pub forked_at: Timestamp,
+}
+
+/// Where a session was forked from, when it was ([`FORK_ORIGIN_KEY`]).
+pub fn fork_origin(state: &SessionState) -> Option<ForkOrigin> {
+    state.get(FORK_ORIGIN_KEY).ok().flatten()
+}
+
+/// The sessions forked from a session, oldest first, as its state lists them.
+pub fn fork_children(state: &SessionState) -> Vec<ForkChild> {
+    let mut children: Vec<ForkChild> = state
+        .iter()
+        .filter(|(key, _)| key.starts_with(FORK_CHILD_KEY_PREFIX))
+        .filter_map(|(_, value)| serde_json::from_value(value.clone()).ok())
+        .collect();
+    children.sort_by_key(|child| child.forked_at);
+    children
+}
 
 /// Where to cut the source's conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,13 +96,10 @@ pub struct Forked {
     pub origin: ForkOrigin,
     /// How many turns it holds.
     pub turns: usize,
-    /// Whether the source records the fork too ([`FORK_CHILDREN_KEY`]); `false` when its store
+    /// Whether the source records the fork too ([`fork_children`]); `false` when its store
     /// cannot change state outside a run.
     pub linked_in_source: bool,
 }
-
-/// How many times a fork writes itself into its source's list when other forks write it too.
-const FORK_LINK_ATTEMPTS: usize = 5;
 
 fn invalid(message: impl Into<String>) -> SessionError {
     SessionError::new(SessionErrorKind::InvalidInput, message)
@@ -202,42 +231,30 @@ impl SessionRunner {
                 format!("session `{source}` holds no turn up to that point"),
             ));
         }
-        // The source lists its forks, when its store can change state outside a run. The list
-        // is one key: two forks written at once could each write it over the other, so each
-        // checks its entry is there after writing, and writes again when it is not.
-        let entry = json!({"session": target.to_string(), "run": origin.run, "step": origin.step});
-        let mut linked_in_source = false;
-        let mut current = head.state;
-        for _ in 0..FORK_LINK_ATTEMPTS {
-            let mut children: Vec<serde_json::Value> = current
-                .get::<Vec<serde_json::Value>>(FORK_CHILDREN_KEY)
-                .ok()
-                .flatten()
-                .unwrap_or_default();
-            if children.contains(&entry) {
-                linked_in_source = true;
-                break;
-            }
-            children.push(entry.clone());
-            let mut link = StateChanges::new();
-            if let Err(error) = link.set_value(FORK_CHILDREN_KEY, json!(children)) {
-                tracing::info!(%error, session = %source, "the source's fork list is full");
-                break;
-            }
-            match store.update_state(source, &link).await {
-                Ok(_) => match store.head(source).await {
-                    Ok(head) => current = head.state,
-                    Err(error) => {
-                        tracing::info!(%error, session = %source, "could not check the source's fork list");
-                        break;
-                    }
-                },
+        // The source lists its forks, when its store can change state outside a run: one key
+        // per fork.
+        let child = ForkChild {
+            session: target.to_string(),
+            run: origin.run,
+            step: origin.step,
+            forked_at: origin.forked_at,
+        };
+        let mut link = StateChanges::new();
+        let linked_in_source = match link
+            .set_value(&format!("{FORK_CHILD_KEY_PREFIX}{target}"), json!(child))
+        {
+            Ok(()) => match store.update_state(source, &link).await {
+                Ok(_) => true,
                 Err(error) => {
                     tracing::info!(%error, session = %source, "the source does not record the fork");
-                    break;
+                    false
                 }
+            },
+            Err(error) => {
+                tracing::info!(%error, session = %source, "the source's state cannot hold the fork");
+                false
             }
-        }
+        };
         Ok(Forked {
             origin,
             turns,

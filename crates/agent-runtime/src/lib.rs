@@ -42,7 +42,10 @@ mod runner;
 pub use cache::{DEFAULT_CACHE_BYTES, DEFAULT_CACHED_SESSIONS};
 pub use context::{ContextPolicy, SUMMARY_INSTRUCTION, SummaryPolicy, Window};
 pub use follow::{FollowPosition, FollowedEvent, InvalidFollowPosition};
-pub use fork::{FORK_CHILDREN_KEY, FORK_ORIGIN_KEY, ForkOrigin, ForkPoint, Forked};
+pub use fork::{
+    FORK_CHILD_KEY_PREFIX, FORK_ORIGIN_KEY, ForkChild, ForkOrigin, ForkPoint, Forked,
+    fork_children, fork_origin,
+};
 pub use options::{
     DEFAULT_COMMIT_TIMEOUT, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_INTERRUPTED_AFTER,
     DEFAULT_TEXT_FLUSH_INTERVAL, SessionOptions,

@@ -152,9 +152,11 @@ impl DynamoSessionStore {
                 let Ok(HeadItem::Current(head)) = Head::parse(pk, item) else {
                     continue;
                 };
-                // Live sessions with a conversation (a session whose only runs failed before
-                // any commit is not listed).
-                if !head.is_live(now) || !head.has_entries() {
+                // Live sessions with a conversation or a run (a session whose first run paused
+                // for approval, or failed, has no turn yet and is listed all the same, as the
+                // other stores list it).
+                let has_runs = head.runs >= head.first_run;
+                if !head.is_live(now) || (!head.has_entries() && !has_runs) {
                     continue;
                 }
                 // With its state: the Scan reads the whole head item anyway. A session whose

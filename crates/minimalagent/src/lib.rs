@@ -126,9 +126,9 @@ pub use agent_loop::{
 };
 #[doc(inline)]
 pub use agent_runtime::{
-    ContextPolicy, ConversationPage, FORK_CHILDREN_KEY, FORK_ORIGIN_KEY, FollowPosition,
-    FollowedEvent, ForkOrigin, ForkPoint, Forked, PausedRun, ResumeRefusal, SessionOptions,
-    SummaryPolicy, TurnState, Window,
+    ContextPolicy, ConversationPage, FORK_CHILD_KEY_PREFIX, FORK_ORIGIN_KEY, FollowPosition,
+    FollowedEvent, ForkChild, ForkOrigin, ForkPoint, Forked, PausedRun, ResumeRefusal,
+    SessionOptions, SummaryPolicy, TurnState, Window, fork_children, fork_origin,
 };
 #[doc(inline)]
 pub use agent_tools::tool;

@@ -123,7 +123,7 @@ impl Sessions {
     /// Forks `source` at `at` into the new session `new_session` of this store: the new session
     /// holds the source's turns up to the cut (each with its run's trace), names its origin in
     /// its state ([`FORK_ORIGIN_KEY`](agent_runtime::FORK_ORIGIN_KEY)), and the source lists its
-    /// forks ([`FORK_CHILDREN_KEY`](agent_runtime::FORK_CHILDREN_KEY)). Run the agent in the new
+    /// forks ([`fork_children`](agent_runtime::fork_children)). Run the agent in the new
     /// session to try another way from there.
     ///
     /// # Errors

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use agent_core::{AgentEvent, ModelError, ModelErrorKind, ModelResponse, StopReason};
+use agent_core::{AgentEvent, EventSink, ModelError, ModelErrorKind, ModelResponse, StopReason};
 use futures::StreamExt;
 use tracing::Instrument;
 
@@ -95,6 +95,26 @@ impl RunState<'_> {
     }
 
     pub(super) async fn stream_reply(&mut self) -> Result<ModelResponse, CallError> {
+        let dropped = DroppedFeatures {
+            sink: self.sink,
+            events: std::sync::Mutex::default(),
+        };
+        let outcome = self.stream_into(&dropped).await;
+        // A feature the client dropped is part of the run's trace, whatever became of the call.
+        let events = dropped
+            .events
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for event in &events {
+            self.reasoning.apply(event);
+        }
+        outcome
+    }
+
+    async fn stream_into(
+        &mut self,
+        sink: &DroppedFeatures<'_>,
+    ) -> Result<ModelResponse, CallError> {
         let mut assembler = ReplyAssembler::new(self.step);
         let opened = tokio::select! {
             biased;
@@ -112,12 +132,30 @@ impl RunState<'_> {
                 next = stream.next() => next,
             };
             match next {
-                Some(Ok(event)) => assembler.push(event, self.sink).map_err(CallError::Model)?,
+                Some(Ok(event)) => assembler.push(event, sink).map_err(CallError::Model)?,
                 Some(Err(error)) => return Err(CallError::Model(error)),
                 None => break,
             }
         }
         assembler.finish().map_err(CallError::Model)
+    }
+}
+
+/// Passes a model call's events on, keeping the `FeatureDropped` ones for the run's trace.
+struct DroppedFeatures<'a> {
+    sink: &'a dyn EventSink,
+    events: std::sync::Mutex<Vec<AgentEvent>>,
+}
+
+impl EventSink for DroppedFeatures<'_> {
+    fn emit(&self, event: &AgentEvent) {
+        if matches!(event, AgentEvent::FeatureDropped { .. }) {
+            self.events
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(event.clone());
+        }
+        self.sink.emit(event);
     }
 }
 

@@ -4,7 +4,7 @@ use super::*;
 
 use agent_session::InMemorySessionStore;
 
-use crate::fork::{FORK_CHILDREN_KEY, FORK_ORIGIN_KEY, ForkOrigin, ForkPoint};
+use crate::fork::{FORK_ORIGIN_KEY, ForkOrigin, ForkPoint, fork_children};
 
 /// A 20-turn session with a tool step in every turn is forked after every run and within each
 /// run's tool step, on the same store and into another store; each fork holds exactly the
@@ -83,15 +83,8 @@ pub async fn forks_continue_from_every_step_boundary(store: Arc<dyn SessionStore
             assert!(records.iter().all(|r| r.status == RunStatus::Completed));
         }
     }
-    let children: Vec<Value> = store
-        .head(&session)
-        .await
-        .unwrap()
-        .state
-        .get(FORK_CHILDREN_KEY)
-        .unwrap()
-        .expect("the source lists its forks");
-    assert_eq!(children.len(), forks);
+    let children = fork_children(&store.head(&session).await.unwrap().state);
+    assert_eq!(children.len(), forks, "the source lists its forks");
     // Two forks written at once are both listed.
     let (one, two) = (session_for("fork-a"), session_for("fork-b"));
     let (a, b) = tokio::join!(
@@ -99,19 +92,12 @@ pub async fn forks_continue_from_every_step_boundary(store: Arc<dyn SessionStore
         source.fork(&session, ForkPoint::AfterRun(2), &store, &two)
     );
     assert!(a.unwrap().linked_in_source && b.unwrap().linked_in_source);
-    let children: Vec<Value> = store
-        .head(&session)
-        .await
-        .unwrap()
-        .state
-        .get(FORK_CHILDREN_KEY)
-        .unwrap()
-        .unwrap();
+    let children = fork_children(&store.head(&session).await.unwrap().state);
     for fork in [&one, &two] {
         assert!(
             children
                 .iter()
-                .any(|child| child["session"] == fork.to_string()),
+                .any(|child| child.session == fork.to_string()),
             "{fork} is listed"
         );
     }

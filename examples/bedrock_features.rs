@@ -279,7 +279,12 @@ async fn main() -> anyhow::Result<()> {
 
 /// Prints each model call's cache use in a turn: tool steps first, then the answer.
 fn print_cache_use(turn: usize, result: &RunResult) {
-    let mut calls: Vec<_> = result.reasoning.steps.iter().map(|step| step.usage).collect();
+    let mut calls: Vec<_> = result
+        .reasoning
+        .steps
+        .iter()
+        .map(|step| step.usage)
+        .collect();
     let (read, written) = calls.iter().fold((0, 0), |(read, written), usage| {
         (
             read + usage.cache_read_input_tokens,

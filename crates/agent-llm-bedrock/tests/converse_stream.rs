@@ -386,13 +386,7 @@ async fn thinking_is_requested_and_never_combined_with_a_forced_tool_choice() {
         .unwrap();
         let model = built(builder(&standin).thinking(2048)).await;
         let mut input = RunInput::new("Which city?");
-        input.structured = Some(StructuredAnswer {
-            tool_name: "final_answer".into(),
-            description: "The answer.".into(),
-            schema: json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
-            max_attempts: 2,
-            check: Arc::new(|_| Ok(())),
-        });
+        input.structured = Some(StructuredAnswer::new("final_answer", "The answer.", json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}), 2, Arc::new(|_| Ok(()))));
         let result = agent(model, &[]).run(input, &NoEvents).await.unwrap();
         assert_eq!(result.structured, Some(json!({"city": "Oslo"})));
         let body = &standin.requests()[0].body;

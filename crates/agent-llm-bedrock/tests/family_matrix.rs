@@ -210,20 +210,20 @@ async fn a_typed_answer() {
             let what = format!("{what}, typed answer");
             let (standin, model) = setup(family, mode).await;
             let mut input = RunInput::new("Which city should I visit in June, Oslo or Lima?");
-            input.structured = Some(StructuredAnswer {
-                tool_name: "final_answer".into(),
-                description: "The answer: a city.".into(),
-                schema: json!({
+            input.structured = Some(StructuredAnswer::new(
+                "final_answer",
+                "The answer: a city.",
+                json!({
                     "type": "object",
                     "properties": {"city": {"type": "string"}},
                     "required": ["city"]
                 }),
-                max_attempts: 2,
-                check: Arc::new(|answer| match answer["city"].as_str() {
+                2,
+                Arc::new(|answer| match answer["city"].as_str() {
                     Some(city) if !city.is_empty() => Ok(()),
                     _ => Err("`city` must be a city's name".to_owned()),
                 }),
-            });
+            ));
             let result = agent(model, Vec::new())
                 .run(input, &NoEvents)
                 .await

@@ -614,10 +614,10 @@ async fn raw_stream_with_a_tool(model: &BedrockModel, id: &str) -> Result<(), St
 
 /// The typed answer's tool and check.
 fn structured() -> StructuredAnswer {
-    StructuredAnswer {
-        tool_name: "answer".to_owned(),
-        description: "Give the final answer.".to_owned(),
-        schema: json!({
+    StructuredAnswer::new(
+        "answer",
+        "Give the final answer.",
+        json!({
             "type": "object",
             "properties": {
                 "city": {"type": "string"},
@@ -626,9 +626,9 @@ fn structured() -> StructuredAnswer {
             },
             "required": ["city", "country", "population_millions"]
         }),
-        max_attempts: 2,
-        check: Arc::new(|_| Ok(())),
-    }
+        2,
+        Arc::new(|_| Ok(())),
+    )
 }
 
 /// A typed answer through the loop: the forced tool choice where the table says it is taken.

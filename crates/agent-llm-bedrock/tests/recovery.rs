@@ -362,17 +362,17 @@ async fn a_refused_typed_answer_tool_choice_is_dropped_and_the_answer_still_come
                 .unwrap();
             let structured = || {
                 let mut input = input("Which city should I visit, Oslo or Lima?", &[]);
-                input.structured = Some(StructuredAnswer {
-                    tool_name: "final_answer".into(),
-                    description: "The answer.".into(),
-                    schema: json!({
+                input.structured = Some(StructuredAnswer::new(
+                    "final_answer",
+                    "The answer.",
+                    json!({
                         "type": "object",
                         "properties": {"city": {"type": "string"}},
                         "required": ["city"]
                     }),
-                    max_attempts: 2,
-                    check: Arc::new(|_| Ok(())),
-                });
+                    2,
+                    Arc::new(|_| Ok(())),
+                ));
                 input
             };
             let events = Events::default();

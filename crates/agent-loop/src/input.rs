@@ -122,6 +122,7 @@ pub type AnswerCheck = Arc<dyn Fn(&Value) -> Result<(), String> + Send + Sync>;
 /// An answer of a given shape: the model answers by calling a final tool whose input schema is
 /// the shape; an input that does not fit is sent back with the error, up to a bound.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct StructuredAnswer {
     /// The final tool's name.
     pub tool_name: String,
@@ -133,6 +134,26 @@ pub struct StructuredAnswer {
     pub max_attempts: u32,
     /// Checks an answer: `Err` says what does not fit.
     pub check: AnswerCheck,
+}
+
+impl StructuredAnswer {
+    /// An answer given by calling the tool `tool_name` (described by `description`) with an
+    /// input fitting `schema`, checked by `check`, at most `max_attempts` times.
+    pub fn new(
+        tool_name: impl Into<String>,
+        description: impl Into<String>,
+        schema: Value,
+        max_attempts: u32,
+        check: AnswerCheck,
+    ) -> Self {
+        Self {
+            tool_name: tool_name.into(),
+            description: description.into(),
+            schema,
+            max_attempts,
+            check,
+        }
+    }
 }
 
 impl std::fmt::Debug for StructuredAnswer {
@@ -154,11 +175,22 @@ pub trait ContextCompactor: Send + Sync {
 
 /// A compacted history.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Compacted {
     /// The messages to send instead of the history; they start with a user text message.
     pub history: Vec<Message>,
     /// System prompt blocks replacing the run's context notes (for example a summary).
     pub context_notes: Vec<String>,
+}
+
+impl Compacted {
+    /// A history to send instead, with its system notes.
+    pub fn new(history: Vec<Message>, context_notes: Vec<String>) -> Self {
+        Self {
+            history,
+            context_notes,
+        }
+    }
 }
 
 /// Where a run's events are recorded durably (a session's real-time log).

@@ -704,13 +704,13 @@ fn answer_check() -> AnswerCheck {
 }
 
 fn structured(max_attempts: u32) -> StructuredAnswer {
-    StructuredAnswer {
-        tool_name: "final_answer".into(),
-        description: "Give the answer.".into(),
-        schema: json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
+    StructuredAnswer::new(
+        "final_answer",
+        "Give the answer.",
+        json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
         max_attempts,
-        check: answer_check(),
-    }
+        answer_check(),
+    )
 }
 
 #[tokio::test]
@@ -767,9 +767,11 @@ struct Halving(AtomicUsize);
 impl ContextCompactor for Halving {
     async fn compact(&self, history: &[Message]) -> Option<Compacted> {
         self.0.fetch_add(1, Ordering::SeqCst);
-        (history.len() > 2).then(|| Compacted {
-            history: history[history.len() - 2..].to_vec(),
-            context_notes: vec!["earlier turns were dropped".into()],
+        (history.len() > 2).then(|| {
+            Compacted::new(
+                history[history.len() - 2..].to_vec(),
+                vec!["earlier turns were dropped".into()],
+            )
         })
     }
 }

@@ -321,10 +321,7 @@ impl ContextCompactor for PolicyCompactor {
         }
         state.turns.clone_from(&newer);
         state.summary = summary;
-        Some(Compacted {
-            history: messages_of(&newer),
-            context_notes: notes,
-        })
+        Some(Compacted::new(messages_of(&newer), notes))
     }
 }
 

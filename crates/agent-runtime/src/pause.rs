@@ -140,7 +140,7 @@ impl SessionRunner {
         let stored: Vec<StoredEvent> = events
             .into_iter()
             .zip(1u32..)
-            .map(|(event, index)| StoredEvent { index, event })
+            .map(|(event, index)| StoredEvent::new(index, event))
             .collect();
         for batch in stored.chunks(PAGE) {
             bounded(
@@ -357,7 +357,7 @@ impl SessionRunner {
             .iter()
             .cloned()
             .zip(first_index..)
-            .map(|(event, index)| StoredEvent { index, event })
+            .map(|(event, index)| StoredEvent::new(index, event))
             .collect();
         if let Err(error) = store.append_events(session, &lease, &stored).await {
             // The decisions are not recorded: the run waits as it did.

@@ -281,9 +281,11 @@ async fn write_batch(
     let events: Vec<StoredEvent> = batch
         .into_iter()
         .enumerate()
-        .map(|(offset, event)| StoredEvent {
-            index: next_index.saturating_add(u32::try_from(offset).unwrap_or(u32::MAX)),
-            event,
+        .map(|(offset, event)| {
+            StoredEvent::new(
+                next_index.saturating_add(u32::try_from(offset).unwrap_or(u32::MAX)),
+                event,
+            )
         })
         .collect();
     let mut attempt = 0;

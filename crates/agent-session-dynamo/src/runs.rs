@@ -129,12 +129,9 @@ impl DynamoSessionStore {
             new.expires_at_ms = new.expires_at_ms.max(expiry.expires_at_ms);
             // A restarted life keeps at least the old horizon (see `commit`).
             new.horizon = expiry.horizon.max(head.as_ref().map_or(0, |h| h.horizon));
-            let lease = RunLease {
-                run: new.runs,
-                // A begun run's first lease is its run id, so a begin repeated after a lost
-                // answer is recognised; a lease-less finish holds none.
-                lease: reasoning.run_id,
-            };
+            // A begun run's first lease is its run id, so a begin repeated after a lost answer
+            // is recognised; a lease-less finish holds none.
+            let lease = RunLease::new(new.runs, reasoning.run_id);
             let running = match allocation {
                 Allocation::Begin { lease_for } => Some(lease_end(now, lease_for)),
                 Allocation::Finish => None,
@@ -239,7 +236,7 @@ impl DynamoSessionStore {
             Allocation::Begin { .. } => match record.lease {
                 Some(lease) if same_run && running && lease == reasoning.run_id => {
                     tracing::debug!(run, "the run had begun already");
-                    Ok(Earlier::Done(RunLease { run, lease }))
+                    Ok(Earlier::Done(RunLease::new(run, lease)))
                 }
                 _ => Err(error(
                     SessionErrorKind::Conflict,
@@ -250,10 +247,7 @@ impl DynamoSessionStore {
                 if same_run && kept(&record.status, record.lease.is_some(), reasoning) =>
             {
                 tracing::debug!(run, "the run's record was written already");
-                Ok(Earlier::Done(RunLease {
-                    run,
-                    lease: Uuid::nil(),
-                }))
+                Ok(Earlier::Done(RunLease::new(run, Uuid::nil())))
             }
             Allocation::Finish => Ok(Earlier::Ignore),
         }
@@ -482,10 +476,7 @@ impl DynamoSessionStore {
                 format!("run {run} does not exist"),
             ));
         }
-        let lease = RunLease {
-            run,
-            lease: claim.lease,
-        };
+        let lease = RunLease::new(run, claim.lease);
         let until = lease_end(now, claim.lease_for);
         let rpk = reasoning_pk(session.as_str());
         // One conditional write, compared in DynamoDB with the record as stored (never a read,
@@ -888,10 +879,7 @@ impl DynamoSessionStore {
             };
             let value: AgentEvent = serde_json::from_str(&json)
                 .map_err(|e| corrupted(&pk, event.sk, format!("bad event JSON: {e}")))?;
-            events.push(StoredEvent {
-                index: event.index,
-                event: value,
-            });
+            events.push(StoredEvent::new(event.index, value));
             expected += 1;
         }
         Ok(events)

@@ -377,12 +377,14 @@ async fn damaged_records_stand_in_and_damaged_events_are_corrupted_data() {
     let trace = reasoning(&session, "live");
     let lease = store.begin_run(&session, &trace, LEASE).await.unwrap();
     let events: Vec<StoredEvent> = (1..=3)
-        .map(|index| StoredEvent {
-            index,
-            event: AgentEvent::TextDelta {
-                step: 1,
-                text: format!("t{index}"),
-            },
+        .map(|index| {
+            StoredEvent::new(
+                index,
+                AgentEvent::TextDelta {
+                    step: 1,
+                    text: format!("t{index}"),
+                },
+            )
         })
         .collect();
     store

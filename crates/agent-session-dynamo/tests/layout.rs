@@ -33,13 +33,13 @@ fn text_of<'a>(item: &'a Item, name: &str) -> &'a str {
 }
 
 fn event(index: u32, text: &str) -> StoredEvent {
-    StoredEvent {
+    StoredEvent::new(
         index,
-        event: AgentEvent::TextDelta {
+        AgentEvent::TextDelta {
             step: 1,
             text: text.to_owned(),
         },
-    }
+    )
 }
 
 /// English-like text of `len` bytes (words drawn pseudo-randomly from a small vocabulary: it

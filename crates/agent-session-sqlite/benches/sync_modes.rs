@@ -92,7 +92,7 @@ async fn measure(synchronous: Synchronous) {
         };
         let started = Instant::now();
         store
-            .append_events(&session, &lease, &[StoredEvent { index, event }])
+            .append_events(&session, &lease, &[StoredEvent::new(index, event)])
             .await
             .unwrap();
         appends.push(started.elapsed());

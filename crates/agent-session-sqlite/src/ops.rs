@@ -655,10 +655,7 @@ pub(crate) fn begin_run(
             None => false,
         };
         return if held && begun.status == RunStatus::Running.as_str() {
-            Ok(RunLease {
-                run: begun.run,
-                lease: record.run_uuid,
-            })
+            Ok(RunLease::new(begun.run, record.run_uuid))
         } else {
             Err(session_error(
                 SessionErrorKind::Conflict,
@@ -673,10 +670,7 @@ pub(crate) fn begin_run(
     }
     let mut row = writable(conn, session, now, loaded)?;
     row.last_run = next(row.last_run, session, "last_run")?;
-    let lease = RunLease {
-        run: row.last_run,
-        lease: record.run_uuid,
-    };
+    let lease = RunLease::new(row.last_run, record.run_uuid);
     conn.prepare_cached(
         "INSERT INTO runs (session, run, status, reasoning, bytes, lease, heartbeat_at, \
          committed_seq, run_id, lease_expires_at) \
@@ -888,10 +882,7 @@ pub(crate) fn claim_run(
         return Err(not_found().into());
     };
     let item = format!("run {run}");
-    let new = RunLease {
-        run,
-        lease: claim.lease,
-    };
+    let new = RunLease::new(run, claim.lease);
     let held = lease
         .map(|lease| rows::uuid(&lease, session, &item))
         .transpose()?;

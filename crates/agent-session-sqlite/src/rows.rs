@@ -341,7 +341,7 @@ pub(crate) fn event(row: &Row<'_>, session: &SessionId, run: u64) -> Result<Stor
     let text: String = column(row, 1, session, &item)?;
     let bytes: i64 = column(row, 2, session, &item)?;
     let event: AgentEvent = json(&text, bytes, session, &item)?;
-    Ok(StoredEvent { index, event })
+    Ok(StoredEvent::new(index, event))
 }
 
 /// A stored lease id.

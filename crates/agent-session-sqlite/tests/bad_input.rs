@@ -48,13 +48,13 @@ async fn commit(
 }
 
 fn event(index: u32) -> StoredEvent {
-    StoredEvent {
+    StoredEvent::new(
         index,
-        event: AgentEvent::TextDelta {
+        AgentEvent::TextDelta {
             step: 1,
             text: format!("t{index}"),
         },
-    }
+    )
 }
 
 fn sql(db: &Path, statement: &str, values: impl rusqlite::Params) {
@@ -241,13 +241,13 @@ async fn a_full_database_fails_the_commit_and_keeps_nothing_of_it() {
         .append_events(
             &session,
             &lease,
-            &[StoredEvent {
-                index: 1,
-                event: AgentEvent::TextDelta {
+            &[StoredEvent::new(
+                1,
+                AgentEvent::TextDelta {
                     step: 1,
                     text: "y".repeat(1 << 20),
                 },
-            }],
+            )],
         )
         .await
         .unwrap_err();
@@ -445,10 +445,7 @@ async fn damaged_run_records_read_as_damaged_beside_the_others() {
     let good_runs = store.runs(&good, 0, 10).await.unwrap();
     assert!(good_runs.iter().all(|r| !r.is_damaged()), "{good_runs:?}");
     assert_eq!(good_runs.len(), 4);
-    let lease = agent_session::RunLease {
-        run: live,
-        lease: uuid::Uuid::now_v7(),
-    };
+    let lease = agent_session::RunLease::new(live, uuid::Uuid::now_v7());
     only_bad_is_corrupted(
         &store,
         &good,

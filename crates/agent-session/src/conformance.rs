@@ -1010,14 +1010,7 @@ pub async fn newer_records_are_kept_as_written(store: Arc<dyn SessionStore>) {
     let unknown: AgentEvent =
         serde_json::from_value(json!({"type": "approval_requested"})).unwrap();
     store
-        .append_events(
-            &session,
-            &lease,
-            &[StoredEvent {
-                index: 1,
-                event: unknown.clone(),
-            }],
-        )
+        .append_events(&session, &lease, &[StoredEvent::new(1, unknown.clone())])
         .await
         .unwrap();
     assert_eq!(

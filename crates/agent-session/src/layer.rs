@@ -825,10 +825,7 @@ mod tests {
         let lease = store
             .begin_run(&session, &running, Duration::ZERO)
             .await
-            .unwrap_or(RunLease {
-                run: 2,
-                lease: Uuid::nil(),
-            });
+            .unwrap_or(RunLease::new(2, Uuid::nil()));
         let _ = store.append_events(&session, &lease, &[event(1)]).await;
         let _ = store.heartbeat(&session, &lease, Duration::ZERO).await;
         let beat = store

@@ -537,10 +537,7 @@ impl SessionStore for InMemorySessionStore {
             return if existing.record.lease == Some(reasoning.run_id)
                 && existing.record.reasoning.status == RunStatus::Running
             {
-                Ok(RunLease {
-                    run: existing.record.run,
-                    lease: reasoning.run_id,
-                })
+                Ok(RunLease::new(existing.record.run, reasoning.run_id))
             } else {
                 Err(error(
                     SessionErrorKind::Conflict,
@@ -553,10 +550,7 @@ impl SessionStore for InMemorySessionStore {
             };
         }
         stored.last_run += 1;
-        let lease = RunLease {
-            run: stored.last_run,
-            lease: reasoning.run_id,
-        };
+        let lease = RunLease::new(stored.last_run, reasoning.run_id);
         let mut record = RunRecord::new(lease.run, reasoning.clone());
         record.lease = Some(lease.lease);
         record.heartbeat_at = Some(now);
@@ -717,10 +711,7 @@ impl SessionStore for InMemorySessionStore {
                 format!("run {run} does not exist"),
             ));
         };
-        let lease = RunLease {
-            run,
-            lease: claim.lease,
-        };
+        let lease = RunLease::new(run, claim.lease);
         if slot.record.lease == Some(claim.lease) {
             // This claim's own, repeated after a lost answer.
             return Ok(lease);

@@ -199,11 +199,19 @@ impl Summary {
 /// refuses writes to a run's record under any other lease, so a process that was taken over
 /// (declared dead, then resumed elsewhere) cannot write over its successor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RunLease {
     /// The run's number in its session.
     pub run: u64,
     /// The lease id.
     pub lease: Uuid,
+}
+
+impl RunLease {
+    /// The claim of run `run` under `lease` (for store implementations).
+    pub fn new(run: u64, lease: Uuid) -> Self {
+        Self { run, lease }
+    }
 }
 
 /// One run's turn, its final reasoning record and optionally a summary, to be written as a
@@ -390,11 +398,19 @@ impl RunClaim {
 
 /// One event of a real-time run as stored: its index in the run (from 1) and the event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct StoredEvent {
     /// The event's index among its run's stored events, from 1, dense.
     pub index: u32,
     /// The event.
     pub event: AgentEvent,
+}
+
+impl StoredEvent {
+    /// Event `event` at `index`.
+    pub fn new(index: u32, event: AgentEvent) -> Self {
+        Self { index, event }
+    }
 }
 
 /// A session as listed by [`SessionStore::list_sessions`].

@@ -138,10 +138,16 @@ impl Agent {
     /// still alive, was not recorded in real time, or another process resumed it first);
     /// otherwise as [`run_in_session`](Self::run_in_session).
     pub async fn resume(&self, session_id: &str) -> Result<RunResult, Error> {
+        self.stream_resume(session_id).result().await
+    }
+
+    /// [`resume`](Self::resume) as a stream of the continued run's events: cancelled as any
+    /// run's stream is (drop it, or [`RunStream::cancel`]).
+    pub fn stream_resume(&self, session_id: &str) -> RunStream {
         let job = self
             .session_id(session_id)
             .map(|session| Job::Resume { session });
-        self.launch(job, CancellationToken::new()).result().await
+        self.launch(job, CancellationToken::new())
     }
 
     /// Answers the calls a paused run of the session holds for approval, from any process

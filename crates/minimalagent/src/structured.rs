@@ -140,13 +140,13 @@ impl Agent {
         let (schema, wrapped) = answer_schema::<T>();
         let check: AnswerCheck =
             Arc::new(move |input: &Value| read::<T>(input, wrapped).map(|_| ()));
-        let answer = StructuredAnswer {
-            tool_name: ANSWER_TOOL.to_owned(),
-            description: "Give your final answer, in exactly this shape.".to_owned(),
+        let answer = StructuredAnswer::new(
+            ANSWER_TOOL,
+            "Give your final answer, in exactly this shape.",
             schema,
-            max_attempts: ANSWER_ATTEMPTS,
+            ANSWER_ATTEMPTS,
             check,
-        };
+        );
         let session = match session_id {
             Some(id) => Some(self.session_id(id)?),
             None => None,

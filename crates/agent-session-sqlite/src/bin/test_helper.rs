@@ -111,7 +111,7 @@ async fn live_run(db: &str, session: &SessionId, events: u32, pause: Duration) -
             text: format!("chunk {index}"),
         };
         store
-            .append_events(session, &lease, &[StoredEvent { index, event }])
+            .append_events(session, &lease, &[StoredEvent::new(index, event)])
             .await?;
         store.heartbeat(session, &lease, LEASE).await?;
     }

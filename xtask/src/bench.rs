@@ -56,15 +56,15 @@ struct Bench {
 const BENCHES: &[Bench] = &[
     Bench {
         name: "loop_overhead",
-        package: "agent-core",
-        source: "crates/agent-core/benches/loop_overhead.rs",
+        package: "agent-loop",
+        source: "crates/agent-loop/benches/loop_overhead.rs",
         kind: Kind::Bench,
         dynamodb: None,
     },
     Bench {
         name: "loop_alloc",
-        package: "agent-core",
-        source: "crates/agent-core/benches/loop_alloc.rs",
+        package: "agent-loop",
+        source: "crates/agent-loop/benches/loop_alloc.rs",
         kind: Kind::Bench,
         dynamodb: None,
     },

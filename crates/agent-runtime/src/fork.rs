@@ -161,7 +161,15 @@ impl SessionRunner {
                     )
                 })?,
         };
-        let entries = store.entries(source, head.first_seq, last_seq).await?;
+        let mut entries = store.entries(source, head.first_seq, last_seq).await?;
+        if let Some(step) = step
+            && let Some(last) = entries.last_mut()
+            && let EntryBody::Turn { messages, .. } = &mut last.body
+        {
+            // Cut before anything is written: a step the run does not have leaves no partial
+            // fork behind.
+            *messages = cut_at_step(std::mem::take(messages), step, cut_run)?;
+        }
         let origin = ForkOrigin {
             session: source.to_string(),
             run: cut_run.unwrap_or_else(|| records.last().map_or(0, |record| record.run)),
@@ -191,10 +199,6 @@ impl SessionRunner {
                 }
                 EntryBody::Turn { messages, .. } => {
                     let last = index + 1 == count;
-                    let messages = match (last, step) {
-                        (true, Some(step)) => cut_at_step(messages, step, cut_run)?,
-                        _ => messages,
-                    };
                     let mut reasoning = by_seq.get(&entry.seq).map_or_else(
                         || agent_core::Reasoning::start(first_text(&messages), None),
                         |record| record.reasoning.clone(),

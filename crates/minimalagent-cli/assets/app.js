@@ -68,6 +68,57 @@
     return sessionHref(id) + "/runs/" + encodeURIComponent(runId);
   }
 
+  // A run record the store could not read stands in for the run with the nil id, its status
+  // "damaged" and an error naming the record and why: it has no page of its own (several may
+  // share the id), and is told from another damaged run by that error.
+  const NIL_RUN_ID = "00000000-0000-0000-0000-000000000000";
+
+  function isDamaged(run) {
+    return run.status === "damaged";
+  }
+
+  function sameRun(a, b) {
+    if (a.run_id !== b.run_id) return false;
+    if (a.run_id !== NIL_RUN_ID) return true;
+    const why = (run) => (run.error ? run.error.message : "");
+    return why(a) === why(b);
+  }
+
+  function runLink(sessionId, run, label) {
+    return isDamaged(run) && run.run_id === NIL_RUN_ID ? h("span", { class: "run-label" }, label) : link(runHref(sessionId, run.run_id), label);
+  }
+
+  function damagedText(run) {
+    return "This run's record in the store cannot be read: " + (run.error ? run.error.message : "no detail");
+  }
+
+  // Session ids as the store checks them: anything else from the state is shown, not linked.
+  function isSessionId(id) {
+    return typeof id === "string" && /^[A-Za-z0-9_-]{1,128}$/.test(id);
+  }
+
+  function sessionRef(id) {
+    return isSessionId(id) ? link(sessionHref(id), id) : h("code", null, String(id));
+  }
+
+  function cutText(point) {
+    return "after run " + point.run + (point.step ? " step " + point.step : "");
+  }
+
+  // Where a session was forked from, and its forks (the server reads them from its state).
+  function forkView(fork) {
+    const origin = fork && fork.origin;
+    const children = (fork && Array.isArray(fork.children)) ? fork.children : [];
+    if (!origin && !children.length) return null;
+    return h("div", { class: "forks" },
+      origin ? h("p", { class: "fork-origin", dataset: { session: String(origin.session) } },
+        "Forked from ", sessionRef(origin.session), " " + cutText(origin),
+        origin.forked_at ? h("span", { class: "meta" }, " · " + time(origin.forked_at)) : null) : null,
+      children.length ? h("p", { class: "fork-children" }, "Forks: ",
+        children.map((child, i) => [i > 0 ? ", " : null,
+          h("span", { class: "fork-child", dataset: { session: String(child.session) } }, sessionRef(child.session), " (" + cutText(child) + ")")])) : null);
+  }
+
   // ------------------------------------------------------------------ formatting
 
   function time(at) {
@@ -230,10 +281,12 @@
   }
 
   function runRow(sessionId, run, index) {
+    // The summaries' error is one string ("kind: message").
+    const query = isDamaged(run) ? (run.error || "store.damaged_record") : run.query;
     return h("li", { class: "run-row", dataset: { runId: run.run_id, status: run.status } },
       h("span", { class: "run-status" }, statusBadge(run.status), waitingBadge(run.pending_decisions || 0)),
-      link(runHref(sessionId, run.run_id), "Run " + (index + 1)),
-      h("span", { class: "query", title: run.query }, run.query),
+      runLink(sessionId, run, "Run " + (index + 1)),
+      h("span", { class: "query", title: query }, query),
       h("span", { class: "meta" },
         [time(run.started_at), runDuration(run), plural(run.total_steps || 0, "step"), plural(run.tool_calls || 0, "tool call")]
           .filter(Boolean).join(" · ")));
@@ -389,6 +442,11 @@
       now = held
         ? "waiting for a decision on " + plural(held, "call")
         : "every held call is decided: waiting for the agent to go on";
+    }
+    if (isDamaged(run)) {
+      return h("li", { class: "run-card", dataset: { runId: run.run_id, status: run.status } },
+        h("div", { class: "run-card-head" }, statusBadge(run.status), runLink(sessionId, run, "Run " + (index + 1))),
+        h("div", { class: "run-error" }, damagedText(run)));
     }
     return h("li", { class: "run-card", dataset: { runId: run.run_id, status: run.status } },
       h("div", { class: "run-card-head" },
@@ -563,6 +621,7 @@
     const runList = h("ol", { class: "run-cards" });
     const conversation = h("div", null, conversationView(data.conversation));
     const meta = h("p", { class: "meta" });
+    const forks = h("div", null);
     const actions = h("div", { class: "actions" });
     const approvals = approvalsPanel(id);
     if (config.allow_delete) {
@@ -571,6 +630,7 @@
     const render = () => {
       replace(meta, plural(runs.length, "run") + " · " + plural(data.conversation.length, "entry", "entries") +
         (data.head && data.head.expires_at ? " · expires " + time(data.head.expires_at) : ""));
+      replace(forks, forkView(data.fork));
       replace(runList, runs.length
         ? runs.map((run, i) => runCard(id, run, i, lives.get(run.run_id)))
         : h("p", { class: "empty" }, "This session has no runs in the store (yet): its runs appear here as they start."));
@@ -579,6 +639,7 @@
     replace(app,
       h("div", { class: "title-row" }, h("h1", null, "Session ", h("code", null, id)), actions),
       meta,
+      forks,
       approvals.el,
       h("h2", null, "Runs"), runList,
       h("h2", null, "Conversation"), conversation);
@@ -586,7 +647,7 @@
     let refetch = null;
     followSession(id, (update) => {
       if (mine !== generation) return;
-      const at = runs.findIndex((run) => run.run_id === update.run_id);
+      const at = runs.findIndex((run) => sameRun(run, update.reasoning));
       const before = at >= 0 ? runs[at].status : null;
       if (at >= 0) runs[at] = update.reasoning;
       else runs.push(update.reasoning);
@@ -601,6 +662,7 @@
             if (mine !== generation) return;
             data.conversation = fresh.conversation;
             data.head = fresh.head;
+            data.fork = fresh.fork;
             replace(conversation, conversationView(fresh.conversation));
             render();
           } catch (_) {
@@ -736,6 +798,8 @@
       banners.push(h("div", { class: "banner banner-cancelled", role: "status" }, h("strong", null, "Cancelled. "), "The trace keeps what the run produced before it was cancelled."));
     } else if (run.status === "running") {
       banners.push(h("div", { class: "banner banner-running", role: "status" }, h("strong", null, "Running. "), "This page updates as the run progresses."));
+    } else if (isDamaged(run)) {
+      banners.push(h("div", { class: "banner banner-damaged", role: "status" }, h("strong", null, "Damaged. "), damagedText(run)));
     } else if (run.status === "paused") {
       const held = (run.pending_interrupts || []).length;
       banners.push(h("div", { class: "banner banner-paused", role: "status" }, h("strong", null, "Paused. "),
@@ -773,13 +837,10 @@
       replace(app, runView(sessionId, run, index + 1, live, approvals));
     };
     render();
-    const seen = new Set(runs.map((r) => r.run_id));
     const close = followSession(sessionId, (update) => {
       if (mine !== generation) return;
-      if (!seen.has(update.run_id)) {
-        seen.add(update.run_id);
-        runs.push(update.reasoning);
-      }
+      // Damaged runs share the nil id: told apart by their error (see sameRun).
+      if (!runs.some((r) => sameRun(r, update.reasoning))) runs.push(update.reasoning);
       if (update.run_id !== runId) return;
       index = runs.findIndex((r) => r.run_id === runId);
       run = update.reasoning;

@@ -7,8 +7,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use minimalagent::FollowPosition;
 use serde_json::Value;
 
-/// Read, follow, export and delete MinimalAgent sessions, and watch runs live in a local web
-/// viewer.
+/// Read, follow, export, fork and delete MinimalAgent sessions, watch runs live in a local web
+/// viewer, and run eval cases.
 ///
 /// The store is `--store URL`, else the environment variable MINIMALAGENT_STORE, else the
 /// library's default DynamoDB table (minimalagent-session-table; --table, --region and
@@ -16,12 +16,13 @@ use serde_json::Value;
 /// sqlite://relative/path.db, sqlite:///absolute/path.db,
 /// dynamodb://TABLE?region=REGION&endpoint=URL.
 ///
-/// Exit codes: 0 success; 1 the store failed while the command ran; 2 a wrong command line
-/// (arguments, store URL, session id, follow position, JSON); 3 no such session; 4 the store
-/// cannot be used (a missing file or table, a file that is not a session store, credentials or
+/// Exit codes: 0 success; 1 the store failed while the command ran, or `eval`: a case failed
+/// or regressed; 2 a wrong command line (arguments, store URL, session id, follow position,
+/// JSON, a cases file); 3 no such session; 4 the store cannot be used (a missing file or
+/// table, a file that is not a session store or of another schema version, credentials or
 /// permissions); 5 a deletion was not confirmed; 6 `doctor`: a Bedrock check failed; 7 a
-/// decision was not recorded as asked (nothing waits for it, or it was answered already, or
-/// the call had expired).
+/// conflict: a decision was not recorded as asked (nothing waits for it, or it was answered
+/// already, or the call had expired), or a fork's new session exists.
 #[derive(Debug, Parser)]
 #[command(name = "minimalagent", version, max_term_width = 100)]
 pub(crate) struct Cli {
@@ -46,7 +47,8 @@ pub(crate) struct StoreArgs {
     /// The DynamoDB table, when no store URL is given [default: minimalagent-session-table]
     #[arg(long, global = true, value_name = "NAME")]
     pub(crate) table: Option<String>,
-    /// The table's AWS region [default: the AWS environment's or profile's]
+    /// The table's AWS region; for `eval`, Bedrock's [default: the AWS environment's or
+    /// profile's]
     #[arg(long, global = true, value_name = "REGION")]
     pub(crate) region: Option<String>,
     /// The DynamoDB endpoint, e.g. DynamoDB Local [default: AWS_ENDPOINT_URL_DYNAMODB, or
@@ -81,10 +83,17 @@ impl ColorWhen {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// List, show, follow, export and delete sessions; list and answer the tool calls that wait
-    /// for a person's approval.
+    /// List, show, follow, export, fork and delete sessions; list and answer the tool calls
+    /// that wait for a person's approval.
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Run eval cases (JSON Lines) against a Bedrock model without tools, or against a recorded
+    /// session, and report them (Markdown on stdout; JSON with --report).
+    ///
+    /// Exit codes: 0 every case passed (and, with --compare, none regressed); 1 a case failed
+    /// or regressed; 2 a wrong command line, cases file, export or earlier report. See
+    /// docs/evals.md for the cases' checks.
+    Eval(EvalArgs),
     /// Serve the live trace viewer on http://127.0.0.1:PORT/.
     Ui(UiArgs),
     /// Check, with real calls, the Bedrock model and the session store an agent would use here,
@@ -158,13 +167,47 @@ pub(crate) enum SessionsCommand {
         #[arg(long, short = 'y')]
         yes: bool,
     },
-    /// Write a session as JSON Lines: one line per conversation entry, then one per run.
+    /// Write a session as JSON Lines: one line per conversation entry, then one per run (or,
+    /// with --as-cases, one eval case per run).
     Export {
         /// The session id.
         id: String,
         /// Write to this file instead of standard output.
         #[arg(long, short = 'o', value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Write the session's runs as eval cases instead (for `minimalagent eval`): each asks
+        /// its run's query after the turns before it, and checks the recorded answer, the
+        /// tools called with their inputs in order, and the steps.
+        #[arg(long)]
+        as_cases: bool,
+        /// With --as-cases: the cases are named PREFIX-1, PREFIX-2, … [default: the session id]
+        #[arg(long, value_name = "PREFIX", requires = "as_cases")]
+        prefix: Option<String>,
+    },
+    /// Copy a session's conversation — whole, up to a run, or up to a tool step of a run —
+    /// into a new session, to try another way from there.
+    ///
+    /// The new session holds the turns (each with its run's trace) and names its origin in
+    /// its state (`fork.origin`); the source lists its forks (`fork.child:NEW`) when its store
+    /// can change state outside a run. Nothing in the source changes otherwise.
+    Fork {
+        /// The session to fork.
+        source: String,
+        /// The new session's id (it must not exist).
+        new: String,
+        /// Fork after this run (its number, as `show` lists them) [default: after the last]
+        #[arg(long, value_name = "N", conflicts_with = "after_step")]
+        after_run: Option<u64>,
+        /// Fork after this tool step of this run: its query, the model's first STEP replies and
+        /// their tool results (RUN.STEP, e.g. 3.2).
+        #[arg(long, value_name = "RUN.STEP", value_parser = step_point)]
+        after_step: Option<StepPoint>,
+        /// Write the new session to this store instead (it must exist; same URLs as --store).
+        #[arg(long, value_name = "URL")]
+        to_store: Option<String>,
+        /// Print what was forked as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// The tool calls that wait for a person's decision (runs paused for approval).
     ///
@@ -229,6 +272,25 @@ pub(crate) enum SessionsCommand {
     },
 }
 
+/// A tool step of a run: `--after-step RUN.STEP`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StepPoint {
+    pub(crate) run: u64,
+    pub(crate) step: u32,
+}
+
+/// `RUN.STEP`, both from 1 (a usage error, exit 2, otherwise).
+fn step_point(text: &str) -> Result<StepPoint, String> {
+    let wrong = || format!("`{text}` is not RUN.STEP (a run and a step, from 1: 3.2)");
+    let (run, step) = text.split_once('.').ok_or_else(wrong)?;
+    let run: u64 = run.parse().map_err(|_| wrong())?;
+    let step: u32 = step.parse().map_err(|_| wrong())?;
+    if run == 0 || step == 0 {
+        return Err(wrong());
+    }
+    Ok(StepPoint { run, step })
+}
+
 /// What `deny` tells the model when no --message is given.
 pub(crate) const DEFAULT_DENIAL: &str = "A person denied this call.";
 
@@ -269,4 +331,48 @@ pub(crate) struct UiArgs {
     /// token made at start).
     #[arg(long)]
     pub(crate) allow_approvals: bool,
+}
+
+/// The `eval` command.
+#[derive(Debug, Args)]
+pub(crate) struct EvalArgs {
+    /// The cases: JSON Lines, one case per line (`#` lines are comments).
+    #[arg(value_name = "CASES.jsonl")]
+    pub(crate) cases: PathBuf,
+    /// The Bedrock model id or inference profile the cases run on [default:
+    /// MINIMALAGENT_MODEL_ID, else the library's default for the Region]
+    #[arg(long, value_name = "ID", conflicts_with = "replay")]
+    pub(crate) model_id: Option<String>,
+    /// The system prompt: the text, or @FILE to read it from a file.
+    #[arg(long, value_name = "TEXT|@FILE", conflicts_with = "replay")]
+    pub(crate) system_prompt: Option<String>,
+    /// Run the cases on a recorded session instead (a `sessions export` file): no network,
+    /// the recorded replies, the recorded tool results. Each case replays the recorded run
+    /// that asked its prompt.
+    #[arg(long, value_name = "EXPORT.jsonl")]
+    pub(crate) replay: Option<PathBuf>,
+    /// With --replay: report where a run differs from the record (on stderr) and go on,
+    /// instead of failing the case.
+    #[arg(long, requires = "replay")]
+    pub(crate) lenient: bool,
+    /// The Bedrock model that scores the cases with a `judge` check.
+    #[arg(long, value_name = "ID")]
+    pub(crate) judge_model: Option<String>,
+    /// How many cases run at once.
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) concurrency: u16,
+    /// The longest one case may run, in seconds, before it fails.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) timeout: Option<u64>,
+    /// Write the report as JSON to this file (the input of a later --compare).
+    #[arg(long, value_name = "OUT.json")]
+    pub(crate) report: Option<PathBuf>,
+    /// Write the report (and the comparison) as Markdown to this file.
+    #[arg(long, value_name = "OUT.md")]
+    pub(crate) markdown: Option<PathBuf>,
+    /// Compare with an earlier report (written with --report): a case that passed there and
+    /// fails now is a regression.
+    #[arg(long, value_name = "PREVIOUS.json")]
+    pub(crate) compare: Option<PathBuf>,
 }

@@ -3,6 +3,8 @@
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::Path;
 
+use minimalagent::evals::replay::{Recording, RecordingError};
+use minimalagent::evals::{cases_from_recording, cases_to_jsonl};
 use minimalagent::session::{SessionHead, SessionId};
 use minimalagent::{Message, Reasoning};
 use serde_json::{Value, json};
@@ -157,6 +159,7 @@ pub(crate) async fn show(
             write!(out, " · expires {}", crate::text::timestamp(expires))?;
         }
         writeln!(out, "{dim:#}")?;
+        render::fork_links(out, &head.state)?;
         render::heading(out, "Conversation")?;
         if entries.is_empty() {
             writeln!(out, "(no entries: no run of this session has committed)")?;
@@ -224,54 +227,60 @@ pub(crate) async fn delete(store: &OpenStore, id: &str, yes: bool) -> Result<(),
     Ok(())
 }
 
-/// The lines of `sessions export`: one per conversation entry, then one per run.
-async fn export_lines(store: &OpenStore, id: &str) -> Result<Vec<String>, Failure> {
-    existing_head(store, id).await?;
-    let entries = conversation(store, id).await?;
-    let runs = history(store, id).await?;
-    let mut lines = Vec::with_capacity(entries.len() + runs.len());
-    let to_line = |value: Value| {
-        serde_json::to_string(&value).map_err(|error| Failure::failed(error.to_string()))
-    };
-    for (entry, _) in entries {
-        let mut line = json!({"kind": "entry", "session_id": id});
-        if let (Value::Object(line), Value::Object(entry)) = (&mut line, entry) {
-            line.extend(entry);
-        }
-        lines.push(to_line(line)?);
-    }
-    for (index, run) in runs.iter().enumerate() {
-        lines.push(to_line(json!({
-            "kind": "run",
-            "session_id": id,
-            "index": index + 1,
-            "run_id": run.run_id,
-            "status": run.status,
-            "reasoning": run,
-        }))?);
-    }
-    Ok(lines)
-}
-
-/// `sessions export`.
+/// `sessions export`: the session as the library exports it (`Sessions::export_jsonl`, the
+/// format `Recording::from_export` reads), or, with `as_cases`, its runs as eval cases.
 pub(crate) async fn export(
     store: &OpenStore,
     id: &str,
     output: Option<&Path>,
+    as_cases: Option<&str>,
 ) -> Result<(), Failure> {
-    let lines = export_lines(store, id).await?;
-    let mut text = lines.join("\n");
-    if !text.is_empty() {
-        text.push('\n');
-    }
+    existing_head(store, id).await?;
+    let exported = store
+        .sessions
+        .export_jsonl(id)
+        .await
+        .map_err(|error| Failure::from_error(&error, &store.label))?;
+    let (text, what) = match as_cases {
+        None => {
+            let lines = exported.lines().count();
+            (exported, format!("{lines} lines"))
+        }
+        Some(prefix) => {
+            let cases = match Recording::from_export(&exported) {
+                Ok(recording) => cases_from_recording(&recording, prefix),
+                // A session whose runs have not kept a turn yet (the first run still running
+                // or paused) has nothing to make a case of: no cases, said on stderr.
+                Err(RecordingError::Empty) => Vec::new(),
+                Err(error) => {
+                    return Err(Failure::failed(format!(
+                        "cannot read the runs of session `{}` from {}: {error}",
+                        one_line(id),
+                        store.label
+                    )));
+                }
+            };
+            if cases.is_empty() {
+                Failure::failed(format!(
+                    "session `{}` has no run with a kept turn yet: no cases written",
+                    one_line(id)
+                ))
+                .warn();
+            }
+            let count = cases.len();
+            (
+                cases_to_jsonl(&cases),
+                format!("{count} case{}", if count == 1 { "" } else { "s" }),
+            )
+        }
+    };
     match output {
         Some(path) => {
             std::fs::write(path, text).map_err(|error| {
                 Failure::failed(format!("cannot write `{}`: {error}", path.display()))
             })?;
             anstream::eprintln!(
-                "Exported {} lines of session `{}` to {}.",
-                lines.len(),
+                "Exported {what} of session `{}` to {}.",
                 one_line(id),
                 path.display()
             );

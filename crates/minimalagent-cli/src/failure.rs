@@ -3,7 +3,7 @@
 use std::fmt;
 use std::process::ExitCode;
 
-use minimalagent::session::SessionErrorKind;
+use minimalagent::session::{SessionError, SessionErrorKind};
 use minimalagent::{ConfigError, ErrorKind, ResumeRefusal};
 
 use crate::text::one_line;
@@ -27,9 +27,10 @@ pub(crate) enum Exit {
     /// quotas).
     #[cfg_attr(not(feature = "bedrock"), allow(dead_code))]
     BedrockFailed = 6,
-    /// 7: a decision on a held tool call was not recorded as asked: no run waits for it (nothing
-    /// paused, an unknown interrupt id), someone answered it first, or the call had expired
-    /// (recorded as expired).
+    /// 7: a conflict with what the store holds: a decision on a held tool call was not
+    /// recorded as asked (no run waits for it: nothing paused, an unknown interrupt id;
+    /// someone answered it first; or the call had expired, recorded as expired), or the new
+    /// session of a fork exists already.
     Conflict = 7,
 }
 
@@ -183,19 +184,35 @@ fn from_config(error: &ConfigError, store: &str) -> Failure {
             "invalid DynamoDB table name `{}`: 3 to 255 characters of A-Z a-z 0-9 _ . -",
             one_line(name)
         )),
-        ConfigError::Store(session) => {
-            let exit = match session.kind() {
-                SessionErrorKind::Unavailable | SessionErrorKind::Throttled => Exit::Failed,
-                _ => Exit::StoreUnusable,
-            };
-            Failure::new(
-                exit,
-                format!(
-                    "{store} cannot be used as a session store: {}",
-                    session.message()
-                ),
-            )
-        }
+        ConfigError::Store(session) => Failure::from_open(session, store),
         other => Failure::unusable(format!("{store}: {other}")),
+    }
+}
+
+impl Failure {
+    /// A store that could not be opened: the store's own error, with what to do about it.
+    pub(crate) fn from_open(error: &SessionError, store: &str) -> Self {
+        let exit = match error.kind() {
+            SessionErrorKind::Unavailable | SessionErrorKind::Throttled => Exit::Failed,
+            _ => Exit::StoreUnusable,
+        };
+        // A file of an older schema cannot be migrated by a read-only open (the doctor tells
+        // this case by the same word): say who migrates it, so that nobody forces it by hand
+        // under a running agent.
+        let hint = match error.kind() {
+            SessionErrorKind::Incompatible => " (update minimalagent to read it)",
+            _ if error.message().contains("migrat") => {
+                " (this command only reads, and leaves the file as it is: an agent of this \
+                 version, or a command that writes, migrates it when it opens it)"
+            }
+            _ => "",
+        };
+        Failure::new(
+            exit,
+            format!(
+                "{store} cannot be used as a session store: {}{hint}",
+                error.message()
+            ),
+        )
     }
 }

@@ -1,6 +1,7 @@
-//! `minimalagent`: read, follow, export and delete MinimalAgent sessions, watch runs live in a
-//! local web viewer (`minimalagent ui`), and check the model and the store an agent would use
-//! (`minimalagent doctor`). See docs/cli.md and docs/viewer.md.
+//! `minimalagent`: read, follow, export, fork and delete MinimalAgent sessions, watch runs live
+//! in a local web viewer (`minimalagent ui`), run eval cases (`minimalagent eval`), and check
+//! the model and the store an agent would use (`minimalagent doctor`). See docs/cli.md,
+//! docs/viewer.md and docs/evals.md.
 
 mod approvals;
 mod cli;
@@ -8,8 +9,10 @@ mod commands;
 mod doctor;
 #[cfg(feature = "dynamodb")]
 mod dynamo;
+mod eval;
 mod failure;
 mod follow;
+mod fork;
 mod render;
 mod store;
 mod summary;
@@ -26,7 +29,8 @@ use crate::approvals::Which;
 use crate::cli::{Cli, Command, DecisionTarget, SessionsCommand};
 use crate::failure::Failure;
 use crate::follow::Until;
-use crate::store::OpenStore;
+use crate::fork::ForkArgs;
+use crate::store::{Access, OpenStore};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -58,10 +62,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let command = match cli.command {
         // The doctor checks the store itself, saying what fails, instead of opening it.
         Command::Doctor(args) => return doctor::run(&cli.store, &args).await,
+        // Eval cases run on a model or a recording, not on a store.
+        Command::Eval(args) => return eval::run(&cli.store, &args).await,
         other => other,
     };
     let url = store::store_url(&cli.store, std::env::var(store::STORE_ENV).ok())?;
-    let store = store::open(&url).await?;
+    let store = store::open(&url, access(&command)).await?;
     match command {
         Command::Sessions(command) => match command {
             SessionsCommand::List { json, limit } => commands::list(&store, json, limit).await,
@@ -85,8 +91,32 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 follow::follow(&store, &id, from, until, json).await
             }
             SessionsCommand::Delete { id, yes } => commands::delete(&store, &id, yes).await,
-            SessionsCommand::Export { id, output } => {
-                commands::export(&store, &id, output.as_deref()).await
+            SessionsCommand::Export {
+                id,
+                output,
+                as_cases,
+                prefix,
+            } => {
+                let prefix = as_cases.then(|| prefix.as_deref().unwrap_or(&id));
+                commands::export(&store, &id, output.as_deref(), prefix).await
+            }
+            SessionsCommand::Fork {
+                source,
+                new,
+                after_run,
+                after_step,
+                to_store,
+                json,
+            } => {
+                let args = ForkArgs {
+                    source: &source,
+                    new: &new,
+                    after_run,
+                    after_step,
+                    to_store: to_store.as_deref(),
+                    json,
+                };
+                fork::fork(&store, &args).await
             }
             SessionsCommand::Pending { id, json, full } => {
                 approvals::pending(&store, id.as_deref(), json, full).await
@@ -119,7 +149,31 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         },
         Command::Ui(args) => ui::serve(store, &args).await,
         // Handled above.
-        Command::Doctor(_) => Ok(()),
+        Command::Doctor(_) | Command::Eval(_) => Ok(()),
+    }
+}
+
+/// Whether `command` writes to the store: commands that only read open it read-only.
+fn access(command: &Command) -> Access {
+    match command {
+        Command::Sessions(
+            SessionsCommand::List { .. }
+            | SessionsCommand::Show { .. }
+            | SessionsCommand::Follow { .. }
+            | SessionsCommand::Export { .. }
+            | SessionsCommand::Pending { .. },
+        )
+        | Command::Doctor(_)
+        | Command::Eval(_) => Access::Read,
+        Command::Sessions(
+            SessionsCommand::Delete { .. }
+            | SessionsCommand::Approve { .. }
+            | SessionsCommand::Deny { .. }
+            | SessionsCommand::Answer { .. }
+            | SessionsCommand::Fork { .. },
+        ) => Access::Write,
+        Command::Ui(args) if args.allow_delete || args.allow_approvals => Access::Write,
+        Command::Ui(_) => Access::Read,
     }
 }
 

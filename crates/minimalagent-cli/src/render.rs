@@ -8,7 +8,8 @@ use anstyle::{AnsiColor, Style};
 use minimalagent::core::ReasoningContent;
 use minimalagent::{
     AgentEvent, ContentBlock, FollowedEvent, Interrupt, InterruptDecision, Message, PausedRun,
-    Reasoning, Role, RunStatus, ToolCallStatus, ToolInvocation, ToolResultContent,
+    Reasoning, Role, RunStatus, SessionState, ToolCallStatus, ToolInvocation, ToolResultContent,
+    fork_children, fork_origin,
 };
 use serde_json::Value;
 
@@ -42,6 +43,7 @@ pub(crate) fn status_style(status: &RunStatus) -> Style {
         RunStatus::Failed => BAD,
         RunStatus::Interrupted => WARN.bold(),
         RunStatus::Paused => HELD.bold(),
+        RunStatus::Damaged => BAD.bold(),
         _ => WARN,
     }
 }
@@ -92,6 +94,15 @@ pub(crate) fn session_table(
     )?;
     for session in sessions {
         let (status, started, query) = match &session.latest_run {
+            // A record that cannot be read has no query: its key and why stand in its place.
+            Some(run) if run.status == RunStatus::Damaged => (
+                run.status.clone(),
+                String::new(),
+                shorten(
+                    &one_line(run.error.as_deref().unwrap_or("store.damaged_record")),
+                    Some(96),
+                ),
+            ),
             Some(run) => (
                 run.status.clone(),
                 run.started_at.map(timestamp).unwrap_or_default(),
@@ -197,6 +208,43 @@ pub(crate) fn pending_table(
 }
 
 // ---------------------------------------------------------------------------------- show
+
+/// "after run N" or "after run N step S".
+pub(crate) fn cut(run: u64, step: Option<u32>) -> String {
+    match step {
+        Some(step) => format!("after run {run} step {step}"),
+        None => format!("after run {run}"),
+    }
+}
+
+/// Where a session was forked from, and the sessions forked from it, as its state says (one
+/// line each; nothing when it says neither). The state comes from the store: the library's
+/// readers skip a value of another shape.
+pub(crate) fn fork_links(out: &mut impl Write, state: &SessionState) -> io::Result<()> {
+    if let Some(origin) = fork_origin(state) {
+        writeln!(
+            out,
+            "{BOLD}forked from{BOLD:#} {} {} {DIM}· {}{DIM:#}",
+            one_line(&origin.session),
+            cut(origin.run, origin.step),
+            timestamp(origin.forked_at)
+        )?;
+    }
+    let forks: Vec<String> = fork_children(state)
+        .iter()
+        .map(|child| {
+            format!(
+                "{} ({})",
+                one_line(&child.session),
+                cut(child.run, child.step)
+            )
+        })
+        .collect();
+    if !forks.is_empty() {
+        writeln!(out, "{BOLD}forks:{BOLD:#} {}", forks.join(", "))?;
+    }
+    Ok(())
+}
 
 /// A conversation entry as `show` prints it: its number, and its messages or summary.
 pub(crate) fn entry(
@@ -343,6 +391,19 @@ pub(crate) fn run(
     limit: Option<usize>,
 ) -> io::Result<()> {
     let style = status_style(&reasoning.status);
+    if reasoning.status == RunStatus::Damaged {
+        // The store could not read this run's record: what stands in for it has no id, query
+        // or steps, only the record's key and why (in its error). The other runs are whole.
+        writeln!(
+            out,
+            "{BOLD}Run {number}{BOLD:#} {style}damaged{style:#}: its record in the store cannot \
+             be read"
+        )?;
+        if let Some(error) = &reasoning.error {
+            writeln!(out, "  {BAD}record:{BAD:#} {}", one_line(&error.message))?;
+        }
+        return Ok(());
+    }
     write!(
         out,
         "{BOLD}Run {number}{BOLD:#} {DIM}{}{DIM:#} {style}{}{style:#} · {} step{}",

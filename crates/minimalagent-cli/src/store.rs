@@ -4,6 +4,10 @@
 use std::path::Path;
 
 use minimalagent::Sessions;
+// The table the library's `use_session_memory(true)` uses when no name is given: the store
+// crate's own constant, so that the command and the agents always agree on it.
+#[cfg(feature = "dynamodb")]
+use minimalagent::dynamodb::DEFAULT_TABLE_NAME;
 
 use crate::cli::StoreArgs;
 use crate::failure::Failure;
@@ -12,8 +16,18 @@ use crate::text::one_line;
 /// The environment variable naming the store when `--store` is not given.
 pub(crate) const STORE_ENV: &str = "MINIMALAGENT_STORE";
 
-/// The table the library's `use_session_memory(true)` uses when no name is given.
-pub(crate) const DEFAULT_TABLE: &str = "minimalagent-session-table";
+/// What a command does with the store: a command that only reads opens a SQLite file
+/// read-only, so that it never migrates the schema or switches the journal mode under a
+/// running agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Reading only: `list`, `show`, `follow`, `export`, `pending`, the viewer without a flag
+    /// that writes.
+    Read,
+    /// Writing too: `delete`, `approve`, `deny`, `answer`, `fork`, the viewer with
+    /// `--allow-delete` or `--allow-approvals`.
+    Write,
+}
 
 /// An open store, with the name commands use for it in messages.
 #[derive(Clone, Debug)]
@@ -42,7 +56,10 @@ pub(crate) fn store_url(args: &StoreArgs, env: Option<String>) -> Result<String,
     if !dynamo_settings && let Some(url) = env.filter(|url| !url.trim().is_empty()) {
         return Ok(url);
     }
-    let table = args.table.as_deref().unwrap_or(DEFAULT_TABLE);
+    let table = match args.table.as_deref() {
+        Some(table) => table,
+        None => default_table()?,
+    };
     let mut url = format!("dynamodb://{table}");
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     if let Some(region) = &args.region {
@@ -59,9 +76,27 @@ pub(crate) fn store_url(args: &StoreArgs, env: Option<String>) -> Result<String,
     Ok(url)
 }
 
-/// Opens the store `url` names, after checking that it exists: a read-only tool never creates
-/// a SQLite file or a DynamoDB table by mistake.
-pub(crate) async fn open(url: &str) -> Result<OpenStore, Failure> {
+/// The library's default table, when no store is named.
+#[cfg(feature = "dynamodb")]
+fn default_table() -> Result<&'static str, Failure> {
+    Ok(DEFAULT_TABLE_NAME)
+}
+
+/// Without DynamoDB support there is no default store: the library's default is a table.
+#[cfg(not(feature = "dynamodb"))]
+fn default_table() -> Result<&'static str, Failure> {
+    Err(Failure::usage(
+        "no session store given: pass --store sqlite://PATH or set MINIMALAGENT_STORE (the \
+         library's default store is a DynamoDB table, and this build of minimalagent has no \
+         DynamoDB support: install it with `cargo install minimalagent-cli --features \
+         dynamodb`)",
+    ))
+}
+
+/// Opens the store `url` names, after checking that it exists: the command never creates a
+/// SQLite file or a DynamoDB table by mistake. With [`Access::Read`] a SQLite file is opened
+/// read-only (DynamoDB has no such mode: the credentials decide what may be written).
+pub(crate) async fn open(url: &str, access: Access) -> Result<OpenStore, Failure> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(Failure::usage(format!(
             "invalid store URL `{}`: expected sqlite://PATH, dynamodb://TABLE or memory://",
@@ -76,6 +111,22 @@ pub(crate) async fn open(url: &str) -> Result<OpenStore, Failure> {
         "dynamodb" => dynamodb_label(url).await?,
         _ => format!("store `{}`", one_line(url)),
     };
+    #[cfg(feature = "sqlite")]
+    if scheme == "sqlite" && access == Access::Read {
+        let store = minimalagent::sqlite::SqliteSessionStore::builder()
+            .path(rest)
+            .read_only(true)
+            .build()
+            .await
+            .map_err(|error| Failure::from_open(&error, &label))?;
+        return Ok(OpenStore {
+            sessions: Sessions::new(store),
+            label,
+            url: url.to_owned(),
+        });
+    }
+    #[cfg(not(feature = "sqlite"))]
+    let _ = access;
     match Sessions::open(url).await {
         Ok(sessions) => Ok(OpenStore {
             sessions,
@@ -144,6 +195,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "dynamodb")]
     #[test]
     fn the_store_comes_from_the_flag_then_the_settings_then_the_environment() {
         let env = || Some("sqlite://env.db".to_owned());
@@ -172,5 +224,21 @@ mod tests {
             "dynamodb://minimalagent-session-table?endpoint=http%3A%2F%2F127.0.0.1%3A8000"
         );
         assert!(store_url(&args(Some("sqlite://a.db"), Some("t"), None), None).is_err());
+    }
+
+    #[cfg(not(feature = "dynamodb"))]
+    #[test]
+    fn without_dynamodb_there_is_no_default_store() {
+        let env = || Some("sqlite://env.db".to_owned());
+        assert_eq!(
+            store_url(&args(None, None, None), env()).unwrap(),
+            "sqlite://env.db"
+        );
+        let failure = store_url(&args(None, None, None), None).unwrap_err();
+        assert_eq!(failure.exit(), crate::failure::Exit::Usage);
+        assert!(
+            failure.to_string().contains("--store sqlite://PATH"),
+            "{failure}"
+        );
     }
 }

@@ -1112,3 +1112,93 @@ async fn agent_run_id(url: &str, session: &str) -> String {
         .run_id
         .to_string()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forks_and_damaged_runs_are_shown_on_the_session_page() {
+    let _one = ONE_BROWSER.lock().await;
+    let store = sqlite_store().await;
+    populate(&store.url).await;
+    let output = run_on(&store.url, &["sessions", "fork", "weather", "whole"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    rusqlite::Connection::open(&store.path)
+        .unwrap()
+        .execute(
+            "UPDATE runs SET reasoning = 'not json', bytes = 8 WHERE session = 'weather' AND run = 2",
+            [],
+        )
+        .unwrap();
+    let viewer = start_viewer(&store.url, &[]);
+    let browser = Browser::start().await;
+
+    // The fork says where it came from, with a link there.
+    browser
+        .client()
+        .goto(&format!("{}#/sessions/whole", viewer.url))
+        .await
+        .unwrap();
+    let origin = browser
+        .wait_for("the fork's origin", async |b| {
+            let text = b
+                .eval("const o = document.querySelector('.fork-origin'); return o ? o.innerText : null")
+                .await;
+            text.as_str().map(str::to_owned)
+        })
+        .await;
+    assert!(
+        origin.starts_with("Forked from weather after run 2"),
+        "{origin}"
+    );
+    click(&browser, ".fork-origin a").await;
+
+    // The source lists its fork, and shows its damaged run as damaged, with its key and why.
+    let forks = browser
+        .wait_for("the source's forks", async |b| {
+            let text = b
+                .eval("const f = document.querySelector('.fork-children'); return f ? f.innerText : null")
+                .await;
+            text.as_str().map(str::to_owned)
+        })
+        .await;
+    assert_eq!(forks, "Forks: whole (after run 2)");
+    let href = browser
+        .eval("return document.querySelector('.fork-child a').getAttribute('href')")
+        .await;
+    assert_eq!(href, "#/sessions/whole");
+    let cards = browser
+        .eval(
+            "return Array.from(document.querySelectorAll('.run-card')).map((c) => ({status: \
+             c.dataset.status, text: c.innerText, links: c.querySelectorAll('a').length}))",
+        )
+        .await;
+    assert_eq!(cards[0]["status"], "completed", "{cards}");
+    assert_eq!(cards[1]["status"], "damaged", "{cards}");
+    let text = cards[1]["text"].as_str().unwrap();
+    assert!(
+        text.contains("This run's record in the store cannot be read")
+            && text.contains("the `runs` row of session `weather`, run 2")
+            && text.contains("invalid JSON"),
+        "{text}"
+    );
+    assert_eq!(cards[1]["links"], 0, "a damaged run has no page: {cards}");
+    assert_inert(&browser, "session page").await;
+
+    // The list shows it too.
+    browser
+        .client()
+        .goto(&format!("{}#/", viewer.url))
+        .await
+        .unwrap();
+    let row = browser
+        .wait_for("the damaged run's row", async |b| {
+            let row = b
+                .eval(
+                    "const r = document.querySelector('.session-card[data-session-id=\"weather\"] \
+                     .run-row[data-status=\"damaged\"]'); return r ? r.innerText : null",
+                )
+                .await;
+            row.as_str().map(str::to_owned)
+        })
+        .await;
+    assert!(row.contains("store.damaged_record"), "{row}");
+    browser.close().await;
+}

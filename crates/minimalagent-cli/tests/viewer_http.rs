@@ -2,7 +2,8 @@
 //! check that keeps other sites' pages out (DNS rebinding), the JSON API, that deleting
 //! needs `--allow-delete`, the page's header and the same origin, and that answering held
 //! tool calls needs `--allow-approvals` (on loopback only), the per-start token, a JSON body
-//! and the same origin.
+//! and the same origin; forks and damaged run records in the API; and that the viewer opens
+//! the file read-only unless a flag lets it write.
 #![cfg(feature = "sqlite")]
 // The helpers below are part of the tests: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -591,4 +592,107 @@ async fn decisions_need_the_token_a_json_body_and_the_same_origin() {
         "{}",
         response.body
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_names_forks_and_shows_damaged_runs() {
+    let store = sqlite_store().await;
+    populate(&store.url).await;
+    let output = run_on(&store.url, &["sessions", "fork", "weather", "whole"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    rusqlite::Connection::open(&store.path)
+        .unwrap()
+        .execute(
+            "UPDATE runs SET reasoning = 'not json', bytes = 8 WHERE session = 'weather' AND run = 2",
+            [],
+        )
+        .unwrap();
+    let key = "the `runs` row of session `weather`, run 2";
+    let viewer = start_viewer(&store.url, &[]);
+
+    let whole = request(viewer.port, "GET", "/api/sessions/whole", &[]).json();
+    assert_eq!(whole["fork"]["origin"]["session"], "weather");
+    assert_eq!(whole["fork"]["origin"]["run"], 2);
+    assert_eq!(whole["fork"]["children"], serde_json::json!([]));
+    let weather = request(viewer.port, "GET", "/api/sessions/weather", &[]).json();
+    assert_eq!(weather["fork"]["origin"], Value::Null);
+    assert_eq!(weather["fork"]["children"][0]["session"], "whole");
+    assert_eq!(weather["fork"]["children"][0]["run"], 2);
+    let runs = weather["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0]["status"], "completed");
+    assert_eq!(runs[1]["status"], "damaged");
+    assert!(
+        runs[1]["error"]["message"].as_str().unwrap().contains(key),
+        "{}",
+        runs[1]
+    );
+
+    let list = request(viewer.port, "GET", "/api/sessions", &[]).json();
+    let listed = list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "weather")
+        .unwrap()
+        .clone();
+    assert_eq!(listed["run_list"][1]["status"], "damaged");
+    assert!(
+        listed["run_list"][1]["error"]
+            .as_str()
+            .unwrap()
+            .contains(key),
+        "{listed}"
+    );
+
+    // The live feed sends the damaged run as its end, once.
+    let mut stream = TcpStream::connect(("127.0.0.1", viewer.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /api/sessions/weather/events HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: text/event-stream\r\n\r\n",
+        viewer.port
+    )
+    .unwrap();
+    let mut seen = String::new();
+    let mut buffer = [0_u8; 4096];
+    while seen.matches("event: run").count() < 2 {
+        let n = stream.read(&mut buffer).unwrap();
+        assert!(n > 0, "the feed ended: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
+    }
+    let updates: Vec<Value> = seen
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect();
+    assert_eq!(updates[1]["run"], 2);
+    assert_eq!(updates[1]["reasoning"]["status"], "damaged");
+    assert_eq!(updates[1]["last_event"], "run_ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_viewer_opens_the_file_read_only_unless_a_flag_lets_it_write() {
+    let store = sqlite_store().await;
+    populate(&store.url).await;
+    let (path, url) = quiet_copy(&store, "copy.db");
+    {
+        let viewer = start_viewer(&url, &[]);
+        let list = request(viewer.port, "GET", "/api/sessions", &[]).json();
+        assert_eq!(list["sessions"].as_array().unwrap().len(), 2);
+        let session = request(viewer.port, "GET", "/api/sessions/weather", &[]);
+        assert_eq!(session.status, 200);
+    }
+    assert_eq!(
+        pragma(&path, "journal_mode"),
+        "delete",
+        "a read-only viewer changed the journal mode"
+    );
+    // With a flag that writes, it opens the file as an agent does (which switches it to WAL).
+    let viewer = start_viewer(&url, &["--allow-delete"]);
+    let list = request(viewer.port, "GET", "/api/sessions", &[]).json();
+    assert_eq!(list["sessions"].as_array().unwrap().len(), 2);
+    assert_eq!(pragma(&path, "journal_mode"), "wal");
 }

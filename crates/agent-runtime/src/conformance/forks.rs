@@ -104,12 +104,13 @@ pub async fn forks_continue_from_every_step_boundary(store: Arc<dyn SessionStore
     // The source is as it was.
     assert_eq!(all_messages(&source, &session).await, history);
     // A step that is the run's answer is no place to cut.
+    let refused = session_for("fork-bad");
     let error = source
         .fork(
             &session,
             ForkPoint::AfterStep { run: 3, step: 2 },
             &store,
-            &session_for("fork-bad"),
+            &refused,
         )
         .await
         .unwrap_err();
@@ -117,5 +118,10 @@ pub async fn forks_continue_from_every_step_boundary(store: Arc<dyn SessionStore
         error.kind(),
         agent_session::SessionErrorKind::InvalidInput,
         "{error}"
+    );
+    // Refused before anything is written: no partial fork of runs 1 and 2 is left behind.
+    assert!(
+        !store.head(&refused).await.unwrap().exists(),
+        "a refused fork leaves no session"
     );
 }

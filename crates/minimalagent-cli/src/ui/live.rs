@@ -176,16 +176,17 @@ impl LiveRun {
     }
 }
 
-/// The folded state of the runs of one feed.
+/// The folded state of the runs of one feed, by run number and id: records the store cannot
+/// read all stand in with the nil id, and must not be folded into one another.
 #[derive(Debug, Default)]
 struct Feed {
-    runs: HashMap<Uuid, LiveRun>,
+    runs: HashMap<(u64, Uuid), LiveRun>,
 }
 
 impl Feed {
     /// Folds a batch of followed events; returns the updates to send.
     fn fold(&mut self, batch: Vec<Result<FollowedEvent, minimalagent::Error>>) -> Vec<Event> {
-        let mut changed: Vec<Uuid> = Vec::new();
+        let mut changed: Vec<(u64, Uuid)> = Vec::new();
         let mut out = Vec::new();
         for item in batch {
             let followed = match item {
@@ -196,7 +197,8 @@ impl Feed {
                     continue;
                 }
             };
-            let run = self.runs.entry(followed.run_id).or_insert_with(|| LiveRun {
+            let key = (followed.run, followed.run_id);
+            let run = self.runs.entry(key).or_insert_with(|| LiveRun {
                 run: followed.run,
                 reasoning: Reasoning::from_events([]),
                 live: Live::default(),
@@ -206,15 +208,15 @@ impl Feed {
             });
             run.apply(&followed.event);
             run.position = followed.position;
-            if !changed.contains(&followed.run_id) {
-                changed.push(followed.run_id);
+            if !changed.contains(&key) {
+                changed.push(key);
             }
         }
-        for run_id in changed {
-            if let Some(run) = self.runs.get(&run_id) {
-                out.push(run.to_event(run_id));
+        for key in changed {
+            if let Some(run) = self.runs.get(&key) {
+                out.push(run.to_event(key.1));
                 if run.ended {
-                    self.runs.remove(&run_id);
+                    self.runs.remove(&key);
                 }
             }
         }

@@ -19,7 +19,8 @@
 //! The JSON API the page uses (documented in docs/viewer.md and docs/cli.md):
 //! - `GET /api/config`: `{"store", "allow_delete", "allow_approvals", "version"}`
 //! - `GET /api/sessions?after=TOKEN`: `{"sessions": [...], "next"}`
-//! - `GET /api/sessions/{id}`: `{"id", "head", "conversation", "runs"}`
+//! - `GET /api/sessions/{id}`: `{"id", "head", "conversation", "runs", "fork"}` (`fork`:
+//!   `{"origin", "children"}`, where the session was forked from and its forks)
 //! - `GET /api/sessions/{id}/events`: server-sent `run` events (see `live`)
 //! - `DELETE /api/sessions/{id}` (with `--allow-delete`)
 //! - `POST /api/sessions/{id}/decisions` (with `--allow-approvals`): `{"decisions": {ID:
@@ -40,7 +41,9 @@ use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use minimalagent::session::SessionId;
-use minimalagent::{Decisions, InterruptDecision, ResumeRefusal, Sessions};
+use minimalagent::{
+    Decisions, InterruptDecision, ResumeRefusal, Sessions, fork_children, fork_origin,
+};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::watch;
@@ -347,11 +350,18 @@ async fn session(State(state): State<AppState>, Path(id): Path<String>) -> Respo
         Ok(runs) => runs,
         Err(error) => return store_error(&state, &error),
     };
+    // Read from the state with the library's readers, so that the page needs to know nothing
+    // of the keys forks are kept under.
+    let fork = json!({
+        "origin": fork_origin(&head.state),
+        "children": fork_children(&head.state),
+    });
     axum::Json(json!({
         "id": id,
         "head": head,
         "conversation": conversation,
         "runs": runs,
+        "fork": fork,
     }))
     .into_response()
 }

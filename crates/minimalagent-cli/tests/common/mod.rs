@@ -338,3 +338,41 @@ pub async fn paused_run(url: &str, session: &str) -> Agent {
     );
     agent
 }
+
+/// A pragma of a SQLite file, read with a connection of its own.
+#[cfg(feature = "sqlite")]
+pub fn pragma(path: &std::path::Path, name: &str) -> Value {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row(&format!("PRAGMA {name}"), [], |row| {
+        let value: rusqlite::types::Value = row.get(0)?;
+        Ok(match value {
+            rusqlite::types::Value::Integer(n) => json!(n),
+            rusqlite::types::Value::Text(text) => json!(text),
+            other => json!(format!("{other:?}")),
+        })
+    })
+    .unwrap()
+}
+
+/// A copy of `store`'s file that no connection holds, in rollback-journal mode: the agents of
+/// this process may still hold the original (a checkpoint of their log would change its bytes,
+/// and switching the journal mode needs the file to itself).
+#[cfg(feature = "sqlite")]
+pub fn quiet_copy(store: &SqliteFile, name: &str) -> (PathBuf, String) {
+    let path = store.dir.path().join(name);
+    rusqlite::Connection::open(&store.path)
+        .unwrap()
+        .execute("VACUUM INTO ?1", [path.to_str().unwrap()])
+        .unwrap();
+    let mode: String = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA journal_mode = DELETE", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
+    assert_eq!(
+        pragma(&path, "user_version"),
+        i64::from(minimalagent::sqlite::SCHEMA_VERSION)
+    );
+    let url = format!("sqlite://{}", path.display());
+    (path, url)
+}

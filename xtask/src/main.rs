@@ -8,9 +8,13 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 
+mod api;
 mod bench;
 mod dynamodb_local;
+mod licenses;
 mod live;
+mod release;
+mod workspace;
 
 use dynamodb_local::DynamoDbLocal;
 
@@ -22,8 +26,9 @@ Tasks:
                        facade and the CLI with each feature alone and none; unused
                        dependencies (cargo-machete); every test with DynamoDB Local started,
                        headless Chromium and a Python with boto3; every example run offline;
-                       the quick start twice on SQLite (the second run remembers); cargo doc
-                       (-D warnings).
+                       the quick start twice on SQLite (the second run remembers); licences
+                       (deny.toml); the docs as docs.rs builds them; the public API listings;
+                       the release dry run (every published crate packaged and verified).
                        Needs Java 17+ and npm (the emulator comes from the npm package
                        amplify-dynamodb-simulator, installed into .dynamodb-local/), python3,
                        cargo-machete and /usr/bin/chromium (scripts/install-chromium.sh).
@@ -41,7 +46,20 @@ Tasks:
                        Costs a few cents per model. Without credentials it does NOT run: it
                        says why and exits with 3 (never a silent pass).
   bench [--quick]      Run the benchmarks and print one table (target/bench/summary.json).
-  doc                  Build the API docs with warnings denied (target/doc).
+  doc                  Build the API docs as docs.rs does (all features, --cfg docsrs), with
+                       warnings denied (target/doc).
+  api [--bless]        Check each published crate's public API against its reviewed listing in
+                       api/CRATE.txt (--bless rewrites them), and, once a release is tagged,
+                       run cargo semver-checks against it.
+  licenses             Check that every dependency's licence is allowed by deny.toml (offline).
+  package              Check the published crates' metadata and `cargo package` them, with
+                       verification (each builds from its package alone).
+  release [--dry-run] [VERSION]
+                       Bump every crate to VERSION (default: the current one), check that
+                       CHANGELOG.md has its section, package every published crate and print
+                       the order they publish in. --dry-run works on a copy of the tracked
+                       files under target/ and changes nothing. Never publishes
+                       (docs/releasing.md).
   help                 This text.
 ";
 
@@ -79,6 +97,10 @@ fn run() -> Result<()> {
         "test-live" => live::run(&root),
         "bench" => bench::run(&root),
         "doc" => doc(&root),
+        "api" => api::run(&root, &args.collect::<Vec<_>>()),
+        "licenses" => licenses::check(&root),
+        "package" => release::package(&root),
+        "release" => release::release(&root, &args.collect::<Vec<_>>()),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())
@@ -144,6 +166,7 @@ fn test(root: &Path) -> Result<()> {
     )?;
     feature_combinations(root)?;
     unused_dependencies(root)?;
+    licenses::check(root)?;
     let chromium = Path::new(CHROMIUM);
     if !chromium.is_file() {
         bail!(
@@ -180,7 +203,9 @@ fn test(root: &Path) -> Result<()> {
     }
     drop(emulator);
     quickstart_remembers(root)?;
-    doc(root)
+    doc(root)?;
+    api::run(root, &[])?;
+    release::release(root, &["--dry-run".to_owned()])
 }
 
 /// Cargo's target directory.
@@ -204,16 +229,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 /// the facade and the CLI, with `--no-default-features`, so a feature that only builds next to
 /// another is caught. The features come from `cargo metadata`, so a new one is checked at once.
 fn feature_combinations(root: &Path) -> Result<()> {
-    let output = cargo(root)
-        .args(["metadata", "--no-deps", "--format-version", "1"])
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .context("could not run `cargo metadata`")?;
-    if !output.status.success() {
-        bail!("`cargo metadata` failed ({})", output.status);
-    }
-    let metadata: Metadata =
-        serde_json::from_slice(&output.stdout).context("reading `cargo metadata`'s output")?;
+    let metadata = workspace::metadata(root, true)?;
     for name in ["minimalagent", "minimalagent-cli"] {
         let package = metadata
             .packages
@@ -244,19 +260,6 @@ fn feature_combinations(root: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The part of `cargo metadata`'s output the feature check reads.
-#[derive(serde::Deserialize)]
-struct Metadata {
-    packages: Vec<MetadataPackage>,
-}
-
-/// One workspace package in `cargo metadata`'s output.
-#[derive(serde::Deserialize)]
-struct MetadataPackage {
-    name: String,
-    features: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// Dependencies no code uses, with cargo-machete (`cargo install cargo-machete --locked`;
@@ -381,12 +384,17 @@ fn example_names(root: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// The API docs as docs.rs builds them: every published crate asks docs.rs for all its
+/// features and `--cfg docsrs` (`cargo xtask package` checks that), which turns on the
+/// nightly-only `doc_cfg` ("Available on crate feature … only"); docs.rs builds with nightly,
+/// this with the pinned stable toolchain and `RUSTC_BOOTSTRAP=1`.
 fn doc(root: &Path) -> Result<()> {
     step(
-        "cargo doc -D warnings",
+        "cargo doc as docs.rs builds it (all features, --cfg docsrs), -D warnings",
         cargo(root)
             .args(["doc", "--workspace", "--no-deps", "--all-features"])
-            .env("RUSTDOCFLAGS", "-D warnings"),
+            .env("RUSTDOCFLAGS", "--cfg docsrs -D warnings")
+            .env("RUSTC_BOOTSTRAP", "1"),
     )
 }
 

@@ -118,7 +118,7 @@ impl AgentLoop {
         self.configure(|c| c.stream_retries = retries)
     }
 
-    /// Values shared with every tool call ([`ToolContext::state`]).
+    /// Values shared with every tool call ([`ToolContext::state`](agent_core::ToolContext::state)).
     #[must_use]
     pub fn with_extensions(self, extensions: Extensions) -> Self {
         self.configure(|c| c.extensions = extensions)

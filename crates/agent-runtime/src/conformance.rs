@@ -928,7 +928,7 @@ pub async fn deleted_sessions_are_never_served_from_a_cache(store: Arc<dyn Sessi
 }
 
 /// Runs of one session through a store that delays, fails before applying, loses answers after
-/// applying and reorders completions (a seeded [`FaultInjector`]): every turn is kept or
+/// applying and reorders completions (a seeded [`FaultInjector`](agent_session::FaultInjector)): every turn is kept or
 /// reported not kept truthfully, none is kept twice, and every run's record ends in a final
 /// status, once.
 pub async fn turns_are_kept_truthfully_under_faults(store: Arc<dyn SessionStore>) {

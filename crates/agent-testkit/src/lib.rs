@@ -152,6 +152,8 @@
 //! beside tool calls for Llama and Mistral, 9-character ids for Mistral, which the stand-in also
 //! gives scripted tool calls without ids).
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod echo;
 #[cfg(feature = "mcp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mcp")))]

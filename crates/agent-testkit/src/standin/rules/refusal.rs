@@ -17,13 +17,13 @@ use super::{Rule, RuleViolation};
 #[non_exhaustive]
 pub enum OptionalFeature {
     /// A `cachePoint` block in a message: "Malformed input request: #/messages/N/content/M:
-    /// extraneous key [cachePoint] is not permitted, please reformat your input and try again."
+    /// extraneous key \[cachePoint\] is not permitted, please reformat your input and try again."
     /// ([`Rule::CachePointNotPermitted`]; Nova Pro and Nova 2 Lite during tool use,
     /// <https://github.com/earendil-works/pi/issues/2053>,
     /// <https://github.com/zeroclaw-labs/zeroclaw/issues/8720>).
     CachePointInMessages,
     /// A `cachePoint` in `toolConfig.tools`: "Malformed input request: #/toolConfig/tools/N:
-    /// extraneous key [cachePoint] is not permitted, please reformat your input and try again."
+    /// extraneous key \[cachePoint\] is not permitted, please reformat your input and try again."
     /// ([`Rule::CachePointNotPermitted`]; Nova,
     /// <https://github.com/NousResearch/hermes-agent/issues/97281>).
     CachePointInTools,
@@ -41,7 +41,7 @@ pub enum OptionalFeature {
     /// <https://github.com/strands-agents/harness-sdk/issues/393>).
     ToolResultStatus,
     /// `additionalModelRequestFields.inferenceConfig` (the greedy decoding Nova's tool guide
-    /// advises): "Malformed input request: #: extraneous key [inferenceConfig] is not
+    /// advises): "Malformed input request: #: extraneous key \[inferenceConfig\] is not
     /// permitted, please reformat your input and try again." ([`Rule::AdditionalFieldNotPermitted`]).
     /// No model is known to refuse it, so Bedrock's text for it was never captured: this is
     /// the form of Nova's schema check of request keys

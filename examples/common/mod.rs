@@ -5,7 +5,7 @@
 //!   line. Its demo policy is a rule-based fake model: it calls your tools with arguments made
 //!   from their schemas, then summarises their results.
 //! - With `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` set, the example talks to that endpoint (for
-//!   example a stand-in started with `cargo run -p agent-testkit --bin converse-standin`).
+//!   example a stand-in started with `cargo run -p minimalagent-testkit --bin converse-standin`).
 //! - Otherwise it uses Amazon Bedrock with your credentials, region and model access.
 //!
 //! `MINIMALAGENT_MODEL_ID` picks the model (default: Amazon Nova Pro through the Region's

@@ -107,9 +107,10 @@ fn public_api(root: &Path, package: &Package) -> Result<Vec<String>> {
         // rustdoc's JSON output is unstable: on a stable toolchain it needs this.
         .env("RUSTC_BOOTSTRAP", "1");
     step(&format!("rustdoc JSON of {}", package.name), &mut command)?;
-    let json: PathBuf = target
-        .join("doc")
-        .join(format!("{}.json", package.name.replace('-', "_")));
+    let library = package
+        .library_name()
+        .with_context(|| format!("{} has no library", package.name))?;
+    let json: PathBuf = target.join("doc").join(format!("{library}.json"));
     // Blanket impls (`impl<T> From<T> for T` and the like) follow from other items and are no
     // decision of ours; auto-trait impls (Send, Sync, Unpin) are kept: losing one breaks users.
     let api = public_api::Builder::from_rustdoc_json(&json)

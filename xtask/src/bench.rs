@@ -56,14 +56,14 @@ struct Bench {
 const BENCHES: &[Bench] = &[
     Bench {
         name: "loop_overhead",
-        package: "agent-loop",
+        package: "minimalagent-loop",
         source: "crates/agent-loop/benches/loop_overhead.rs",
         kind: Kind::Bench,
         dynamodb: None,
     },
     Bench {
         name: "loop_alloc",
-        package: "agent-loop",
+        package: "minimalagent-loop",
         source: "crates/agent-loop/benches/loop_alloc.rs",
         kind: Kind::Bench,
         dynamodb: None,
@@ -112,7 +112,7 @@ const BENCHES: &[Bench] = &[
     },
     Bench {
         name: "soak",
-        package: "agent-session-dynamo",
+        package: "minimalagent-session-dynamo",
         source: "crates/agent-session-dynamo/tests/soak.rs",
         kind: Kind::Test,
         dynamodb: Some(true),

@@ -142,7 +142,7 @@ pub(crate) fn run_foreground(root: &Path) -> Result<()> {
     writeln!(out)?;
     writeln!(
         out,
-        "then: cargo test -p agent-session-dynamo --all-features. Stop with Ctrl-C or Ctrl-D."
+        "then: cargo test -p minimalagent-session-dynamo --all-features. Stop with Ctrl-C or Ctrl-D."
     )?;
     out.flush()?;
     drop(out);

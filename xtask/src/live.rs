@@ -130,7 +130,7 @@ pub(crate) fn run(root: &Path) -> Result<()> {
     tests.args([
         "test",
         "-p",
-        "agent-llm-bedrock",
+        "minimalagent-llm-bedrock",
         "--test",
         "live",
         "--",

@@ -54,6 +54,7 @@ pub(crate) struct Dependency {
 /// A build target of a package.
 #[derive(Debug, Deserialize)]
 pub(crate) struct Target {
+    pub(crate) name: String,
     pub(crate) kind: Vec<String>,
 }
 
@@ -65,14 +66,23 @@ impl Package {
             .is_none_or(|registries| !registries.is_empty())
     }
 
+    /// Its library (or proc-macro) target's crate name, if it has one: `agent_core` for the
+    /// package `minimalagent-core`.
+    pub(crate) fn library_name(&self) -> Option<String> {
+        self.targets
+            .iter()
+            .find(|target| {
+                target
+                    .kind
+                    .iter()
+                    .any(|kind| kind == "lib" || kind == "proc-macro")
+            })
+            .map(|target| target.name.replace('-', "_"))
+    }
+
     /// Whether it has a library (or proc-macro) target.
     pub(crate) fn has_library(&self) -> bool {
-        self.targets.iter().any(|target| {
-            target
-                .kind
-                .iter()
-                .any(|kind| kind == "lib" || kind == "proc-macro")
-        })
+        self.library_name().is_some()
     }
 
     /// The crate's directory.

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! MINIMALAGENT_LIVE_MODELS=us.amazon.nova-pro-v1:0 \
-//!   cargo test -p agent-llm-bedrock --test live -- --ignored --test-threads 1
+//!   cargo test -p minimalagent-llm-bedrock --test live -- --ignored --test-threads 1
 //! ```
 //!
 //! They check what the capability table (`docs/bedrock-models.md`) could only infer — its

@@ -4,7 +4,7 @@
 //! A counting global allocator (`stats_alloc`) wraps the system allocator, so this is its own
 //! bench target: the timing benchmarks run on the plain allocator. Writes `loop_alloc.json`.
 //!
-//! `cargo bench -p agent-core --bench loop_alloc`.
+//! `cargo bench -p minimalagent-core --bench loop_alloc`.
 
 // A benchmark that cannot build its workload has nothing to measure: failing loudly is right.
 #![allow(clippy::expect_used)]

@@ -5,7 +5,7 @@
 //! work on a shared machine does not inflate it) on a current-thread Tokio runtime, with no
 //! `tracing` subscriber. Writes `loop_overhead.json` for `cargo xtask bench`.
 //!
-//! `cargo bench -p agent-core --bench loop_overhead` (`MINIMALAGENT_BENCH_QUICK=1` for a short
+//! `cargo bench -p minimalagent-core --bench loop_overhead` (`MINIMALAGENT_BENCH_QUICK=1` for a short
 //! run).
 
 // A benchmark that cannot build its workload has nothing to measure: failing loudly is right.

@@ -1,7 +1,7 @@
 //! A benchmark: commit, event and load latency with `synchronous=FULL` and `NORMAL`. Run with
 //!
 //! ```text
-//! cargo bench -p agent-session-sqlite --bench sync_modes
+//! cargo bench -p minimalagent-session-sqlite --bench sync_modes
 //! ```
 //!
 //! and under `strace -f -c -e trace=fsync,fdatasync` to count flushes per commit

@@ -3,7 +3,7 @@
 //! against them.
 //!
 //! After changing a record type, regenerate the files with
-//! `MINIMALAGENT_BLESS_SCHEMAS=1 cargo test -p agent-session --test record_schemas`
+//! `MINIMALAGENT_BLESS_SCHEMAS=1 cargo test -p minimalagent-session --test record_schemas`
 //! and say what changed in `CHANGELOG.md`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code.
 
@@ -138,7 +138,7 @@ fn the_committed_schemas_are_those_of_the_types() {
     assert!(
         stale.is_empty(),
         "these schemas differ from the types: {stale:?}. Regenerate them with \
-         `MINIMALAGENT_BLESS_SCHEMAS=1 cargo test -p agent-session --test record_schemas`, \
+         `MINIMALAGENT_BLESS_SCHEMAS=1 cargo test -p minimalagent-session --test record_schemas`, \
          review the diff, and record the change in CHANGELOG.md."
     );
 }

@@ -4,9 +4,13 @@ use proc_macro_crate::FoundCrate;
 use proc_macro2::Span;
 use syn::Path;
 
-/// The runtime crates, in order of preference: the facade first, because an application that
-/// depends on it may not depend on `agent-core` directly.
-const RUNTIME_CRATES: [&str; 2] = ["minimalagent", "agent-core"];
+/// The runtime crates, in order of preference, as (package, library name): the facade first,
+/// because an application that depends on it may not depend on the core crate directly. The
+/// core crate is published as `minimalagent-core` and its library is named `agent_core`.
+const RUNTIME_CRATES: [(&str, &str); 2] = [
+    ("minimalagent", "minimalagent"),
+    ("minimalagent-core", "agent_core"),
+];
 
 /// The path of the runtime crate as the package being compiled knows it, read from its
 /// `Cargo.toml` (so a renamed dependency is found under its new name).
@@ -16,15 +20,19 @@ pub(crate) fn runtime_crate(span: Span) -> syn::Result<Path> {
 
 /// [`runtime_crate`] with the manifest lookup passed in, so that the choice can be tested.
 fn resolve(span: Span, lookup: impl Fn(&str) -> Option<FoundCrate>) -> syn::Result<Path> {
-    for package in RUNTIME_CRATES {
+    for (package, library) in RUNTIME_CRATES {
         let name = match lookup(package) {
+            // The dependency's key in the manifest, `-` as `_`. A key that is the package's own
+            // name was not renamed, so the crate goes by its library's name; any other key is a
+            // rename, and the crate goes by it.
+            Some(FoundCrate::Name(name)) if name == package.replace('-', "_") => library.to_owned(),
             Some(FoundCrate::Name(name)) => name,
             // The package being compiled is the runtime crate itself. Its doctests, examples
             // and integration tests also compile as "itself" in the manifest's eyes, and there
             // `crate::` would name the test, not the runtime crate; `::minimalagent` is right
             // in all of those, and its library can make it right too with
             // `extern crate self as minimalagent;`.
-            Some(FoundCrate::Itself) => package.replace('-', "_"),
+            Some(FoundCrate::Itself) => library.to_owned(),
             None => continue,
         };
         // Parsed rather than built with `Ident::new`, which panics on a name that is not an
@@ -40,7 +48,7 @@ fn resolve(span: Span, lookup: impl Fn(&str) -> Option<FoundCrate>) -> syn::Resu
     }
     Err(syn::Error::new(
         span,
-        "#[tool] needs `minimalagent` (or `agent-core`) among this package's dependencies; \
+        "#[tool] needs `minimalagent` (or `minimalagent-core`) among this package's dependencies; \
          add it, or name the crate with #[tool(crate = \"…\")]",
     ))
 }
@@ -75,7 +83,7 @@ mod tests {
     #[test]
     fn the_facade_is_preferred() {
         let found = [
-            ("agent-core", FoundCrate::Name("agent_core".into())),
+            ("minimalagent-core", FoundCrate::Name("agent_core".into())),
             ("minimalagent", FoundCrate::Name("minimalagent".into())),
         ];
         assert_eq!(resolved(&found), "::minimalagent");
@@ -83,13 +91,20 @@ mod tests {
 
     #[test]
     fn agent_core_is_used_without_the_facade() {
-        let found = [("agent-core", FoundCrate::Name("agent_core".into()))];
+        // `minimalagent-core = "0.1"`: the key is the package's name, the library `agent_core`.
+        let found = [(
+            "minimalagent-core",
+            FoundCrate::Name("minimalagent_core".into()),
+        )];
+        assert_eq!(resolved(&found), "::agent_core");
+        // `agent-core = { package = "minimalagent-core", … }`, as this workspace names it.
+        let found = [("minimalagent-core", FoundCrate::Name("agent_core".into()))];
         assert_eq!(resolved(&found), "::agent_core");
     }
 
     #[test]
     fn a_renamed_dependency_is_used_by_its_new_name() {
-        let found = [("agent-core", FoundCrate::Name("core_renamed".into()))];
+        let found = [("minimalagent-core", FoundCrate::Name("core_renamed".into()))];
         assert_eq!(resolved(&found), "::core_renamed");
         let found = [("minimalagent", FoundCrate::Name("agents".into()))];
         assert_eq!(resolved(&found), "::agents");
@@ -102,13 +117,13 @@ mod tests {
             "::minimalagent"
         );
         assert_eq!(
-            resolved(&[("agent-core", FoundCrate::Itself)]),
+            resolved(&[("minimalagent-core", FoundCrate::Itself)]),
             "::agent_core"
         );
     }
 
     /// The real lookup, on this package's own manifest (cargo sets `CARGO_MANIFEST_DIR` for
-    /// tests too), whose dev-dependencies hold both `minimalagent` and `agent-core`.
+    /// tests too), whose dev-dependencies hold both `minimalagent` and `minimalagent-core`.
     #[test]
     fn this_package_prefers_the_facade() {
         let path = runtime_crate(Span::call_site()).unwrap();

@@ -2,7 +2,7 @@
 //! gives for those it rejects (`ui/fail`, compared with the `.stderr` files next to them).
 //!
 //! After a deliberate change of message, regenerate the `.stderr` files with
-//! `TRYBUILD=overwrite cargo test -p agent-tools --test ui` and review the diff.
+//! `TRYBUILD=overwrite cargo test -p minimalagent-tools --test ui` and review the diff.
 
 #[test]
 fn ui() {

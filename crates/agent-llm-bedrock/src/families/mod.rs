@@ -817,7 +817,7 @@ mod tests {
         assert!(
             doc.contains(&table),
             "docs/bedrock-models.md does not hold the current table: run \
-             MINIMALAGENT_BLESS=1 cargo test -p agent-llm-bedrock --lib the_docs_show_the_table"
+             MINIMALAGENT_BLESS=1 cargo test -p minimalagent-llm-bedrock --lib the_docs_show_the_table"
         );
     }
 }

@@ -93,7 +93,7 @@ async fn the_child_gets_only_safe_environment_variables_by_default() {
         .await
         .unwrap();
     let env = json(call(&client, "env", json!({"names": ["CARGO_PKG_NAME"]})).await);
-    assert_eq!(env["values"]["CARGO_PKG_NAME"], "agent-tools-mcp");
+    assert_eq!(env["values"]["CARGO_PKG_NAME"], "minimalagent-tools-mcp");
     client.close().await;
 
     let client = server().clear_env().connect().await.unwrap();

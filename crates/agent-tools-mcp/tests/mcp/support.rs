@@ -11,7 +11,7 @@ use serde_json::Value;
 /// The `mcp-test-server` binary of agent-testkit.
 ///
 /// `CARGO_BIN_EXE_*` exists only for a package's own binaries, so the first test that needs it
-/// builds it with the cargo that runs the tests (`cargo build --locked -p agent-testkit
+/// builds it with the cargo that runs the tests (`cargo build --locked -p minimalagent-testkit
 /// --features mcp --bin mcp-test-server`, into the same target directory; cargo holds no lock
 /// on it while tests run) and reads the path from cargo's JSON messages. Set `MCP_TEST_SERVER`
 /// to use a binary built beforehand.
@@ -27,7 +27,7 @@ pub(crate) fn server_binary() -> &'static Path {
                 "build",
                 "--locked",
                 "--package",
-                "agent-testkit",
+                "minimalagent-testkit",
                 "--features",
                 "mcp",
                 "--bin",

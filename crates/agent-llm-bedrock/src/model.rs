@@ -903,39 +903,41 @@ mod tests {
 
     #[test]
     fn thinking_takes_the_shape_of_its_family() {
-        let keys = |thinking, shape| {
-            thinking_fields(thinking, shape)
-                .into_iter()
-                .map(|(key, value)| format!("{key}={value}"))
-                .collect::<Vec<_>>()
-        };
+        // Compared as JSON values: the order of an object's keys follows serde_json's
+        // `preserve_order`, which other crates of a build may turn on.
         assert_eq!(
-            keys(Thinking::Budget(2048), ReasoningShape::AnthropicBudget),
-            [r#"thinking={"budget_tokens":2048,"type":"enabled"}"#]
+            thinking_fields(Thinking::Budget(2048), ReasoningShape::AnthropicBudget),
+            [(
+                "thinking",
+                json!({"type": "enabled", "budget_tokens": 2048})
+            )]
         );
         assert_eq!(
-            keys(
+            thinking_fields(
                 Thinking::Effort(ReasoningEffort::High),
                 ReasoningShape::AnthropicAdaptive
             ),
             [
-                r#"thinking={"type":"adaptive"}"#,
-                r#"output_config={"effort":"high"}"#
+                ("thinking", json!({"type": "adaptive"})),
+                ("output_config", json!({"effort": "high"}))
             ]
         );
         assert_eq!(
-            keys(
+            thinking_fields(
                 Thinking::Effort(ReasoningEffort::Low),
                 ReasoningShape::NovaReasoningConfig
             ),
-            [r#"reasoningConfig={"maxReasoningEffort":"low","type":"enabled"}"#]
+            [(
+                "reasoningConfig",
+                json!({"type": "enabled", "maxReasoningEffort": "low"})
+            )]
         );
         assert_eq!(
-            keys(
+            thinking_fields(
                 Thinking::Effort(ReasoningEffort::Medium),
                 ReasoningShape::ReasoningEffort
             ),
-            [r#"reasoning_effort="medium""#]
+            [("reasoning_effort", json!("medium"))]
         );
     }
 }

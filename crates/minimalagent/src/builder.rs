@@ -207,7 +207,9 @@ impl AgentBuilder {
     // ------------------------------------------------------------------ watching runs
 
     /// Whether to print the coloured reasoning trace to stderr as runs stream (default
-    /// `true`).
+    /// `true`, as the Python MinimalAgent prints it). It is the only thing the library prints:
+    /// a service or a Lambda function that logs through `tracing` turns it off with
+    /// `.show_reasoning(false)`; `NO_COLOR` keeps it plain.
     pub fn show_reasoning(mut self, show: bool) -> Self {
         self.show_reasoning = show;
         self

@@ -57,7 +57,7 @@ async fn pending_lists_the_held_calls_of_every_session_or_of_one() {
         assert!(bob.contains(needle), "`{needle}` missing from {bob}");
     }
     assert!(
-        printed_json(&bob, r#""amount":100"#, r#""to":"bob""#),
+        printed_json(bob, r#""amount":100"#, r#""to":"bob""#),
         "the input is missing from {bob}"
     );
     assert!(
@@ -253,13 +253,17 @@ async fn approve_and_deny_record_decisions_and_the_agent_goes_on_with_them() {
     let text = stdout(&output);
     for needle in [
         "interrupt_requested step 1: transfer (tool-1) waits for a decision: money leaves the \
-         account · input {\"amount\":100,\"to\":\"bob\"} · expires 20",
+         account · input {",
         "interrupt_requested step 1: transfer (tool-2) waits for a decision",
         "interrupt_answered step 1: (tool-1) approve",
         "interrupt_answered step 1: (tool-2) deny: Eve is not a customer.",
     ] {
         assert!(text.contains(needle), "`{needle}` missing from:\n{text}");
     }
+    assert!(
+        printed_json(&text, r#""amount":100"#, r#""to":"bob""#) && text.contains("} · expires 20"),
+        "tool-1's input and expiry are missing from:\n{text}"
+    );
 
     // The agent goes on with what the command recorded: the approved call runs, the denied
     // one does not, and the turn is kept.
@@ -354,7 +358,8 @@ async fn approve_all_with_edited_input_always_or_an_answer() {
     );
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
-        stdout(&output).contains("→ answer in place of the tool {\"note\":\"paid in cash\""),
+        stdout(&output).contains("→ answer in place of the tool {")
+            && printed_json(&stdout(&output), r#""note":"paid in cash""#, r#""sent":0"#),
         "{}",
         stdout(&output)
     );

@@ -309,6 +309,15 @@ impl EventSink for tokio::sync::mpsc::UnboundedSender<AgentEvent> {
     }
 }
 
+/// The sink for a reader that may fall behind: text and thinking sent while it is behind are
+/// joined, so the channel holds an answer once, not an item per token.
+impl EventSink for crate::CoalescingSender<AgentEvent> {
+    /// Sends the event; a closed channel (its reader is gone) drops it.
+    fn emit(&self, event: &AgentEvent) {
+        let _ = self.send(event.clone());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,6 +32,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod clock;
+mod coalescing;
 mod event;
 mod interrupt;
 mod message;
@@ -44,6 +45,7 @@ mod thinking;
 mod tool;
 
 pub use clock::{Clock, SystemClock, TokioClock};
+pub use coalescing::{Coalesce, CoalescingReceiver, CoalescingSender, coalescing_channel};
 pub use event::{AgentEvent, EventSink, NoEvents};
 pub use interrupt::{Decisions, Interrupt, InterruptDecision};
 pub use message::{

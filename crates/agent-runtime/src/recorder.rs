@@ -2,7 +2,9 @@
 //! and a heartbeat while it runs.
 //!
 //! The loop hands events to a [`RecorderSink`] without waiting (it must never block the run);
-//! a writer task appends them in order, in batches, retrying transient failures. Text and
+//! a writer task appends them in order, in batches, retrying transient failures. Text handed
+//! over while the writer waits on the store joins the text before it in the queue, so a stalled
+//! store makes the queue hold the run's text once, not an item per token. Text and
 //! thinking deltas are never written one by one: they are joined and written at most once per
 //! flush interval (and before the next durable event), so a store is written at most once a
 //! second for a streaming answer, never per token, and a monitor still sees a long answer grow.
@@ -10,9 +12,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_core::{AgentEvent, EventSink};
+use agent_core::{
+    AgentEvent, Coalesce, CoalescingReceiver, CoalescingSender, EventSink, coalescing_channel,
+};
 use agent_session::{RunLease, SessionErrorKind, SessionId, SessionStore, StoredEvent};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -28,10 +32,21 @@ enum Command {
     Flush(oneshot::Sender<bool>),
 }
 
+/// Text handed over while the writer is busy (a slow or throttled store) joins the text before
+/// it, so the queue holds the run's durable events and its text, never an item per token.
+impl Coalesce for Command {
+    fn absorb(&mut self, next: &Self) -> bool {
+        match (self, next) {
+            (Command::Event(event), Command::Event(next)) => event.absorb(next),
+            _ => false,
+        }
+    }
+}
+
 /// Where the loop's events go to be recorded.
 #[derive(Clone)]
 pub(crate) struct RecorderSink {
-    queue: mpsc::UnboundedSender<Command>,
+    queue: CoalescingSender<Command>,
 }
 
 impl RecorderSink {
@@ -94,7 +109,7 @@ impl Recorder {
         settings: RecorderSettings,
         run: CancellationToken,
     ) -> Self {
-        let (queue, commands) = mpsc::unbounded_channel();
+        let (queue, commands) = coalescing_channel();
         let writer = tokio::spawn(write_events(
             store.clone(),
             session.clone(),
@@ -172,7 +187,7 @@ async fn write_events(
     lease: RunLease,
     mut next_index: u32,
     flush_interval: Duration,
-    mut commands: mpsc::UnboundedReceiver<Command>,
+    mut commands: CoalescingReceiver<Command>,
 ) {
     let mut pending: Option<Pending> = None;
     let mut failed = false;
@@ -218,7 +233,7 @@ async fn write_events(
                         _ => {
                             batch.extend(pending.take().map(Pending::into_event));
                             batch.push(event);
-                            command = commands.try_recv().ok();
+                            command = commands.try_recv();
                             continue;
                         }
                     };
@@ -242,7 +257,7 @@ async fn write_events(
                     acks.push(ack);
                 }
             }
-            command = commands.try_recv().ok();
+            command = commands.try_recv();
         }
         if pending
             .as_ref()
@@ -349,5 +364,121 @@ async fn beat(
                 tracing::warn!(session = %session, run = lease.run, %error, "heartbeat failed; trying again");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+
+    use agent_core::Reasoning;
+    use agent_session::{
+        InMemorySessionStore, Layered, SessionError, StoreCall, StoreLayer, StoreMethod,
+        StoreOutput,
+    };
+    use tokio::sync::Semaphore;
+
+    use super::*;
+
+    /// Holds every `append_events` until the test opens the gate: a store that stalls.
+    #[derive(Debug)]
+    struct StalledAppends {
+        gate: Arc<Semaphore>,
+    }
+
+    impl StoreLayer for StalledAppends {
+        fn around<'a, T, F>(
+            &'a self,
+            call: StoreCall<'a>,
+            inner: F,
+        ) -> impl Future<Output = Result<T, SessionError>> + Send + 'a
+        where
+            T: StoreOutput + 'a,
+            F: Future<Output = Result<T, SessionError>> + Send + 'a,
+        {
+            let stalls = call.method() == StoreMethod::AppendEvents;
+            async move {
+                if stalls {
+                    let _open = self.gate.acquire().await;
+                }
+                inner.await
+            }
+        }
+    }
+
+    fn step_finished(step: u32) -> AgentEvent {
+        AgentEvent::StepLimitReached {
+            step,
+            max_steps: step,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_store_holds_the_text_once_not_a_queue_of_tokens() {
+        let gate = Arc::new(Semaphore::new(0));
+        let store: Arc<dyn SessionStore> = Arc::new(Layered::wrap(
+            Arc::new(InMemorySessionStore::new()),
+            StalledAppends { gate: gate.clone() },
+        ));
+        let session = SessionId::new("stalled-store").unwrap();
+        let reasoning = Reasoning::start("Hi", Some(session.to_string()));
+        let lease = store
+            .begin_run(&session, &reasoning, Duration::from_secs(600))
+            .await
+            .unwrap();
+        let recorder = Recorder::start(
+            store.clone(),
+            session.clone(),
+            lease,
+            1,
+            RecorderSettings {
+                text_flush_interval: Duration::from_millis(100),
+                heartbeat_interval: Duration::from_secs(3600),
+                lease_for: Duration::from_secs(600),
+            },
+            CancellationToken::new(),
+        );
+        let sink = recorder.sink();
+        // The writer takes the first event and waits on the store with it.
+        sink.emit(&step_finished(1));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        for step in 2..=3 {
+            for _ in 0..10_000 {
+                sink.emit(&AgentEvent::TextDelta {
+                    step,
+                    text: "ab".into(),
+                });
+            }
+            sink.emit(&step_finished(step));
+        }
+        assert!(
+            sink.queue.unread() <= 4,
+            "{} items queued for two answers and two events",
+            sink.queue.unread()
+        );
+
+        drop(sink);
+        gate.add_permits(1_000);
+        tokio::time::timeout(Duration::from_secs(60), recorder.stop())
+            .await
+            .unwrap();
+        let stored = store.events(&session, lease.run, 0, 100).await.unwrap();
+        let text_of = |wanted: u32| -> String {
+            stored
+                .iter()
+                .filter_map(|stored| match &stored.event {
+                    AgentEvent::TextDelta { step, text } if *step == wanted => Some(text.as_str()),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(text_of(2), "ab".repeat(10_000));
+        assert_eq!(text_of(3), "ab".repeat(10_000));
+        assert!(stored.len() <= 6, "{} events stored", stored.len());
+        let indexes: Vec<u32> = stored.iter().map(|stored| stored.index).collect();
+        assert_eq!(
+            indexes,
+            (1..=u32::try_from(stored.len()).unwrap()).collect::<Vec<_>>()
+        );
     }
 }

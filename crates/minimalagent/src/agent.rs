@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
-use agent_core::{AgentEvent, Decisions, EventSink, Reasoning, RunResult};
+use agent_core::{
+    AgentEvent, CoalescingSender, Decisions, EventSink, Reasoning, RunResult, coalescing_channel,
+};
 use agent_loop::{AgentLoop, RunInput, StructuredAnswer};
 use agent_runtime::{ConversationPage, FollowPosition, SessionRunner};
 use agent_session::{SessionId, SessionStore};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -14,7 +15,7 @@ use crate::builder::AgentBuilder;
 use crate::error::Error;
 use crate::prompt::Prompt;
 use crate::sessions::Sessions;
-use crate::stream::{FollowStream, RunStream, StreamSink};
+use crate::stream::{FollowStream, RunItem, RunStream, StreamSink};
 
 /// An agent: a model, its tools and settings, and optionally a session store.
 ///
@@ -191,7 +192,7 @@ impl Agent {
         job: Result<Job, Error>,
         cancellation: CancellationToken,
     ) -> RunStream {
-        let (reader, events) = mpsc::unbounded_channel();
+        let (reader, events) = coalescing_channel();
         let agent = self.clone();
         let token = cancellation.clone();
         self.inner
@@ -204,7 +205,7 @@ impl Agent {
         self,
         job: Result<Job, Error>,
         cancellation: CancellationToken,
-        reader: mpsc::UnboundedSender<Result<AgentEvent, Error>>,
+        reader: CoalescingSender<RunItem>,
     ) {
         let sink = StreamSink {
             reader: &reader,
@@ -224,7 +225,7 @@ impl Agent {
                         reasoning: Box::new(reasoning.clone()),
                     });
                 }
-                let _ = reader.send(Err(error));
+                let _ = reader.send(RunItem::Failed(error));
             }
         }
     }

@@ -148,16 +148,17 @@ pub mod session {
 pub mod core {
     #[doc(inline)]
     pub use agent_core::{
-        AgentEvent, BlockDelta, BlockStart, CachePoint, CancellationToken, Clock, ContentBlock,
-        ConversionCache, DEFAULT_AWS_REGION, DocumentBlock, DocumentFormat, DroppedFeature,
-        EventSink, Extensions, ImageBlock, ImageFormat, InferenceConfig, MAX_STATE_BYTES,
-        MAX_STATE_KEY_LEN, MAX_STATE_VALUE_BYTES, MalformedToolInput, MediaSource, Message, Model,
-        ModelError, ModelErrorKind, ModelEventStream, ModelIdentity, ModelRequest, ModelResponse,
-        ModelStreamEvent, NoEvents, Reasoning, ReasoningContent, ReasoningStep, ReasoningText,
-        Role, RunFailure, RunOutcome, RunResult, RunStatus, S3Location, StepFeatureDropped,
-        StopReason, SystemClock, TokenUsage, Tool, ToolCallError, ToolCallStatus, ToolChoice,
-        ToolContext, ToolError, ToolErrorKind, ToolExt, ToolInvocation, ToolOutput, ToolResult,
-        ToolResultContent, ToolResultStatus, ToolSet, ToolSetError, ToolSpec, ToolUse, async_trait,
+        AgentEvent, BlockDelta, BlockStart, CachePoint, CancellationToken, Clock, Coalesce,
+        CoalescingReceiver, CoalescingSender, ContentBlock, ConversionCache, DEFAULT_AWS_REGION,
+        DocumentBlock, DocumentFormat, DroppedFeature, EventSink, Extensions, ImageBlock,
+        ImageFormat, InferenceConfig, MAX_STATE_BYTES, MAX_STATE_KEY_LEN, MAX_STATE_VALUE_BYTES,
+        MalformedToolInput, MediaSource, Message, Model, ModelError, ModelErrorKind,
+        ModelEventStream, ModelIdentity, ModelRequest, ModelResponse, ModelStreamEvent, NoEvents,
+        Reasoning, ReasoningContent, ReasoningStep, ReasoningText, Role, RunFailure, RunOutcome,
+        RunResult, RunStatus, S3Location, StepFeatureDropped, StopReason, SystemClock, TokenUsage,
+        Tool, ToolCallError, ToolCallStatus, ToolChoice, ToolContext, ToolError, ToolErrorKind,
+        ToolExt, ToolInvocation, ToolOutput, ToolResult, ToolResultContent, ToolResultStatus,
+        ToolSet, ToolSetError, ToolSpec, ToolUse, async_trait, coalescing_channel,
         is_valid_tool_name, response_events, split_thinking, thinking_and_answer,
     };
     #[doc(inline)]

@@ -4,10 +4,11 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use agent_core::{AgentEvent, EventSink, RunResult};
+use agent_core::{
+    AgentEvent, Coalesce, CoalescingReceiver, CoalescingSender, EventSink, RunResult,
+};
 use agent_runtime::FollowedEvent;
 use futures::Stream;
-use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::error::Error;
@@ -21,6 +22,10 @@ use crate::error::Error;
 /// in a session the run's record says `cancelled` with what it produced so far.
 /// [`RunStream::cancel`] does the same without dropping it (the stream then ends with the
 /// cancellation error).
+///
+/// The run never waits for its reader, and a reader that falls behind loses nothing: text (and
+/// thinking) the model wrote meanwhile arrives joined, as one delta per step, so a stream read
+/// slowly, or not at all, holds the answer once rather than an item per token.
 ///
 /// ```
 /// use futures::StreamExt;
@@ -49,7 +54,7 @@ use crate::error::Error;
 /// ```
 #[must_use = "a run stream does nothing useful unless read, and dropping it cancels the run"]
 pub struct RunStream {
-    events: mpsc::UnboundedReceiver<Result<AgentEvent, Error>>,
+    events: CoalescingReceiver<RunItem>,
     cancellation: CancellationToken,
     _cancel_on_drop: DropGuard,
 }
@@ -64,7 +69,7 @@ impl std::fmt::Debug for RunStream {
 
 impl RunStream {
     pub(crate) fn new(
-        events: mpsc::UnboundedReceiver<Result<AgentEvent, Error>>,
+        events: CoalescingReceiver<RunItem>,
         cancellation: CancellationToken,
     ) -> Self {
         Self {
@@ -91,7 +96,7 @@ impl RunStream {
     /// The run's [`Error`].
     pub async fn result(mut self) -> Result<RunResult, Error> {
         while let Some(item) = self.events.recv().await {
-            if let AgentEvent::RunFinished { result } = item? {
+            if let AgentEvent::RunFinished { result } = Result::from(item)? {
                 return Ok(*result);
             }
         }
@@ -103,14 +108,42 @@ impl Stream for RunStream {
     type Item = Result<AgentEvent, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.events.poll_recv(cx)
+        self.events.poll_recv(cx).map(|item| item.map(Result::from))
+    }
+}
+
+/// What a run sends its stream: an event, or last the error that ended it.
+// Nearly every item is an event: boxing events to shrink the rare error would allocate per token.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum RunItem {
+    Event(AgentEvent),
+    Failed(Error),
+}
+
+impl From<RunItem> for Result<AgentEvent, Error> {
+    fn from(item: RunItem) -> Self {
+        match item {
+            RunItem::Event(event) => Ok(event),
+            RunItem::Failed(error) => Err(error),
+        }
+    }
+}
+
+/// A reader that falls behind (or stops reading and holds the stream) is sent the text written
+/// meanwhile as one delta, not a queue of one item per token.
+impl Coalesce for RunItem {
+    fn absorb(&mut self, next: &Self) -> bool {
+        match (self, next) {
+            (RunItem::Event(event), RunItem::Event(next)) => event.absorb(next),
+            _ => false,
+        }
     }
 }
 
 /// Where a run's events go: the stream's reader, and the agent's own sinks (the trace printer,
 /// observers).
 pub(crate) struct StreamSink<'a> {
-    pub(crate) reader: &'a mpsc::UnboundedSender<Result<AgentEvent, Error>>,
+    pub(crate) reader: &'a CoalescingSender<RunItem>,
     pub(crate) sinks: &'a [std::sync::Arc<dyn EventSink>],
 }
 
@@ -118,7 +151,7 @@ impl EventSink for StreamSink<'_> {
     fn emit(&self, event: &AgentEvent) {
         self.sinks.emit(event);
         // A reader that went away cancelled the run; its events have nowhere to go.
-        let _ = self.reader.send(Ok(event.clone()));
+        let _ = self.reader.send(RunItem::Event(event.clone()));
     }
 }
 

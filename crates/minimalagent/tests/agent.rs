@@ -596,3 +596,73 @@ async fn an_agent_used_as_a_tool_that_waits_for_approval_pauses_its_parent() {
             .is_empty()
     );
 }
+
+/// Streams its answer two characters at a time, `tokens` times.
+struct TokenByToken {
+    tokens: usize,
+}
+
+#[async_trait]
+impl minimalagent::core::Model for TokenByToken {
+    async fn converse(
+        &self,
+        _request: &minimalagent::core::ModelRequest,
+    ) -> Result<minimalagent::core::ModelResponse, ModelError> {
+        Ok(agent_testkit::text_response("ab".repeat(self.tokens)))
+    }
+
+    async fn converse_stream(
+        &self,
+        _request: &minimalagent::core::ModelRequest,
+    ) -> Result<minimalagent::core::ModelEventStream, ModelError> {
+        use minimalagent::core::{BlockDelta, ModelStreamEvent, Role, StopReason, TokenUsage};
+        let mut events = vec![ModelStreamEvent::MessageStart {
+            role: Role::Assistant,
+        }];
+        events.extend((0..self.tokens).map(|_| ModelStreamEvent::BlockDelta {
+            index: 0,
+            delta: BlockDelta::Text("ab".into()),
+        }));
+        events.push(ModelStreamEvent::BlockStop { index: 0 });
+        events.push(ModelStreamEvent::MessageStop {
+            stop_reason: StopReason::EndTurn,
+        });
+        events.push(ModelStreamEvent::Metadata {
+            usage: TokenUsage::default(),
+            latency_ms: None,
+            trace: None,
+        });
+        Ok(Box::pin(futures::stream::iter(events.into_iter().map(Ok))))
+    }
+}
+
+/// A reader that falls behind is not owed a queue of one item per token: what the run wrote
+/// meanwhile waits as one delta, and reads as the same text.
+#[tokio::test]
+async fn an_unread_stream_holds_the_answer_once_not_per_token() {
+    let agent = Agent::builder()
+        .model(TokenByToken { tokens: 20_000 })
+        .show_reasoning(false)
+        .build()
+        .await
+        .unwrap();
+    let stream = agent.stream("Hi!");
+    // The run ends while nobody reads its stream.
+    tokio::time::timeout(Duration::from_secs(30), agent.wait_for_runs())
+        .await
+        .unwrap();
+    let events: Vec<AgentEvent> = stream.map(Result::unwrap).collect().await;
+    let deltas: Vec<&str> = events
+        .iter()
+        .filter_map(|event| match event {
+            AgentEvent::TextDelta { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deltas.len(), 1, "{} text deltas queued", deltas.len());
+    assert_eq!(deltas[0], "ab".repeat(20_000));
+    let Some(AgentEvent::RunFinished { result }) = events.last() else {
+        panic!("the stream ends with the run's result");
+    };
+    assert_eq!(result.response, "ab".repeat(20_000));
+}

@@ -225,7 +225,15 @@ impl Reasoning {
             AgentEvent::HistoryRepaired { tool_use_ids, .. } => {
                 self.repaired_tool_uses.extend(tool_use_ids.iter().cloned());
             }
-            AgentEvent::InterruptRequested { interrupt, .. } => {
+            // A call already answered is not held again: a reader folds a claimed run's events
+            // over a record that may hold their answers already (a decision being recorded),
+            // and must not count them twice.
+            AgentEvent::InterruptRequested { interrupt, .. }
+                if !self
+                    .answered_interrupts
+                    .iter()
+                    .any(|answered| answered.interrupt.id == interrupt.id) =>
+            {
                 self.pending_interrupts
                     .retain(|held| held.id != interrupt.id);
                 self.pending_interrupts.push(interrupt.clone());
@@ -509,6 +517,40 @@ mod lenient_timestamp {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// While a decision is being recorded, the run's record holds the answers and reads as
+    /// running, so a reader folds the run's events over it again: no answer may count twice.
+    #[test]
+    fn events_folded_again_over_their_answers_count_each_answer_once() {
+        let events: Vec<AgentEvent> = ["tool-1", "tool-2"]
+            .iter()
+            .map(|id| AgentEvent::InterruptRequested {
+                step: 1,
+                interrupt: crate::Interrupt::new(1, *id, "pay", json!({}), "needs approval"),
+            })
+            .chain(
+                ["tool-1", "tool-2"]
+                    .iter()
+                    .map(|id| AgentEvent::InterruptAnswered {
+                        step: 1,
+                        interrupt_id: (*id).to_owned(),
+                        decision: crate::InterruptDecision::Approve,
+                        answered_at: Timestamp::UNIX_EPOCH,
+                    }),
+            )
+            .collect();
+        let mut reasoning = Reasoning::start("q", Some("s1".into()));
+        for event in events.iter().chain(&events) {
+            reasoning.apply(event);
+        }
+        let answered: Vec<&str> = reasoning
+            .answered_interrupts
+            .iter()
+            .map(|answered| answered.interrupt.id.as_str())
+            .collect();
+        assert_eq!(answered, ["tool-1", "tool-2"]);
+        assert!(reasoning.pending_interrupts.is_empty());
+    }
 
     #[test]
     fn serialises_with_the_reference_field_names() {

@@ -800,6 +800,28 @@ async fn wait_for_held(url: &str, id: &str, ids: &[&str]) {
     }
 }
 
+/// Waits until the session's newest run has `status`; its trace.
+async fn wait_for_status(
+    url: &str,
+    id: &str,
+    status: minimalagent::RunStatus,
+) -> minimalagent::Reasoning {
+    let sessions = minimalagent::Sessions::open(url).await.unwrap();
+    let started = Instant::now();
+    loop {
+        let record = sessions.get_reasoning(id).await.unwrap().unwrap();
+        if record.status == status {
+            return record;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "the run is still {:?}, not {status:?}",
+            record.status
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// What the approvals section of a page shows: each held call, with its buttons.
 const APPROVALS: &str = r#"
 const section = document.getElementById("approvals");
@@ -944,14 +966,9 @@ async fn held_calls_are_shown_and_answered_only_with_the_flag() {
     )
     .await;
     wait_for_held(&store.url, "pay", &[]).await;
-    let record = minimalagent::Sessions::open(&store.url)
-        .await
-        .unwrap()
-        .get_reasoning("pay")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(record.status, minimalagent::RunStatus::Paused);
+    // Recording a decision claims the run for a moment (it then reads as running): the
+    // decisions are checked once it waits again, decided.
+    let record = wait_for_status(&store.url, "pay", minimalagent::RunStatus::Paused).await;
     let decisions: Vec<(String, Value)> = record
         .answered_interrupts
         .iter()

@@ -107,7 +107,11 @@ impl ModelIdentity {
 #[non_exhaustive]
 pub struct ModelRequest {
     /// The conversation so far, starting with a user message.
-    pub messages: Vec<Message>,
+    ///
+    /// Shared, not copied: a run's history is the session's own messages, held once per
+    /// process, and cloning a request clones pointers. A model reads them; one that must change
+    /// a message for the wire changes its own copy ([`Arc::make_mut`]).
+    pub messages: Vec<Arc<Message>>,
     /// System prompt blocks, in order.
     pub system: Vec<String>,
     /// The tools the model may ask for; empty means the request carries no tool configuration.
@@ -123,16 +127,16 @@ pub struct ModelRequest {
     /// Inference settings; unset fields fall back to the model's own defaults.
     pub inference: InferenceConfig,
     /// Where a model keeps what it derived from this request's messages (their wire form), so
-    /// that the next call of the same run converts only the messages added since. The loop
-    /// gives each run one cache and a new one whenever it rewrites earlier messages.
+    /// that the next call converts only the messages added since. The loop gives each run one
+    /// (a session's runs share their conversation's, see `RunInput::conversion`).
     pub cache: ConversionCache,
 }
 
 impl ModelRequest {
-    /// A request holding these messages and nothing else.
-    pub fn new(messages: Vec<Message>) -> Self {
+    /// A request holding these messages (owned or already shared) and nothing else.
+    pub fn new(messages: impl IntoIterator<Item = impl Into<Arc<Message>>>) -> Self {
         Self {
-            messages,
+            messages: messages.into_iter().map(Into::into).collect(),
             ..Self::default()
         }
     }
@@ -187,11 +191,14 @@ impl PartialEq for ModelRequest {
     }
 }
 
-/// A slot in which a [`Model`] keeps its own conversion of a run's messages between calls.
+/// A slot in which a [`Model`] keeps its own conversion of a conversation's messages between
+/// calls, and between the runs of a session.
 ///
-/// Messages only grow within a run, so a model can keep the wire form of the first `n` and
-/// convert only those added since (see [`ConversionCache::with`]). Cheap to clone: clones share
-/// the slot. A model that has nothing to keep ignores it.
+/// Messages are shared ([`ModelRequest::messages`]), so a model can keep the wire form of the
+/// messages it converted, know them again by identity ([`Arc::ptr_eq`]) at the start of the
+/// next request, and convert only those added since (see [`ConversionCache::with`]): a request
+/// that changed or dropped a message gets that message and those after it converted again.
+/// Cheap to clone: clones share the slot. A model that has nothing to keep ignores it.
 #[derive(Clone, Default)]
 pub struct ConversionCache(Arc<Mutex<Option<Box<dyn Any + Send>>>>);
 

@@ -23,8 +23,7 @@ pub trait EvalTarget: Send + Sync {
 #[async_trait]
 impl EvalTarget for AgentLoop {
     async fn run_case(&self, case: &EvalCase) -> Result<RunResult, String> {
-        let mut input = RunInput::new(case.prompt.clone());
-        input.history = case.conversation.clone();
+        let input = RunInput::new(case.prompt.clone()).with_history(case.conversation.clone());
         self.run(input, &NoEvents)
             .await
             .map_err(|failed| failed.error.to_string())

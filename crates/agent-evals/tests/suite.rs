@@ -203,8 +203,7 @@ async fn recorded_runs_become_cases_that_pass_on_replay() {
     let mut traces = Vec::new();
     let mut history = Vec::new();
     for query in ["What is the weather in Oslo?", "Find hotels in Oslo."] {
-        let mut input = agent_loop::RunInput::new(query);
-        input.history = history.clone();
+        let input = agent_loop::RunInput::new(query).with_history(history.clone());
         let result = agent.run(input, &agent_core::NoEvents).await.unwrap();
         history.extend(result.messages.clone());
         turns.push((result.reasoning.run_id, result.messages.clone()));

@@ -7,12 +7,12 @@
 //! logged once, and the run's trace records it ([`agent_core::DroppedFeature`]). A refusal of
 //! something the user asked for explicitly is returned, typed, saying which rule.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use agent_core::{
-    ContentBlock, DroppedFeature, InferenceConfig, MediaSource, Model, ModelError, ModelErrorKind,
-    ModelEventStream, ModelIdentity, ModelRequest, ModelResponse, ModelStreamEvent, StopReason,
-    ToolChoice, ToolResultContent, async_trait,
+    ContentBlock, DroppedFeature, InferenceConfig, MediaSource, Message, Model, ModelError,
+    ModelErrorKind, ModelEventStream, ModelIdentity, ModelRequest, ModelResponse, ModelStreamEvent,
+    StopReason, ToolChoice, ToolResultContent, async_trait,
 };
 use aws_config::SdkConfig;
 use aws_sdk_bedrockruntime::Client;
@@ -78,13 +78,17 @@ impl Default for ModelOptions {
     }
 }
 
-/// The cached wire form of a run's messages (see [`agent_core::ConversionCache`]).
+/// The cached wire form of a conversation's messages (see [`agent_core::ConversionCache`]).
 #[derive(Default)]
 struct Converted {
     /// The rules the messages were converted with; other rules convert them again.
     rules: Option<(WireRules, bool)>,
-    /// How many of the request's messages `messages` holds.
-    count: usize,
+    /// The messages converted, by identity: a request whose messages start with these (the
+    /// same allocations) reuses their wire form. A weak reference keeps the allocation, so an
+    /// address is never reused for another message while it is here, and keeps nothing else;
+    /// and while it exists no one can change the message in place (`Arc::get_mut` refuses,
+    /// `Arc::make_mut` moves it to a new allocation), so the same address is the same message.
+    sources: Vec<Weak<Message>>,
     messages: Vec<sdk::Message>,
     /// The running total of the messages' sizes, in rough tokens.
     sizes: Vec<u64>,
@@ -305,23 +309,37 @@ impl BedrockModel {
     ) -> Result<(Vec<sdk::Message>, Vec<u64>), ConversionError> {
         let tools_offered = !request.tools.is_empty();
         request.cache.with(|converted: &mut Converted| {
-            if converted.count > request.messages.len()
-                || converted.rules != Some((rules, tools_offered))
+            let same = converted
+                .sources
+                .iter()
+                .zip(&request.messages)
+                .take_while(|(held, message)| Weak::as_ptr(held) == Arc::as_ptr(message))
+                .count();
+            if converted.rules != Some((rules, tools_offered))
+                || same < converted.sources.len() && !converted.state.is_empty()
             {
-                // The run's messages were rewritten, or the rules changed: start again.
+                // Other rules, or messages that differ after one whose conversion left state
+                // behind (a document name): start again.
                 *converted = Converted {
                     rules: Some((rules, tools_offered)),
                     ..Converted::default()
                 };
+            } else {
+                // Messages after the shared prefix were rewritten or belong to another run of
+                // the conversation: their wire form goes.
+                converted.sources.truncate(same);
+                converted.messages.truncate(same);
+                converted.sizes.truncate(same);
             }
-            for message in &request.messages[converted.count..] {
+            let start = converted.sources.len();
+            for message in &request.messages[start..] {
                 let wire = message_to_wire(message, &rules, tools_offered, &mut converted.state)?;
                 converted.messages.push(wire);
                 let before = converted.sizes.last().copied().unwrap_or(0);
                 converted
                     .sizes
                     .push(before + cache_points::approx_tokens(message));
-                converted.count += 1;
+                converted.sources.push(Arc::downgrade(message));
             }
             Ok((converted.messages.clone(), converted.sizes.clone()))
         })
@@ -900,6 +918,78 @@ impl BedrockModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use agent_core::ConversionCache;
+    use aws_sdk_bedrockruntime::config::{BehaviorVersion, Region};
+
+    fn offline_model() -> BedrockModel {
+        let config = aws_sdk_bedrockruntime::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .build();
+        BedrockModel::from_client(Client::from_conf(config), "us.amazon.nova-pro-v1:0")
+    }
+
+    fn texts(model: &BedrockModel, request: &ModelRequest) -> Vec<String> {
+        let plan = Plan::new(
+            model.info.capabilities(),
+            model.plan_options(request),
+            &plan::learned(&model.model_id),
+            request,
+        );
+        let (messages, sizes) = model.wire_messages(request, plan.wire).unwrap();
+        assert_eq!(sizes.len(), messages.len());
+        messages
+            .iter()
+            .map(|m| match m.content().first() {
+                Some(sdk::ContentBlock::Text(text)) => text.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    fn converted(cache: &ConversionCache) -> usize {
+        cache.with(|converted: &mut Converted| converted.sources.len())
+    }
+
+    #[test]
+    fn a_shared_conversion_is_reused_only_for_the_same_messages() {
+        let model = offline_model();
+        let cache = ConversionCache::default();
+        let request = |messages: &[&Arc<Message>]| {
+            let mut request = ModelRequest::new(messages.iter().map(|m| Arc::clone(m)));
+            request.cache = cache.clone();
+            request
+        };
+        let one = Arc::new(Message::user_text("one"));
+        let two = Arc::new(Message::assistant_text("two"));
+        assert_eq!(texts(&model, &request(&[&one, &two])), ["one", "two"]);
+        assert_eq!(converted(&cache), 2);
+
+        // Another run of the conversation: the same first message, another second one.
+        let other = Arc::new(Message::assistant_text("other"));
+        let three = Arc::new(Message::user_text("three"));
+        assert_eq!(
+            texts(&model, &request(&[&one, &other, &three])),
+            ["one", "other", "three"]
+        );
+        // An equal message in another allocation is converted again, never mistaken.
+        let equal = Arc::new(Message::user_text("one"));
+        let changed = Arc::new(Message::user_text("changed"));
+        assert_eq!(
+            texts(&model, &request(&[&equal, &changed])),
+            ["one", "changed"]
+        );
+        // A message changed through its `Arc` is a new allocation while the cache knows it.
+        let mut edited = Arc::clone(&equal);
+        drop(equal);
+        Arc::make_mut(&mut edited).content = vec![ContentBlock::Text("edited".into())];
+        assert_eq!(
+            texts(&model, &request(&[&edited, &changed])),
+            ["edited", "changed"]
+        );
+        assert_eq!(converted(&cache), 2);
+    }
 
     #[test]
     fn thinking_takes_the_shape_of_its_family() {

@@ -34,6 +34,13 @@ pub(crate) struct WireState {
     document_names: HashSet<String>,
 }
 
+impl WireState {
+    /// Whether converting the messages so far left nothing that later messages depend on.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.document_names.is_empty()
+    }
+}
+
 /// A message as its family takes it.
 pub(crate) fn message_to_wire(
     message: &Message,

@@ -56,9 +56,7 @@ fn agent(model: BedrockModel, tools: Vec<Arc<dyn Tool>>, max_steps: u32) -> Agen
 }
 
 fn input(query: &str, history: Vec<Message>) -> RunInput {
-    let mut input = RunInput::new(query);
-    input.history = history;
-    input
+    RunInput::new(query).with_history(history)
 }
 
 /// A tool written by hand: answers `reply(input)` after `delay`, recording when it ran.

@@ -554,11 +554,10 @@ async fn messages_are_converted_once_per_run() {
         ])
         .await
         .unwrap();
-        let mut input = RunInput::new("q");
-        input.history = vec![
+        let input = RunInput::new("q").with_history([
             Message::user_text("earlier"),
             Message::assistant_text("reply"),
-        ];
+        ]);
         agent(
             model(&standin).await,
             &[Echo {

@@ -340,8 +340,7 @@ async fn prompt_caching() {
                 .run(RunInput::new("What should I pack for Oslo?"), &NoEvents)
                 .await
                 .unwrap_or_else(|failed| panic!("{what}: {}", failed.error));
-            let mut input = RunInput::new("And for Lima?");
-            input.history = first.messages.clone();
+            let input = RunInput::new("And for Lima?").with_history(first.messages.clone());
             let second = agent
                 .run(input, &NoEvents)
                 .await

@@ -948,8 +948,7 @@ fn session_of_three_turns<'a>(
         let mut history: Vec<Message> = Vec::new();
         for (turn, query) in turns.iter().enumerate() {
             let turn = turn + 1;
-            let mut input = RunInput::new(*query);
-            input.history = history.clone();
+            let input = RunInput::new(*query).with_history(history.clone());
             let result = match agent.run(input, &NoEvents).await {
                 Ok(result) => result,
                 Err(failed) => {

@@ -114,9 +114,7 @@ fn agent(model: BedrockModel, tools: Vec<Arc<dyn Tool>>) -> AgentLoop {
 
 /// A run carrying `history`.
 fn input(question: &str, history: &[Message]) -> RunInput {
-    let mut input = RunInput::new(question);
-    input.history = history.to_vec();
-    input
+    RunInput::new(question).with_history(history.to_vec())
 }
 
 /// The `FeatureDropped` events of a run, as `(step, feature)`.

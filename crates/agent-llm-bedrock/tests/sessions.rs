@@ -171,8 +171,7 @@ async fn session(model_id: &str, with_tools: bool, turns: usize) -> Vec<Turn> {
     let mut previous_run: Vec<Message> = Vec::new();
     let mut figures: Vec<Turn> = Vec::new();
     for turn in 0..turns {
-        let mut input = RunInput::new(question(turn, with_tools));
-        input.history = history.clone();
+        let input = RunInput::new(question(turn, with_tools)).with_history(history.clone());
         let events = Events::default();
         let before = standin.requests().len();
         let tools_before = weather.calls();

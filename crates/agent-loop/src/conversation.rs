@@ -1,6 +1,8 @@
 //! Keeping the conversation valid for Converse: the run's user turn, the step-limit prompt, and
 //! the final reply as it enters the conversation.
 
+use std::sync::Arc;
+
 use agent_core::{ContentBlock, Message, Role, ToolResult};
 use jiff::Timestamp;
 
@@ -65,7 +67,7 @@ pub(crate) fn final_message(mut message: Message) -> Message {
 ///
 /// Returns the ids of the calls it answered.
 pub(crate) fn push_user_turn(
-    history: &mut Vec<Message>,
+    history: &mut Vec<Arc<Message>>,
     query: Vec<ContentBlock>,
     now: Timestamp,
 ) -> Vec<String> {
@@ -81,12 +83,12 @@ pub(crate) fn push_user_turn(
                 )));
             }
         }
-        Some(_) => history.push(Message::assistant_text(NO_REPLY)),
+        Some(_) => history.push(Arc::new(Message::assistant_text(NO_REPLY))),
         None => {}
     }
     blocks.extend(query);
     blocks.push(ContentBlock::Text(time_line(now)));
-    history.push(Message::user(blocks));
+    history.push(Arc::new(Message::user(blocks)));
     answered
 }
 
@@ -94,8 +96,9 @@ pub(crate) fn push_user_turn(
 /// (a crashed process, a session written by another program), with error results at the start
 /// of that message, so that the request is valid. The stored history is not rewritten: the
 /// repair is made again for each request. (Calls in the last message are answered by the run's
-/// own user turn, see [`push_user_turn`], and kept with it.) Returns the ids answered.
-pub(crate) fn repair_history(history: &mut [Message]) -> Vec<String> {
+/// own user turn, see [`push_user_turn`], and kept with it.) A repaired message is the run's
+/// own copy; the shared one is left as it was. Returns the ids answered.
+pub(crate) fn repair_history(history: &mut [Arc<Message>]) -> Vec<String> {
     let mut answered = Vec::new();
     for at in 1..history.len() {
         let (before, after) = history.split_at_mut(at);
@@ -120,7 +123,7 @@ pub(crate) fn repair_history(history: &mut [Message]) -> Vec<String> {
         let results = missing
             .iter()
             .map(|id| ContentBlock::ToolResult(ToolResult::error(id, EARLIER_RUN_NOT_RUN)));
-        reply.content.splice(0..0, results);
+        Arc::make_mut(reply).content.splice(0..0, results);
         answered.extend(missing);
     }
     answered

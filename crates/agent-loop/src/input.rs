@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_core::{AgentEvent, ContentBlock, Message, StateHandle, async_trait};
+use agent_core::{AgentEvent, ContentBlock, ConversionCache, Message, StateHandle, async_trait};
 use jiff::Timestamp;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -22,10 +22,15 @@ pub struct RunInput {
     /// real-time record); `None` means now. Readers then see one start time, whichever record
     /// they read.
     pub started_at: Option<Timestamp>,
-    /// The conversation the run continues (empty without a session).
-    pub history: Vec<Message>,
+    /// The conversation the run continues (empty without a session), shared with whoever
+    /// holds it (a session's cache): the run appends its own messages and copies none of these.
+    pub history: Vec<Arc<Message>>,
     /// The user's turn: text, and any images or documents.
     pub query: Vec<ContentBlock>,
+    /// Where the model keeps the wire form of this conversation's messages, shared by the
+    /// session's runs so that a run converts only the messages added since the last one
+    /// ([`ConversionCache`]); `None` gives the run a cache of its own.
+    pub conversion: Option<ConversionCache>,
     /// Extra system prompt blocks for this run (a summary of earlier turns).
     pub context_notes: Vec<String>,
     /// Cancels the run.
@@ -76,6 +81,7 @@ impl RunInput {
             started_at: None,
             history: Vec::new(),
             query,
+            conversion: None,
             context_notes: Vec::new(),
             cancellation: CancellationToken::new(),
             structured: None,
@@ -108,6 +114,16 @@ impl RunInput {
             resume: events,
             ..Self::new(query)
         }
+    }
+
+    /// The same input continuing this conversation (owned or already shared messages).
+    #[must_use]
+    pub fn with_history(
+        mut self,
+        history: impl IntoIterator<Item = impl Into<Arc<Message>>>,
+    ) -> Self {
+        self.history = history.into_iter().map(Into::into).collect();
+        self
     }
 
     /// The query's text (its text blocks joined by newlines).
@@ -170,7 +186,7 @@ impl std::fmt::Debug for StructuredAnswer {
 pub trait ContextCompactor: Send + Sync {
     /// A smaller history to send instead of `history` (the messages before the run's own),
     /// with system notes to add (a summary); `None` when it cannot be made smaller.
-    async fn compact(&self, history: &[Message]) -> Option<Compacted>;
+    async fn compact(&self, history: &[Arc<Message>]) -> Option<Compacted>;
 }
 
 /// A compacted history.
@@ -178,16 +194,19 @@ pub trait ContextCompactor: Send + Sync {
 #[non_exhaustive]
 pub struct Compacted {
     /// The messages to send instead of the history; they start with a user text message.
-    pub history: Vec<Message>,
+    pub history: Vec<Arc<Message>>,
     /// System prompt blocks replacing the run's context notes (for example a summary).
     pub context_notes: Vec<String>,
 }
 
 impl Compacted {
-    /// A history to send instead, with its system notes.
-    pub fn new(history: Vec<Message>, context_notes: Vec<String>) -> Self {
+    /// A history to send instead (owned or shared messages), with its system notes.
+    pub fn new(
+        history: impl IntoIterator<Item = impl Into<Arc<Message>>>,
+        context_notes: Vec<String>,
+    ) -> Self {
         Self {
-            history,
+            history: history.into_iter().map(Into::into).collect(),
             context_notes,
         }
     }

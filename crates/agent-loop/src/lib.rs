@@ -28,7 +28,7 @@
 //! #[async_trait]
 //! impl Model for Parrot {
 //!     async fn converse(&self, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
-//!         let query = request.messages.last().map(Message::text).unwrap_or_default();
+//!         let query = request.messages.last().map(|m| m.text()).unwrap_or_default();
 //!         let reply = Message::assistant_text(format!("You said: {query}"));
 //!         Ok(ModelResponse::new(reply, StopReason::EndTurn))
 //!     }

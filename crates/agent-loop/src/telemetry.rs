@@ -22,6 +22,8 @@
 //! Content is serialised only when the span is enabled: without a subscriber that wants these
 //! spans, capture costs nothing.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 use tracing::Span;
 use tracing::field::Empty;
@@ -111,7 +113,7 @@ pub(crate) fn chat(
     inference: &InferenceConfig,
     conversation: Option<&str>,
     step: u32,
-    capture: Option<(&[String], &[Message])>,
+    capture: Option<(&[String], &[Arc<Message>])>,
 ) -> Span {
     let span = tracing::info_span!(
         "chat",

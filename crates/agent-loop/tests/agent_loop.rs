@@ -126,7 +126,7 @@ async fn answers_without_tools_and_sends_no_tool_specs() {
     assert_eq!(turn.content.len(), 2);
     assert!(agent_loop::is_time_line(&turn.content[1]), "{turn:?}");
     assert_eq!(
-        result.messages[0], *turn,
+        result.messages[0], **turn,
         "the time line is kept with the turn"
     );
 }
@@ -405,8 +405,7 @@ async fn history_with_unanswered_tool_use_or_a_trailing_user_message_stays_valid
     let model = ScriptedModel::new().then_text("a").then_text("b");
     let (tools, _) = echo_tools(Duration::ZERO);
     let loop_ = agent(Arc::new(model), tools, 5);
-    let mut input = RunInput::new("next");
-    input.history = vec![Message::user_text("first"), dangling];
+    let input = RunInput::new("next").with_history(vec![Message::user_text("first"), dangling]);
     let result = loop_.run(input, &NoEvents).await.unwrap();
     assert_eq!(
         result.messages[0]
@@ -417,8 +416,7 @@ async fn history_with_unanswered_tool_use_or_a_trailing_user_message_stays_valid
         "old"
     );
 
-    let mut input = RunInput::new("again");
-    input.history = vec![Message::user_text("orphan")];
+    let input = RunInput::new("again").with_history(vec![Message::user_text("orphan")]);
     let result = loop_.run(input, &NoEvents).await.unwrap();
     let roles: Vec<Role> = result.messages.iter().map(|m| m.role).collect();
     assert_eq!(roles, [Role::Assistant, Role::User, Role::Assistant]);
@@ -765,7 +763,7 @@ struct Halving(AtomicUsize);
 
 #[async_trait]
 impl ContextCompactor for Halving {
-    async fn compact(&self, history: &[Message]) -> Option<Compacted> {
+    async fn compact(&self, history: &[Arc<Message>]) -> Option<Compacted> {
         self.0.fetch_add(1, Ordering::SeqCst);
         (history.len() > 2).then(|| {
             Compacted::new(
@@ -791,8 +789,7 @@ async fn a_request_too_long_for_the_model_is_compacted_or_fails_with_its_size() 
         .then_fail(too_long())
         .then_text("fits now");
     let compactor = Arc::new(Halving::default());
-    let mut input = RunInput::new("q");
-    input.history = history.clone();
+    let mut input = RunInput::new("q").with_history(history.clone());
     input.compactor = Some(compactor.clone());
     let result = agent(Arc::new(model.clone()), ToolSet::default(), 5)
         .run(input, &NoEvents)
@@ -810,8 +807,7 @@ async fn a_request_too_long_for_the_model_is_compacted_or_fails_with_its_size() 
     );
 
     let model = ScriptedModel::new().then_fail(too_long());
-    let mut input = RunInput::new("q");
-    input.history = history;
+    let mut input = RunInput::new("q").with_history(history);
     input.session_id = Some("long-one".into());
     let failed = agent(Arc::new(model), ToolSet::default(), 5)
         .run(input, &NoEvents)

@@ -697,8 +697,7 @@ async fn tool_calls_left_without_results_are_answered_before_the_model_call() {
     ];
     let model = ScriptedModel::new().then_text("fine");
     let events = Collected::default();
-    let mut input = RunInput::new("third");
-    input.history = history;
+    let input = RunInput::new("third").with_history(history);
     let result = AgentLoop::new(Arc::new(model.clone()), ToolSet::default())
         .run(input, &events)
         .await

@@ -95,7 +95,7 @@ fn last_question(request: &ModelRequest) -> Result<String, ModelError> {
         .messages
         .iter()
         .rev()
-        .find_map(question)
+        .find_map(|message| question(message))
         .map(str::to_owned)
         .ok_or_else(|| ModelError::new(ModelErrorKind::Validation, "no question"))
 }
@@ -176,7 +176,7 @@ pub const TRANSFER_REASON: &str = "moves money";
 #[derive(Debug)]
 pub struct OneStepModel {
     tools: Vec<(&'static str, Value)>,
-    requests: Mutex<Vec<Vec<Message>>>,
+    requests: Mutex<Vec<Vec<Arc<Message>>>>,
 }
 
 impl OneStepModel {
@@ -202,7 +202,7 @@ impl OneStepModel {
     }
 
     /// The messages of each request it was sent, in order.
-    pub fn requests(&self) -> Vec<Vec<Message>> {
+    pub fn requests(&self) -> Vec<Vec<Arc<Message>>> {
         self.requests
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -2,8 +2,9 @@
 //! brought up to date with the entries written since, after one small read of the head.
 
 use std::num::NonZeroUsize;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
+use agent_core::ConversionCache;
 use agent_loop::estimate_tokens;
 use agent_session::{
     Entry, EntryBody, SessionError, SessionHead, SessionId, SessionStore, SessionVersion, Summary,
@@ -30,6 +31,10 @@ pub(crate) struct Conversation {
     /// The entry `summary` was read from.
     summary_seq: Option<u64>,
     bytes: usize,
+    /// The model's wire form of these messages, which the session's runs share: a run
+    /// converts only the messages added since the one before. It holds about as much as the
+    /// messages again, for the sessions the cache holds.
+    pub(crate) conversion: ConversionCache,
 }
 
 impl Conversation {
@@ -41,6 +46,7 @@ impl Conversation {
             summary: None,
             summary_seq: None,
             bytes: 0,
+            conversion: ConversionCache::default(),
         }
     }
 
@@ -51,7 +57,7 @@ impl Conversation {
                     self.bytes += estimate_tokens(&messages) as usize * 4;
                     self.turns.push(Turn {
                         seq: entry.seq,
-                        messages: messages.into(),
+                        messages: messages.into_iter().map(Arc::new).collect(),
                     });
                 }
                 EntryBody::Summary(summary) => {

@@ -240,7 +240,7 @@ fn text(answer: String) -> ModelResponse {
 
 /// The text of the newest user message that is a question (not tool results).
 /// The newest user text, without the turn's time line.
-fn question_of(messages: &[Message]) -> String {
+fn question_of(messages: &[Arc<Message>]) -> String {
     messages
         .iter()
         .rev()
@@ -400,7 +400,7 @@ pub async fn memory_across_runs(store: Arc<dyn SessionStore>) {
 
 struct Recording {
     inner: Arc<EchoModel>,
-    requests: Arc<Mutex<Vec<Vec<Message>>>>,
+    requests: Arc<Mutex<Vec<Vec<Arc<Message>>>>>,
 }
 
 #[async_trait]
@@ -889,7 +889,7 @@ pub async fn summaries_are_stored_and_reloaded(store: Arc<dyn SessionStore>) {
 }
 
 /// The system blocks and messages of each request.
-type SeenRequests = Arc<Mutex<Vec<(Vec<String>, Vec<Message>)>>>;
+type SeenRequests = Arc<Mutex<Vec<(Vec<String>, Vec<Arc<Message>>)>>>;
 
 struct SystemRecording {
     inner: Arc<EchoModel>,

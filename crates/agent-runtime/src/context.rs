@@ -104,7 +104,7 @@ impl ContextPolicy {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Turn {
     pub(crate) seq: u64,
-    pub(crate) messages: Arc<[Message]>,
+    pub(crate) messages: Arc<[Arc<Message>]>,
 }
 
 /// How many of the newest `turns` fit `window` (at least one when there is any).
@@ -131,14 +131,21 @@ pub(crate) fn turns_within(turns: &[Turn], window: Window) -> usize {
 
 /// The messages of `turns`, made a valid start of a conversation: `toolResult` blocks whose
 /// `toolUse` was cut off with earlier turns are dropped from the first message.
-pub(crate) fn messages_of(turns: &[Turn]) -> Vec<Message> {
-    let mut messages: Vec<Message> = turns
-        .iter()
-        .flat_map(|turn| turn.messages.iter().cloned())
-        .collect();
-    if let Some(first) = messages.first_mut()
-        && first.role == Role::User
+pub(crate) fn messages_of(turns: &[Turn]) -> Vec<Arc<Message>> {
+    let mut messages: Vec<Arc<Message>> =
+        Vec::with_capacity(turns.iter().map(|turn| turn.messages.len()).sum());
+    for turn in turns {
+        messages.extend(turn.messages.iter().cloned());
+    }
+    if let Some(shared) = messages.first_mut()
+        && shared.role == Role::User
+        && shared
+            .content
+            .iter()
+            .any(|block| matches!(block, ContentBlock::ToolResult(_)))
     {
+        // The run's own copy of this one message; the cached turn keeps it whole.
+        let first = Arc::make_mut(shared);
         first
             .content
             .retain(|block| !matches!(block, ContentBlock::ToolResult(_)));
@@ -229,7 +236,7 @@ pub(crate) async fn summarise(
 
 /// The context a run starts from, and how it may be made smaller.
 pub(crate) struct PreparedContext {
-    pub(crate) history: Vec<Message>,
+    pub(crate) history: Vec<Arc<Message>>,
     pub(crate) notes: Vec<String>,
     /// A new summary to commit with the run's turn.
     pub(crate) compactor: Option<Arc<PolicyCompactor>>,
@@ -286,7 +293,7 @@ impl PolicyCompactor {
 
 #[async_trait]
 impl ContextCompactor for PolicyCompactor {
-    async fn compact(&self, _history: &[Message]) -> Option<Compacted> {
+    async fn compact(&self, _history: &[Arc<Message>]) -> Option<Compacted> {
         let (turns, summary) = {
             let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             (state.turns.clone(), state.summary.clone())
@@ -432,7 +439,7 @@ mod tests {
         messages.push(Message::assistant_text(format!("re {query}")));
         Turn {
             seq,
-            messages: messages.into(),
+            messages: messages.into_iter().map(Arc::new).collect(),
         }
     }
 
@@ -456,14 +463,30 @@ mod tests {
         let mut second = turn(2, "b", false);
         // A turn that answered tools an earlier run left unanswered starts with their results.
         let mut messages = second.messages.to_vec();
-        messages[0].content.insert(
+        Arc::make_mut(&mut messages[0]).content.insert(
             0,
             ContentBlock::ToolResult(ToolResult::error("t1", "not run")),
         );
         second.messages = messages.into();
-        let shown = messages_of(&[second]);
+        let shown = messages_of(std::slice::from_ref(&second));
         assert_eq!(shown[0].role, Role::User);
         assert!(shown[0].tool_results().next().is_none());
         assert_eq!(shown[0].text(), "b");
+        assert_eq!(
+            second.messages[0].tool_results().count(),
+            1,
+            "the cached turn keeps the message whole"
+        );
+    }
+
+    #[test]
+    fn a_history_shares_the_cached_messages_instead_of_copying_them() {
+        let turns = vec![turn(1, "a", true), turn(2, "b", false)];
+        let history = messages_of(&turns);
+        let cached: Vec<&Arc<Message>> = turns.iter().flat_map(|t| t.messages.iter()).collect();
+        assert_eq!(history.len(), cached.len());
+        for (shown, held) in history.iter().zip(cached) {
+            assert!(Arc::ptr_eq(shown, held), "{shown:?} was copied");
+        }
     }
 }

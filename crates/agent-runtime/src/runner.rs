@@ -104,6 +104,7 @@ impl SessionRunner {
         let (head, conversation) = load(&**store, &self.inner.cache, session, &options.context)
             .await
             .map_err(SessionRunError::Load)?;
+        let conversion = conversation.conversion.clone();
         // The summary a policy writes is the run's work: cancelled with it, its tokens
         // counted in its usage.
         let cancellation = input.cancellation.clone();
@@ -121,6 +122,7 @@ impl SessionRunner {
         let summary_usage = prepared.usage.clone();
         input.session_id = Some(session.to_string());
         input.history = prepared.history;
+        input.conversion = Some(conversion);
         input.context_notes = prepared.notes;
         let compactor: Option<Arc<PolicyCompactor>> = prepared.compactor;
         input.compactor = compactor.clone().map(|c| c as Arc<dyn ContextCompactor>);

@@ -43,7 +43,7 @@ impl Model for QuickModel {
         let question = request
             .messages
             .last()
-            .map(Message::text)
+            .map(|message| message.text())
             .unwrap_or_default();
         if question.contains("slow") {
             tokio::time::sleep(Duration::from_millis(500)).await;

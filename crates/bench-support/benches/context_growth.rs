@@ -16,7 +16,10 @@
 //! the stand-in received them, rebuilt as SDK inputs and sent with a bare SDK client whose
 //! interceptor stops each call right after SigV4 signing — the SDK's request building, JSON
 //! serialisation and signing (a SHA-256 of the body), and nothing else: no network, no
-//! response. The inputs are built beforehand, outside the timing; median of three.
+//! response. The inputs are built beforehand, outside the timing; median of three. Beside it,
+//! the floor of a client that holds its conversation: the same, with each call's input copied
+//! (`Clone`) from one held beforehand, inside the timing — the SDK takes its input by value,
+//! so a client that keeps its messages for the next call copies them once per call.
 //!
 //! DynamoDB Local is used when `AWS_ENDPOINT_URL_DYNAMODB` is set (`cargo xtask bench` starts
 //! it). Writes `context_growth.json`.
@@ -85,6 +88,8 @@ struct Turn {
     messages_seen: f64,
     /// The floor of the turn's requests (whole history, reported turns only).
     floor: Option<Duration>,
+    /// The same with each call's input copied from a held one.
+    floor_with_copy: Option<Duration>,
     floor_bytes: Option<f64>,
 }
 
@@ -227,12 +232,9 @@ async fn session(
         let (_, bytes_after) = sent.get();
         let requests = standin.requests();
         standin.clear_requests();
-        let (floor_cpu, floor_bytes) = match floor {
-            Some(floor) if reported(turn) => {
-                let (cpu, bytes) = floor.measure(&requests).await;
-                (Some(cpu), Some(bytes as f64))
-            }
-            _ => (None, None),
+        let floor_cost = match floor {
+            Some(floor) if reported(turn) => Some(floor.measure(&requests).await),
+            _ => None,
         };
         turns.push(Turn {
             cpu: cpu.saturating_sub(meter.measuring_cpu),
@@ -248,8 +250,9 @@ async fn session(
                 .and_then(|r| r.body.get("messages"))
                 .and_then(Value::as_array)
                 .map_or(0.0, |m| m.len() as f64),
-            floor: floor_cpu,
-            floor_bytes,
+            floor: floor_cost.as_ref().map(|c| c.cpu),
+            floor_with_copy: floor_cost.as_ref().map(|c| c.cpu_with_copy),
+            floor_bytes: floor_cost.map(|c| c.bytes as f64),
         });
         if turn % 50 == 0 {
             eprintln!("context_growth: {} turn {turn}", kind.label());
@@ -270,6 +273,9 @@ fn add_rows(report: &mut Report, kind: StoreKind, policy: &str, whole: bool, tur
             mean(&values)
         }
     };
+    const FLOOR_WITH_COPY: &str = "floor with the input copied: the same, each call's SDK input \
+                                   cloned from one held beforehand inside the timing (the SDK \
+                                   takes its input by value)";
     type Figure<'a> = (&'a str, &'a str, &'a dyn Fn(&Turn) -> Option<f64>);
     let cpu = |t: &Turn| Some(micros(t.cpu));
     let calls = |t: &Turn| Some(t.store_calls);
@@ -294,6 +300,7 @@ fn add_rows(report: &mut Report, kind: StoreKind, policy: &str, whole: bool, tur
     figures.push(("model calls per turn", "calls", &model_calls));
     figures.push(("messages the model saw (last call)", "messages", &seen));
     let floor = |t: &Turn| t.floor.map(micros);
+    let floor_with_copy = |t: &Turn| t.floor_with_copy.map(micros);
     let floor_bytes = |t: &Turn| t.floor_bytes;
 
     for span in SPANS {
@@ -320,6 +327,18 @@ fn add_rows(report: &mut Report, kind: StoreKind, policy: &str, whole: bool, tur
                 row = row.baseline(span_mean(span, &floor_bytes), FLOOR);
             }
             report.push(row);
+            if whole && *metric == "CPU per turn" {
+                report.push(
+                    report
+                        .row(
+                            &case,
+                            "CPU per turn, against the floor with the input copied",
+                            *unit,
+                            span_mean(span, figure),
+                        )
+                        .baseline(span_mean(span, &floor_with_copy), FLOOR_WITH_COPY),
+                );
+            }
         }
     }
     // With a window: turns 191–200 against turns 1–10, every figure.
@@ -401,10 +420,13 @@ impl Intercept for StopAfterSigning {
 }
 
 /// The SDK input of one Converse request.
+#[derive(Clone)]
 struct Input {
     messages: Vec<sdk::Message>,
     system: Option<Vec<sdk::SystemContentBlock>>,
     tools: Option<sdk::ToolConfiguration>,
+    inference: Option<sdk::InferenceConfiguration>,
+    additional: Option<Document>,
 }
 
 impl Floor {
@@ -418,41 +440,65 @@ impl Floor {
         Self { client, signed }
     }
 
-    /// This thread's CPU time to serialise and sign `requests` (median of three), and the
-    /// bytes signed.
-    async fn measure(&self, requests: &[RecordedRequest]) -> (Duration, u64) {
-        let mut total = Duration::ZERO;
-        let mut bytes = 0;
+    /// This thread's CPU time to serialise and sign `requests` (median of three), the same
+    /// with each input copied from a held one inside the timing, and the bytes signed.
+    async fn measure(&self, requests: &[RecordedRequest]) -> FloorCost {
+        let mut cost = FloorCost::default();
         for request in requests {
             let mut samples = Vec::with_capacity(3);
+            let mut copied = Vec::with_capacity(3);
             for attempt in 0..3 {
-                let input = input(&request.body);
-                let (_, before) = self.signed.get();
-                let cpu = ThreadTime::now();
-                let outcome = self
-                    .client
-                    .converse_stream()
-                    .model_id(MODEL_ID)
-                    .set_messages(Some(input.messages))
-                    .set_system(input.system)
-                    .set_tool_config(input.tools)
-                    .send()
-                    .await;
-                samples.push(cpu.elapsed());
-                let (_, after) = self.signed.get();
-                assert!(outcome.is_err(), "the floor's call must stop after signing");
-                assert!(
-                    after > before,
-                    "the floor's call was not signed: {outcome:?}"
-                );
+                let built = input(&request.body);
+                let (cpu, bytes) = self.send(|| built).await;
+                samples.push(cpu);
                 if attempt == 0 {
-                    bytes += after - before;
+                    cost.bytes += bytes;
                 }
+                let held = input(&request.body);
+                let (cpu, _) = self.send(|| held.clone()).await;
+                copied.push(cpu);
+                drop(held);
             }
-            total += median(&mut samples);
+            cost.cpu += median(&mut samples);
+            cost.cpu_with_copy += median(&mut copied);
         }
-        (total, bytes)
+        cost
     }
+
+    /// This thread's CPU time to make the input with `make` and send it until it is signed,
+    /// and the bytes signed.
+    async fn send(&self, make: impl FnOnce() -> Input) -> (Duration, u64) {
+        let (_, before) = self.signed.get();
+        let cpu = ThreadTime::now();
+        let input = make();
+        let outcome = self
+            .client
+            .converse_stream()
+            .model_id(MODEL_ID)
+            .set_messages(Some(input.messages))
+            .set_system(input.system)
+            .set_tool_config(input.tools)
+            .set_inference_config(input.inference)
+            .set_additional_model_request_fields(input.additional)
+            .send()
+            .await;
+        let cpu = cpu.elapsed();
+        let (_, after) = self.signed.get();
+        assert!(outcome.is_err(), "the floor's call must stop after signing");
+        assert!(
+            after > before,
+            "the floor's call was not signed: {outcome:?}"
+        );
+        (cpu, after - before)
+    }
+}
+
+/// What the floor of one turn's requests costs.
+#[derive(Default)]
+struct FloorCost {
+    cpu: Duration,
+    cpu_with_copy: Duration,
+    bytes: u64,
 }
 
 /// The SDK input of a Converse body as the stand-in received it (the blocks this workload
@@ -525,9 +571,36 @@ fn input(body: &Value) -> Input {
             .build()
             .expect("a tool configuration")
     });
+    let inference = body.get("inferenceConfig").map(|config| {
+        for key in config.as_object().expect("an inference object").keys() {
+            assert!(
+                ["maxTokens", "temperature", "topP"].contains(&key.as_str()),
+                "the floor does not rebuild `inferenceConfig.{key}`"
+            );
+        }
+        let number = |key: &str| config.get(key).and_then(Value::as_f64);
+        sdk::InferenceConfiguration::builder()
+            .set_max_tokens(
+                config
+                    .get("maxTokens")
+                    .and_then(Value::as_i64)
+                    .map(|n| i32::try_from(n).expect("maxTokens fits")),
+            )
+            .set_temperature(number("temperature").map(|n| n as f32))
+            .set_top_p(number("topP").map(|n| n as f32))
+            .build()
+    });
+    let additional = body.get("additionalModelRequestFields").map(document);
     for key in body.as_object().expect("a JSON object").keys() {
         assert!(
-            ["messages", "system", "toolConfig"].contains(&key.as_str()),
+            [
+                "messages",
+                "system",
+                "toolConfig",
+                "inferenceConfig",
+                "additionalModelRequestFields"
+            ]
+            .contains(&key.as_str()),
             "the floor does not rebuild `{key}`"
         );
     }
@@ -535,6 +608,8 @@ fn input(body: &Value) -> Input {
         messages,
         system,
         tools,
+        inference,
+        additional,
     }
 }
 

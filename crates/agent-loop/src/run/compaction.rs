@@ -1,6 +1,9 @@
 //! Making the history smaller when the model says a request is too long.
 
-use agent_core::{ConversionCache, Message};
+use std::borrow::Borrow;
+use std::io;
+
+use agent_core::Message;
 
 use super::RunState;
 
@@ -36,19 +39,35 @@ impl RunState<'_> {
         self.request.messages = compacted.history;
         self.request.messages.extend(own);
         self.context_notes = compacted.context_notes;
+        // The model's conversion cache stays: it knows the messages kept by identity and
+        // converts the rest again.
         self.request.system = self.system_blocks();
-        // The model's conversion of the old history no longer applies.
-        self.request.cache = ConversionCache::default();
         true
     }
 }
 
-/// A rough token count of messages: a quarter of their JSON size. Enough to decide when to
-/// window or summarise; the provider's count is the truth.
-pub fn estimate_tokens(messages: &[Message]) -> u64 {
-    let bytes: usize = messages
-        .iter()
-        .map(|m| serde_json::to_vec(m).map_or(0, |v| v.len()))
-        .sum();
-    (bytes as u64).div_ceil(4)
+/// A rough token count of messages (owned or shared): a quarter of their JSON size. Enough to
+/// decide when to window or summarise; the provider's count is the truth.
+pub fn estimate_tokens<M: Borrow<Message>>(messages: &[M]) -> u64 {
+    let mut counter = ByteCounter(0);
+    for message in messages {
+        // Counted as written, not collected: a window is measured on every run. A `Message`'s
+        // JSON cannot fail; were it to, the bytes written so far would count.
+        serde_json::to_writer(&mut counter, message.borrow()).ok();
+    }
+    counter.0.div_ceil(4)
+}
+
+/// A writer that keeps only the number of bytes written to it.
+struct ByteCounter(u64);
+
+impl io::Write for ByteCounter {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0 += bytes.len() as u64;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }

@@ -88,6 +88,7 @@ impl<'a> RunState<'a> {
             started_at,
             history,
             query,
+            conversion,
             context_notes,
             cancellation,
             structured,
@@ -130,6 +131,7 @@ impl<'a> RunState<'a> {
                 // The answer tool is forced where the model can force a tool; elsewhere the
                 // instruction in the system prompt and the check of a text answer do the work.
                 request.optional_tool_choice = structured_choice;
+                request.cache = conversion.unwrap_or_default();
                 request
             },
             first_new,
@@ -194,7 +196,18 @@ impl<'a> RunState<'a> {
     fn finish_step(&mut self, step: u32, blocks: Vec<ContentBlock>) {
         self.record_state_changes(step);
         self.emit(AgentEvent::StepFinished { step });
-        self.request.messages.push(Message::user(blocks));
+        self.request.messages.push(Arc::new(Message::user(blocks)));
+    }
+
+    /// The messages the run added, taken out of the request: the run's own, so they are moved,
+    /// not copied (a model that kept a request shares them, and then they are copied).
+    fn own_messages(&mut self) -> Vec<Message> {
+        self.request
+            .messages
+            .split_off(self.first_new)
+            .into_iter()
+            .map(Arc::unwrap_or_clone)
+            .collect()
     }
 
     /// Tells the hooks the run ended.
@@ -300,8 +313,10 @@ impl<'a> RunState<'a> {
                     StructuredStep::Failed(error) => return Ended::Failed(error),
                     StructuredStep::AskAgain(prompt) => {
                         self.emit_reply(&response);
-                        self.request.messages.push(response.message);
-                        self.request.messages.push(Message::user_text(prompt));
+                        self.request.messages.push(Arc::new(response.message));
+                        self.request
+                            .messages
+                            .push(Arc::new(Message::user_text(prompt)));
                         continue;
                     }
                     StructuredStep::Continue => {}
@@ -318,7 +333,7 @@ impl<'a> RunState<'a> {
                 malformed_tool_inputs,
                 ..
             } = response;
-            self.request.messages.push(message);
+            self.request.messages.push(Arc::new(message));
             let blocks = if at_limit {
                 self.emit(AgentEvent::StepLimitReached {
                     step,
@@ -391,11 +406,11 @@ impl<'a> RunState<'a> {
                         .content
                         .push(ContentBlock::Text(NO_ANSWER.to_owned()));
                 }
-                self.request.messages.push(message);
+                self.request.messages.push(Arc::new(message));
                 self.reasoning.status = RunStatus::Completed;
                 self.reasoning.ended_at = Some(self.config.clock.now());
                 let response = self.reasoning.final_response.clone().unwrap_or_default();
-                let messages = self.request.messages.split_off(self.first_new);
+                let messages = self.own_messages();
                 let mut result = RunResult::new(response, self.reasoning, messages);
                 result.stop_reason = stop_reason;
                 result.outcome = RunOutcome::of(
@@ -411,7 +426,7 @@ impl<'a> RunState<'a> {
                 // Nothing of the turn enters the conversation yet: the messages so far (the
                 // query, the steps, the reply whose calls wait) come back for the record.
                 self.reasoning.status = RunStatus::Paused;
-                let messages = self.request.messages.split_off(self.first_new);
+                let messages = self.own_messages();
                 let pending = self.reasoning.pending_interrupts.clone();
                 let mut result = RunResult::new(String::new(), self.reasoning, messages);
                 result.outcome = RunOutcome::Paused;
@@ -431,7 +446,7 @@ impl<'a> RunState<'a> {
                         self.reasoning.final_thinking = thinking;
                     }
                 }
-                let mut messages = self.request.messages.split_off(self.first_new);
+                let mut messages = self.own_messages();
                 // Keep complete steps only: a reply whose tools did not all answer goes.
                 if messages
                     .last()

@@ -4,6 +4,7 @@
 //! call that started without a recorded result runs again only if it is safe to repeat.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use agent_core::{
     AgentEvent, ContentBlock, Interrupt, InterruptDecision, Message, ModelResponse, ToolInvocation,
@@ -45,7 +46,7 @@ impl RunState<'_> {
                     let is_step = message.tool_uses().next().is_some()
                         && self.reasoning.steps.last().map(|s| s.step_number) == Some(*step);
                     if is_step {
-                        self.request.messages.push(message.clone());
+                        self.request.messages.push(Arc::new(message.clone()));
                         self.resumed_tools = Some(PendingStep {
                             step: *step,
                             message: message.clone(),
@@ -98,7 +99,7 @@ impl RunState<'_> {
                         && pending.step == *step
                     {
                         let blocks = self.result_blocks(&pending.message, &pending.done);
-                        self.request.messages.push(Message::user(blocks));
+                        self.request.messages.push(Arc::new(Message::user(blocks)));
                     }
                 }
                 _ => {}

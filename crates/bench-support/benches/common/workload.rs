@@ -1,5 +1,6 @@
 //! The runs the benchmarks make: a query, tool steps that look the weather up, an answer.
 
+use std::borrow::Borrow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,10 +44,11 @@ pub(crate) fn forecast() -> Value {
 
 /// How many of the model calls of the current run came before this request: the assistant
 /// messages after the run's query (the last user message that holds text, not tool results).
-pub(crate) fn calls_so_far(messages: &[Message]) -> usize {
+pub(crate) fn calls_so_far<M: Borrow<Message>>(messages: &[M]) -> usize {
     let query = messages
         .iter()
         .rposition(|message| {
+            let message: &Message = message.borrow();
             message.role == Role::User
                 && message
                     .content
@@ -56,7 +58,7 @@ pub(crate) fn calls_so_far(messages: &[Message]) -> usize {
         .unwrap_or(0);
     messages[query..]
         .iter()
-        .filter(|message| message.role == Role::Assistant)
+        .filter(|message| Borrow::<Message>::borrow(*message).role == Role::Assistant)
         .count()
 }
 

@@ -125,6 +125,7 @@ macro_rules! __runs_conformance_checks {
             every_decision_is_kept,
             held_calls_are_answered_once_together_or_one_by_one,
             held_calls_expire_as_denied,
+            a_continuing_run_is_read_once,
             session_state_is_kept_with_the_turn,
             forks_continue_from_every_step_boundary,
         }

@@ -327,7 +327,9 @@ impl SessionRunner {
             reasoning.apply(answer);
         }
         // The claim is the conditional write: on the heartbeat this responder read, so of
-        // two responders exactly one wins.
+        // two responders exactly one wins. The claimed record holds the answers, so that the
+        // other responder learns the calls were answered; readers of the running run fold its
+        // events over the run as it began (see `reader::current_reasoning`).
         let mut running = reasoning.clone();
         running.status = RunStatus::Running;
         let claim = RunClaim::new(run, record.heartbeat_at, options.interrupted_after)

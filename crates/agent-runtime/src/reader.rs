@@ -92,10 +92,10 @@ pub(crate) async fn current_reasoning(
     clock: &dyn Clock,
     limit: Duration,
 ) -> Result<Reasoning, SessionError> {
-    let mut reasoning = record.reasoning.clone();
-    if reasoning.status != RunStatus::Running {
-        return Ok(reasoning);
+    if record.reasoning.status != RunStatus::Running {
+        return Ok(record.reasoning.clone());
     }
+    let mut reasoning = as_begun(&record.reasoning);
     for stored in all_events(store, session, record.run).await? {
         reasoning.apply(&stored.event);
     }
@@ -103,6 +103,18 @@ pub(crate) async fn current_reasoning(
         mark_interrupted(&mut reasoning, record);
     }
     Ok(reasoning)
+}
+
+/// A running run as it began, for its events to be folded over: a run recorded in real time
+/// has this record, but a paused run claimed by the process that continues it (or recorded at
+/// once when it paused) holds its steps and decisions already, and folding its events over
+/// them would show each step, its usage and its decisions twice for as long as it runs.
+fn as_begun(run: &Reasoning) -> Reasoning {
+    let mut began = Reasoning::start(run.query.clone(), run.session_id.clone());
+    began.run_id = run.run_id;
+    began.started_at = run.started_at;
+    began.tools_offered.clone_from(&run.tools_offered);
+    began
 }
 
 /// The trace of the session's newest run, if any.

@@ -478,3 +478,86 @@ pub async fn session_state_is_kept_with_the_turn(store: Arc<dyn SessionStore>) {
     let after = store.head(&session).await.unwrap().state;
     assert_eq!(after, state);
 }
+
+/// A held `transfer` that, when it runs (in the run continued after its approval), reads the
+/// run's trace as any reader does.
+#[derive(Clone)]
+struct ReadingTransfer {
+    reader: SessionRunner,
+    session: SessionId,
+    seen: Arc<Mutex<Option<agent_core::Reasoning>>>,
+}
+
+#[async_trait]
+impl Tool for ReadingTransfer {
+    fn name(&self) -> &str {
+        "transfer"
+    }
+    fn description(&self) -> &str {
+        "Moves money, and reads the run's trace while it does."
+    }
+    fn input_schema(&self) -> Value {
+        json!({"type": "object"})
+    }
+    fn approval(&self) -> Option<&str> {
+        Some("money moves")
+    }
+    async fn call(&self, _input: Value, _context: &ToolContext) -> Result<ToolOutput, ToolError> {
+        let read = self
+            .reader
+            .latest_reasoning(&self.session)
+            .await
+            .map_err(|error| ToolError::failed(error.to_string()))?;
+        *self.seen.lock().unwrap() = read;
+        Ok(json!({"moved": true}).into())
+    }
+}
+
+/// While a paused run goes on after its decisions, a reader sees its trace once: the step
+/// before the pause and its decision counted once, not again over the record the responder
+/// claimed — with real-time recording and without.
+pub async fn a_continuing_run_is_read_once(store: Arc<dyn SessionStore>) {
+    for real_time in [true, false] {
+        let session = session_for("continuing");
+        let seen = Arc::new(Mutex::new(None));
+        let lookup = MoneyTool::new("lookup", false);
+        let tools: Vec<Arc<dyn Tool>> = vec![
+            Arc::new(ReadingTransfer {
+                reader: runner(&store, real_time),
+                session: session.clone(),
+                seen: seen.clone(),
+            }),
+            Arc::new(lookup.clone()),
+        ];
+        let agent = AgentLoop::new(Arc::new(PayModel::default()), ToolSet::new(tools).unwrap())
+            .with_max_steps(3);
+        let worker = runner(&store, real_time);
+        pause(&worker, &agent, &session, "PAY bob").await;
+        let held = worker.paused_runs(&session).await.unwrap()[0].interrupts[0]
+            .id
+            .clone();
+        let done = respond(&worker, &agent, &session, &Decisions::new().approve(&held))
+            .await
+            .unwrap();
+        assert_eq!(done.result.outcome, RunOutcome::Answered);
+        let read = seen
+            .lock()
+            .unwrap()
+            .take()
+            .expect("the transfer read the run");
+        assert_eq!(read.status, RunStatus::Running, "read while it went on");
+        assert_eq!(
+            read.steps.len(),
+            1,
+            "the step before the pause, once: {:?}",
+            read.steps
+        );
+        let answered: Vec<&str> = read
+            .answered_interrupts
+            .iter()
+            .map(|a| a.interrupt.id.as_str())
+            .collect();
+        assert_eq!(answered, [held.as_str()], "real time: {real_time}");
+        assert_eq!(lookup.calls(), 1);
+    }
+}

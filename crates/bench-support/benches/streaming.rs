@@ -127,8 +127,8 @@ fn parent() {
                 (runs / 8, warmup / 3)
             };
             standin.set_policy(Policy::always(Reply::text(answer(len))));
-            let system = runtime.block_on(clients.captured_system(&standin));
-            let samples = runtime.block_on(clients.measure(&system, runs, warmup));
+            let (system, max_tokens) = runtime.block_on(clients.captured_system(&standin));
+            let samples = runtime.block_on(clients.measure(&system, max_tokens, runs, warmup));
             standin.clear_requests();
             add_rows(
                 &mut report,
@@ -181,9 +181,9 @@ impl Clients {
         }
     }
 
-    /// The system prompt the agent loop sends (with its time line), from the stand-in's record
+    /// The system prompt and the `maxTokens` the agent loop sends, from the stand-in's record
     /// of one agent run, so that all three clients send the same request.
-    async fn captured_system(&self, standin: &ConverseStandIn) -> String {
+    async fn captured_system(&self, standin: &ConverseStandIn) -> (String, Option<i32>) {
         standin.clear_requests();
         self.agent_loop
             .run(RunInput::new(QUERY), &agent_core::NoEvents)
@@ -191,17 +191,37 @@ impl Clients {
             .expect("the agent run completes");
         let requests = standin.requests();
         let body = &requests.last().expect("the stand-in saw the run").body;
-        assert!(
-            body.get("toolConfig").is_none() && body.get("inferenceConfig").is_none(),
-            "the agent's request has more than messages and a system prompt: {body}"
-        );
-        body.pointer("/system/0/text")
+        for key in body.as_object().expect("a JSON body").keys() {
+            assert!(
+                ["messages", "system", "inferenceConfig"].contains(&key.as_str()),
+                "the agent's request has more than messages, a system prompt and maxTokens: {body}"
+            );
+        }
+        if let Some(inference) = body.get("inferenceConfig") {
+            assert!(
+                inference.as_object().is_some_and(|o| o.len() == 1),
+                "the agent's inferenceConfig holds more than maxTokens: {body}"
+            );
+        }
+        let max_tokens = body
+            .pointer("/inferenceConfig/maxTokens")
+            .and_then(Value::as_i64)
+            .map(|n| i32::try_from(n).expect("maxTokens fits"));
+        let system = body
+            .pointer("/system/0/text")
             .and_then(Value::as_str)
             .expect("a system prompt")
-            .to_owned()
+            .to_owned();
+        (system, max_tokens)
     }
 
-    async fn measure(&self, system: &str, runs: usize, warmup: usize) -> Samples {
+    async fn measure(
+        &self,
+        system: &str,
+        max_tokens: Option<i32>,
+        runs: usize,
+        warmup: usize,
+    ) -> Samples {
         let mut samples = Samples::default();
         for iteration in 0..runs + warmup {
             let mut round = [Sample::default(); 3];
@@ -211,7 +231,7 @@ impl Clients {
                 round[which] = match which {
                     0 => self.agent_run().await,
                     1 => self.model_call(system).await,
-                    _ => self.sdk_call(system).await,
+                    _ => self.sdk_call(system, max_tokens).await,
                 };
             }
             if iteration >= warmup {
@@ -272,7 +292,7 @@ impl Clients {
         }
     }
 
-    async fn sdk_call(&self, system: &str) -> Sample {
+    async fn sdk_call(&self, system: &str, max_tokens: Option<i32>) -> Sample {
         let started = Instant::now();
         let cpu = ThreadTime::now();
         let message = sdk::Message::builder()
@@ -286,6 +306,9 @@ impl Clients {
             .model_id(MODEL_ID)
             .messages(message)
             .system(sdk::SystemContentBlock::Text(system.to_owned()))
+            .set_inference_config(
+                max_tokens.map(|n| sdk::InferenceConfiguration::builder().max_tokens(n).build()),
+            )
             .send()
             .await
             .expect("the stream starts");

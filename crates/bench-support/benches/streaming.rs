@@ -4,9 +4,9 @@
 //! The Converse stand-in (`agent_testkit::ConverseStandIn`, on loopback, on its own Tokio
 //! runtime and threads) answers every `ConverseStream` request with the same text, streamed
 //! 8 characters per `contentBlockDelta` (its default), after the model latency of the case.
-//! Three clients make the same request — the agent loop's own (captured from the stand-in),
-//! a user query under the same system prompt, no tools — in turn, on one current-thread Tokio
-//! runtime on this thread:
+//! Three clients make the same request — the agent loop's own (captured from the stand-in): a
+//! user turn of the query and the time line the loop adds, under the same system prompt and
+//! `maxTokens`, no tools — in turn, on one current-thread Tokio runtime on this thread:
 //!
 //! - **agent run**: `AgentLoop::run` with `BedrockModel` (streaming, prompt caching off),
 //!   events to a sink that notes the first `TextDelta`: everything an application gets;
@@ -31,11 +31,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use agent_core::{
-    AgentEvent, BlockDelta, EventSink, Message, Model, ModelRequest, ModelStreamEvent, ToolSet,
+    AgentEvent, BlockDelta, ContentBlock, EventSink, Message, Model, ModelRequest,
+    ModelStreamEvent, ToolSet,
 };
 use agent_llm_bedrock::aws_sdk_bedrockruntime::{Client, types as sdk};
 use agent_llm_bedrock::{BedrockModel, PromptCaching};
-use agent_loop::{AgentLoop, RunInput};
+use agent_loop::{AgentLoop, RunInput, is_time_line};
 use agent_testkit::{ConverseStandIn, Policy, Reply};
 use bench_support::aws::{MODEL_ID, sdk_config};
 use bench_support::{Report, mean, micros, quantile, quick, run_by_cargo_bench};
@@ -127,8 +128,8 @@ fn parent() {
                 (runs / 8, warmup / 3)
             };
             standin.set_policy(Policy::always(Reply::text(answer(len))));
-            let (system, max_tokens) = runtime.block_on(clients.captured_system(&standin));
-            let samples = runtime.block_on(clients.measure(&system, max_tokens, runs, warmup));
+            let request = runtime.block_on(clients.captured_request(&standin));
+            let samples = runtime.block_on(clients.measure(&request, runs, warmup));
             standin.clear_requests();
             add_rows(
                 &mut report,
@@ -142,6 +143,14 @@ fn parent() {
     }
     standin_runtime.block_on(standin.shutdown());
     report.finish().expect("the report is written");
+}
+
+/// The request the agent loop sends, beyond its query: what the other two clients send too.
+struct Captured {
+    system: String,
+    max_tokens: Option<i32>,
+    /// The agent's user turn ends with its time line (`Current time: …`).
+    time_line: String,
 }
 
 /// The three ways to make the call, each on its own client with its own byte counter.
@@ -181,9 +190,9 @@ impl Clients {
         }
     }
 
-    /// The system prompt and the `maxTokens` the agent loop sends, from the stand-in's record
-    /// of one agent run, so that all three clients send the same request.
-    async fn captured_system(&self, standin: &ConverseStandIn) -> (String, Option<i32>) {
+    /// The system prompt, the time line and the `maxTokens` the agent loop sends, from the
+    /// stand-in's record of one agent run, so that all three clients send the same request.
+    async fn captured_request(&self, standin: &ConverseStandIn) -> Captured {
         standin.clear_requests();
         self.agent_loop
             .run(RunInput::new(QUERY), &agent_core::NoEvents)
@@ -212,16 +221,28 @@ impl Clients {
             .and_then(Value::as_str)
             .expect("a system prompt")
             .to_owned();
-        (system, max_tokens)
+        let user_turn = body
+            .pointer("/messages/0/content")
+            .and_then(Value::as_array)
+            .expect("a user turn");
+        assert!(
+            user_turn.len() == 2 && user_turn[0].get("text").and_then(Value::as_str) == Some(QUERY),
+            "the agent's user turn is more than the query and its time line: {body}"
+        );
+        let time_line = user_turn[1]
+            .get("text")
+            .and_then(Value::as_str)
+            .filter(|text| is_time_line(&ContentBlock::Text((*text).to_owned())))
+            .expect("the user turn ends with its time line")
+            .to_owned();
+        Captured {
+            system,
+            max_tokens,
+            time_line,
+        }
     }
 
-    async fn measure(
-        &self,
-        system: &str,
-        max_tokens: Option<i32>,
-        runs: usize,
-        warmup: usize,
-    ) -> Samples {
+    async fn measure(&self, request: &Captured, runs: usize, warmup: usize) -> Samples {
         let mut samples = Samples::default();
         for iteration in 0..runs + warmup {
             let mut round = [Sample::default(); 3];
@@ -230,8 +251,8 @@ impl Clients {
                 let which = (iteration + turn) % 3;
                 round[which] = match which {
                     0 => self.agent_run().await,
-                    1 => self.model_call(system).await,
-                    _ => self.sdk_call(system, max_tokens).await,
+                    1 => self.model_call(request).await,
+                    _ => self.sdk_call(request).await,
                 };
             }
             if iteration >= warmup {
@@ -258,9 +279,12 @@ impl Clients {
         }
     }
 
-    async fn model_call(&self, system: &str) -> Sample {
-        let request =
-            ModelRequest::new(vec![Message::user_text(QUERY)]).with_system(vec![system.to_owned()]);
+    async fn model_call(&self, captured: &Captured) -> Sample {
+        let request = ModelRequest::new(vec![Message::user(vec![
+            ContentBlock::Text(QUERY.to_owned()),
+            ContentBlock::Text(captured.time_line.clone()),
+        ])])
+        .with_system(vec![captured.system.clone()]);
         let started = Instant::now();
         let cpu = ThreadTime::now();
         let mut stream = self
@@ -292,12 +316,13 @@ impl Clients {
         }
     }
 
-    async fn sdk_call(&self, system: &str, max_tokens: Option<i32>) -> Sample {
+    async fn sdk_call(&self, captured: &Captured) -> Sample {
         let started = Instant::now();
         let cpu = ThreadTime::now();
         let message = sdk::Message::builder()
             .role(sdk::ConversationRole::User)
             .content(sdk::ContentBlock::Text(QUERY.to_owned()))
+            .content(sdk::ContentBlock::Text(captured.time_line.clone()))
             .build()
             .expect("a message");
         let mut output = self
@@ -305,9 +330,11 @@ impl Clients {
             .converse_stream()
             .model_id(MODEL_ID)
             .messages(message)
-            .system(sdk::SystemContentBlock::Text(system.to_owned()))
+            .system(sdk::SystemContentBlock::Text(captured.system.clone()))
             .set_inference_config(
-                max_tokens.map(|n| sdk::InferenceConfiguration::builder().max_tokens(n).build()),
+                captured
+                    .max_tokens
+                    .map(|n| sdk::InferenceConfiguration::builder().max_tokens(n).build()),
             )
             .send()
             .await

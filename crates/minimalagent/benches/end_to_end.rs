@@ -8,8 +8,9 @@
 //! configuration: each child is the "one process" of the figure (its own runs per second,
 //! latencies, CPU and RSS), driving a closed loop of `sessions` tasks for a fixed window. The
 //! baseline child makes the bare SDK `converse_stream` call instead (reading every event with
-//! the SDK's receiver), with the same conversation each session would send. Writes
-//! `end_to_end.json`.
+//! the SDK's receiver), with the same request each session's agent sends: the conversation,
+//! each user turn with the time line the agent adds, the system prompt and the `maxTokens` the
+//! agent sends on its own. Writes `end_to_end.json`.
 //!
 //! DynamoDB Local is used when `AWS_ENDPOINT_URL_DYNAMODB` is set (`cargo xtask bench` starts
 //! it); without it, the DynamoDB cases are left out.
@@ -36,8 +37,10 @@ use bench_support::process::{status_kib, thread_cpu};
 use bench_support::{Report, loopback_url, micros, quantile, quick, run_by_cargo_bench};
 use common::sdk_child_env;
 use cpu_time::ProcessTime;
+use jiff::Timestamp;
 use minimalagent::bedrock::PromptCaching;
 use minimalagent::bedrock::aws_sdk_bedrockruntime::{Client, types as sdk};
+use minimalagent::core::time_line;
 use minimalagent::session::InMemorySessionStore;
 use minimalagent::{Agent, BedrockModel};
 use serde_json::{Value, json};
@@ -421,7 +424,9 @@ fn child() {
 #[derive(Clone)]
 enum Driver {
     Agent(Agent),
-    Sdk(Client),
+    /// The bare client, and the `maxTokens` the agent sends on its own (the model's maximum):
+    /// the baseline sends what the agent sends.
+    Sdk(Client, i32),
 }
 
 impl Driver {
@@ -432,12 +437,19 @@ impl Driver {
         let model = BedrockModel::from_sdk_config(&config, MODEL_ID)
             // The bare SDK call sends no cache points; neither does the agent here.
             .with_prompt_caching(PromptCaching::Off);
+        // The limit the agent sends when none is set: the model's maximum output.
+        let max_tokens = model.model_info().capabilities().max_output_tokens.value;
         let builder = Agent::builder()
             .model(model)
             .system_prompt(SYSTEM_PROMPT)
             .show_reasoning(false);
         let builder = match mode {
-            Mode::Sdk => return Driver::Sdk(Client::new(&config)),
+            Mode::Sdk => {
+                return Driver::Sdk(
+                    Client::new(&config),
+                    i32::try_from(max_tokens).expect("maxTokens fits"),
+                );
+            }
             Mode::Memory => builder.sessions(InMemorySessionStore::new()),
             Mode::Sqlite => {
                 let file = std::env::var(ENV_SQLITE_FILE).expect("a SQLite file is given");
@@ -469,16 +481,18 @@ impl Driver {
     async fn run(&self, session: &str, history: &mut Vec<sdk::Message>) -> bool {
         match self {
             Driver::Agent(agent) => agent.run_in_session(QUERY, session).await.is_ok(),
-            Driver::Sdk(client) => {
+            Driver::Sdk(client, max_tokens) => {
+                // The user turn as the agent writes it: the query, then the time line.
                 let Ok(query) = sdk::Message::builder()
                     .role(sdk::ConversationRole::User)
                     .content(sdk::ContentBlock::Text(QUERY.to_owned()))
+                    .content(sdk::ContentBlock::Text(time_line(Timestamp::now())))
                     .build()
                 else {
                     return false;
                 };
                 history.push(query);
-                match converse_stream(client, history.clone()).await {
+                match converse_stream(client, history.clone(), *max_tokens).await {
                     Some(message) => {
                         history.push(message);
                         true
@@ -495,12 +509,21 @@ impl Driver {
 
 /// The bare SDK call: `converse_stream`, every event read with the SDK's receiver, the
 /// answer's text gathered into the assistant message the conversation continues with.
-async fn converse_stream(client: &Client, messages: Vec<sdk::Message>) -> Option<sdk::Message> {
+async fn converse_stream(
+    client: &Client,
+    messages: Vec<sdk::Message>,
+    max_tokens: i32,
+) -> Option<sdk::Message> {
     let mut output = client
         .converse_stream()
         .model_id(MODEL_ID)
         .set_messages(Some(messages))
         .system(sdk::SystemContentBlock::Text(SYSTEM_PROMPT.to_owned()))
+        .inference_config(
+            sdk::InferenceConfiguration::builder()
+                .max_tokens(max_tokens)
+                .build(),
+        )
         .send()
         .await
         .ok()?;

@@ -494,8 +494,7 @@ impl SessionRunner {
         let mut input = RunInput::resuming(replay);
         input.cancellation = cancellation;
         tracing::info!(session = %session, run, "continuing a paused run with its decisions");
-        self.run_inner(agent_loop, session, input, sink, Some((lease, last_index)))
-            .await
+        Box::pin(self.run_inner(agent_loop, session, input, sink, Some((lease, last_index)))).await
     }
 }
 

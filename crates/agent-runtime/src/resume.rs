@@ -83,7 +83,6 @@ impl SessionRunner {
         let mut input = RunInput::resuming(replay);
         input.cancellation = cancellation;
         tracing::info!(session = %session, run = record.run, "resuming an interrupted run");
-        self.run_inner(agent_loop, session, input, sink, Some((lease, last_index)))
-            .await
+        Box::pin(self.run_inner(agent_loop, session, input, sink, Some((lease, last_index)))).await
     }
 }

@@ -86,11 +86,14 @@ impl SessionRunner {
         sink: &dyn EventSink,
     ) -> Result<SessionRunOutput, SessionRunError> {
         let span = tracing::info_span!("session_run", session_id = %session);
-        self.run_inner(agent_loop, session, input, sink, None)
+        Box::pin(self.run_inner(agent_loop, session, input, sink, None))
             .instrument(span)
             .await
     }
 
+    /// The run itself. Its future is large (it holds the loop's, the recorder's and the
+    /// commit's state), so its callers box it: the futures they return stay small, and a task
+    /// that runs one (each of the facade's runs is spawned) is not copied kilobytes at a time.
     pub(crate) async fn run_inner(
         &self,
         agent_loop: &AgentLoop,

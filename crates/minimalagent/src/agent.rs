@@ -247,7 +247,12 @@ impl Agent {
                 input.cancellation = cancellation;
                 input.structured = structured;
                 match session {
-                    None => agent_loop.run(input, sink).await.map_err(Error::run_failed),
+                    // Boxed, as the session runner boxes its runs: the loop's state is
+                    // kilobytes, and the task this runs in would otherwise be copied whole
+                    // each time it moves.
+                    None => Box::pin(agent_loop.run(input, sink))
+                        .await
+                        .map_err(Error::run_failed),
                     Some(session) => {
                         let runner = self.runner()?;
                         Ok(runner.run(agent_loop, &session, input, sink).await?.result)

@@ -30,8 +30,9 @@ struct PerRun {
 
 impl PerRun {
     fn from_stats(stats: Stats, runs: usize) -> Self {
-        // Growth by realloc counts as allocated bytes too (shrinking does not give any back).
-        let bytes = stats.bytes_allocated as f64 + stats.bytes_reallocated.max(0) as f64;
+        // `stats_alloc` already counts a reallocation's growth in `bytes_allocated` (and its
+        // shrinking in `bytes_deallocated`): adding `bytes_reallocated` would count it twice.
+        let bytes = stats.bytes_allocated as f64;
         let allocations = (stats.allocations + stats.reallocations) as f64;
         Self {
             bytes: bytes / runs as f64,

@@ -104,6 +104,13 @@ const BENCHES: &[Bench] = &[
         dynamodb: Some(false),
     },
     Bench {
+        name: "idle_session",
+        package: "minimalagent",
+        source: "crates/minimalagent/benches/idle_session.rs",
+        kind: Kind::Bench,
+        dynamodb: None,
+    },
+    Bench {
         name: "cold_start",
         package: "minimalagent",
         source: "crates/minimalagent/benches/cold_start.rs",
@@ -124,7 +131,8 @@ usage: cargo xtask bench [--quick] [--only NAME[,NAME…]]
 
   --quick       fewer samples and smaller loads, a 30 s soak
   --only NAMES  run only these: loop_overhead, loop_alloc, streaming, store_cost,
-                context_growth, sustained_writers, end_to_end, cold_start, soak
+                context_growth, sustained_writers, end_to_end, idle_session, cold_start,
+                soak
 
 The soak runs 120 s (30 s with --quick) unless MINIMALAGENT_SOAK_SECONDS says otherwise.";
 

@@ -9,12 +9,18 @@
 //! spawned to exit at once (the cost of starting any process).
 //!
 //! The DynamoDB case runs when `AWS_ENDPOINT_URL_DYNAMODB` points at a loopback DynamoDB Local
-//! (`cargo xtask bench` starts one). Writes `cold_start.json`.
+//! (`cargo xtask bench` starts one).
+//!
+//! Peak memory of a short-lived process: a child builds the agent from the environment with
+//! the in-memory store (the quick start with memory), runs 50 turns of one session and prints
+//! its peak RSS (`VmHWM`). Baseline: a child that makes the same 50 calls with the bare SDK
+//! `converse_stream`, keeping its conversation, each user turn with the time line the agent
+//! adds and the agent's `maxTokens`. Writes `cold_start.json`.
 //!
 //! `cargo bench -p minimalagent --bench cold_start`.
 
 // A benchmark that cannot set up its workload has nothing to measure: failing loudly is right.
-#![allow(clippy::expect_used)]
+#![allow(clippy::expect_used, clippy::panic)]
 // The child prints its answer, as the program it stands for would.
 #![allow(clippy::print_stdout)]
 
@@ -26,15 +32,25 @@ use agent_session_dynamo::DynamoSessionStore;
 use agent_testkit::{ConverseStandIn, Policy, Reply};
 use bench_support::aws::sdk_config;
 use bench_support::child::{ROLE_ENV, run_self};
+use bench_support::process::status_kib;
 use bench_support::{Report, loopback_url, median, millis, quick, run_by_cargo_bench};
 use common::sdk_child_env;
-use minimalagent::Agent;
+use jiff::Timestamp;
+use minimalagent::bedrock::aws_sdk_bedrockruntime::types as sdk;
+use minimalagent::core::time_line;
+use minimalagent::session::InMemorySessionStore;
+use minimalagent::{Agent, BedrockModel};
 
 /// The model's own latency in the stand-in; subtracted from the figure.
 const MODEL_LATENCY: Duration = Duration::from_millis(50);
 
 /// Start-up the first run may add beyond the model's latency.
 const TARGET_MS: f64 = 150.0;
+
+/// Turns of the peak-memory case.
+const TURNS: usize = 50;
+/// Peak RSS the 50-turn process may reach, in MB (10⁶ bytes).
+const TARGET_PEAK_MB: f64 = 15.0;
 
 /// The table of the sessions case, given to the child.
 const TABLE_ENV: &str = "MINIMALAGENT_BENCH_COLD_TABLE";
@@ -45,6 +61,8 @@ const QUERY: &str = "What's the weather in Seattle?";
 fn main() {
     match std::env::var(ROLE_ENV).as_deref() {
         Ok("cold-start") => cold_start_child(),
+        Ok("fifty-turns") => fifty_turns_child(false),
+        Ok("fifty-sdk-calls") => fifty_turns_child(true),
         Ok("exit") => {}
         _ if run_by_cargo_bench("cold_start") => parent(),
         _ => {}
@@ -83,6 +101,83 @@ fn cold_start_child() {
     println!("{response}");
 }
 
+/// A process that lives for one 50-turn conversation, then prints its peak RSS and its
+/// anonymous RSS (what it allocated, not the executable's and libraries' pages) in KiB: the
+/// agent with the in-memory store, or (`bare`) the bare SDK call with the same requests.
+fn fifty_turns_child(bare: bool) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime");
+    runtime.block_on(async {
+        let model = BedrockModel::builder()
+            .build()
+            .await
+            .expect("the model builds from the environment");
+        if bare {
+            let max_tokens =
+                i32::try_from(model.model_info().capabilities().max_output_tokens.value)
+                    .expect("maxTokens fits");
+            let client = model.client().clone();
+            let mut history: Vec<sdk::Message> = Vec::new();
+            for _ in 0..TURNS {
+                history.push(
+                    sdk::Message::builder()
+                        .role(sdk::ConversationRole::User)
+                        .content(sdk::ContentBlock::Text(QUERY.to_owned()))
+                        .content(sdk::ContentBlock::Text(time_line(Timestamp::now())))
+                        .build()
+                        .expect("a message"),
+                );
+                let mut output = client
+                    .converse_stream()
+                    .model_id(model.model_id())
+                    .set_messages(Some(history.clone()))
+                    .inference_config(
+                        sdk::InferenceConfiguration::builder()
+                            .max_tokens(max_tokens)
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .expect("the call succeeds");
+                let mut text = String::new();
+                while let Some(event) = output.stream.recv().await.expect("the stream completes") {
+                    if let sdk::ConverseStreamOutput::ContentBlockDelta(delta) = event
+                        && let Some(sdk::ContentBlockDelta::Text(fragment)) = delta.delta
+                    {
+                        text.push_str(&fragment);
+                    }
+                }
+                history.push(
+                    sdk::Message::builder()
+                        .role(sdk::ConversationRole::Assistant)
+                        .content(sdk::ContentBlock::Text(text))
+                        .build()
+                        .expect("a message"),
+                );
+            }
+        } else {
+            let agent = Agent::builder()
+                .model(model)
+                .sessions(InMemorySessionStore::new())
+                .show_reasoning(false)
+                .build()
+                .await
+                .expect("the agent builds");
+            for _ in 0..TURNS {
+                agent
+                    .run_in_session(QUERY, "fifty-turns")
+                    .await
+                    .expect("the session run completes");
+            }
+        }
+    });
+    let peak = status_kib("VmHWM").expect("the peak RSS is readable");
+    let anonymous = status_kib("RssAnon").expect("the anonymous RSS is readable");
+    println!("{peak} {anonymous}");
+}
+
 fn parent() {
     let spawns = if quick() { 5 } else { 15 };
     let dynamodb = loopback_url(DYNAMODB_ENDPOINT_ENV).expect("a loopback DynamoDB endpoint");
@@ -104,6 +199,7 @@ fn parent() {
         "cold_start",
         "4. Start-up: process start to first completed run (BedrockModel on the stand-in)",
     );
+    measure_peak_rss(&mut report, &env);
     measure_case(
         &mut report,
         &format!("no sessions, {} ms model", MODEL_LATENCY.as_millis()),
@@ -144,6 +240,61 @@ fn parent() {
     }
     runtime.block_on(standin.shutdown());
     report.finish().expect("the report is written");
+}
+
+/// Spawns the 50-turn child and its bare-SDK baseline three times each and reports the median
+/// peak RSS and anonymous RSS of each, in MB.
+fn measure_peak_rss(report: &mut Report, env: &[(&'static str, String)]) {
+    let timeout = Duration::from_secs(60);
+    let median_of_three = |role: &str| -> (f64, f64) {
+        let mut peaks = Vec::new();
+        let mut anonymous = Vec::new();
+        for _ in 0..3 {
+            let child = run_self(role, env, timeout).expect("the child starts");
+            assert!(child.success, "the {role} child failed: {child:?}");
+            let figures: Vec<f64> = child
+                .stdout
+                .split_whitespace()
+                .map(|kib| kib.parse::<f64>().expect("the child prints KiB") * 1024.0 / 1e6)
+                .collect();
+            let [peak, anon] = figures[..] else {
+                panic!("the {role} child printed {:?}", child.stdout);
+            };
+            peaks.push(peak);
+            anonymous.push(anon);
+        }
+        peaks.sort_by(f64::total_cmp);
+        anonymous.sort_by(f64::total_cmp);
+        (peaks[1], anonymous[1])
+    };
+    let (agent, agent_anonymous) = median_of_three("fifty-turns");
+    let (bare, bare_anonymous) = median_of_three("fifty-sdk-calls");
+    const BASELINE: &str = "the same 50 calls with the bare SDK converse_stream, conversation kept";
+    let case = format!("{TURNS} turns of one session, in-memory store");
+    report.push(
+        report
+            .row(
+                &case,
+                "peak RSS (VmHWM, median of 3 processes)",
+                "MB",
+                agent,
+            )
+            .baseline(bare, BASELINE)
+            .target(format!("≤ {TARGET_PEAK_MB} MB"), agent <= TARGET_PEAK_MB)
+            .note(format!(
+                "peak RSS: the stand-in answers after {} ms; MB = 10⁶ bytes",
+                MODEL_LATENCY.as_millis()
+            )),
+    );
+    report.push(
+        report
+            .row(&case, "anonymous RSS at the end", "MB", agent_anonymous)
+            .baseline(bare_anonymous, BASELINE)
+            .note(
+                "anonymous RSS: what the process allocated; the rest of its RSS is the pages of \
+                 the executable and libraries it touched",
+            ),
+    );
 }
 
 /// Spawns the cold-start child and the bare child `spawns` times each (after one unmeasured

@@ -29,15 +29,13 @@ mod common;
 use std::time::Duration;
 
 use agent_session_dynamo::DynamoSessionStore;
-use agent_testkit::{ConverseStandIn, Policy, Reply};
+use agent_testkit::Reply;
 use bench_support::aws::sdk_config;
 use bench_support::child::{ROLE_ENV, run_self};
 use bench_support::process::status_kib;
 use bench_support::{Report, loopback_url, median, millis, quick, run_by_cargo_bench};
-use common::sdk_child_env;
-use jiff::Timestamp;
+use common::{bare_converse_stream, sdk_child_env, sdk_user_turn, start_standin};
 use minimalagent::bedrock::aws_sdk_bedrockruntime::types as sdk;
-use minimalagent::core::time_line;
 use minimalagent::session::InMemorySessionStore;
 use minimalagent::{Agent, BedrockModel};
 
@@ -121,41 +119,18 @@ fn fifty_turns_child(bare: bool) {
             let client = model.client().clone();
             let mut history: Vec<sdk::Message> = Vec::new();
             for _ in 0..TURNS {
-                history.push(
-                    sdk::Message::builder()
-                        .role(sdk::ConversationRole::User)
-                        .content(sdk::ContentBlock::Text(QUERY.to_owned()))
-                        .content(sdk::ContentBlock::Text(time_line(Timestamp::now())))
-                        .build()
-                        .expect("a message"),
-                );
-                let mut output = client
-                    .converse_stream()
-                    .model_id(model.model_id())
-                    .set_messages(Some(history.clone()))
-                    .inference_config(
-                        sdk::InferenceConfiguration::builder()
-                            .max_tokens(max_tokens)
-                            .build(),
-                    )
-                    .send()
-                    .await
-                    .expect("the call succeeds");
-                let mut text = String::new();
-                while let Some(event) = output.stream.recv().await.expect("the stream completes") {
-                    if let sdk::ConverseStreamOutput::ContentBlockDelta(delta) = event
-                        && let Some(sdk::ContentBlockDelta::Text(fragment)) = delta.delta
-                    {
-                        text.push_str(&fragment);
-                    }
-                }
-                history.push(
-                    sdk::Message::builder()
-                        .role(sdk::ConversationRole::Assistant)
-                        .content(sdk::ContentBlock::Text(text))
-                        .build()
-                        .expect("a message"),
-                );
+                history.push(sdk_user_turn(QUERY));
+                // The agent here has no system prompt, and sends no system block.
+                let answer = bare_converse_stream(
+                    &client,
+                    model.model_id(),
+                    history.clone(),
+                    None,
+                    max_tokens,
+                )
+                .await
+                .expect("the call and its stream succeed");
+                history.push(answer);
             }
         } else {
             let agent = Agent::builder()
@@ -181,17 +156,7 @@ fn fifty_turns_child(bare: bool) {
 fn parent() {
     let spawns = if quick() { 5 } else { 15 };
     let dynamodb = loopback_url(DYNAMODB_ENDPOINT_ENV).expect("a loopback DynamoDB endpoint");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("standin")
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
-    let standin = runtime
-        .block_on(ConverseStandIn::start(Policy::always(Reply::text(
-            "It is sunny in Seattle.",
-        ))))
-        .expect("the Converse stand-in starts");
+    let (runtime, standin) = start_standin(1, Reply::text("It is sunny in Seattle."));
     standin.set_latency(MODEL_LATENCY);
     let env = sdk_child_env(&standin.endpoint_url());
 

@@ -25,22 +25,22 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use agent_session_dynamo::DynamoSessionStore;
 use agent_session_sqlite::SqliteSessionStore;
-use agent_testkit::{ConverseStandIn, Policy, Reply};
+use agent_testkit::{ConverseStandIn, Reply};
 use bench_support::aws::{MODEL_ID, sdk_config};
 use bench_support::child::{ROLE_ENV, run_self};
 use bench_support::process::{status_kib, thread_cpu};
 use bench_support::{Report, loopback_url, micros, quantile, quick, run_by_cargo_bench};
-use common::sdk_child_env;
+use common::{
+    bare_converse_stream, forgetting_requests, sdk_child_env, sdk_user_turn, start_standin,
+};
 use cpu_time::ProcessTime;
-use jiff::Timestamp;
 use minimalagent::bedrock::PromptCaching;
 use minimalagent::bedrock::aws_sdk_bedrockruntime::{Client, types as sdk};
-use minimalagent::core::time_line;
 use minimalagent::session::InMemorySessionStore;
 use minimalagent::{Agent, BedrockModel};
 use serde_json::{Value, json};
@@ -136,15 +136,7 @@ fn parent() {
     } else {
         (Duration::from_millis(1000), Duration::from_millis(4000))
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("standin")
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
-    let standin = runtime
-        .block_on(ConverseStandIn::start(Policy::always(Reply::text(ANSWER))))
-        .expect("the Converse stand-in starts");
+    let (runtime, standin) = start_standin(2, Reply::text(ANSWER));
 
     let dynamodb = loopback_url(DYNAMODB_ENDPOINT_ENV).expect("a loopback DynamoDB endpoint");
     let table = format!("minimalagent-bench-e2e-{}", std::process::id());
@@ -169,15 +161,7 @@ fn parent() {
         "end_to_end",
         "3. End to end: Agent::run_in_session, BedrockModel on the Converse stand-in (loopback)",
     );
-    // The stand-in records every request: forget them as we go, so that its memory stays flat.
-    let stop = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        scope.spawn(|| {
-            while !stop.load(Ordering::Relaxed) {
-                standin.clear_requests();
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        });
+    forgetting_requests(&standin, || {
         run_configs(
             &standin,
             &modes,
@@ -186,7 +170,6 @@ fn parent() {
             (warmup, measure),
             &mut report,
         );
-        stop.store(true, Ordering::Relaxed);
     });
     runtime.block_on(standin.shutdown());
     if let Some(endpoint) = &dynamodb {
@@ -482,17 +465,16 @@ impl Driver {
         match self {
             Driver::Agent(agent) => agent.run_in_session(QUERY, session).await.is_ok(),
             Driver::Sdk(client, max_tokens) => {
-                // The user turn as the agent writes it: the query, then the time line.
-                let Ok(query) = sdk::Message::builder()
-                    .role(sdk::ConversationRole::User)
-                    .content(sdk::ContentBlock::Text(QUERY.to_owned()))
-                    .content(sdk::ContentBlock::Text(time_line(Timestamp::now())))
-                    .build()
-                else {
-                    return false;
-                };
-                history.push(query);
-                match converse_stream(client, history.clone(), *max_tokens).await {
+                history.push(sdk_user_turn(QUERY));
+                let answer = bare_converse_stream(
+                    client,
+                    MODEL_ID,
+                    history.clone(),
+                    Some(SYSTEM_PROMPT),
+                    *max_tokens,
+                )
+                .await;
+                match answer {
                     Some(message) => {
                         history.push(message);
                         true
@@ -505,41 +487,6 @@ impl Driver {
             }
         }
     }
-}
-
-/// The bare SDK call: `converse_stream`, every event read with the SDK's receiver, the
-/// answer's text gathered into the assistant message the conversation continues with.
-async fn converse_stream(
-    client: &Client,
-    messages: Vec<sdk::Message>,
-    max_tokens: i32,
-) -> Option<sdk::Message> {
-    let mut output = client
-        .converse_stream()
-        .model_id(MODEL_ID)
-        .set_messages(Some(messages))
-        .system(sdk::SystemContentBlock::Text(SYSTEM_PROMPT.to_owned()))
-        .inference_config(
-            sdk::InferenceConfiguration::builder()
-                .max_tokens(max_tokens)
-                .build(),
-        )
-        .send()
-        .await
-        .ok()?;
-    let mut text = String::new();
-    while let Some(event) = output.stream.recv().await.ok()? {
-        if let sdk::ConverseStreamOutput::ContentBlockDelta(delta) = event
-            && let Some(sdk::ContentBlockDelta::Text(fragment)) = delta.delta
-        {
-            text.push_str(&fragment);
-        }
-    }
-    sdk::Message::builder()
-        .role(sdk::ConversationRole::Assistant)
-        .content(sdk::ContentBlock::Text(text))
-        .build()
-        .ok()
 }
 
 async fn drive(mode: Mode, sessions: usize, warmup: Duration, measure: Duration) -> Value {

@@ -42,15 +42,16 @@ use std::alloc::System;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_testkit::{ConverseStandIn, Policy, Reply, text_response};
+use agent_testkit::{Reply, text_response};
 use bench_support::aws::{MODEL_ID, sdk_config};
 use bench_support::child::{ROLE_ENV, run_self};
 use bench_support::{Report, quick, run_by_cargo_bench};
-use common::sdk_child_env;
-use jiff::Timestamp;
+use common::{
+    forgetting_requests, sdk_assistant_text, sdk_child_env, sdk_user_turn, start_standin,
+};
 use minimalagent::bedrock::PromptCaching;
 use minimalagent::bedrock::aws_sdk_bedrockruntime::types as sdk;
-use minimalagent::core::{Model, ModelError, ModelRequest, ModelResponse, async_trait, time_line};
+use minimalagent::core::{Model, ModelError, ModelRequest, ModelResponse, async_trait};
 use minimalagent::session::InMemorySessionStore;
 use minimalagent::{Agent, BedrockModel, SessionOptions};
 use serde_json::{Value, json};
@@ -68,6 +69,11 @@ const SESSIONS: usize = 512;
 /// Runs per session: about what each of `end_to_end`'s 512 sessions runs at 200 ms.
 const RUNS: usize = 24;
 
+/// Sessions and runs per session: fewer with quick.
+fn workload() -> (usize, usize) {
+    if quick() { (64, 8) } else { (SESSIONS, RUNS) }
+}
+
 fn main() {
     match std::env::var(ROLE_ENV).as_deref() {
         Ok("idle") => child(),
@@ -77,31 +83,13 @@ fn main() {
 }
 
 fn parent() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("standin")
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime");
-    let standin = runtime
-        .block_on(ConverseStandIn::start(Policy::always(Reply::text(ANSWER))))
-        .expect("the Converse stand-in starts");
-    // The stand-in records every request; forget them as we go, so that its memory stays flat.
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let child = std::thread::scope(|scope| {
-        scope.spawn(|| {
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                standin.clear_requests();
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        });
-        let child = run_self(
+    let (runtime, standin) = start_standin(1, Reply::text(ANSWER));
+    let child = forgetting_requests(&standin, || {
+        run_self(
             "idle",
             &sdk_child_env(&standin.endpoint_url()),
             Duration::from_secs(300),
-        );
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        child
+        )
     })
     .expect("the benchmark child starts");
     runtime.block_on(standin.shutdown());
@@ -129,7 +117,8 @@ fn parent() {
         "3b. What an idle session holds: live heap bytes per session, 512 sessions of 24 runs",
     );
     const BASELINE: &str = "a bare SDK caller's conversation (Vec<Message>), the same 24 turns";
-    let case = format!("{SESSIONS} idle sessions of {RUNS} runs, in-memory store");
+    let (sessions, runs) = workload();
+    let case = format!("{sessions} idle sessions of {runs} runs, in-memory store");
     report.push(
         report
             .row(&case, "heap per idle session, all", "KiB", all)
@@ -163,9 +152,9 @@ fn parent() {
                 &case,
                 "heap per run, store and cache",
                 "bytes",
-                (store + cache_and_wire) * 1024.0 / RUNS as f64,
+                (store + cache_and_wire) * 1024.0 / runs as f64,
             )
-            .baseline(sdk * 1024.0 / RUNS as f64, BASELINE),
+            .baseline(sdk * 1024.0 / runs as f64, BASELINE),
     );
     report.finish().expect("the report is written");
 }
@@ -216,7 +205,7 @@ fn child() {
         .build()
         .expect("a Tokio runtime");
     let region = Region::new(GLOBAL);
-    let (sessions, runs) = if quick() { (64, 8) } else { (SESSIONS, RUNS) };
+    let (sessions, runs) = workload();
     let measure = |phase| runtime.block_on(measure_phase(phase, sessions, runs, &region));
     let agent = measure(Phase::Agent);
     let one_session_cache = measure(Phase::OneSessionCache);
@@ -236,20 +225,7 @@ fn child() {
     let conversations: Vec<Vec<sdk::Message>> = (0..sessions)
         .map(|_| {
             (0..runs)
-                .flat_map(|_| {
-                    let query = sdk::Message::builder()
-                        .role(sdk::ConversationRole::User)
-                        .content(sdk::ContentBlock::Text(QUERY.to_owned()))
-                        .content(sdk::ContentBlock::Text(time_line(Timestamp::now())))
-                        .build()
-                        .expect("a message");
-                    let answer = sdk::Message::builder()
-                        .role(sdk::ConversationRole::Assistant)
-                        .content(sdk::ContentBlock::Text(ANSWER.to_owned()))
-                        .build()
-                        .expect("a message");
-                    [query, answer]
-                })
+                .flat_map(|_| [sdk_user_turn(QUERY), sdk_assistant_text(ANSWER.to_owned())])
                 .collect()
         })
         .collect();
